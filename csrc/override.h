@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * pyvma overrides: definitions that win over the tree's because the harness gives
+ * them userland form.  This file is parsed by vma_internal/ like a tree header;
+ * what it defines is emitted into the generated shim instead of the tree's
+ * definition, together with the tree definitions it depends on.
+ *
+ * Only objects mm/vma.c points at but whose kernel definitions drag in the rest
+ * of the kernel are here (mm_struct, file, inode, task) — written for the
+ * harness, holding the members the VMA code touches.  vm_area_struct, the flags,
+ * the iterators and the helpers come from the tree.
+ */
+
+#define __randomize_layout
+#define ____cacheline_aligned_in_smp
+#define __cacheline_aligned_in_smp
+#define __no_randomize_layout
+#define __rcu
+#define __private
+#define __init
+#define __initdata
+#define __ro_after_init
+#define __read_mostly
+#define __lockdep_map_init(x)
+
+/* x86-64 user address space facts: 47-bit user VA, 4K pages. */
+#define TASK_SIZE		((1UL << 47) - PAGE_SIZE)
+#define TASK_SIZE_MAX		TASK_SIZE
+#define STACK_TOP		TASK_SIZE
+#define STACK_TOP_MAX		TASK_SIZE
+#define DEFINE_MUTEX(name)	struct mutex name = { PTHREAD_MUTEX_INITIALIZER }
+
+typedef struct { unsigned long pgprot; } pgprot_t;
+typedef struct { unsigned long pgd; } pgd_t;
+typedef struct { unsigned long v; } freeptr_t;
+
+struct mm_struct {
+	struct maple_tree mm_mt;
+	int map_count;
+	unsigned long total_vm;
+	unsigned long locked_vm;
+	unsigned long pinned_vm;
+	unsigned long data_vm;
+	unsigned long exec_vm;
+	unsigned long stack_vm;
+	unsigned long hiwater_vm;
+	unsigned long def_flags;
+#ifdef PYVMA_HAS_TYPE_vma_flags_t
+	vma_flags_t def_vma_flags;
+#endif
+#ifdef PYVMA_HAS_TYPE_mm_flags_t
+	mm_flags_t flags;
+#else
+	unsigned long flags;
+#endif
+	unsigned long mmap_base;
+	unsigned long task_size;
+	unsigned long start_stack, start_brk, brk, arg_start;
+	struct rw_semaphore mmap_lock;
+	unsigned long mm_lock_seq;
+	struct task_struct *owner;
+	struct user_namespace *user_ns;
+	atomic_t mm_users;
+	atomic_t mm_count;
+};
+
+struct address_space {
+	struct inode *host;
+	unsigned long flags;
+	struct rw_semaphore i_mmap_rwsem;
+	atomic_t i_mmap_writable;
+	struct rb_root_cached i_mmap;
+	unsigned long nrpages;
+};
+
+struct inode {
+	unsigned short i_mode;
+	unsigned int i_flags;
+	struct address_space *i_mapping;
+	struct super_block *i_sb;
+};
+
+struct file_operations {
+	int (*mmap)(struct file *, struct vm_area_struct *);
+	int (*mmap_prepare)(struct vm_area_desc *);
+	unsigned long (*get_unmapped_area)(struct file *, unsigned long, unsigned long,
+					   unsigned long, unsigned long);
+};
+
+struct file {
+	struct address_space *f_mapping;
+	const struct file_operations *f_op;
+	struct inode *f_inode;
+	unsigned int f_flags;
+	unsigned int f_mode;
+	atomic_long_t f_count;
+	void *private_data;
+};
+
+struct task_struct {
+	char comm[16];
+	int pid;
+	struct mm_struct *mm;
+	unsigned long flags;
+};
+
+struct mutex {
+	pthread_mutex_t lock;
+};
+
+struct mmu_gather {
+	struct mm_struct *mm;
+};
+
+extern struct task_struct pyvma_current_task;
+#define current (&pyvma_current_task)

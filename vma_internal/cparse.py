@@ -1,0 +1,411 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Split kernel C headers into top-level definitions.
+
+This is not a C parser: it is a scanner that knows enough about the shape of
+kernel headers (preprocessor conditionals, macros, inline functions, structs,
+enums, typedefs, prototypes) to cut a header into named pieces and to record
+under which ``#if`` conditions each piece lives.  The pieces are later chosen by
+name and emitted again, so the text always comes from the tree under test.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+IDENT = re.compile(r"[A-Za-z_]\w*")
+C_KEYWORDS = frozenset("""
+auto break case char const continue default do double else enum extern float for goto if
+inline int long register restrict return short signed sizeof static struct switch typedef
+union unsigned void volatile while _Bool bool true false typeof __typeof__ __typeof
+__inline__ __inline __asm__ asm __volatile__ __attribute__ __attribute _Static_assert
+__extension__ __builtin_expect __builtin_constant_p NULL defined __always_inline
+__must_check noinline __maybe_unused __pure __init __initdata __read_mostly __force __user
+__rcu __private __bitwise __nocast __iomem __percpu __packed __aligned __noreturn
+__cold __weak __ro_after_init __randomize_layout __randomize_layout_start __section
+""".split())
+
+TYPE_ATTRS = frozenset({"__private", "__bitwise", "__aligned", "__packed", "__randomize_layout",
+                        "__attribute__"})
+
+# Identifiers that look like a call in a declaration header but are attributes.
+ATTRIBUTE_CALL = re.compile(
+    r"^(__attribute__|__attribute|__printf|__scanf|__alloc_size|__aligned|__section|"
+    r"__diagnose_as|__malloc|__must_hold|__acquires|__releases|__cond_acquires|"
+    r"__cond_releases|__acquire|__release|__no_context_analysis|__assumes?_ctx\w*|"
+    r"__cond_lock\w*|__guarded_by|__pt_guarded_by|__counted_by\w*|__realloc_size|"
+    r"__returns_ctx\w*|__must_not_hold|__cond_acquires_shared|__acquires_shared|"
+    r"__releases_shared|__must_hold_shared|__no_sanitize\w*|__nocfi|__alias|__designated_init|"
+    r"__SC_\w+|__TRACE\w*|__cacheline_aligned\w*|____cacheline_aligned\w*)$")
+
+
+@dataclass
+class Definition:
+    """One top-level piece of a header."""
+
+    kind: str                 # macro function prototype struct union enum typedef var fwd
+    name: str                 # primary name ("struct foo" for tags)
+    names: tuple[str, ...]    # every ordinary identifier it defines
+    tags: tuple[str, ...]     # every struct/union/enum tag it defines ("struct foo")
+    text: str                 # the definition, comments stripped
+    file: str                 # path relative to the tree root
+    line: int                 # first line in that file
+    conds: tuple[str, ...] = ()   # enclosing #if conditions (C expressions)
+    uses: frozenset[str] = field(default_factory=frozenset)      # ordinary identifiers used
+    tag_uses: frozenset[str] = field(default_factory=frozenset)  # "struct foo" used by value
+    ptr_tag_uses: frozenset[str] = field(default_factory=frozenset)  # only via pointers
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+    def header(self) -> str:
+        """For a function definition, the text before its body."""
+        depth = 0
+        for i, ch in enumerate(self.text):
+            if ch == "(":
+                depth += 1
+            elif ch == ")":
+                depth -= 1
+            elif ch == "{" and depth == 0:
+                return self.text[:i].rstrip()
+        return self.text
+
+
+def strip_comments(text: str) -> str:
+    """Remove comments and string contents' effect, keeping newlines (line numbers)."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "/" and i + 1 < n and text[i + 1] == "*":
+            j = text.find("*/", i + 2)
+            j = n if j < 0 else j + 2
+            out.append(" " + "\n" * text.count("\n", i, j))
+            i = j
+        elif c == "/" and i + 1 < n and text[i + 1] == "/":
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+        elif c in "\"'":
+            j = i + 1
+            while j < n and text[j] != c:
+                if text[j] == "\\":
+                    j += 1
+                if j < n and text[j] == "\n":
+                    break
+                j += 1
+            out.append(text[i:j + 1])
+            i = j + 1
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+_STRINGS = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'')
+
+
+def used_identifiers(text: str) -> tuple[set[str], set[str], set[str]]:
+    """Ordinary identifiers, by-value tags and pointer-only tags used in *text*."""
+    text = _STRINGS.sub(" ", text)
+    text = re.sub(r"^\s*#\s*(if|ifdef|ifndef|elif|else|endif|define|undef|error|warning)\b",
+                  " ", text, flags=re.M)
+    idents: set[str] = set()
+    tags: set[str] = set()
+    ptr_tags: set[str] = set()
+    toks = list(re.finditer(r"[A-Za-z_]\w*|->|\.|\S", text))
+    for i, m in enumerate(toks):
+        tok = m.group()
+        if not IDENT.fullmatch(tok):
+            continue
+        prev = toks[i - 1].group() if i else ""
+        if prev in (".", "->"):
+            continue
+        if tok in ("struct", "union", "enum") and i + 1 < len(toks):
+            nxt = toks[i + 1].group()
+            if IDENT.fullmatch(nxt):
+                after = toks[i + 2].group() if i + 2 < len(toks) else ""
+                key = f"{tok} {nxt}"
+                (ptr_tags if after == "*" else tags).add(key)
+            continue
+        if prev in ("struct", "union", "enum"):
+            continue
+        if tok in C_KEYWORDS:
+            continue
+        idents.add(tok)
+    ptr_tags -= tags
+    return idents, tags, ptr_tags
+
+
+def _function_name(head: str) -> str | None:
+    """Name of the function declared by *head* (text up to the parameter list)."""
+    depth = 0
+    for m in re.finditer(r"[A-Za-z_]\w*|[()]", head):
+        tok = m.group()
+        if tok == "(":
+            depth += 1
+            continue
+        if tok == ")":
+            depth -= 1
+            continue
+        if depth:
+            continue
+        rest = head[m.end():].lstrip()
+        if rest.startswith("(") and not ATTRIBUTE_CALL.match(tok) and tok not in C_KEYWORDS:
+            return tok
+    return None
+
+
+def _classify(text: str) -> tuple[str, str, tuple[str, ...], tuple[str, ...]] | None:
+    """(kind, name, names, tags) for a top-level chunk, or None to ignore it."""
+    body = text.strip()
+    if not body:
+        return None
+    flat = " ".join(body.split())
+    if flat.startswith("typedef "):
+        tags: tuple[str, ...] = ()
+        m = re.match(r"typedef\s+(struct|union|enum)\s+(\w+)\s*\{", flat)
+        if m:
+            tags = (f"{m.group(1)} {m.group(2)}",)
+        m = re.search(r"\(\s*\*\s*(\w+)\s*\)\s*\(", flat)
+        if m and "{" not in flat:
+            name = m.group(1)
+        else:
+            tail = flat[flat.rfind("}") + 1:] if "}" in flat else flat
+            tail = re.sub(r"__attribute__\s*\(\(.*?\)\)|\[[^\]]*\]", " ", tail.rstrip("; "))
+            ids = [i for i in IDENT.findall(tail) if i != "typedef" and i not in TYPE_ATTRS]
+            if not ids:
+                return None
+            name = ids[-1]
+        return "typedef", name, (name,), tags
+    m = re.match(r"(?:struct|union)\b", flat)
+    m2 = re.match(r"(struct|union|enum)\s+(\w+)\s*;$", flat)
+    if m2:
+        return "fwd", f"{m2.group(1)} {m2.group(2)}", (), ()
+    m = re.match(r"(struct|union)\s+(?:__\w+\s+)*(\w+)\s*\{", flat)
+    if m and flat.rstrip().endswith(";") and re.search(r"\}\s*(__\w+(\(\(.*?\)\))?\s*)*;$", flat):
+        tag = f"{m.group(1)} {m.group(2)}"
+        return m.group(1), tag, (), (tag,)
+    m = re.match(r"enum\s*(\w+)?\s*(?:__\w+\s*)?\{(.*)\}\s*;$", flat)
+    if m:
+        tags = (f"enum {m.group(1)}",) if m.group(1) else ()
+        names: list[str] = []
+        depth = 0
+        item = ""
+        for ch in m.group(2) + ",":
+            if ch in "([":
+                depth += 1
+            elif ch in ")]":
+                depth -= 1
+            if ch == "," and depth == 0:
+                item = re.sub(r"#\s*\w+.*", "", item).strip()
+                im = re.match(r"(\w+)\s*(\((.*)\))?", item, re.S)
+                if im and im.group(2) and re.fullmatch(r"[A-Z_0-9]+", im.group(1)):
+                    names.append(f"@{im.group(1)}@{im.group(3)}")
+                elif im:
+                    names.append(im.group(1))
+                item = ""
+            else:
+                item += ch
+        # enumerators declared through a macro such as DECLARE_VMA_BIT(READ, 0)
+        return "enum", (tags[0] if tags else f"enum@{names[0] if names else '?'}"), tuple(names), tags
+    if "{" in flat and not flat.rstrip().endswith(";") or re.match(r"[^={]*\)\s*(__\w+(\(.*?\))?\s*)*\{", flat) and flat.endswith("}"):
+        head = flat[:flat.index("{")]
+        if "=" not in head:
+            name = _function_name(head)
+            if name:
+                return "function", name, (name,), ()
+        return None
+    if flat.endswith(";") and "(" in flat and "=" not in flat.split("(")[0]:
+        name = _function_name(flat)
+        if name and not re.fullmatch(r"[A-Z_0-9]+", name):
+            return "prototype", name, (name,), ()
+        return None
+    if flat.startswith("extern ") and flat.endswith(";"):
+        tail = re.sub(r"\[[^\]]*\]", "", flat.rstrip(";"))
+        ids = IDENT.findall(tail)
+        if ids:
+            return "var", ids[-1], (ids[-1],), ()
+    return None
+
+
+class _CondStack:
+    """Tracks the #if nesting as a list of C conditions."""
+
+    def __init__(self) -> None:
+        self.frames: list[list[str]] = []   # per level: conditions of the branches so far
+        self.current: list[str] = []        # per level: the active branch condition
+
+    def directive(self, line: str) -> None:
+        m = re.match(r"#\s*(\w+)\s*(.*)", line.strip(), re.S)
+        if not m:
+            return
+        word, rest = m.group(1), " ".join(m.group(2).replace("\\\n", " ").split())
+        if word in ("if", "ifdef", "ifndef"):
+            if word == "ifdef":
+                cond = f"defined({rest.split()[0]})" if rest else "1"
+            elif word == "ifndef":
+                cond = f"!defined({rest.split()[0]})" if rest else "1"
+            else:
+                cond = rest or "0"
+            self.frames.append([cond])
+            self.current.append(f"({cond})")
+        elif word == "elif" and self.frames:
+            prev = " && ".join(f"!({c})" for c in self.frames[-1])
+            self.frames[-1].append(rest)
+            self.current[-1] = f"{prev} && ({rest})"
+        elif word == "else" and self.frames:
+            self.current[-1] = " && ".join(f"!({c})" for c in self.frames[-1])
+        elif word == "endif" and self.frames:
+            self.frames.pop()
+            self.current.pop()
+
+    def snapshot(self) -> tuple[str, ...]:
+        return tuple(self.current)
+
+
+def _logical_lines(text: str):
+    """Yield (lineno, line) with directive continuation lines joined."""
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        start = i
+        line = lines[i]
+        if line.lstrip().startswith("#"):
+            while line.endswith("\\") and i + 1 < len(lines):
+                i += 1
+                line = line + "\n" + lines[i]
+        yield start + 1, line
+        i += 1
+
+
+def parse_header(path: Path, relname: str) -> list[Definition]:
+    """Cut one header into definitions (include guard dropped from conditions)."""
+    raw = path.read_text(errors="replace")
+    text = strip_comments(raw)
+    defs: list[Definition] = []
+    conds = _CondStack()
+    guard: str | None = None
+    m = re.search(r"^\s*#\s*ifndef\s+(\w+)\s*\n\s*#\s*define\s+(\w+)", text, re.M)
+    if m and m.group(1) == m.group(2) and not text[:m.start()].strip():
+        guard = m.group(1)
+    chunk: list[str] = []
+    chunk_line = 0
+    chunk_conds: tuple[str, ...] = ()
+    depth = 0
+    paren = 0
+
+    def emit(body: str, line: int, cnds: tuple[str, ...]) -> None:
+        got = _classify(body)
+        if got is None:
+            return
+        kind, name, names, tags = got
+        uses, tag_uses, ptr_uses = used_identifiers(body)
+        uses -= set(names)
+        if kind == "function":
+            # parameters and locals are harmless: they resolve to nothing
+            uses.discard(name)
+        defs.append(Definition(kind, name, names, tags, body.strip(), relname, line,
+                               tuple(c for c in cnds if c != f"(!defined({guard}))"),
+                               frozenset(uses), frozenset(tag_uses - set(tags)),
+                               frozenset(ptr_uses - set(tags))))
+
+    for lineno, line in _logical_lines(text):
+        stripped = line.strip()
+        if stripped.startswith("#") and depth == 0 and paren == 0:
+            dm = re.match(r"#\s*define\s+(\w+)", stripped)
+            if dm and not "".join(chunk).strip():
+                name = dm.group(1)
+                if name != guard:
+                    body = stripped
+                    uses, tag_uses, ptr_uses = used_identifiers(
+                        re.sub(r"^#\s*define\s+\w+(\([^)]*\))?", "", body))
+                    params = re.match(r"#\s*define\s+\w+\(([^)]*)\)", body)
+                    if params:
+                        uses -= set(IDENT.findall(params.group(1)))
+                    uses.discard(name)
+                    defs.append(Definition("macro", name, (name,), (), body, relname, lineno,
+                                           tuple(c for c in conds.snapshot()
+                                                 if c != f"(!defined({guard}))"),
+                                           frozenset(uses), frozenset(tag_uses),
+                                           frozenset(ptr_uses)))
+                continue
+            if re.match(r"#\s*(if|ifdef|ifndef|elif|else|endif)\b", stripped):
+                conds.directive(stripped)
+                continue
+            if not "".join(chunk).strip():
+                continue
+        if stripped.startswith("#"):
+            chunk.append(line + "\n")
+            continue
+        if not "".join(chunk).strip():
+            chunk_line = lineno
+            chunk_conds = conds.snapshot()
+        # scan characters to find the end of the chunk
+        start = 0
+        for i, ch in enumerate(line):
+            if ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+                if depth == 0 and paren == 0:
+                    sofar = "".join(chunk) + line[start:i + 1]
+                    head = sofar[:sofar.find("{")]
+                    is_func = (re.search(r"\)\s*(__\w+(\s*\(.*\))?\s*)*$", head.strip())
+                               and "=" not in head
+                               and not re.match(r"\s*(typedef\s+)?(struct|union|enum)\b", head))
+                    if is_func:
+                        emit(sofar, chunk_line, chunk_conds)
+                        chunk = []
+                        start = i + 1
+                        chunk_line = lineno
+                        chunk_conds = conds.snapshot()
+            elif ch == "(":
+                paren += 1
+            elif ch == ")":
+                paren -= 1
+            elif ch == ";" and depth == 0 and paren == 0:
+                emit("".join(chunk) + line[start:i + 1], chunk_line, chunk_conds)
+                chunk = []
+                start = i + 1
+                chunk_line = lineno
+                chunk_conds = conds.snapshot()
+        rest = line[start:]
+        if rest.strip() or chunk:
+            chunk.append(rest + "\n")
+        if depth < 0:
+            depth = 0
+    _expand_enum_macro_items(defs)
+    return defs
+
+
+def _expand_enum_macro_items(defs: list[Definition]) -> None:
+    """Enumerators declared through a macro (``DECLARE_VMA_BIT(READ, 0)``) get their
+    real names by pasting the arguments into that macro's body."""
+    macros = {d.name: d.text for d in defs if d.kind == "macro"}
+    for i, d in enumerate(defs):
+        if d.kind != "enum" or not any(n.startswith("@") for n in d.names):
+            continue
+        names: list[str] = []
+        used = set(d.uses)
+        for n in d.names:
+            if not n.startswith("@"):
+                names.append(n)
+                continue
+            _, mac, args = n.split("@", 2)
+            used.add(mac)
+            body = macros.get(mac)
+            pm = re.match(r"#\s*define\s+\w+\(([^)]*)\)\s*(.*)", body or "", re.S)
+            if not pm:
+                continue
+            params = [p.strip() for p in pm.group(1).split(",")]
+            vals = [a.strip() for a in args.split(",")]
+            expansion = pm.group(2)
+            for p, v in zip(params, vals):
+                expansion = re.sub(rf"\b{re.escape(p)}\b", v, expansion)
+            expansion = re.sub(r"\s*##\s*", "", expansion)
+            em = IDENT.search(expansion)
+            if em:
+                names.append(em.group())
+        defs[i] = Definition(d.kind, d.name, tuple(names), d.tags, d.text, d.file, d.line,
+                             d.conds, frozenset(used), d.tag_uses, d.ptr_tag_uses)

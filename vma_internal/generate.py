@@ -1,0 +1,302 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Generate the header that stands in for a tree's mm/vma_internal.h.
+
+Starting from the identifiers mm/vma.c (and vma.h, vma_init.c, vma_exec.c) use,
+the generator takes the transitive closure of definitions from the tree's
+headers, with ``#if`` branches decided against the harness config, and emits them
+in an order C accepts.  A function the tree only declares becomes a stub made from
+its prototype.  Names our prelude already provides are left alone; names our
+csrc/override.h defines win over the tree's.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import HarnessConfig
+from .cparse import C_KEYWORDS, IDENT, Definition, parse_header, strip_comments, used_identifiers
+from .index import HeaderIndex
+from . import manifest
+
+SOURCES = ("mm/vma.c", "mm/vma_init.c", "mm/vma_exec.c")
+LOCAL_HEADERS = ("mm/vma.h",)
+
+
+@dataclass
+class Stub:
+    name: str
+    proto: Definition
+    text: str
+
+
+@dataclass
+class Shim:
+    """A generated shim and the record of where each piece came from."""
+
+    guard: str
+    text: str
+    extracted: list[Definition]
+    stubs: list[Stub]
+    unresolved: list[str]
+    demoted: dict[str, str] = field(default_factory=dict)
+
+    def line_owner(self, line: int) -> Definition | Stub | None:
+        return self._lines.get(line)
+
+    _lines: dict[int, Definition | Stub] = field(default_factory=dict)
+
+
+def include_guard(tree: Path) -> str:
+    """The include guard of the tree's own mm/vma_internal.h."""
+    text = (tree / "mm" / "vma_internal.h").read_text(errors="replace")
+    m = re.search(r"^\s*#\s*ifndef\s+(\w+)", text, re.M)
+    if not m:
+        raise ValueError("mm/vma_internal.h has no include guard")
+    return m.group(1)
+
+
+def root_identifiers(tree: Path) -> tuple[set[str], set[str], set[str]]:
+    """(used names, used tags, names the sources define themselves)."""
+    used: set[str] = set()
+    tags: set[str] = set()
+    local: set[str] = set()
+    for rel in SOURCES + LOCAL_HEADERS:
+        path = tree / rel
+        if not path.exists():
+            continue
+        text = strip_comments(path.read_text(errors="replace"))
+        u, t, p = used_identifiers(text)
+        used |= u
+        tags |= t
+        for d in parse_header(path, rel):
+            local |= set(d.names) | set(d.tags)
+    return used - local, tags - local, local
+
+
+_PARAM_KEYWORDS = frozenset({"const", "volatile", "unsigned", "signed", "struct", "union",
+                             "enum", "int", "long", "short", "char", "void", "bool", "_Bool",
+                             "__user", "__rcu", "restrict", "__restrict", "double", "float"})
+
+
+def _name_params(params: str) -> str:
+    """Give every unnamed parameter of a prototype a name (C17 needs them)."""
+    if params.strip() in ("", "void"):
+        return "void"
+    out: list[str] = []
+    depth = 0
+    cur = ""
+    items: list[str] = []
+    for ch in params:
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        if ch == "," and depth == 0:
+            items.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    items.append(cur)
+    for i, item in enumerate(items):
+        item = item.strip()
+        if item == "..." or "(*" in item.replace(" ", ""):
+            out.append(item)
+            continue
+        toks = re.findall(r"[A-Za-z_]\w*|\S", re.sub(r"\b(struct|union|enum)\s+\w+", "TYPE", item))
+        last = toks[-1] if toks else ""
+        named = (len(toks) >= 2 and IDENT.fullmatch(last) is not None
+                 and last not in _PARAM_KEYWORDS and last != "TYPE")
+        out.append(item if named else f"{item} __pyvma_p{i}")
+    return ", ".join(out)
+
+
+def make_stub(proto: Definition) -> Stub:
+    """A static inline function with the prototype's signature returning zero."""
+    flat = " ".join(proto.text.rstrip().rstrip(";").split())
+    if proto.kind == "function":
+        flat = " ".join(proto.header().split())
+    m = re.search(rf"\b{re.escape(proto.name)}\s*\(", flat)
+    assert m, proto
+    ret = flat[:m.start()]
+    params = flat[m.end():]
+    depth = 1
+    for i, ch in enumerate(params):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0:
+            params = params[:i]
+            break
+    ret = re.sub(r"\b(extern|static|inline|__always_inline|__must_check|__init|__cold|"
+                 r"noinline|__weak|asmlinkage|__printf\s*\([^)]*\)|__malloc|"
+                 r"__attribute__\s*\(\(.*?\)\)|__alloc_size\s*\([^)]*\))\s*", "", ret).strip()
+    body: str
+    value = manifest.STUB_RETURNS.get(proto.name)
+    if ret == "void":
+        body = "{ }"
+    elif value is not None:
+        body = f"{{ return {value}; }}"
+    else:
+        body = (f"{{ {ret} __pyvma_r; __builtin_memset(&__pyvma_r, 0, sizeof(__pyvma_r));"
+                f" return __pyvma_r; }}")
+    text = (f"static inline __attribute__((unused)) {ret} {proto.name}({_name_params(params)})"
+            f"\n{body}")
+    return Stub(proto.name, proto, text)
+
+
+class Generator:
+    """Computes the closure of definitions for one tree and config."""
+
+    def __init__(self, tree: Path, config: HarnessConfig, index: HeaderIndex,
+                 available: set[str], force_stub: set[str] | None = None,
+                 exclude: set[str] | None = None) -> None:
+        self.tree = tree
+        self.config = config
+        self.index = index
+        self.available = available
+        self.force_stub = set(manifest.FORCE_STUB) | (force_stub or set())
+        self.exclude = exclude or set()
+
+    def closure(self) -> tuple[list[Definition], list[Stub], list[str]]:
+        used, tags, local = root_identifiers(self.tree)
+        own = {n for lst in (self.index.by_name, self.index.by_tag) for n, ds in lst.items()
+               if any(d.file.startswith("csrc/") for d in ds)}
+        work = sorted(used | tags | own | set(manifest.API_ROOTS) | set(manifest.TAG_ROOTS))
+        seen: set[str] = set(local)
+        chosen: dict[tuple[str, int], Definition] = {}
+        stubs: dict[str, Stub] = {}
+        unresolved: list[str] = []
+        while work:
+            name = work.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            if name in self.available or name.startswith("CONFIG_") or name in self.exclude:
+                continue
+            cands = self.index.lookup(name, self.config)
+            if not cands:
+                unresolved.append(name)
+                continue
+            own = cands[0].file.startswith("csrc/")
+            if not own and name in self.force_stub or all(d.kind == "prototype" for d in cands):
+                protos = [d for d in cands if d.kind in ("prototype", "function")]
+                if protos:
+                    stub = make_stub(protos[0])
+                    stubs[name] = stub
+                    _, st, sp = used_identifiers(stub.text)
+                    u2, _, _ = used_identifiers(stub.text.split("{")[0])
+                    work.extend(sorted((u2 | st | sp) - {name}))
+                    continue
+            for d in cands:
+                if (d.file, d.line) in chosen:
+                    continue
+                d = self._undecided_conds(d)
+                chosen[(d.file, d.line)] = d
+                deps = set(d.uses) | set(d.tag_uses)
+                for c in d.conds:
+                    deps |= {i for i in IDENT.findall(c) if i not in C_KEYWORDS}
+                work.extend(sorted(deps - seen))
+        return list(chosen.values()), list(stubs.values()), sorted(unresolved)
+
+    def _undecided_conds(self, d: Definition) -> Definition:
+        """Drop the conditions the config decides (they are true here)."""
+        keep = tuple(c for c in d.conds if self.config.evaluate(c) is None)
+        if keep == d.conds:
+            return d
+        return Definition(d.kind, d.name, d.names, d.tags, d.text, d.file, d.line, keep,
+                          d.uses, d.tag_uses, d.ptr_tag_uses)
+
+    def generate(self) -> Shim:
+        defs, stubs, unresolved = self.closure()
+        guard = include_guard(self.tree)
+        has = [t for t in manifest.OPTIONAL_TYPES if self.index.lookup(t, self.config)]
+        return emit(guard, defs, stubs, unresolved, self.tree, has)
+
+
+def _order_types(types: list[Definition]) -> list[Definition]:
+    """Topological order: a type after the types it holds by value or names."""
+    provides: dict[str, Definition] = {}
+    for d in types:
+        for n in d.names + d.tags:
+            provides.setdefault(n, d)
+    order: list[Definition] = []
+    state: dict[int, int] = {}
+
+    def visit(d: Definition) -> None:
+        if state.get(id(d)) == 2:
+            return
+        if state.get(id(d)) == 1:
+            return  # a cycle through pointers; file order decides
+        state[id(d)] = 1
+        for dep in sorted(d.uses | d.tag_uses):
+            other = provides.get(dep)
+            if other is not None and other is not d:
+                visit(other)
+        state[id(d)] = 2
+        order.append(d)
+
+    for d in sorted(types, key=lambda x: (x.file, x.line)):
+        visit(d)
+    return order
+
+
+def _wrap(d: Definition | Stub, text: str) -> str:
+    conds = d.conds if isinstance(d, Definition) else ()
+    where = d.where if isinstance(d, Definition) else f"stub of {d.proto.where}"
+    body = f"/* {where} */\n{text}\n"
+    if conds:
+        return f"#if {' && '.join(conds)}\n{body}#endif\n"
+    return body
+
+
+def emit(guard: str, defs: list[Definition], stubs: list[Stub], unresolved: list[str],
+         tree: Path, has_types: list[str]) -> Shim:
+    """Lay the pieces out in an order C accepts and record which line is whose."""
+    parts: list[tuple[Definition | Stub | None, str]] = []
+    parts.append((None, f"/* Generated by pyvma from the kernel tree {tree}: do not edit.\n"
+                        f" * Stands in for mm/vma_internal.h; every definition below was\n"
+                        f" * extracted from the tree (file:line given) or stubbed from a\n"
+                        f" * prototype found there. */\n"
+                        f"#ifndef {guard}\n#define {guard}\n#include \"pyvma_prelude.h\"\n"
+                        + "".join(f"#define PYVMA_HAS_TYPE_{t} 1\n" for t in has_types)))
+    macros = sorted((d for d in defs if d.kind == "macro"), key=lambda x: (x.file, x.line))
+    types = [d for d in defs if d.kind in ("struct", "union", "enum", "typedef")]
+    funcs = sorted((d for d in defs if d.kind == "function"), key=lambda x: (x.file, x.line))
+    decls = sorted((d for d in defs if d.kind in ("var", "prototype")),
+                   key=lambda x: (x.file, x.line))
+    tags = sorted({t for d in defs for t in (d.tag_uses | d.ptr_tag_uses | set(d.tags))}
+                  | {t for s in stubs for t in re.findall(r"\b(?:struct|union|enum) \w+", s.text)})
+    parts.append((None, "".join(f"{t};\n" for t in tags)))
+    own_first = sorted(macros, key=lambda x: not x.file.startswith("csrc/"))
+    for d in own_first:
+        parts.append((d, _wrap(d, d.text)))
+    for d in _order_types(types):
+        parts.append((d, _wrap(d, d.text)))
+    for d in decls:
+        parts.append((d, _wrap(d, d.text)))
+    for d in funcs:
+        head = d.header()
+        parts.append((d, _wrap(d, head + ";")))
+    for s in stubs:
+        parts.append((s, _wrap(s, s.text.split("\n")[0] + ";")))
+    # the tree's own mm/vma.h: its types are what the kernel's internal.h prototypes
+    # use; vma.c's own include of it is then a no-op (include guard)
+    parts.append((None, '#include "vma.h"\n'))
+    for s in stubs:
+        parts.append((s, _wrap(s, s.text)))
+    for d in funcs:
+        parts.append((d, _wrap(d, d.text)))
+    parts.append((None, f"#endif /* {guard} */\n"))
+    lines: dict[int, Definition | Stub] = {}
+    out: list[str] = []
+    lineno = 1
+    for owner, text in parts:
+        n = text.count("\n")
+        if owner is not None:
+            for i in range(lineno, lineno + n):
+                lines[i] = owner
+        out.append(text)
+        lineno += n
+    shim = Shim(guard, "".join(out), defs, stubs, unresolved)
+    shim._lines = lines
+    return shim

@@ -1,0 +1,77 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""An index of the definitions a kernel tree's headers offer, by name."""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .cparse import Definition, parse_header
+from .config import HarnessConfig
+from . import manifest
+
+
+def headers_of(tree: Path) -> list[str]:
+    """The headers to index: what the tree's own mm/vma_internal.h includes, then extras."""
+    out: list[str] = []
+    vi = tree / "mm" / "vma_internal.h"
+    text = vi.read_text(errors="replace") if vi.exists() else ""
+    for m in re.finditer(r'^\s*#\s*include\s+([<"])([^>"]+)[>"]', text, re.M):
+        inc = m.group(2)
+        if m.group(1) == '"':
+            out.append(f"mm/{inc}")
+        elif inc.startswith("linux/"):
+            out.append(f"include/{inc}")
+    for extra in manifest.EXTRA_HEADERS:
+        if extra not in out:
+            out.append(extra)
+    return [h for h in out if (tree / h).is_file()]
+
+
+@dataclass
+class HeaderIndex:
+    """Definitions by ordinary name and by tag, overrides first."""
+
+    by_name: dict[str, list[Definition]] = field(default_factory=lambda: defaultdict(list))
+    by_tag: dict[str, list[Definition]] = field(default_factory=lambda: defaultdict(list))
+    files: list[str] = field(default_factory=list)
+
+    def add(self, defs: list[Definition]) -> None:
+        for d in defs:
+            if d.kind == "fwd":
+                continue
+            for n in d.names:
+                self.by_name[n].append(d)
+            for t in d.tags:
+                self.by_tag[t].append(d)
+
+    @classmethod
+    def build(cls, tree: Path, override_files: list[Path]) -> "HeaderIndex":
+        idx = cls()
+        for path in override_files:
+            idx.add(parse_header(path, f"csrc/{path.name}"))
+            idx.files.append(f"csrc/{path.name}")
+        overridden = set(idx.by_name) | set(idx.by_tag)
+        for rel in headers_of(tree):
+            defs = parse_header(tree / rel, rel)
+            idx.add([d for d in defs
+                     if not (set(d.names) | set(d.tags)) & overridden])
+            idx.files.append(rel)
+        return idx
+
+    def lookup(self, name: str, config: HarnessConfig) -> list[Definition]:
+        """Live candidates for *name* (tag or ordinary), dead config branches dropped."""
+        cands = self.by_tag.get(name, []) if " " in name else self.by_name.get(name, [])
+        live = [d for d in cands if all(config.evaluate(c) is not False for c in d.conds)]
+        if not live:
+            return []
+        # an override file wins over the tree
+        own = [d for d in live if d.file.startswith("csrc/")]
+        if own:
+            return own
+        # the first file with a real definition wins (vma_internal.h order)
+        real = [d for d in live if d.kind != "prototype"]
+        pick = real or live
+        first = pick[0].file
+        return [d for d in pick if d.file == first]

@@ -1,0 +1,127 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""What the shim takes from a tree, what it stubs, and what it leaves to csrc/.
+
+Names only: every definition's text is read from the tree under test at build
+time.  Kernel-version differences belong in the extraction, not here; entries
+that a tree lacks are simply not found.
+"""
+from __future__ import annotations
+
+# Headers indexed besides those the tree's own mm/vma_internal.h includes.
+EXTRA_HEADERS: tuple[str, ...] = (
+    "include/linux/mm_types_task.h",
+    "include/linux/mmap_lock.h",
+    "include/linux/mm_inline.h",
+    "include/linux/mmdebug.h",
+    "include/linux/vmstat.h",
+    "include/linux/sched/coredump.h",
+    "include/linux/sched/mm.h",
+    "include/linux/mman.h",
+    "include/uapi/asm-generic/mman-common.h",
+    "include/uapi/linux/mman.h",
+    "include/linux/pgtable.h",
+    "include/linux/types.h",
+    "include/linux/fs.h",
+    "include/linux/mm_types.h",
+    "include/linux/page-flags-layout.h",
+    "include/linux/rmap.h",
+    "include/linux/ksm.h",
+    "include/linux/khugepaged.h",
+    "include/linux/userfaultfd_k.h",
+    "include/linux/hugetlb_inline.h",
+    "include/linux/mempolicy.h",
+    "include/linux/pagemap.h",
+    "include/linux/security.h",
+    "include/linux/cred.h",
+    "include/linux/capability.h",
+    "include/linux/resource.h",
+    "include/uapi/asm-generic/resource.h",
+    "include/linux/perf_event.h",
+    "include/linux/uprobes.h",
+    "include/linux/personality.h",
+    "include/linux/rcupdate.h",
+    "include/linux/sched/signal.h",
+    "include/linux/backing-dev.h",
+    "include/linux/file.h",
+    "include/linux/mm.h",
+    "include/linux/kref.h",
+)
+
+# Types whose presence the generated shim announces as PYVMA_HAS_TYPE_<name>, for
+# csrc/override.h members that only some trees have.
+OPTIONAL_TYPES: tuple[str, ...] = ("vma_flags_t", "mm_flags_t")
+
+# Extra roots: names the Python API reads from every tree that has them (flags and
+# masks), so they are extracted even when mm/vma.c does not use them.
+API_ROOTS: tuple[str, ...] = (
+    "VM_NONE", "VM_READ", "VM_WRITE", "VM_EXEC", "VM_SHARED", "VM_MAYREAD", "VM_MAYWRITE",
+    "VM_MAYEXEC", "VM_MAYSHARE", "VM_GROWSDOWN", "VM_UFFD_MISSING", "VM_PFNMAP",
+    "VM_MAYBE_GUARD", "VM_UFFD_WP", "VM_LOCKED", "VM_IO", "VM_SEQ_READ", "VM_RAND_READ",
+    "VM_DONTCOPY", "VM_DONTEXPAND", "VM_LOCKONFAULT", "VM_ACCOUNT", "VM_NORESERVE",
+    "VM_HUGETLB", "VM_SYNC", "VM_WIPEONFORK", "VM_DONTDUMP", "VM_SOFTDIRTY", "VM_MIXEDMAP",
+    "VM_HUGEPAGE", "VM_NOHUGEPAGE", "VM_MERGEABLE", "VM_UFFD_MINOR", "VM_SEALED",
+    "VM_DROPPABLE", "VM_STICKY", "VM_IGNORE_MERGE", "VM_COPY_ON_FORK", "VM_SPECIAL",
+    "VMA_STICKY_FLAGS", "VMA_IGNORE_MERGE_FLAGS", "VM_ACCESS_FLAGS", "VM_STACK",
+    "VM_LOCKED_MASK", "VM_UFFD_RWP", "VM_STACK_INCOMPLETE_SETUP",
+)
+
+# The flag names the API knows (bit names are found per tree from these).
+FLAG_NAMES: tuple[str, ...] = tuple(n for n in API_ROOTS if n.startswith("VM_") and n not in (
+    "VM_NONE", "VM_STICKY", "VM_IGNORE_MERGE", "VM_COPY_ON_FORK", "VM_SPECIAL",
+    "VM_ACCESS_FLAGS", "VM_LOCKED_MASK", "VM_STACK"))
+
+# Masks the API exposes by name.
+MASK_NAMES: tuple[str, ...] = (
+    "VM_STICKY", "VM_IGNORE_MERGE", "VM_COPY_ON_FORK", "VM_SPECIAL", "VM_ACCESS_FLAGS",
+    "VMA_STICKY_FLAGS", "VMA_IGNORE_MERGE_FLAGS", "VM_LOCKED_MASK",
+)
+
+# Kernel services stubbed even where the tree has an inline body: their real
+# bodies reach into page tables, RCU, scheduler or perf state the harness has not.
+FORCE_STUB: frozenset[str] = frozenset({
+    "vma_start_write", "vma_start_write_killable", "__vma_start_write", "vma_assert_write_locked",
+    "vma_assert_locked", "vma_mark_detached", "vma_mark_attached", "vma_assert_attached",
+    "vma_assert_detached", "vma_refcount_put", "vma_end_read", "mmap_assert_locked",
+    "mmap_assert_write_locked", "mmap_write_lock", "mmap_write_unlock", "mmap_read_lock",
+    "mmap_read_unlock", "mmap_write_downgrade", "mmap_write_lock_killable",
+    "vma_numab_state_init", "vma_numab_state_free", "vma_lock_init", "vma_lockdep_init",
+    "mmap_lock_is_contended", "vma_iter_free", "mm_flags_test", "khugepaged_enter_vma",
+    "uprobe_mmap", "uprobe_munmap", "perf_event_mmap", "ksm_add_vma", "ksm_vma_flags",
+    "userfaultfd_unmap_prep", "userfaultfd_unmap_complete", "mpol_put", "mpol_dup",
+    "vma_dup_policy", "vma_policy", "lru_add_drain", "tlb_gather_mmu", "tlb_finish_mmu",
+    "update_hiwater_rss", "unmap_vmas", "free_pgtables", "flush_dcache_mmap_lock",
+    "flush_dcache_mmap_unlock", "i_mmap_lock_write", "i_mmap_unlock_write",
+    "anon_vma_lock_write", "anon_vma_unlock_write", "anon_vma_interval_tree_pre_update_vma",
+    "anon_vma_interval_tree_post_update_vma", "vma_interval_tree_insert",
+    "vma_interval_tree_remove", "uprobe_start_dup_mmap", "uprobe_end_dup_mmap",
+    "vm_get_page_prot", "vma_set_page_prot", "mm_flags_set", "mm_flags_clear",
+    "get_file", "fput", "security_mmap_addr", "security_vm_enough_memory_mm",
+    "vm_stat_account", "vm_unacct_memory", "mapping_map_writable", "mapping_unmap_writable",
+    "vma_close", "vm_area_free", "vm_area_dup", "vma_mark_attached",
+    "mutex_lock", "mutex_unlock", "mutex_lock_killable", "mutex_trylock", "mutex_is_locked",
+    "signal_pending", "fatal_signal_pending", "rlimit", "task_rlimit", "mapping_can_writeback",
+    "vm_get_page_prot", "pgprot_modify", "vma_pgtable_walk_begin", "vma_pgtable_walk_end",
+})
+
+# Return values for stubs where "zero" is the wrong answer for a test harness.
+STUB_RETURNS: dict[str, str] = {
+    "may_expand_vm": "true",
+    "capable": "true",
+    "mlock_future_ok": "true",
+    "vma_is_accessible": "true",
+    "can_modify_vma": "true",
+    "can_modify_mm": "true",
+    "mpol_equal": "true",
+    "is_mergeable_vm_userfaultfd_ctx": "true",
+    "anon_vma_name_eq": "true",
+    "rlimit": "~0UL",
+    "task_rlimit": "~0UL",
+}
+
+# Structures mm/vma.c reaches into and that the shim takes from the tree as they are
+# (others it only points at are forward-declared, or defined in csrc/override.h).
+TAG_ROOTS: tuple[str, ...] = (
+    "struct vm_area_struct", "struct vma_iterator", "struct vm_operations_struct",
+    "struct vm_userfaultfd_ctx", "struct vm_area_desc", "struct mmap_action",
+    "struct vm_unmapped_area_info", "struct pagetable_move_control", "struct anon_vma_name",
+)

@@ -1,0 +1,110 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Generate a tree's shim and settle it against the compiler.
+
+The closure is computed from names; the compiler then has the last word.  An
+extracted inline helper that does not compile in userland (its body reaches
+kernel state the harness lacks) is demoted to a stub made from its own
+signature; a stub whose signature does not compile is dropped.  What is left
+failing is reported with the compiler's file:line.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyvma.errors import PyvmaError
+from .available import prelude_names
+from .config import HarnessConfig
+from .cparse import Definition
+from .generate import Generator, Shim, SOURCES
+from .index import HeaderIndex
+from .toolchain import BASE_CFLAGS, CSRC, compiler, include_flags, write_generated
+
+SHIM_NAME = "pyvma_shim.h"
+MAX_ROUNDS = 40
+_ERROR = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):(?P<col>\d+): (?:fatal )?error: (?P<msg>.*)$",
+                    re.M)
+
+
+class ShimError(PyvmaError):
+    """The shim could not be made to compile."""
+
+
+@dataclass
+class ShimResult:
+    shim: Shim
+    path: Path
+    rounds: int
+
+
+def tu_text(tree: Path, glue: bool = False) -> str:
+    """The translation unit: shim first (its guard hides the real vma_internal.h)."""
+    lines = [f'#include "{SHIM_NAME}"']
+    lines += [f'#include "{Path(s).name}"' for s in SOURCES if (tree / s).exists()]
+    if glue:
+        lines.append('#include "glue.c"')
+    return "\n".join(lines) + "\n"
+
+
+def _errors(stderr: str) -> list[re.Match]:
+    return list(_ERROR.finditer(stderr))
+
+
+def build_shim(tree: Path, config: HarnessConfig, gen_dir: Path) -> ShimResult:
+    """Write generated/ and the shim into *gen_dir*; compile-check; return it."""
+    gen_dir.mkdir(parents=True, exist_ok=True)
+    write_generated(gen_dir, config)
+    available = prelude_names(tree, gen_dir)
+    index = HeaderIndex.build(tree, [CSRC / "override.h"])
+    force: set[str] = set()
+    exclude: set[str] = set()
+    demoted: dict[str, str] = {}
+    shim_path = gen_dir / SHIM_NAME
+    check = gen_dir / "pyvma_check.c"
+    check.write_text(tu_text(tree))
+    for rounds in range(1, MAX_ROUNDS + 1):
+        shim = Generator(tree, config, index, available, force, exclude).generate()
+        shim.demoted = dict(demoted)
+        shim_path.write_text(shim.text)
+        proc = subprocess.run([compiler(), "-fsyntax-only", *BASE_CFLAGS,
+                               *include_flags(tree, gen_dir), str(check)],
+                              capture_output=True, text=True)
+        if proc.returncode == 0:
+            return ShimResult(shim, shim_path, rounds)
+        changed = False
+        for m in _errors(proc.stderr):
+            if Path(m["file"]).name != SHIM_NAME:
+                continue
+            owner = shim.line_owner(int(m["line"]))
+            if owner is None:
+                continue
+            name = owner.name
+            if isinstance(owner, Definition) and owner.file.startswith("csrc/"):
+                continue
+            if isinstance(owner, Definition) and owner.kind == "function" and name not in force:
+                force.add(name)
+                demoted[name] = f"{owner.where}: {m['msg']}"
+                changed = True
+            elif (not isinstance(owner, Definition) or owner.kind == "prototype") \
+                    and name not in exclude:
+                exclude.add(name)
+                demoted[name] = f"dropped ({m['msg']})"
+                changed = True
+        if not changed:
+            break
+    raise ShimError(_describe_failure(proc.stderr, tree, gen_dir))
+
+
+def _describe_failure(stderr: str, tree: Path, gen_dir: Path) -> str:
+    errs = _errors(stderr)
+    lines = ["the kernel code does not compile against the generated shim:"]
+    for m in errs[:15]:
+        lines.append(f"  {m['file']}:{m['line']}:{m['col']}: error: {m['msg']}")
+    if len(errs) > 15:
+        lines.append(f"  ... and {len(errs) - 15} more errors")
+    lines.append(f"(generated shim kept for inspection: {gen_dir / SHIM_NAME})")
+    lines.append("If the error is in the tree's mm/ code, fix the tree; if a kernel definition"
+                 " is missing from the shim, see `pyvma shim --report`.")
+    return "\n".join(lines)

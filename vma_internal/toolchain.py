@@ -1,0 +1,50 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Include paths, flags and generated config headers for compiling against a tree."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from .config import HarnessConfig
+
+REPO = Path(__file__).resolve().parent.parent
+CSRC = REPO / "csrc"
+CSRC_INCLUDE = CSRC / "include"
+
+BASE_CFLAGS = ["-D_LGPL_SOURCE", "-DNUM_VMA_FLAG_BITS=64", "-DNUM_MM_FLAG_BITS=64",
+               "-UNDEBUG", "-fno-wrapv", "-fno-strict-aliasing", "-g", "-O1",
+               "-fvisibility=hidden", "-fPIC", "-Wno-unused-function", "-Wno-unused-variable",
+               "-Wno-unused-but-set-variable", "-Wno-address", "-Wno-format",
+               "-Wno-pointer-arith", "-Wno-unused-value"]
+
+
+def include_dirs(tree: Path, gen_dir: Path) -> list[Path]:
+    """Our generated and override dirs first: a stale generated/ dir in a user's tree
+    must never shadow ours."""
+    return [gen_dir, gen_dir / "generated", CSRC_INCLUDE, CSRC,
+            tree / "tools" / "testing" / "shared", tree / "tools" / "include",
+            tree / "tools" / "arch" / "x86" / "include"]
+
+
+def include_flags(tree: Path, gen_dir: Path) -> list[str]:
+    return [f"-I{p}" for p in include_dirs(tree, gen_dir)] + ["-iquote", str(tree / "mm")]
+
+
+def write_generated(gen_dir: Path, config: HarnessConfig) -> None:
+    """generated/{autoconf,bit-length,map-shift}.h for the tools headers."""
+    g = gen_dir / "generated"
+    g.mkdir(parents=True, exist_ok=True)
+    (g / "autoconf.h").write_text(config.autoconf())
+    (g / "bit-length.h").write_text("#define CONFIG_64BIT 1\n#define CONFIG_PHYS_ADDR_T_64BIT 1\n")
+    (g / "map-shift.h").write_text("#define XA_CHUNK_SHIFT 6\n")
+
+
+def compiler() -> str:
+    return "gcc"
+
+
+def preprocess(source: Path, tree: Path, gen_dir: Path, extra: list[str] | None = None) -> str:
+    """Run the preprocessor; returns its output (raises CalledProcessError)."""
+    cmd = [compiler(), "-E", *BASE_CFLAGS, *include_flags(tree, gen_dir), *(extra or []),
+           str(source)]
+    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
