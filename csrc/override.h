@@ -28,6 +28,14 @@
 #define TASK_SIZE_MAX		TASK_SIZE
 #define STACK_TOP		TASK_SIZE
 #define STACK_TOP_MAX		TASK_SIZE
+#define pgprot_val(x)		((x).pgprot)
+#define __pgprot(x)		((pgprot_t) { (x) })
+#define data_race(expr)		(expr)
+
+/* x86 has no D-cache aliasing: these are no-ops there (asm/cacheflush.h). */
+#define flush_dcache_mmap_lock(mapping)		do { } while (0)
+#define flush_dcache_mmap_unlock(mapping)	do { } while (0)
+#define flush_cache_range(vma, start, end)	do { } while (0)
 #define DEFINE_MUTEX(name)	struct mutex name = { PTHREAD_MUTEX_INITIALIZER }
 
 typedef struct { unsigned long pgprot; } pgprot_t;
@@ -114,3 +122,13 @@ struct mmu_gather {
 
 extern struct task_struct pyvma_current_task;
 #define current (&pyvma_current_task)
+
+/* Harness hooks (csrc/glue.c) that the generated stubs call. */
+void pyvma_hook_start_write(struct vm_area_struct *vma);
+void pyvma_hook_assert_write_locked(struct vm_area_struct *vma);
+int pyvma_hook_anon_vma_clone(struct vm_area_struct *dst, struct vm_area_struct *src);
+void pyvma_hook_unlink_anon_vmas(struct vm_area_struct *vma);
+int pyvma_hook_anon_vma_prepare(struct vm_area_struct *vma);
+struct vm_area_struct *pyvma_hook_vm_area_alloc(struct mm_struct *mm);
+struct vm_area_struct *pyvma_hook_vm_area_dup(struct vm_area_struct *vma);
+void pyvma_hook_vm_area_free(struct vm_area_struct *vma);

@@ -375,6 +375,9 @@ def parse_header(path: Path, relname: str) -> list[Definition]:
             chunk.append(rest + "\n")
         if depth < 0:
             depth = 0
+        if depth == 0 and paren == 0 and re.fullmatch(r"\s*[A-Z][A-Z0-9_]*\s*\(.*\)\s*",
+                                                      "".join(chunk), re.S):
+            chunk = []   # a top-level macro invocation with no ';' (DEFINE_LOCK_GUARD_0(...))
     _expand_enum_macro_items(defs)
     return defs
 

@@ -20,6 +20,8 @@ from .index import HeaderIndex
 from . import manifest
 
 SOURCES = ("mm/vma.c", "mm/vma_init.c", "mm/vma_exec.c")
+# Our glue is compiled after the tree's sources: what it names is a root too.
+GLUE = Path(__file__).resolve().parent.parent / "csrc" / "glue.c"
 LOCAL_HEADERS = ("mm/vma.h",)
 
 
@@ -71,6 +73,8 @@ def root_identifiers(tree: Path) -> tuple[set[str], set[str], set[str]]:
         tags |= t
         for d in parse_header(path, rel):
             local |= set(d.names) | set(d.tags)
+    u, t, _ = used_identifiers(strip_comments(GLUE.read_text()))
+    used |= {n for n in u if not n.startswith(("pyvma_", "PYVMA_"))}
     return used - local, tags - local, local
 
 
@@ -132,14 +136,20 @@ def make_stub(proto: Definition) -> Stub:
                  r"__attribute__\s*\(\(.*?\)\)|__alloc_size\s*\([^)]*\))\s*", "", ret).strip()
     body: str
     value = manifest.STUB_RETURNS.get(proto.name)
-    if ret == "void":
+    named = _name_params(params)
+    hook = manifest.STUB_HOOKS.get(proto.name)
+    if hook is not None:
+        pnames = [re.findall(r"[A-Za-z_]\w*", p)[-1] for p in named.split(",") if p.strip() not in ("void", "...")]
+        call = hook.format(*pnames)
+        body = f"{{ {call}; }}" if ret == "void" else f"{{ return {call}; }}"
+    elif ret == "void":
         body = "{ }"
     elif value is not None:
         body = f"{{ return {value}; }}"
     else:
         body = (f"{{ {ret} __pyvma_r; __builtin_memset(&__pyvma_r, 0, sizeof(__pyvma_r));"
                 f" return __pyvma_r; }}")
-    text = (f"static inline __attribute__((unused)) {ret} {proto.name}({_name_params(params)})"
+    text = (f"static inline __attribute__((unused)) {ret} {proto.name}({named})"
             f"\n{body}")
     return Stub(proto.name, proto, text)
 
@@ -156,9 +166,12 @@ class Generator:
         self.available = available
         self.force_stub = set(manifest.FORCE_STUB) | (force_stub or set())
         self.exclude = exclude or set()
+        # names worth a search of every header: what the tree's sources use directly
+        self.wanted: set[str] = set()
 
     def closure(self) -> tuple[list[Definition], list[Stub], list[str]]:
         used, tags, local = root_identifiers(self.tree)
+        self.wanted = set(used)
         own = {n for lst in (self.index.by_name, self.index.by_tag) for n, ds in lst.items()
                if any(d.file.startswith("csrc/") for d in ds)}
         work = sorted(used | tags | own | set(manifest.API_ROOTS) | set(manifest.TAG_ROOTS))
@@ -174,11 +187,13 @@ class Generator:
             if name in self.available or name.startswith("CONFIG_") or name in self.exclude:
                 continue
             cands = self.index.lookup(name, self.config)
+            if not cands and name in self.wanted:
+                cands = self.index.lookup_wide(name, self.config)
             if not cands:
                 unresolved.append(name)
                 continue
             own = cands[0].file.startswith("csrc/")
-            if not own and name in self.force_stub or all(d.kind == "prototype" for d in cands):
+            if not own and (name in self.force_stub or all(d.kind == "prototype" for d in cands)):
                 protos = [d for d in cands if d.kind in ("prototype", "function")]
                 if protos:
                     stub = make_stub(protos[0])
@@ -267,13 +282,20 @@ def emit(guard: str, defs: list[Definition], stubs: list[Stub], unresolved: list
     tags = sorted({t for d in defs for t in (d.tag_uses | d.ptr_tag_uses | set(d.tags))}
                   | {t for s in stubs for t in re.findall(r"\b(?:struct|union|enum) \w+", s.text)})
     parts.append((None, "".join(f"{t};\n" for t in tags)))
+    # "#define foo foo" only marks that foo exists; emitted ahead of its #ifndef-guarded
+    # definition it would hide it, and the function name does the job anyway
+    macros = [d for d in macros if not re.fullmatch(rf"#\s*define\s+{d.name}\s+{d.name}\s*", d.text)]
     own_first = sorted(macros, key=lambda x: not x.file.startswith("csrc/"))
     for d in own_first:
         parts.append((d, _wrap(d, d.text)))
     for d in _order_types(types):
         parts.append((d, _wrap(d, d.text)))
     for d in decls:
-        parts.append((d, _wrap(d, d.text)))
+        text = d.text
+        if d.kind == "var":
+            # a tentative definition: the harness owns the kernel's globals
+            text += f"\n__typeof__({d.name}) {d.name} __attribute__((weak));"
+        parts.append((d, _wrap(d, text)))
     for d in funcs:
         head = d.header()
         parts.append((d, _wrap(d, head + ";")))
@@ -286,6 +308,9 @@ def emit(guard: str, defs: list[Definition], stubs: list[Stub], unresolved: list
         parts.append((s, _wrap(s, s.text)))
     for d in funcs:
         parts.append((d, _wrap(d, d.text)))
+    inits = [f"\t{d.name} = {manifest.VAR_VALUES[d.name]};\n" for d in decls
+             if d.kind == "var" and d.name in manifest.VAR_VALUES and not d.conds]
+    parts.append((None, "static inline void pyvma_init_vars(void)\n{\n" + "".join(inits) + "}\n"))
     parts.append((None, f"#endif /* {guard} */\n"))
     lines: dict[int, Definition | Stub] = {}
     out: list[str] = []

@@ -36,6 +36,9 @@ class HeaderIndex:
     by_name: dict[str, list[Definition]] = field(default_factory=lambda: defaultdict(list))
     by_tag: dict[str, list[Definition]] = field(default_factory=lambda: defaultdict(list))
     files: list[str] = field(default_factory=list)
+    tree: Path | None = None
+    _wide: dict[str, list[str]] | None = None
+    _parsed: set[str] = field(default_factory=set)
 
     def add(self, defs: list[Definition]) -> None:
         for d in defs:
@@ -48,7 +51,7 @@ class HeaderIndex:
 
     @classmethod
     def build(cls, tree: Path, override_files: list[Path]) -> "HeaderIndex":
-        idx = cls()
+        idx = cls(tree=tree)
         for path in override_files:
             idx.add(parse_header(path, f"csrc/{path.name}"))
             idx.files.append(f"csrc/{path.name}")
@@ -58,7 +61,35 @@ class HeaderIndex:
             idx.add([d for d in defs
                      if not (set(d.names) | set(d.tags)) & overridden])
             idx.files.append(rel)
+            idx._parsed.add(rel)
         return idx
+
+    def _wide_map(self) -> dict[str, list[str]]:
+        """name -> headers under include/ that define it as a macro or inline function."""
+        if self._wide is None:
+            wide: dict[str, list[str]] = defaultdict(list)
+            assert self.tree is not None
+            pat = re.compile(r"^\s*#\s*define\s+(\w+)|^static\s+(?:__always_)?inline\b[^;{]*?\b(\w+)\s*\(",
+                             re.M)
+            for path in sorted((self.tree / "include" / "linux").rglob("*.h")):
+                rel = str(path.relative_to(self.tree))
+                text = path.read_text(errors="replace")
+                for m in pat.finditer(text):
+                    wide[m.group(1) or m.group(2)].append(rel)
+            self._wide = wide
+        return self._wide
+
+    def lookup_wide(self, name: str, config: HarnessConfig) -> list[Definition]:
+        """Like lookup(), searching every include/linux header for a macro or inline."""
+        if " " in name or self.tree is None:
+            return []
+        for rel in self._wide_map().get(name, []):
+            if rel in self._parsed:
+                continue
+            self._parsed.add(rel)
+            self.files.append(rel)
+            self.add(parse_header(self.tree / rel, rel))
+        return self.lookup(name, config)
 
     def lookup(self, name: str, config: HarnessConfig) -> list[Definition]:
         """Live candidates for *name* (tag or ordinary), dead config branches dropped."""

@@ -97,7 +97,7 @@ FORCE_STUB: frozenset[str] = frozenset({
     "vm_get_page_prot", "vma_set_page_prot", "mm_flags_set", "mm_flags_clear",
     "get_file", "fput", "security_mmap_addr", "security_vm_enough_memory_mm",
     "vm_stat_account", "vm_unacct_memory", "mapping_map_writable", "mapping_unmap_writable",
-    "vma_close", "vm_area_free", "vm_area_dup", "vma_mark_attached",
+    "vma_mark_attached",
     "mutex_lock", "mutex_unlock", "mutex_lock_killable", "mutex_trylock", "mutex_is_locked",
     "signal_pending", "fatal_signal_pending", "rlimit", "task_rlimit", "mapping_can_writeback",
     "vm_get_page_prot", "pgprot_modify", "vma_pgtable_walk_begin", "vma_pgtable_walk_end",
@@ -125,3 +125,26 @@ TAG_ROOTS: tuple[str, ...] = (
     "struct vm_userfaultfd_ctx", "struct vm_area_desc", "struct mmap_action",
     "struct vm_unmapped_area_info", "struct pagetable_move_control", "struct anon_vma_name",
 )
+
+# Stubs whose body calls into the harness (csrc/glue.c) so tests can observe them.
+# {0}, {1}… are the stub's parameters, named as in the tree's prototype.
+STUB_HOOKS: dict[str, str] = {
+    "vma_start_write": "pyvma_hook_start_write({0})",
+    "vma_start_write_killable": "(pyvma_hook_start_write({0}), 0)",
+    "anon_vma_clone": "pyvma_hook_anon_vma_clone({0}, {1})",
+    "unlink_anon_vmas": "pyvma_hook_unlink_anon_vmas({0})",
+    "__anon_vma_prepare": "pyvma_hook_anon_vma_prepare({0})",
+    "vm_area_alloc": "pyvma_hook_vm_area_alloc({0})",
+    "vm_area_dup": "pyvma_hook_vm_area_dup({0})",
+    "vm_area_free": "pyvma_hook_vm_area_free({0})",
+    "vma_assert_write_locked": "pyvma_hook_assert_write_locked({0})",
+}
+
+# Extern variables the tree declares and the harness defines, with their values
+# (others are zero).
+VAR_VALUES: dict[str, str] = {
+    "mmap_min_addr": "4096",
+    "dac_mmap_min_addr": "4096",
+    "stack_guard_gap": "(256UL << PAGE_SHIFT)",
+    "sysctl_max_map_count": "65530",
+}

@@ -87,7 +87,7 @@ def build_shim(tree: Path, config: HarnessConfig, gen_dir: Path) -> ShimResult:
                 force.add(name)
                 demoted[name] = f"{owner.where}: {m['msg']}"
                 changed = True
-            elif (not isinstance(owner, Definition) or owner.kind == "prototype") \
+            elif (not isinstance(owner, Definition) or owner.kind in ("prototype", "var")) \
                     and name not in exclude:
                 exclude.add(name)
                 demoted[name] = f"dropped ({m['msg']})"

@@ -15,7 +15,8 @@ BASE_CFLAGS = ["-D_LGPL_SOURCE", "-DNUM_VMA_FLAG_BITS=64", "-DNUM_MM_FLAG_BITS=6
                "-UNDEBUG", "-fno-wrapv", "-fno-strict-aliasing", "-g", "-O1",
                "-fvisibility=hidden", "-fPIC", "-Wno-unused-function", "-Wno-unused-variable",
                "-Wno-unused-but-set-variable", "-Wno-address", "-Wno-format",
-               "-Wno-pointer-arith", "-Wno-unused-value"]
+               "-Wno-pointer-arith", "-Wno-unused-value",
+               "-Werror=implicit-function-declaration", "-Werror=implicit-int"]
 
 
 def include_dirs(tree: Path, gen_dir: Path) -> list[Path]:

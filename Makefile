@@ -1,0 +1,40 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# pyvma developer targets.  All outputs go under $PYVMA_CACHE (default
+# ~/.cache/pyvma); kernel trees are never written to.
+
+PYTHON ?= python3
+KERNELS ?= debian:7.x debian:6.12
+APT_PACKAGES = liburcu-dev gcc make xz-utils git
+
+.PHONY: all deps kernels test bench coverage
+
+all: test
+
+# System tools first (apt-get update only when something is missing), then
+# the Python side (pip only when an import fails).
+deps:
+	@missing=; \
+	for tool in gcc make xz git tar dpkg-deb apt-get; do \
+		command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; \
+	done; \
+	echo "#include <urcu.h>" | gcc -E -x c - >/dev/null 2>&1 || missing="$$missing urcu.h"; \
+	if [ -n "$$missing" ]; then \
+		echo "deps: missing$$missing; installing $(APT_PACKAGES)"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(APT_PACKAGES); \
+	fi
+	@cd / && PYVMA_SRC="$(CURDIR)" $(PYTHON) -c 'import os, cffi, pycparser, pytest, pyvma; \
+		here = os.path.dirname(os.path.dirname(os.path.realpath(pyvma.__file__))); \
+		raise SystemExit(here != os.path.realpath(os.environ["PYVMA_SRC"]))' 2>/dev/null || \
+		$(PYTHON) -m pip install -q -e "$(CURDIR)"
+
+kernels:
+	$(PYTHON) scripts/fetch_kernels.py $(KERNELS)
+
+test: deps kernels
+	$(PYTHON) -m pytest -q tests
+
+bench: deps kernels
+	$(PYTHON) bench/run.py
+
+coverage: deps kernels
+	$(PYTHON) scripts/coverage.py

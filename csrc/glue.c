@@ -1,0 +1,590 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * pyvma glue: compiled in the same translation unit as the tree's mm/vma.c (after
+ * it), so it reaches vma.c's static functions.  It gives Python a small, stable
+ * C API over whatever the tree's internals look like; differences between trees
+ * are absorbed through the PYVMA_* feature macros the generator derives from the
+ * tree (pyvma_tables.h).
+ *
+ * Every entry point Python calls is wrapped in PYVMA_ENTER/PYVMA_LEAVE: a BUG in
+ * kernel code longjmps back here and the call returns PYVMA_EBUG.
+ */
+#include "pyvma_api.h"
+#include "pyvma_tables.h"
+
+static const struct vm_operations_struct pyvma_dummy_vm_ops;
+
+/* built with CONFIG_DEBUG_MAPLE_TREE in the maple-shim object */
+void mt_validate(struct maple_tree *mt);
+
+struct task_struct pyvma_current_task = { .comm = "pyvma" };
+
+/* ---- WARN / BUG records ------------------------------------------------ */
+
+#define PYVMA_MAX_SITES 256
+static struct pyvma_site pyvma_warns[PYVMA_MAX_SITES];
+static int pyvma_nwarn;
+static struct pyvma_site pyvma_last_bug;
+static int pyvma_nbug;
+static jmp_buf *pyvma_jb;
+
+void pyvma_warn(const char *file, int line, const char *cond)
+{
+	if (pyvma_nwarn < PYVMA_MAX_SITES) {
+		pyvma_warns[pyvma_nwarn].file = file;
+		pyvma_warns[pyvma_nwarn].line = line;
+		pyvma_warns[pyvma_nwarn].cond = cond;
+	}
+	pyvma_nwarn++;
+}
+
+void pyvma_bug(const char *file, int line, const char *cond)
+{
+	pyvma_last_bug.file = file;
+	pyvma_last_bug.line = line;
+	pyvma_last_bug.cond = cond;
+	pyvma_nbug++;
+	if (pyvma_jb)
+		longjmp(*pyvma_jb, 1);
+	fprintf(stderr, "pyvma: BUG at %s:%d: %s (no entry point to return to)\n", file, line, cond);
+	abort();
+}
+
+int pyvma_warn_count(void) { return pyvma_nwarn; }
+int pyvma_warn_get(int i, struct pyvma_site *out)
+{
+	if (i < 0 || i >= pyvma_nwarn || i >= PYVMA_MAX_SITES)
+		return -1;
+	*out = pyvma_warns[i];
+	return 0;
+}
+void pyvma_warn_clear(void) { pyvma_nwarn = 0; }
+int pyvma_bug_get(struct pyvma_site *out) { *out = pyvma_last_bug; return pyvma_nbug; }
+void pyvma_bug_clear(void) { pyvma_nbug = 0; }
+
+#define PYVMA_ENTER(errval)				\
+	jmp_buf __pyvma_env;				\
+	jmp_buf *__pyvma_saved = pyvma_jb;		\
+	if (setjmp(__pyvma_env)) {			\
+		pyvma_jb = __pyvma_saved;		\
+		return errval;				\
+	}						\
+	pyvma_jb = &__pyvma_env
+#define PYVMA_LEAVE() (pyvma_jb = __pyvma_saved)
+
+/* ---- hooks the generated stubs call ----------------------------------- */
+
+/* Per-anon_vma accounting lives beside the kernel's struct (which lacks it). */
+#define PYVMA_MAX_ANON 64
+static struct { struct anon_vma *av; int clones, unlinks; } pyvma_anon[PYVMA_MAX_ANON];
+static int pyvma_nanon;
+static int pyvma_fail_clone;
+static int pyvma_write_locks;
+
+static int pyvma_anon_slot(struct anon_vma *av)
+{
+	int i;
+
+	for (i = 0; i < pyvma_nanon; i++)
+		if (pyvma_anon[i].av == av)
+			return i;
+	if (pyvma_nanon == PYVMA_MAX_ANON)
+		return -1;
+	pyvma_anon[pyvma_nanon].av = av;
+	pyvma_anon[pyvma_nanon].clones = pyvma_anon[pyvma_nanon].unlinks = 0;
+	return pyvma_nanon++;
+}
+
+void pyvma_hook_start_write(struct vm_area_struct *vma)
+{
+	vma->vm_lock_seq = 1;
+	pyvma_write_locks++;
+}
+
+void pyvma_hook_assert_write_locked(struct vm_area_struct *vma)
+{
+	WARN_ON(vma->vm_lock_seq != 1);
+}
+
+int pyvma_hook_anon_vma_clone(struct vm_area_struct *dst, struct vm_area_struct *src)
+{
+	int slot;
+
+	if (pyvma_fail_clone)
+		return -ENOMEM;
+	dst->anon_vma = src->anon_vma;
+	if (src->anon_vma && (slot = pyvma_anon_slot(src->anon_vma)) >= 0)
+		pyvma_anon[slot].clones++;
+	return 0;
+}
+
+void pyvma_hook_unlink_anon_vmas(struct vm_area_struct *vma)
+{
+	int slot;
+
+	if (vma->anon_vma && (slot = pyvma_anon_slot(vma->anon_vma)) >= 0)
+		pyvma_anon[slot].unlinks++;
+}
+
+int pyvma_hook_anon_vma_prepare(struct vm_area_struct *vma)
+{
+	return 0;
+}
+
+struct vm_area_struct *pyvma_hook_vm_area_alloc(struct mm_struct *mm)
+{
+	struct vm_area_struct *vma = calloc(1, sizeof(*vma));
+
+	if (!vma)
+		return NULL;
+	vma->vm_mm = mm;
+	vma->vm_ops = &pyvma_dummy_vm_ops;
+	INIT_LIST_HEAD(&vma->anon_vma_chain);
+	vma->vm_lock_seq = UINT_MAX;
+	return vma;
+}
+
+struct vm_area_struct *pyvma_hook_vm_area_dup(struct vm_area_struct *orig)
+{
+	struct vm_area_struct *vma = malloc(sizeof(*vma));
+
+	if (!vma)
+		return NULL;
+	memcpy(vma, orig, sizeof(*vma));
+	INIT_LIST_HEAD(&vma->anon_vma_chain);
+	return vma;
+}
+
+void pyvma_hook_vm_area_free(struct vm_area_struct *vma)
+{
+	free(vma);
+}
+
+/* ---- the Python-facing API -------------------------------------------- */
+
+static void pyvma_once(void)
+{
+	static int done;
+
+	if (done)
+		return;
+	done = 1;
+	pyvma_init_vars();
+	maple_tree_init();
+#ifdef PYVMA_HAS_SOURCE_vma_init_c
+	vma_state_init();
+#endif
+}
+
+struct mm_struct *pyvma_mm_new(void)
+{
+	struct mm_struct *mm;
+
+	pyvma_once();
+	mm = calloc(1, sizeof(*mm));
+	if (!mm)
+		return NULL;
+	mt_init_flags(&mm->mm_mt, MM_MT_FLAGS);
+	init_rwsem(&mm->mmap_lock);
+	pyvma_current_task.mm = mm;
+	return mm;
+}
+
+static void pyvma_free_vma(struct vm_area_struct *vma)
+{
+	vm_area_free(vma);
+}
+
+int pyvma_mm_destroy(struct mm_struct *mm)
+{
+	struct vm_area_struct *vma;
+	int count = 0;
+	PYVMA_ENTER(PYVMA_EBUG);
+	VMA_ITERATOR(vmi, mm, 0);
+
+	for_each_vma(vmi, vma) {
+		pyvma_free_vma(vma);
+		count++;
+	}
+	mtree_destroy(&mm->mm_mt);
+	if (pyvma_current_task.mm == mm)
+		pyvma_current_task.mm = NULL;
+	free(mm);
+	PYVMA_LEAVE();
+	return count;
+}
+
+int pyvma_mm_map_count(struct mm_struct *mm)
+{
+	return mm->map_count;
+}
+
+void pyvma_mm_set_current(struct mm_struct *mm)
+{
+	pyvma_current_task.mm = mm;
+}
+
+static void pyvma_fill(struct vm_area_struct *vma, struct pyvma_vma_info *out)
+{
+	out->vma = vma;
+	out->start = vma->vm_start;
+	out->end = vma->vm_end;
+	out->pgoff = vma->vm_pgoff;
+	out->flags = vma->vm_flags;
+	out->anon_vma = vma->anon_vma;
+	out->file = vma->vm_file;
+	out->vm_ops = (void *)vma->vm_ops;
+	out->write_locked = vma->vm_lock_seq == 1;
+}
+
+void pyvma_vma_info(struct vm_area_struct *vma, struct pyvma_vma_info *out)
+{
+	pyvma_fill(vma, out);
+}
+
+void pyvma_vma_reset_write(struct vm_area_struct *vma)
+{
+	vma->vm_lock_seq = UINT_MAX;
+}
+
+int pyvma_mm_walk(struct mm_struct *mm, struct pyvma_vma_info *out, int max)
+{
+	struct vm_area_struct *vma;
+	int n = 0;
+	VMA_ITERATOR(vmi, mm, 0);
+
+	for_each_vma(vmi, vma) {
+		if (n < max)
+			pyvma_fill(vma, &out[n]);
+		n++;
+	}
+	return n;
+}
+
+/* Check the maple tree against the VMA walk; 0 when consistent. */
+int pyvma_mm_check(struct mm_struct *mm, char *msg, int len)
+{
+	struct vm_area_struct *vma;
+	unsigned long prev_end = 0;
+	int n = 0;
+	PYVMA_ENTER(PYVMA_EBUG);
+	VMA_ITERATOR(vmi, mm, 0);
+
+	msg[0] = '\0';
+	mt_validate(&mm->mm_mt);
+	for_each_vma(vmi, vma) {
+		if (vma->vm_start >= vma->vm_end) {
+			snprintf(msg, len, "empty or inverted VMA %#lx-%#lx", vma->vm_start, vma->vm_end);
+			PYVMA_LEAVE();
+			return 1;
+		}
+		if (vma->vm_start < prev_end) {
+			snprintf(msg, len, "VMA %#lx-%#lx overlaps the previous one ending %#lx",
+				 vma->vm_start, vma->vm_end, prev_end);
+			PYVMA_LEAVE();
+			return 2;
+		}
+		if (mtree_load(&mm->mm_mt, vma->vm_start) != vma ||
+		    mtree_load(&mm->mm_mt, vma->vm_end - 1) != vma) {
+			snprintf(msg, len, "maple tree does not map %#lx-%#lx to its VMA",
+				 vma->vm_start, vma->vm_end);
+			PYVMA_LEAVE();
+			return 3;
+		}
+		if (vma->vm_mm != mm) {
+			snprintf(msg, len, "VMA %#lx-%#lx has vm_mm of another mm", vma->vm_start, vma->vm_end);
+			PYVMA_LEAVE();
+			return 4;
+		}
+		prev_end = vma->vm_end;
+		n++;
+	}
+	if (n != mm->map_count) {
+		snprintf(msg, len, "map_count is %d but the tree holds %d VMAs", mm->map_count, n);
+		PYVMA_LEAVE();
+		return 5;
+	}
+	PYVMA_LEAVE();
+	return 0;
+}
+
+static void pyvma_set_vma_flags(struct vm_area_struct *vma, unsigned long flags)
+{
+	vm_flags_init(vma, flags);
+}
+
+struct vm_area_struct *pyvma_vma_alloc(struct mm_struct *mm, unsigned long start,
+				       unsigned long end, unsigned long pgoff, unsigned long flags)
+{
+	struct vm_area_struct *vma;
+	PYVMA_ENTER(NULL);
+
+	vma = vm_area_alloc(mm);
+	if (vma) {
+		vma->vm_start = start;
+		vma->vm_end = end;
+		vma->vm_pgoff = pgoff;
+#ifdef PYVMA_HAS_FN_vma_set_anon_pgoff
+		vma_set_anon_pgoff(vma, start >> PAGE_SHIFT);
+#endif
+		pyvma_set_vma_flags(vma, flags);
+	}
+	PYVMA_LEAVE();
+	return vma;
+}
+
+int pyvma_vma_link(struct mm_struct *mm, struct vm_area_struct *vma)
+{
+	int err;
+	PYVMA_ENTER(PYVMA_EBUG);
+
+	err = vma_link(mm, vma);
+	vma->vm_lock_seq = UINT_MAX;
+	PYVMA_LEAVE();
+	return err;
+}
+
+void pyvma_vma_free(struct vm_area_struct *vma)
+{
+	pyvma_free_vma(vma);
+}
+
+void pyvma_vma_set_anon_vma(struct vm_area_struct *vma, struct anon_vma *av)
+{
+	vma->anon_vma = av;
+}
+
+void pyvma_vma_set_file(struct vm_area_struct *vma, struct file *file)
+{
+	vma->vm_file = file;
+}
+
+struct anon_vma *pyvma_anon_vma_new(void)
+{
+	struct anon_vma *av = calloc(1, sizeof(*av));
+
+	if (av)
+		av->root = av;
+	return av;
+}
+
+void pyvma_anon_vma_free(struct anon_vma *av)
+{
+	free(av);
+}
+
+int pyvma_anon_vma_stats(struct anon_vma *av, int *clones, int *unlinks)
+{
+	int slot = pyvma_anon_slot(av);
+
+	if (slot < 0)
+		return -1;
+	*clones = pyvma_anon[slot].clones;
+	*unlinks = pyvma_anon[slot].unlinks;
+	return 0;
+}
+
+void pyvma_anon_reset(void)
+{
+	pyvma_nanon = 0;
+}
+
+struct file *pyvma_file_new(void)
+{
+	struct file *f = calloc(1, sizeof(*f));
+	struct address_space *m = calloc(1, sizeof(*m));
+	struct inode *i = calloc(1, sizeof(*i));
+
+	if (!f || !m || !i) {
+		free(f); free(m); free(i);
+		return NULL;
+	}
+	i->i_mapping = m;
+	m->host = i;
+	init_rwsem(&m->i_mmap_rwsem);
+	f->f_mapping = m;
+	f->f_inode = i;
+	return f;
+}
+
+void pyvma_file_free(struct file *f)
+{
+	free(f->f_inode);
+	free(f->f_mapping);
+	free(f);
+}
+
+void pyvma_set_fail_clone(int fail) { pyvma_fail_clone = fail; }
+int pyvma_write_lock_count(void) { return pyvma_write_locks; }
+
+/* vmg: the merge request, filled field by field whatever the tree calls them. */
+static void pyvma_vmg_init(struct vma_merge_struct *vmg, struct mm_struct *mm,
+			   struct vma_iterator *vmi, unsigned long start, unsigned long end,
+			   unsigned long pgoff, unsigned long flags)
+{
+	memset(vmg, 0, sizeof(*vmg));
+	vmg->mm = mm;
+	vmg->vmi = vmi;
+	vmg->start = start;
+	vmg->end = end;
+	vmg->pgoff = pgoff;
+#ifdef PYVMA_VMG_HAS_anon_pgoff
+	vmg->anon_pgoff = start >> PAGE_SHIFT;
+#endif
+#ifdef PYVMA_VMG_HAS_vm_flags
+	vmg->vm_flags = flags;
+#else
+	vmg->flags = flags;
+#endif
+	vmg->state = VMA_MERGE_START;
+}
+
+#ifdef PYVMA_VMG_HAS_middle
+#define PYVMA_VMG_MIDDLE(vmg) ((vmg)->middle)
+#else
+#define PYVMA_VMG_MIDDLE(vmg) ((vmg)->vma)
+#endif
+
+static int pyvma_state(struct vma_merge_struct *vmg)
+{
+	switch (vmg->state) {
+	case VMA_MERGE_START: return PYVMA_MERGE_START;
+	case VMA_MERGE_ERROR_NOMEM: return PYVMA_MERGE_ERROR_NOMEM;
+	case VMA_MERGE_NOMERGE: return PYVMA_MERGE_NOMERGE;
+	case VMA_MERGE_SUCCESS: return PYVMA_MERGE_SUCCESS;
+	}
+	return -1;
+}
+
+/* vma_merge_new_range() on [start, end), as mmap would ask for it. */
+struct vm_area_struct *pyvma_merge_new(struct mm_struct *mm, unsigned long start,
+				       unsigned long end, unsigned long pgoff,
+				       unsigned long flags, struct anon_vma *av,
+				       struct file *file, int *state)
+{
+	struct vma_merge_struct vmg;
+	struct vm_area_struct *vma;
+	PYVMA_ENTER(NULL);
+	VMA_ITERATOR(vmi, mm, start);
+
+	pyvma_vmg_init(&vmg, mm, &vmi, start, end, pgoff, flags);
+	vmg.anon_vma = av;
+	vmg.file = file;
+	vmg.next = vma_next(&vmi);
+	vmg.prev = vma_prev(&vmi);
+	vma_iter_next_range(&vmi);
+	vma = vma_merge_new_range(&vmg);
+	*state = pyvma_state(&vmg);
+	PYVMA_LEAVE();
+	return vma;
+}
+
+/* vma_merge_existing_range(): [start, end) of @middle changes to @flags. */
+struct vm_area_struct *pyvma_merge_existing(struct mm_struct *mm, struct vm_area_struct *prev,
+					    struct vm_area_struct *middle, unsigned long start,
+					    unsigned long end, unsigned long pgoff,
+					    unsigned long flags, struct anon_vma *av, int *state)
+{
+	struct vma_merge_struct vmg;
+	struct vm_area_struct *vma;
+	PYVMA_ENTER(NULL);
+	VMA_ITERATOR(vmi, mm, start);
+
+	pyvma_vmg_init(&vmg, mm, &vmi, start, end, pgoff, flags);
+	vmg.prev = prev;
+	PYVMA_VMG_MIDDLE(&vmg) = middle;
+	vmg.anon_vma = av;
+	if (middle)
+		vmg.file = middle->vm_file;
+	vma = vma_merge_existing_range(&vmg);
+	*state = pyvma_state(&vmg);
+	PYVMA_LEAVE();
+	return vma;
+}
+
+/* vma_expand(): @target grows to [start, end), absorbing @next when it ends there. */
+int pyvma_expand(struct mm_struct *mm, struct vm_area_struct *target,
+		 struct vm_area_struct *next, unsigned long start, unsigned long end,
+		 unsigned long pgoff, int *state)
+{
+	struct vma_merge_struct vmg;
+	int err;
+	PYVMA_ENTER(PYVMA_EBUG);
+	VMA_ITERATOR(vmi, mm, start);
+
+	pyvma_vmg_init(&vmg, mm, &vmi, start, end, pgoff, target->vm_flags);
+	PYVMA_VMG_MIDDLE(&vmg) = target;
+#ifdef PYVMA_VMG_HAS_target
+	vmg.target = target;
+#endif
+	vmg.next = next;
+	vmg.anon_vma = target->anon_vma;
+	vmg.file = target->vm_file;
+	vma_iter_set(&vmi, start);
+	err = vma_expand(&vmg);
+	*state = pyvma_state(&vmg);
+	PYVMA_LEAVE();
+	return err;
+}
+
+int pyvma_shrink(struct mm_struct *mm, struct vm_area_struct *vma, unsigned long start,
+		 unsigned long end, unsigned long pgoff)
+{
+	int err;
+	PYVMA_ENTER(PYVMA_EBUG);
+	VMA_ITERATOR(vmi, mm, start);
+
+#if PYVMA_NARGS_vma_shrink == 5
+	err = vma_shrink(&vmi, vma, start, end, pgoff);
+#else
+	/* later trees only shrink the end */
+	if (start != vma->vm_start || pgoff != vma->vm_pgoff)
+		err = -EINVAL;
+	else
+		err = vma_shrink(&vmi, vma, end);
+#endif
+	PYVMA_LEAVE();
+	return err;
+}
+
+int pyvma_split(struct mm_struct *mm, struct vm_area_struct *vma, unsigned long addr,
+		int new_below)
+{
+	int err;
+	PYVMA_ENTER(PYVMA_EBUG);
+	VMA_ITERATOR(vmi, mm, addr);
+
+	err = split_vma(&vmi, vma, addr, new_below);
+	PYVMA_LEAVE();
+	return err;
+}
+
+int pyvma_munmap(struct mm_struct *mm, unsigned long start, unsigned long len)
+{
+	int err;
+	PYVMA_ENTER(PYVMA_EBUG);
+	VMA_ITERATOR(vmi, mm, start);
+
+	err = do_vmi_munmap(&vmi, mm, start, len, NULL, false);
+	PYVMA_LEAVE();
+	return err;
+}
+
+/* Flag names and masks as the tree defines them. */
+static struct pyvma_flag pyvma_flag_table[PYVMA_MAX_FLAGS];
+static int pyvma_nflags = -1;
+
+int pyvma_flag_count(void)
+{
+	if (pyvma_nflags < 0)
+		pyvma_nflags = pyvma_flags_fill(pyvma_flag_table);
+	return pyvma_nflags;
+}
+
+int pyvma_flag_get(int i, struct pyvma_flag *out)
+{
+	if (i < 0 || i >= pyvma_flag_count())
+		return -1;
+	*out = pyvma_flag_table[i];
+	return 0;
+}

@@ -1,0 +1,267 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Build a kernel tree's mm/vma.c into a cffi module, cached per (tree, config, sanitizer).
+
+Layout under the cache::
+
+    builds/<key>/            one finished build (renamed into place atomically)
+        gen/                 generated shim, tables, autoconf
+        _pyvma_<key>.so      the module
+        BUILD.json           what went in, and the module's sha256
+    objs/<hash>.o            support objects (maple tree, tools/lib), by content
+    locks/                   flock files
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .cache import cache_dir, file_lock
+from .errors import PyvmaError
+from .source import KernelTree
+
+REPO = Path(__file__).resolve().parent.parent
+SANITIZERS = {None: [], "ubsan": ["-fsanitize=undefined", "-fno-sanitize-recover=all"],
+              "asan": ["-fsanitize=address", "-fsanitize=undefined"]}
+SUPPORT_SOURCES = ("tools/testing/shared/linux.c", "tools/testing/shared/maple-shim.c",
+                   "tools/lib/slab.c", "tools/lib/find_bit.c", "tools/lib/bitmap.c",
+                   "tools/lib/hweight.c", "tools/lib/vsprintf.c")
+MAPLE_DUMP_STACK = '-Ddump_stack()=pyvma_bug(__FILE__, __LINE__, "maple tree dump_stack()")'
+
+
+class BuildError(PyvmaError):
+    """The module could not be built."""
+
+
+@dataclass
+class Build:
+    key: str
+    dir: Path
+    module_name: str
+    module_path: Path
+    info: dict
+
+
+def _harness_hash() -> str:
+    """Hash of the harness sources that shape a build (csrc/, vma_internal/, this file)."""
+    h = hashlib.sha256()
+    files = sorted((REPO / "csrc").rglob("*")) + sorted((REPO / "vma_internal").glob("*.py"))
+    files.append(Path(__file__))
+    for f in files:
+        if f.is_file():
+            h.update(str(f.relative_to(REPO)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def build_key(tree: KernelTree, config_key: str, sanitizer: str | None,
+              patches_hash: str = "") -> str:
+    h = hashlib.sha256()
+    for part in (tree.content_hash(), config_key, sanitizer or "none", patches_hash,
+                 _harness_hash()):
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _cached_ok(bdir: Path) -> Build | None:
+    """A finished build whose module still has the recorded content, else None."""
+    meta = bdir / "BUILD.json"
+    if not meta.exists():
+        return None
+    try:
+        info = json.loads(meta.read_text())
+        mod = bdir / info["module_file"]
+        if not mod.exists() or _sha256(mod) != info["module_sha256"]:
+            return None
+    except (ValueError, KeyError, OSError):
+        return None
+    return Build(info["key"], bdir, info["module_name"], mod, info)
+
+
+def _compile_object(src: Path, tree: Path, gen: Path, flags: list[str], objs: Path) -> Path:
+    """Compile one support source, cached by (source text, flags)."""
+    from vma_internal.toolchain import include_flags
+    cmd_flags = [*flags, *include_flags(tree, gen)]
+    h = hashlib.sha256(src.read_bytes())
+    h.update("\0".join(f for f in cmd_flags if not f.startswith(("-I", str(tree)))).encode())
+    # the headers these sources read are part of the tree hash of the build key;
+    # the object key adds the tree root so two trees never share an object
+    h.update(str(tree).encode())
+    out = objs / f"{src.stem}-{h.hexdigest()[:16]}.o"
+    if out.exists():
+        return out
+    tmp = out.with_suffix(f".tmp{os.getpid()}")
+    proc = subprocess.run(["gcc", "-c", *cmd_flags, str(src), "-o", str(tmp)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise BuildError(f"compiling {src} failed:\n{_first_errors(proc.stderr)}")
+    os.replace(tmp, out)
+    return out
+
+
+def _first_errors(stderr: str, limit: int = 15) -> str:
+    lines = [l for l in stderr.splitlines() if ": error:" in l or ": fatal error:" in l]
+    if not lines:
+        lines = stderr.strip().splitlines()[-limit:]
+    more = f"\n  ... and {len(lines) - limit} more" if len(lines) > limit else ""
+    return "\n".join("  " + l for l in lines[:limit]) + more
+
+
+@contextlib.contextmanager
+def _capture_fd2(path: Path):
+    """Send file descriptor 2 (where distutils' compiler writes) to *path*."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "wb") as f:
+        os.dup2(f.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _check_urcu() -> None:
+    probe = subprocess.run(["gcc", "-E", "-x", "c", "-", "-o", os.devnull], input="#include <urcu.h>\n",
+                           capture_output=True, text=True) if shutil.which("gcc") else None
+    if probe is not None and probe.returncode != 0:
+        raise BuildError("liburcu headers not found (<urcu.h>): the maple tree "
+                         "support needs them. Install them with `apt-get install liburcu-dev` "
+                         "(or run `make deps`).")
+    if shutil.which("gcc") is None:
+        raise BuildError("no C compiler: `gcc` is not on PATH. Install it with "
+                         "`apt-get install gcc` (or run `make deps`).")
+
+
+def _undefined_symbols(module: Path) -> list[str]:
+    """Symbols the module needs that nothing in the process provides."""
+    probe = ("import ctypes, sys\n"
+             "try:\n ctypes.CDLL(sys.argv[1], mode=ctypes.RTLD_LOCAL | 2)\n"
+             "except OSError as e:\n print(e)\n")
+    out = subprocess.run([sys.executable, "-c", probe, str(module)], capture_output=True,
+                         text=True).stdout
+    return [line.split("undefined symbol: ")[1].strip() for line in out.splitlines()
+            if "undefined symbol: " in line]
+
+
+def build(tree: KernelTree, config=None, sanitizer: str | None = None,
+          patches_hash: str = "", cache: Path | None = None) -> Build:
+    """Build (or reuse) the module for *tree*; safe against concurrent builders."""
+    from vma_internal.config import HarnessConfig
+    config = config or HarnessConfig.from_overrides()
+    if sanitizer not in SANITIZERS:
+        raise BuildError(f"unknown sanitizer {sanitizer!r}: use one of ubsan, asan")
+    root = cache_dir(cache)
+    key = build_key(tree, config.key, sanitizer, patches_hash)
+    bdir = root / "builds" / key
+    done = _cached_ok(bdir)
+    if done:
+        return done
+    _check_urcu()
+    with file_lock(root / "locks" / f"build-{key}.lock"):
+        done = _cached_ok(bdir)
+        if done:
+            return done
+        if bdir.exists():          # a damaged entry: rebuild it
+            shutil.rmtree(bdir)
+        bdir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=bdir.parent))
+        try:
+            info = _build_into(tmp, tree, config, sanitizer, key, root)
+            (tmp / "BUILD.json").write_text(json.dumps(info, indent=1))
+            os.rename(tmp, bdir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    done = _cached_ok(bdir)
+    assert done is not None
+    return done
+
+
+def _build_into(out: Path, tree: KernelTree, config, sanitizer: str | None, key: str,
+                root: Path) -> dict:
+    import cffi
+    from vma_internal.shim import build_shim, tu_text
+    from vma_internal.tables import tables_text
+    from vma_internal.toolchain import BASE_CFLAGS, CSRC, include_flags
+
+    t0 = time.monotonic()
+    gen = out / "gen"
+    shim = build_shim(tree.root, config, gen)
+    (gen / "pyvma_tables.h").write_text(tables_text(tree.root))
+    (gen / "pyvma_tu.c").write_text(tu_text(tree.root, glue=True))
+    t_shim = time.monotonic() - t0
+
+    san = SANITIZERS[sanitizer]
+    objs_dir = root / "objs"
+    objs_dir.mkdir(parents=True, exist_ok=True)
+    flags = [*BASE_CFLAGS, *san]
+    objects = []
+    for rel in SUPPORT_SOURCES:
+        extra = [MAPLE_DUMP_STACK] if rel.endswith("maple-shim.c") else []
+        objects.append(str(_compile_object(tree.root / rel, tree.root, gen, [*flags, *extra],
+                                           objs_dir)))
+    t_objs = time.monotonic() - t0 - t_shim
+
+    module_name = f"_pyvma_{key}"
+    ffi = cffi.FFI()
+    ffi.cdef((CSRC / "pyvma_api.h").read_text())
+    ffi.set_source(module_name, '#include "pyvma_tu.c"\n',
+                   extra_compile_args=[*flags, *include_flags(tree.root, gen)],
+                   extra_objects=objects, libraries=["urcu", "pthread"],
+                   extra_link_args=[*san])
+    log = out / "compile.log"
+    try:
+        with _capture_fd2(log):
+            so = ffi.compile(tmpdir=str(out / "obj"), verbose=False)
+    except Exception as exc:  # distutils' CompileError/LinkError
+        text = log.read_text(errors="replace") if log.exists() else str(exc)
+        raise BuildError(f"building {tree.root}/mm/vma.c with the generated shim failed:\n"
+                         f"{_first_errors(text)}") from None
+    so_path = Path(so)
+    module = out / so_path.name
+    os.replace(so_path, module)
+    shutil.rmtree(out / "obj", ignore_errors=True)
+    missing = _undefined_symbols(module)
+    if missing:
+        raise BuildError("the built module has undefined symbols (the tree's code calls "
+                         "something neither the tree's headers nor the harness define):\n"
+                         + "\n".join(f"  {s}: used by {_use_site(tree.root, s)}" for s in missing))
+    t_total = time.monotonic() - t0
+    return {
+        "key": key, "module_name": module_name, "module_file": module.name,
+        "module_sha256": _sha256(module), "tree": str(tree.root), "version": tree.version_str,
+        "config": dict(config.options), "sanitizer": sanitizer,
+        "shim": {"extracted": len(shim.shim.extracted), "stubs": len(shim.shim.stubs),
+                 "demoted": shim.shim.demoted, "rounds": shim.rounds},
+        "seconds": {"shim": round(t_shim, 3), "support_objects": round(t_objs, 3),
+                    "total": round(t_total, 3)},
+    }
+
+
+def _use_site(tree: Path, symbol: str) -> str:
+    """The first file:line of the tree's mm/ sources that mentions *symbol*."""
+    import re
+    for rel in ("mm/vma.c", "mm/vma.h", "mm/vma_init.c", "mm/vma_exec.c", "mm/internal.h",
+                "include/linux/mm.h"):
+        path = tree / rel
+        if path.exists():
+            for no, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+                if re.search(rf"\b{re.escape(symbol)}\b", line):
+                    return f"{rel}:{no}"
+    return "(use site not found in mm/)"
