@@ -341,9 +341,11 @@ def parse_header(path: Path, relname: str) -> list[Definition]:
         if not "".join(chunk).strip():
             chunk_line = lineno
             chunk_conds = conds.snapshot()
-        # scan characters to find the end of the chunk
+        # scan characters to find the end of the chunk (string contents masked)
         start = 0
-        for i, ch in enumerate(line):
+        masked = _STRINGS.sub(lambda m: m.group()[0] + " " * (len(m.group()) - 2) + m.group()[0],
+                              line)
+        for i, ch in enumerate(masked):
             if ch == "{":
                 depth += 1
             elif ch == "}":
@@ -353,7 +355,8 @@ def parse_header(path: Path, relname: str) -> list[Definition]:
                     head = sofar[:sofar.find("{")]
                     is_func = (re.search(r"\)\s*(__\w+(\s*\(.*\))?\s*)*$", head.strip())
                                and "=" not in head
-                               and not re.match(r"\s*(typedef\s+)?(struct|union|enum)\b", head))
+                               and not re.fullmatch(r"\s*(typedef\s+)?(struct|union|enum)(\s+\w+)?\s*",
+                                                    head))
                     if is_func:
                         emit(sofar, chunk_line, chunk_conds)
                         chunk = []

@@ -187,7 +187,7 @@ class Generator:
             if name in self.available or name.startswith("CONFIG_") or name in self.exclude:
                 continue
             cands = self.index.lookup(name, self.config)
-            if not cands and name in self.wanted:
+            if not cands:
                 cands = self.index.lookup_wide(name, self.config)
             if not cands:
                 unresolved.append(name)
