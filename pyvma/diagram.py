@@ -1,0 +1,43 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Layouts as text, in the style of the comments in upstream's VMA tests::
+
+    0123456789
+    AAA BB  CC
+
+One column a page; each VMA a letter (in address order); gaps are spaces.
+"""
+from __future__ import annotations
+
+import string
+from typing import Sequence
+
+LETTERS = string.ascii_uppercase + string.ascii_lowercase
+
+
+def render(regions: Sequence, page: int = 0x1000, flag_names=None) -> str:
+    """The diagram of *regions* (objects with start, end, pgoff, flags)."""
+    if not regions:
+        return "(empty)"
+    last = max(r.end for r in regions) // page
+    row = [" "] * last
+    for i, r in enumerate(regions):
+        for p in range(r.start // page, r.end // page):
+            row[p] = LETTERS[i % len(LETTERS)]
+    ruler = "".join(str(p % 10) for p in range(last))
+    lines = [ruler, "".join(row).rstrip()]
+    for i, r in enumerate(regions):
+        names = f" {' '.join(sorted(flag_names(r.flags)))}" if flag_names else f" flags={r.flags:#x}"
+        lines.append(f"{LETTERS[i % len(LETTERS)]}: {r.start:#x}-{r.end:#x} pgoff={r.pgoff:#x}"
+                     f"{names}")
+    return "\n".join(lines)
+
+
+def side_by_side(left: str, right: str, titles: tuple[str, str] = ("", "")) -> str:
+    """Two diagrams next to each other (for before/after and A/B reports)."""
+    a = ([titles[0]] if titles[0] else []) + left.splitlines()
+    b = ([titles[1]] if titles[1] else []) + right.splitlines()
+    width = max(len(x) for x in a) + 4
+    n = max(len(a), len(b))
+    a += [""] * (n - len(a))
+    b += [""] * (n - len(b))
+    return "\n".join(f"{x:<{width}}{y}".rstrip() for x, y in zip(a, b))
