@@ -14,6 +14,8 @@
 
 static const struct vm_operations_struct pyvma_dummy_vm_ops;
 
+static void pyvma_free_avcs(struct mm_struct *mm);
+
 /* built with CONFIG_DEBUG_MAPLE_TREE in the maple-shim object */
 void mt_validate(struct maple_tree *mt);
 
@@ -207,6 +209,7 @@ int pyvma_mm_destroy(struct mm_struct *mm)
 		count++;
 	}
 	mtree_destroy(&mm->mm_mt);
+	pyvma_free_avcs(mm);
 	if (pyvma_current_task.mm == mm)
 		pyvma_current_task.mm = NULL;
 	free(mm);
@@ -235,6 +238,11 @@ static void pyvma_fill(struct vm_area_struct *vma, struct pyvma_vma_info *out)
 	out->file = vma->vm_file;
 	out->vm_ops = (void *)vma->vm_ops;
 	out->write_locked = vma->vm_lock_seq == 1;
+#ifdef PYVMA_VMA_HAS___vm_anon_pgoff_lo
+	out->anon_pgoff = vma_start_anon_pgoff(vma);
+#else
+	out->anon_pgoff = vma->vm_pgoff;
+#endif
 }
 
 void pyvma_vma_info(struct vm_area_struct *vma, struct pyvma_vma_info *out)
@@ -313,6 +321,11 @@ static void pyvma_set_vma_flags(struct vm_area_struct *vma, unsigned long flags)
 	vm_flags_init(vma, flags);
 }
 
+void pyvma_vma_set_flags(struct vm_area_struct *vma, unsigned long flags)
+{
+	pyvma_set_vma_flags(vma, flags);
+}
+
 struct vm_area_struct *pyvma_vma_alloc(struct mm_struct *mm, unsigned long start,
 				       unsigned long end, unsigned long pgoff, unsigned long flags)
 {
@@ -357,6 +370,62 @@ void pyvma_vma_set_anon_vma(struct vm_area_struct *vma, struct anon_vma *av)
 void pyvma_vma_set_file(struct vm_area_struct *vma, struct file *file)
 {
 	vma->vm_file = file;
+}
+
+static int pyvma_closes;
+
+static void pyvma_dummy_close(struct vm_area_struct *vma)
+{
+	pyvma_closes++;
+}
+
+static const struct vm_operations_struct pyvma_close_vm_ops = {
+	.close = pyvma_dummy_close,
+};
+
+/* vm_ops: 0 = none (NULL), 1 = the harness default (no hooks), 2 = with ->close */
+void pyvma_vma_set_vm_ops(struct vm_area_struct *vma, int which)
+{
+	vma->vm_ops = which == 0 ? NULL : which == 1 ? &pyvma_dummy_vm_ops : &pyvma_close_vm_ops;
+}
+
+int pyvma_close_count(void) { return pyvma_closes; }
+
+/* One anon_vma_chain entry linking @vma to @av (upstream tests give each VMA one). */
+#define PYVMA_MAX_AVC 1024
+static struct { struct anon_vma_chain *avc; struct mm_struct *mm; } pyvma_avcs[PYVMA_MAX_AVC];
+
+int pyvma_vma_add_avc(struct vm_area_struct *vma, struct anon_vma *av)
+{
+	int i;
+
+	for (i = 0; i < PYVMA_MAX_AVC; i++) {
+		if (!pyvma_avcs[i].avc) {
+			struct anon_vma_chain *avc = calloc(1, sizeof(*avc));
+
+			if (!avc)
+				return -ENOMEM;
+			avc->vma = vma;
+			avc->anon_vma = av;
+			list_add(&avc->same_vma, &vma->anon_vma_chain);
+			pyvma_avcs[i].avc = avc;
+			pyvma_avcs[i].mm = vma->vm_mm;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+static void pyvma_free_avcs(struct mm_struct *mm)
+{
+	int i;
+
+	for (i = 0; i < PYVMA_MAX_AVC; i++) {
+		if (pyvma_avcs[i].avc && pyvma_avcs[i].mm == mm) {
+			free(pyvma_avcs[i].avc);
+			pyvma_avcs[i].avc = NULL;
+		}
+	}
 }
 
 struct anon_vma *pyvma_anon_vma_new(void)

@@ -37,6 +37,7 @@ struct pyvma_vma_info {
 	void *file;
 	void *vm_ops;
 	int write_locked;
+	unsigned long anon_pgoff;
 };
 
 int pyvma_warn_count(void);
@@ -60,6 +61,10 @@ void pyvma_vma_info(struct vm_area_struct *vma, struct pyvma_vma_info *out);
 void pyvma_vma_reset_write(struct vm_area_struct *vma);
 void pyvma_vma_set_anon_vma(struct vm_area_struct *vma, struct anon_vma *av);
 void pyvma_vma_set_file(struct vm_area_struct *vma, struct file *file);
+void pyvma_vma_set_flags(struct vm_area_struct *vma, unsigned long flags);
+void pyvma_vma_set_vm_ops(struct vm_area_struct *vma, int which);
+int pyvma_close_count(void);
+int pyvma_vma_add_avc(struct vm_area_struct *vma, struct anon_vma *av);
 
 struct anon_vma *pyvma_anon_vma_new(void);
 void pyvma_anon_vma_free(struct anon_vma *av);

@@ -149,8 +149,10 @@ class Kernel:
             raise KernelBug(site, self.warnings())
 
     # -- objects --------------------------------------------------------------
-    def mm(self) -> "MM":
-        return MM(self)
+    def mm(self, check_each: bool = False) -> "MM":
+        """A new address space; with *check_each*, invariants are checked after every
+        operation."""
+        return MM(self, check_each)
 
     def anon_vma(self) -> "AnonVma":
         return AnonVma(self)
@@ -214,6 +216,7 @@ class VMA:
     start = property(lambda self: int(self._info().start))
     end = property(lambda self: int(self._info().end))
     pgoff = property(lambda self: int(self._info().pgoff))
+    anon_pgoff = property(lambda self: int(self._info().anon_pgoff))
     flags = property(lambda self: int(self._info().flags))
 
     @property
@@ -236,6 +239,31 @@ class VMA:
 
     def reset_write(self) -> None:
         self.mm.k.lib.pyvma_vma_reset_write(self.ptr)
+
+    def write_started(self) -> bool:
+        """Whether vma_start_write() ran since the last call (upstream's
+        vma_write_started(): reading resets it)."""
+        locked = self.write_locked
+        self.reset_write()
+        return locked
+
+    def set_vm_ops(self, close: bool | None) -> None:
+        """None: no vm_ops; False: harness ops without hooks; True: ops with ->close."""
+        self.mm.k.lib.pyvma_vma_set_vm_ops(self.ptr, 0 if close is None else 2 if close else 1)
+
+    def add_avc(self, av: AnonVma) -> None:
+        """Link one anon_vma_chain entry for *av* into this VMA's chain."""
+        self.mm._remember(av)
+        if self.mm.k.lib.pyvma_vma_add_avc(self.ptr, av.ptr):
+            raise PyvmaError("no room for another anon_vma_chain entry")
+
+    def set_flags(self, flags: int) -> None:
+        """Overwrite the VMA's flags (a test's direct edit of vma->flags)."""
+        self.mm.k.lib.pyvma_vma_set_flags(self.ptr, flags)
+
+    @property
+    def file(self):
+        return self._info().file
 
     def set_anon_vma(self, av: AnonVma | None) -> None:
         self.mm._remember(av)
@@ -266,8 +294,9 @@ class Region:
 class MM:
     """An address space (mm_struct) of one kernel."""
 
-    def __init__(self, k: Kernel) -> None:
+    def __init__(self, k: Kernel, check_each: bool = False) -> None:
         self.k = k
+        self.check_each = check_each
         self.ptr = k.lib.pyvma_mm_new()
         self._info1 = k.ffi.new("struct pyvma_vma_info *")
         self._anon: dict[int, AnonVma] = {}
@@ -293,6 +322,8 @@ class MM:
         self.k.lib.pyvma_mm_set_current(self.ptr)
         ret = fn(*args)
         self.k._check_bug()
+        if self.check_each and fn not in (self.k.lib.pyvma_mm_check, self.k.lib.pyvma_mm_destroy):
+            self.check()
         return ret
 
     # -- operations -------------------------------------------------------------
@@ -387,7 +418,7 @@ class MM:
 
     def diagram(self, page: int = PAGE_SIZE) -> str:
         from .diagram import render
-        return render(self.layout(), page)
+        return render(self.layout(), page, self.k.names_of)
 
     def check(self) -> None:
         """Raise InvariantError unless the tree, the walk and map_count agree."""

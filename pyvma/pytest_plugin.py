@@ -1,0 +1,174 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""pytest plugin: run suites against one or more kernel trees.
+
+Options: ``--kernel SPEC`` (repeatable; every kernel-using test runs once per
+kernel, the test id names the kernel), ``--kernel-config CONFIG_X=y|n``,
+``--ktap FILE``.  Fixtures: ``kernel``, ``mm``, ``expect_warn``, ``load_kernel``.
+Marker: ``@pytest.mark.requires("sticky", ...)`` skips, naming the missing feature,
+on trees that lack it.  A WARN in kernel code fails the test unless it is expected.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+
+import pytest
+
+from .errors import PyvmaError
+
+DEFAULT_KERNELS = ("debian:7.x", "debian:6.12")
+FEATURE_TEXT = {
+    "sticky": "sticky VMA flags (VMA_STICKY_FLAGS / VM_STICKY)",
+    "vma_flags_t": "the vma_flags_t bitmap",
+    "copy_on_fork": "VM_COPY_ON_FORK",
+    "maybe_guard": "VM_MAYBE_GUARD",
+    "soft_dirty_sticky": "soft-dirty in the sticky set",
+    "vmg_middle": "vmg->middle",
+    "vma_exec.c": "mm/vma_exec.c",
+    "vma_init.c": "mm/vma_init.c",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("pyvma")
+    group.addoption("--kernel", action="append", default=None, metavar="SPEC",
+                    help="kernel tree to test: DIR, DIR@REF, .deb, tarball or "
+                         "debian:linux-source-X.Y (repeatable; default: "
+                         f"{' '.join(DEFAULT_KERNELS)} or $PYVMA_KERNELS)")
+    group.addoption("--kernel-config", action="append", default=[], metavar="CONFIG_X=y|n",
+                    help="harness config option for every kernel (repeatable)")
+    group.addoption("--ktap", default=None, metavar="FILE", help="also write KTAP v1 results")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "requires(*features): skip on trees without them")
+    config.addinivalue_line("markers", "allow_warn: WARNs in kernel code do not fail the test")
+    config._pyvma = _Session(config)  # type: ignore[attr-defined]
+    if config.getoption("--ktap"):
+        from .ktap import KtapWriter
+        config.pluginmanager.register(KtapWriter(config.getoption("--ktap")), "pyvma-ktap")
+
+
+class _Session:
+    """Kernel specs, resolved trees and loaded builds for this pytest run."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        specs = config.getoption("--kernel") or os.environ.get("PYVMA_KERNELS", "").split() \
+            or list(DEFAULT_KERNELS)
+        self.specs: list[str] = specs
+        from vma_internal.config import HarnessConfig
+        self.config_items = config.getoption("--kernel-config")
+        self._cfg_error: Exception | None = None
+        try:
+            self.cfg = HarnessConfig.parse(self.config_items)
+        except PyvmaError as exc:
+            self._cfg_error = exc
+            self.cfg = HarnessConfig.from_overrides()
+        self._trees: dict[str, object] = {}
+        self._kernels: dict[str, object] = {}
+        self._errors: dict[str, str] = {}
+
+    def tree(self, spec: str):
+        if spec not in self._trees:
+            from . import source
+            try:
+                self._trees[spec] = source.resolve(spec)
+            except PyvmaError as exc:
+                self._trees[spec] = exc
+        return self._trees[spec]
+
+    def kernel_id(self, spec: str) -> str:
+        tree = self.tree(spec)
+        return getattr(tree, "version_str", spec)
+
+    def kernel(self, spec: str):
+        if self._cfg_error:
+            pytest.fail(str(self._cfg_error), pytrace=False)
+        if spec in self._errors:
+            pytest.fail(f"kernel {spec} could not be loaded:\n{self._errors[spec]}",
+                        pytrace=False)
+        if spec not in self._kernels:
+            from .kernel import load
+            try:
+                self._kernels[spec] = load(spec, self.cfg)
+            except PyvmaError as exc:
+                self._errors[spec] = str(exc)
+            if spec in self._errors:
+                pytest.fail(f"kernel {spec} could not be loaded:\n{self._errors[spec]}",
+                            pytrace=False)
+        return self._kernels[spec]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "kernel_spec" in metafunc.fixturenames:
+        sess: _Session = metafunc.config._pyvma  # type: ignore[attr-defined]
+        ids = [sess.kernel_id(s) for s in sess.specs]
+        if len(set(ids)) != len(ids):
+            ids = [f"{i}:{s}" for i, s in zip(ids, sess.specs)]
+        metafunc.parametrize("kernel_spec", sess.specs, ids=ids, scope="session")
+
+
+@pytest.fixture(scope="session")
+def kernel_spec(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def kernel(request: pytest.FixtureRequest, kernel_spec: str):
+    """The loaded kernel build; skips by feature for ``@pytest.mark.requires``."""
+    sess: _Session = request.config._pyvma  # type: ignore[attr-defined]
+    k = sess.kernel(kernel_spec)
+    for mark in request.node.iter_markers("requires"):
+        for feat in mark.args:
+            if not k.has(feat):
+                pytest.skip(f"kernel {k.version} lacks {FEATURE_TEXT.get(feat, feat)}")
+    k.clear_warnings()
+    k.lib.pyvma_anon_reset()
+    k.fail_anon_vma_clone(False)
+    allow = request.node.get_closest_marker("allow_warn") is not None
+    request.node._pyvma_accepted = set()
+    yield k
+    k.fail_anon_vma_clone(False)
+    warns = [w for i, w in enumerate(k.warnings()) if i not in request.node._pyvma_accepted]
+    if warns and not allow:
+        k.clear_warnings()
+        pytest.fail(f"WARN in kernel code ({k.version}), {len(warns)} hit(s):\n"
+                    + "\n".join(f"  {w}" for w in warns), pytrace=False)
+
+
+@pytest.fixture
+def load_kernel(request: pytest.FixtureRequest, kernel_spec: str):
+    """load_kernel(config={...}) -> the same tree built with another harness config."""
+    from .kernel import load
+
+    def _load(config=None):
+        return load(kernel_spec, config)
+    return _load
+
+
+@pytest.fixture
+def mm(kernel):
+    """A fresh address space, invariants checked after every operation and at the end."""
+    m = kernel.mm(check_each=True)
+    yield m
+    if m.ptr is not None:
+        m.check_each = False
+        m.check()
+        m.close()
+
+
+@pytest.fixture
+def expect_warn(request: pytest.FixtureRequest, kernel):
+    """``with expect_warn(): ...`` — the block must WARN; its WARNs do not fail the test."""
+    @contextlib.contextmanager
+    def _expect(count: int | None = None):
+        before = len(kernel.warnings())
+        yield
+        got = kernel.warnings()[before:]
+        request.node._pyvma_accepted.update(range(before, before + len(got)))
+        if not got:
+            pytest.fail("expected a WARN in kernel code, got none", pytrace=False)
+        if count is not None and len(got) != count:
+            pytest.fail(f"expected {count} WARN(s), got {len(got)}: "
+                        + "; ".join(map(str, got)), pytrace=False)
+    return _expect
