@@ -97,9 +97,7 @@ def _compile_object(src: Path, tree: Path, gen: Path, flags: list[str], objs: Pa
     cmd_flags = [*flags, *include_flags(tree, gen)]
     h = hashlib.sha256(src.read_bytes())
     h.update("\0".join(f for f in cmd_flags if not f.startswith(("-I", str(tree)))).encode())
-    # the headers these sources read are part of the tree hash of the build key;
-    # the object key adds the tree root so two trees never share an object
-    h.update(str(tree).encode())
+    h.update(_support_hash(tree).encode())
     out = objs / f"{src.stem}-{h.hexdigest()[:16]}.o"
     if out.exists():
         return out
@@ -111,6 +109,26 @@ def _compile_object(src: Path, tree: Path, gen: Path, flags: list[str], objs: Pa
         raise BuildError(f"compiling {src} failed:\n{_first_errors(proc.stderr)}")
     os.replace(tmp, out)
     return out
+
+
+_SUPPORT_GLOBS = ("tools/include/**/*.h", "tools/lib/*.c", "tools/testing/shared/**/*",
+                  "tools/arch/x86/include/**/*.h", "lib/maple_tree.c",
+                  "include/linux/maple_tree.h")
+_support_hashes: dict[Path, str] = {}
+
+
+def _support_hash(tree: Path) -> str:
+    """Content hash of what the support objects read (not mm/: editing vma.c
+    reuses them)."""
+    if tree not in _support_hashes:
+        h = hashlib.sha256()
+        for pattern in _SUPPORT_GLOBS:
+            for f in sorted(tree.glob(pattern)):
+                if f.is_file():
+                    h.update(str(f.relative_to(tree)).encode())
+                    h.update(f.read_bytes())
+        _support_hashes[tree] = h.hexdigest()
+    return _support_hashes[tree]
 
 
 def _first_errors(stderr: str, limit: int = 15) -> str:
@@ -185,6 +203,14 @@ def build(tree: KernelTree, config=None, sanitizer: str | None = None,
             info = _build_into(tmp, tree, config, sanitizer, key, root)
             (tmp / "BUILD.json").write_text(json.dumps(info, indent=1))
             os.rename(tmp, bdir)
+        except PyvmaError as exc:
+            failed = root / "failed" / key
+            shutil.rmtree(failed, ignore_errors=True)
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(tmp / "gen"), failed) if (tmp / "gen").exists() else None
+            shutil.rmtree(tmp, ignore_errors=True)
+            exc.args = (f"{exc.args[0]}\n(generated files of this failed build: {failed})",)
+            raise
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

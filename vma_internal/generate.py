@@ -30,6 +30,7 @@ class Stub:
     name: str
     proto: Definition
     text: str
+    ret: str = ""
 
 
 @dataclass
@@ -151,7 +152,7 @@ def make_stub(proto: Definition) -> Stub:
                 f" return __pyvma_r; }}")
     text = (f"static inline __attribute__((unused)) {ret} {proto.name}({named})"
             f"\n{body}")
-    return Stub(proto.name, proto, text)
+    return Stub(proto.name, proto, text, ret)
 
 
 class Generator:

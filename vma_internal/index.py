@@ -62,6 +62,11 @@ class HeaderIndex:
                      if not (set(d.names) | set(d.tags)) & overridden])
             idx.files.append(rel)
             idx._parsed.add(rel)
+        for rel, names in manifest.SOURCE_DEFINITIONS.items():
+            if (tree / rel).is_file():
+                idx.add([d for d in parse_header(tree / rel, rel)
+                         if d.kind == "function" and d.name in names])
+                idx.files.append(rel)
         return idx
 
     def _wide_map(self) -> dict[str, list[str]]:

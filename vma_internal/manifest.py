@@ -148,3 +148,18 @@ VAR_VALUES: dict[str, str] = {
     "stack_guard_gap": "(256UL << PAGE_SHIFT)",
     "sysctl_max_map_count": "65530",
 }
+
+# Kernel functions outside mm/vma*.c that mm/vma.c calls and whose real bodies the
+# harness wants (they walk the VMA tree): taken from the named .c file of the tree.
+SOURCE_DEFINITIONS: dict[str, tuple[str, ...]] = {
+    "mm/mmap.c": ("find_vma_intersection", "find_vma_prev", "find_vma"),
+}
+
+# Helpers whose real bodies the harness relies on: if one does not compile against
+# the shim, the build stops instead of demoting it to a stub.
+NEVER_DEMOTE: frozenset[str] = frozenset({
+    "vm_flags_init", "vm_flags_reset", "vm_flags_set", "vm_flags_clear", "vma_flags_set_word",
+    "find_vma_prev", "find_vma_intersection", "vma_start_pgoff", "vma_start_anon_pgoff",
+    "vma_pages", "vma_is_anonymous", "vma_close", "vma_next", "vma_prev", "vma_iter_init",
+    "vma_iter_set",
+})

@@ -21,6 +21,7 @@ from .cparse import Definition
 from .generate import Generator, Shim, SOURCES
 from .index import HeaderIndex
 from .toolchain import BASE_CFLAGS, CSRC, compiler, include_flags, write_generated
+from . import manifest
 
 SHIM_NAME = "pyvma_shim.h"
 MAX_ROUNDS = 40
@@ -83,6 +84,8 @@ def build_shim(tree: Path, config: HarnessConfig, gen_dir: Path) -> ShimResult:
             name = owner.name
             if isinstance(owner, Definition) and owner.file.startswith("csrc/"):
                 continue
+            if name in manifest.NEVER_DEMOTE:
+                break
             if isinstance(owner, Definition) and owner.kind == "function" and name not in force:
                 force.add(name)
                 demoted[name] = f"{owner.where}: {m['msg']}"
@@ -104,7 +107,6 @@ def _describe_failure(stderr: str, tree: Path, gen_dir: Path) -> str:
         lines.append(f"  {m['file']}:{m['line']}:{m['col']}: error: {m['msg']}")
     if len(errs) > 15:
         lines.append(f"  ... and {len(errs) - 15} more errors")
-    lines.append(f"(generated shim kept for inspection: {gen_dir / SHIM_NAME})")
     lines.append("If the error is in the tree's mm/ code, fix the tree; if a kernel definition"
                  " is missing from the shim, see `pyvma shim --report`.")
     return "\n".join(lines)
