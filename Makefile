@@ -6,7 +6,7 @@ PYTHON ?= python3
 KERNELS ?= debian:7.x debian:6.12
 APT_PACKAGES = liburcu-dev gcc make xz-utils git
 
-.PHONY: all deps kernels test bench coverage
+.PHONY: all deps kernels run test bench coverage
 
 all: test
 
@@ -27,14 +27,19 @@ deps:
 		raise SystemExit(here != os.path.realpath(os.environ["PYVMA_SRC"]))' 2>/dev/null || \
 		$(PYTHON) -m pip install -q -e "$(CURDIR)"
 
-kernels:
-	$(PYTHON) scripts/fetch_kernels.py $(KERNELS)
+kernels: deps
+	$(PYTHON) -m pyvma fetch $(KERNELS)
+
+# The main job: every suite against the default kernel (newest Debian 7.x), with
+# the report (skips name the kernel feature they need).
+run: deps
+	$(PYTHON) -m pyvma test --kernel debian:7.x
 
 test: deps kernels
-	$(PYTHON) -m pytest -q tests
+	$(PYTHON) -m pytest -q -rs tests
 
-bench: deps kernels
+bench: kernels
 	$(PYTHON) bench/run.py
 
-coverage: deps kernels
+coverage: kernels
 	$(PYTHON) scripts/coverage.py
