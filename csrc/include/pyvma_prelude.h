@@ -22,20 +22,24 @@
 #undef __CONCAT
 #endif
 
+/* WARN/BUG first: everything below must see ours. */
 #include <asm/bug.h>
-#include <linux/args.h>
+/* basic types and bit operations */
+#include <linux/bitops.h>
 #include <linux/atomic.h>
-#include <linux/bitmap.h>
-#include <linux/list.h>
-#include <linux/maple_tree.h>
-#include <linux/mm.h>
-#include <linux/rbtree.h>
 #include <linux/refcount.h>
+#include <linux/overflow.h>
+#include <linux/err.h>
+#include <linux/args.h>
+/* containers */
+#include <linux/list.h>
+#include <linux/rbtree.h>
+#include <linux/bitmap.h>
+#include <linux/maple_tree.h>
+/* memory and locks, userland versions */
 #include <linux/slab.h>
+#include <linux/mm.h>
 #include <linux/rwsem.h>
 #include <linux/mutex.h>
-#include <linux/err.h>
-#include <linux/bitops.h>
-#include <linux/overflow.h>
 
 #endif
