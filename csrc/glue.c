@@ -657,3 +657,4 @@ int pyvma_flag_get(int i, struct pyvma_flag *out)
 	*out = pyvma_flag_table[i];
 	return 0;
 }
+#include "glue_bench.c"

@@ -94,3 +94,5 @@ int pyvma_munmap(struct mm_struct *mm, unsigned long start, unsigned long len);
 
 int pyvma_flag_count(void);
 int pyvma_flag_get(int i, struct pyvma_flag *out);
+
+long pyvma_bench_native(struct mm_struct *mm, long rounds, unsigned long flags);

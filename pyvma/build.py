@@ -221,48 +221,48 @@ def build(tree: KernelTree, config=None, sanitizer: str | None = None,
 
 def _build_into(out: Path, tree: KernelTree, config, sanitizer: str | None, key: str,
                 root: Path) -> dict:
-    import cffi
-    from vma_internal.shim import build_shim, tu_text
+    from concurrent.futures import ThreadPoolExecutor
+    from vma_internal.shim import build_shim, headers_hash, tu_text
     from vma_internal.tables import tables_text
-    from vma_internal.toolchain import BASE_CFLAGS, CSRC, include_flags
+    from vma_internal.toolchain import BASE_CFLAGS, write_generated
 
+    import vma_internal.cparse
+    import vma_internal.index
+    vma_internal.cparse.parse_cache_dir = root / "parsecache"
+    vma_internal.index.wide_cache_dir = root / "widemap"
     t0 = time.monotonic()
     gen = out / "gen"
-    shim = build_shim(tree.root, config, gen)
-    (gen / "pyvma_tables.h").write_text(tables_text(tree.root))
-    (gen / "pyvma_tu.c").write_text(tu_text(tree.root, glue=True))
-    t_shim = time.monotonic() - t0
-
+    write_generated(gen, config)
     san = SANITIZERS[sanitizer]
     objs_dir = root / "objs"
     objs_dir.mkdir(parents=True, exist_ok=True)
     flags = [*BASE_CFLAGS, *san]
-    objects = []
-    for rel in SUPPORT_SOURCES:
-        extra = [MAPLE_DUMP_STACK] if rel.endswith("maple-shim.c") else []
-        objects.append(str(_compile_object(tree.root / rel, tree.root, gen, [*flags, *extra],
-                                           objs_dir)))
+    # the support objects do not depend on the shim: compile them (both cores)
+    # while the shim is generated
+    pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2))
+    futures = [pool.submit(_compile_object, tree.root / rel, tree.root, gen,
+                           [*flags, *([MAPLE_DUMP_STACK] if rel.endswith("maple-shim.c") else [])],
+                           objs_dir) for rel in SUPPORT_SOURCES]
+    try:
+        memo = root / "shimmemo" / f"{headers_hash(tree.root, config)}.json"
+        shim = build_shim(tree.root, config, gen, memo)
+        (gen / "pyvma_tables.h").write_text(tables_text(tree.root))
+        (gen / "pyvma_tu.c").write_text(tu_text(tree.root, glue=True))
+        t_shim = time.monotonic() - t0
+        objects = [str(f.result()) for f in futures]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     t_objs = time.monotonic() - t0 - t_shim
 
-    module_name = f"_pyvma_{key}"
-    ffi = cffi.FFI()
-    ffi.cdef((CSRC / "pyvma_api.h").read_text())
-    ffi.set_source(module_name, '#include "pyvma_tu.c"\n',
-                   extra_compile_args=[*flags, *include_flags(tree.root, gen)],
-                   extra_objects=objects, libraries=["urcu", "pthread"],
-                   extra_link_args=[*san])
-    log = out / "compile.log"
     try:
-        with _capture_fd2(log):
-            so = ffi.compile(tmpdir=str(out / "obj"), verbose=False)
-    except Exception as exc:  # distutils' CompileError/LinkError
-        text = log.read_text(errors="replace") if log.exists() else str(exc)
-        raise BuildError(f"building {tree.root}/mm/vma.c with the generated shim failed:\n"
-                         f"{_first_errors(text)}") from None
-    so_path = Path(so)
-    module = out / so_path.name
-    os.replace(so_path, module)
-    shutil.rmtree(out / "obj", ignore_errors=True)
+        module = _compile_module(out, gen, tree, flags, san, objects, key)
+    except BuildError:
+        if not shim.rounds:             # the memo was stale: settle the shim again
+            memo.unlink(missing_ok=True)
+            shim = build_shim(tree.root, config, gen, memo)
+            module = _compile_module(out, gen, tree, flags, san, objects, key)
+        else:
+            raise
     missing = _undefined_symbols(module)
     if missing:
         raise BuildError("the built module has undefined symbols (the tree's code calls "
@@ -270,7 +270,7 @@ def _build_into(out: Path, tree: KernelTree, config, sanitizer: str | None, key:
                          + "\n".join(f"  {s}: used by {_use_site(tree.root, s)}" for s in missing))
     t_total = time.monotonic() - t0
     return {
-        "key": key, "module_name": module_name, "module_file": module.name,
+        "key": key, "module_name": f"_pyvma_{key}", "module_file": module.name,
         "module_sha256": _sha256(module), "tree": str(tree.root), "version": tree.version_str,
         "config": dict(config.options), "sanitizer": sanitizer,
         "shim": {"extracted": len(shim.shim.extracted), "stubs": len(shim.shim.stubs),
@@ -278,6 +278,33 @@ def _build_into(out: Path, tree: KernelTree, config, sanitizer: str | None, key:
         "seconds": {"shim": round(t_shim, 3), "support_objects": round(t_objs, 3),
                     "total": round(t_total, 3)},
     }
+
+
+def _compile_module(out: Path, gen: Path, tree: KernelTree, flags: list[str], san: list[str],
+                    objects: list[str], key: str) -> Path:
+    """cffi API mode: the translation unit (shim, the tree's sources, glue) + objects."""
+    import cffi
+    from vma_internal.toolchain import CSRC, include_flags
+
+    ffi = cffi.FFI()
+    ffi.cdef((CSRC / "pyvma_api.h").read_text())
+    ffi.set_source(f"_pyvma_{key}", '#include "pyvma_tu.c"\n',
+                   extra_compile_args=[*flags, *include_flags(tree.root, gen)],
+                   extra_objects=objects, libraries=["urcu", "pthread"],
+                   extra_link_args=[*san])
+    log = out / "compile.log"
+    try:
+        with _capture_fd2(log):
+            so = ffi.compile(tmpdir=str(out / "obj"), verbose=False)
+    except Exception:  # distutils' CompileError/LinkError
+        text = log.read_text(errors="replace") if log.exists() else ""
+        raise BuildError(f"building {tree.root}/mm/vma.c with the generated shim failed:\n"
+                         f"{_first_errors(text)}") from None
+    so_path = Path(so)
+    module = out / so_path.name
+    os.replace(so_path, module)
+    shutil.rmtree(out / "obj", ignore_errors=True)
+    return module
 
 
 def _use_site(tree: Path, symbol: str) -> str:

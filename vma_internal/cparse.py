@@ -279,9 +279,39 @@ def _logical_lines(text: str):
         i += 1
 
 
+_PARSE_CACHE_VERSION = "1"
+parse_cache_dir: Path | None = None     # set by the build: <cache>/parsecache
+
+
 def parse_header(path: Path, relname: str) -> list[Definition]:
-    """Cut one header into definitions (include guard dropped from conditions)."""
+    """Cut one header into definitions (include guard dropped from conditions).
+
+    Results are cached by content in *parse_cache_dir* when that is set."""
     raw = path.read_text(errors="replace")
+    if parse_cache_dir is None:
+        return _parse_text(raw, relname)
+    import hashlib
+    import pickle
+    h = hashlib.sha256(f"{_PARSE_CACHE_VERSION}\0{relname}\0".encode())
+    h.update(raw.encode())
+    h.update(Path(__file__).read_bytes())
+    entry = parse_cache_dir / f"{h.hexdigest()[:24]}.pickle"
+    try:
+        return pickle.loads(entry.read_bytes())
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError):
+        pass
+    defs = _parse_text(raw, relname)
+    try:
+        parse_cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = entry.with_suffix(f".tmp{__import__('os').getpid()}")
+        tmp.write_bytes(pickle.dumps(defs))
+        tmp.replace(entry)
+    except OSError:
+        pass
+    return defs
+
+
+def _parse_text(raw: str, relname: str) -> list[Definition]:
     text = strip_comments(raw)
     defs: list[Definition] = []
     conds = _CondStack()

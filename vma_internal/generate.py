@@ -20,7 +20,8 @@ from .index import HeaderIndex
 from . import manifest
 
 SOURCES = ("mm/vma.c", "mm/vma_init.c", "mm/vma_exec.c")
-# Our glue is compiled after the tree's sources: what it names is a root too.
+# Our glue (glue.c and the csrc/*.c it includes) is compiled after the tree's
+# sources: what it names is a root too.
 GLUE = Path(__file__).resolve().parent.parent / "csrc" / "glue.c"
 LOCAL_HEADERS = ("mm/vma.h",)
 
@@ -74,8 +75,9 @@ def root_identifiers(tree: Path) -> tuple[set[str], set[str], set[str]]:
         tags |= t
         for d in parse_header(path, rel):
             local |= set(d.names) | set(d.tags)
-    u, t, _ = used_identifiers(strip_comments(GLUE.read_text()))
-    used |= {n for n in u if not n.startswith(("pyvma_", "PYVMA_"))}
+    for glue in [GLUE] + sorted(p for p in GLUE.parent.glob("*.c") if p != GLUE):
+        u, t, _ = used_identifiers(strip_comments(glue.read_text()))
+        used |= {n for n in u if not n.startswith(("pyvma_", "PYVMA_"))}
     return used - local, tags - local, local
 
 
@@ -305,6 +307,8 @@ def emit(guard: str, defs: list[Definition], stubs: list[Stub], unresolved: list
     # the tree's own mm/vma.h: its types are what the kernel's internal.h prototypes
     # use; vma.c's own include of it is then a no-op (include guard)
     parts.append((None, '#include "vma.h"\n'))
+    parts.append((None, "".join(f"#define {name}(...) {hook}(__VA_ARGS__)\n"
+                                for name, hook in manifest.LOCAL_WRAPS.items())))
     for s in stubs:
         parts.append((s, _wrap(s, s.text)))
     for d in funcs:

@@ -11,6 +11,8 @@ from .cparse import Definition, parse_header
 from .config import HarnessConfig
 from . import manifest
 
+wide_cache_dir: Path | None = None     # set by the build: <cache>/widemap
+
 
 def headers_of(tree: Path) -> list[str]:
     """The headers to index: what the tree's own mm/vma_internal.h includes, then extras."""
@@ -70,19 +72,40 @@ class HeaderIndex:
         return idx
 
     def _wide_map(self) -> dict[str, list[str]]:
-        """name -> headers under include/ that define it as a macro or inline function."""
-        if self._wide is None:
-            wide: dict[str, list[str]] = defaultdict(list)
+        """name -> headers under include/ that define it as a macro or inline function
+        (cached by the listing of include/linux: paths, sizes, mtimes)."""
+        if self._wide is None and wide_cache_dir is not None:
             assert self.tree is not None
-            pat = re.compile(r"^\s*#\s*define\s+(\w+)|^static\s+(?:__always_)?inline\b[^;{]*?\b(\w+)\s*\(",
-                             re.M)
+            import hashlib
+            import json
+            h = hashlib.sha256(str(self.tree).encode())
             for path in sorted((self.tree / "include" / "linux").rglob("*.h")):
-                rel = str(path.relative_to(self.tree))
-                text = path.read_text(errors="replace")
-                for m in pat.finditer(text):
-                    wide[m.group(1) or m.group(2)].append(rel)
-            self._wide = wide
+                st = path.stat()
+                h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            entry = wide_cache_dir / f"{h.hexdigest()[:24]}.json"
+            if entry.exists():
+                self._wide = defaultdict(list, json.loads(entry.read_text()))
+            else:
+                self._wide = self._scan_wide()
+                wide_cache_dir.mkdir(parents=True, exist_ok=True)
+                tmp = entry.with_suffix(".tmp")
+                tmp.write_text(json.dumps(self._wide))
+                tmp.replace(entry)
+        if self._wide is None:
+            self._wide = self._scan_wide()
         return self._wide
+
+    def _scan_wide(self) -> dict[str, list[str]]:
+        wide: dict[str, list[str]] = defaultdict(list)
+        assert self.tree is not None
+        pat = re.compile(r"^\s*#\s*define\s+(\w+)|^static\s+(?:__always_)?inline\b[^;{]*?\b(\w+)\s*\(",
+                         re.M)
+        for path in sorted((self.tree / "include" / "linux").rglob("*.h")):
+            rel = str(path.relative_to(self.tree))
+            text = path.read_text(errors="replace")
+            for m in pat.finditer(text):
+                wide[m.group(1) or m.group(2)].append(rel)
+        return wide
 
     def lookup_wide(self, name: str, config: HarnessConfig) -> list[Definition]:
         """Like lookup(), searching every include/linux header for a macro or inline."""

@@ -138,6 +138,15 @@ STUB_HOOKS: dict[str, str] = {
     "vm_area_dup": "pyvma_hook_vm_area_dup({0})",
     "vm_area_free": "pyvma_hook_vm_area_free({0})",
     "vma_assert_write_locked": "pyvma_hook_assert_write_locked({0})",
+    "vm_stat_account": "pyvma_hook_vm_stat_account({0}, {1}, {2})",
+}
+
+# Inline helpers of the tree's mm/vma.h that the harness interposes on: after the
+# shim includes vma.h (and before mm/vma.c), every call of the helper goes to the
+# named hook in csrc/ instead, which calls the tree's own helper as ``(name)(...)``
+# unless a test forces a failure (upstream's fail_prealloc).
+LOCAL_WRAPS: dict[str, str] = {
+    "vma_iter_prealloc": "pyvma_hook_iter_prealloc",
 }
 
 # Extern variables the tree declares and the harness defines, with their values

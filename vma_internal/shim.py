@@ -9,6 +9,9 @@ failing is reported with the compiler's file:line.
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -19,7 +22,7 @@ from .available import prelude_names
 from .config import HarnessConfig
 from .cparse import Definition
 from .generate import Generator, Shim, SOURCES
-from .index import HeaderIndex
+from .index import HeaderIndex, headers_of
 from .toolchain import BASE_CFLAGS, CSRC, compiler, include_flags, write_generated
 from . import manifest
 
@@ -53,16 +56,44 @@ def _errors(stderr: str) -> list[re.Match]:
     return list(_ERROR.finditer(stderr))
 
 
-def build_shim(tree: Path, config: HarnessConfig, gen_dir: Path) -> ShimResult:
-    """Write generated/ and the shim into *gen_dir*; compile-check; return it."""
+def headers_hash(tree: Path, config: HarnessConfig) -> str:
+    """What the shim's settling depends on apart from mm/vma*.c: the indexed headers,
+    the tools headers of the prelude, the harness sources and the config."""
+    h = hashlib.sha256(config.key.encode())
+    files = [tree / rel for rel in headers_of(tree)] + [tree / "mm" / "mmap.c"]
+    files += sorted((tree / "tools" / "include").rglob("*.h"))
+    files += sorted((tree / "tools" / "testing" / "shared").glob("**/*.h"))
+    files += sorted(Path(__file__).parent.glob("*.py")) + sorted(CSRC.rglob("*"))
+    for f in files:
+        if f.is_file():
+            h.update(str(f).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:20]
+
+
+def build_shim(tree: Path, config: HarnessConfig, gen_dir: Path,
+               memo: Path | None = None) -> ShimResult:
+    """Write generated/ and the shim into *gen_dir*; compile-check; return it.
+
+    With *memo* (a JSON file), the demotions and the prelude's names found by an
+    earlier build of the same headers are reused and the compile check is skipped:
+    the real compile that follows checks the result (call again without *memo* if
+    it fails)."""
     gen_dir.mkdir(parents=True, exist_ok=True)
     write_generated(gen_dir, config)
-    available = prelude_names(tree, gen_dir)
     index = HeaderIndex.build(tree, [CSRC / "override.h"])
+    shim_path = gen_dir / SHIM_NAME
+    if memo is not None and memo.exists():
+        data = json.loads(memo.read_text())
+        shim = Generator(tree, config, index, set(data["available"]), set(data["force"]),
+                         set(data["exclude"])).generate()
+        shim.demoted = dict(data["demoted"])
+        shim_path.write_text(shim.text)
+        return ShimResult(shim, shim_path, 0)
+    available = prelude_names(tree, gen_dir)
     force: set[str] = set()
     exclude: set[str] = set()
     demoted: dict[str, str] = {}
-    shim_path = gen_dir / SHIM_NAME
     check = gen_dir / "pyvma_check.c"
     check.write_text(tu_text(tree))
     for rounds in range(1, MAX_ROUNDS + 1):
@@ -73,6 +104,12 @@ def build_shim(tree: Path, config: HarnessConfig, gen_dir: Path) -> ShimResult:
                                *include_flags(tree, gen_dir), str(check)],
                               capture_output=True, text=True)
         if proc.returncode == 0:
+            if memo is not None:
+                memo.parent.mkdir(parents=True, exist_ok=True)
+                tmp = memo.with_suffix(f".tmp{os.getpid()}")
+                tmp.write_text(json.dumps({"available": sorted(available), "force": sorted(force),
+                                           "exclude": sorted(exclude), "demoted": demoted}))
+                os.replace(tmp, memo)
             return ShimResult(shim, shim_path, rounds)
         changed = False
         for m in _errors(proc.stderr):

@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * pyvma benchmark loop: the same operation sequence the Python benchmark drives,
+ * run natively, as the physical limit of the Python-driven rate.
+ *
+ *   0123            0123            0123
+ *   A C   merge ->  AAA   munmap -> A C      (2 operations per round)
+ */
+
+long pyvma_bench_native(struct mm_struct *mm, long rounds, unsigned long flags)
+{
+	long i, ops = 0;
+	int state;
+
+	for (i = 0; i < rounds; i++) {
+		if (!pyvma_merge_new(mm, 0x1000, 0x2000, 1, flags, NULL, NULL, &state))
+			return -1;
+		if (pyvma_munmap(mm, 0x1000, 0x1000))
+			return -1;
+		ops += 2;
+	}
+	return ops;
+}
