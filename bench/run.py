@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""pyvma benchmarks: every cost as a ratio measured in one run on this machine.
+
+    python3 bench/run.py [--kernel SPEC]... [--rounds N]
+
+For each kernel (default debian:7.x and debian:6.12), on a hard-linked scratch copy
+of the tree (so upstream's make can write its objects without touching the tree):
+
+  cold build          pyvma (empty cache) vs upstream `make -C tools/testing/vma -j2`,
+                      with upstream's sanitizers (ASan+UBSan) and without
+  one-line rebuild    after a one-line change to mm/vma.c, pyvma vs upstream make
+  warm start          pyvma.kernel.load() of a cached build
+  upstream suite      pytest tests/upstream (warm) vs upstream's ./vma run + rebuild
+  ops/s               merge+munmap driven from Python vs the same loop in C (same build)
+  peak memory         of a pytest run of tests/ (max RSS)
+
+Prints a markdown table and keeps it in bench/results/<version>-<N>cores.md.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests" / "harness"))
+
+from pyvma import source  # noqa: E402
+from scratch import scratch_tree  # noqa: E402
+
+SAN_FLAGS = "-fsanitize=address -fsanitize=undefined"
+
+
+def timed(cmd: list[str], env: dict | None = None, cwd: Path | None = None) -> tuple[float, int, str]:
+    t0 = time.monotonic()
+    p = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
+    return time.monotonic() - t0, p.returncode, p.stdout + p.stderr
+
+
+def upstream_copy(tree: Path, dest: Path, sanitizers: bool) -> Path:
+    edits = {}
+    if not sanitizers:
+        edits["tools/testing/shared/shared.mk"] = lambda t: t.replace(" -fsanitize=address", "") \
+            .replace(" -fsanitize=undefined", "").replace(SAN_FLAGS, "")
+    path = scratch_tree(tree, dest, edits)
+    # upstream's harness lives in tools/testing/vma: link it in (read, not modified)
+    shutil.copytree(tree / "tools" / "testing" / "vma", dest / "tools" / "testing" / "vma",
+                    copy_function=os.link)
+    def link(src: str, dst: str) -> None:
+        if not os.path.exists(dst):
+            os.link(src, dst)
+    for extra in ("lib", "tools/scripts", "tools/build", "scripts", "arch/x86", "tools/arch"):
+        s = tree / extra
+        if s.exists():
+            shutil.copytree(s, dest / extra, copy_function=link, symlinks=True, dirs_exist_ok=True)
+    return path
+
+
+def pyvma_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pyvma", *args]
+
+
+def bench_kernel(spec: str, rounds: int, work: Path) -> dict:
+    tree = source.resolve(spec)
+    r: dict = {"kernel": tree.version_str, "spec": spec}
+    # --- upstream make, with and without sanitizers --------------------------
+    for san in (True, False):
+        d = upstream_copy(tree.root, work / f"up-{tree.version_str}-{int(san)}", san)
+        secs, rc, out = timed(["make", "-C", str(d / "tools/testing/vma"), "-j2"])
+        key = "san" if san else "nosan"
+        r[f"up_cold_{key}"] = secs if rc == 0 else None
+        r[f"up_cold_{key}_err"] = "" if rc == 0 else _last_error(out)
+        if san and rc == 0:
+            vma_c = d / "mm" / "vma.c"
+            _one_line_change(vma_c)
+            secs, rc, _ = timed(["make", "-C", str(d / "tools/testing/vma"), "-j2"])
+            r["up_rebuild"] = secs if rc == 0 else None
+            secs, rc, out = timed([str(d / "tools/testing/vma/vma")])
+            r["up_run"] = secs
+            m = re.search(r"(\d+) tests run, (\d+) passed, (\d+) failed", out)
+            r["up_tests"] = m.group(0) if m else out.strip().splitlines()[-1:]
+    # --- pyvma cold, same sanitizers and none ----------------------------------
+    for san in ("asan", None):
+        d = scratch_tree(tree.root, work / f"py-{tree.version_str}-{san}", {})
+        env = dict(os.environ, PYVMA_CACHE=str(work / f"cache-{tree.version_str}-{san}"))
+        args = ["build", "--kernel", str(d)] + (["--sanitizer", san] if san else [])
+        secs, rc, out = timed(pyvma_cmd(*args), env=env, cwd=REPO)
+        key = "san" if san else "nosan"
+        r[f"py_cold_{key}"] = secs if rc == 0 else None
+        if rc != 0:
+            r[f"py_cold_{key}_err"] = _last_error(out)
+        if san is None and rc == 0:
+            _one_line_change(d / "mm" / "vma.c")
+            secs, rc, _ = timed(pyvma_cmd(*args), env=env, cwd=REPO)
+            r["py_rebuild"] = secs if rc == 0 else None
+            # warm start: load() of the cached build, in a fresh process
+            code = ("import time, sys; sys.path.insert(0, '.'); import pyvma.kernel as pv;"
+                    f"t = time.perf_counter(); k = pv.load({str(d)!r});"
+                    "print(time.perf_counter() - t)")
+            _, rc, out = timed([sys.executable, "-c", code], env=env, cwd=REPO)
+            r["py_warm_load"] = float(out.strip().splitlines()[-1]) if rc == 0 else None
+            r.update(_ops(str(d), env, rounds))
+    # --- upstream-equivalent suite, warm ------------------------------------
+    secs, rc, out = timed([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "--kernel", spec, "tests/upstream"], cwd=REPO)
+    r["py_suite"] = secs
+    r["py_suite_result"] = out.strip().splitlines()[-1] if out.strip() else ""
+    return r
+
+
+def _ops(tree: str, env: dict, rounds: int) -> dict:
+    code = f"""
+import sys, time
+sys.path.insert(0, '.')
+import pyvma.kernel as pv
+k = pv.load({tree!r})
+mm = k.mm()
+rw = k.flag("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE")
+mm.map(0, 0x1000, 0, rw); mm.map(0x2000, 0x3000, 2, rw)
+n = {rounds}
+t = time.perf_counter()
+for _ in range(n):
+    mm.merge_new(0x1000, 0x2000, 1, rw)
+    mm.munmap(0x1000, 0x2000)
+py = 2 * n / (time.perf_counter() - t)
+t = time.perf_counter()
+ops = k.lib.pyvma_bench_native(mm.ptr, n, rw)
+c = ops / (time.perf_counter() - t)
+assert ops == 2 * n, ops
+print(py, c)
+"""
+    _, rc, out = timed([sys.executable, "-c", code], env=env, cwd=REPO)
+    if rc != 0:
+        return {"ops_py": None, "ops_c": None, "ops_err": _last_error(out)}
+    py, c = map(float, out.strip().splitlines()[-1].split())
+    return {"ops_py": py, "ops_c": c}
+
+
+def _one_line_change(path: Path) -> None:
+    text = path.read_text()
+    path.unlink()   # hard-linked: never write through to the original tree
+    path.write_text(text + "/* pyvma bench: one-line change */\n")
+
+
+def _last_error(out: str) -> str:
+    errs = [l for l in out.splitlines() if "error" in l.lower() or "undefined reference" in l]
+    return (errs[-1] if errs else out.strip().splitlines()[-1] if out.strip() else "")[:200]
+
+
+def peak_memory() -> float:
+    """Max RSS (MiB) of a pytest run of the whole suite (children included)."""
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+                   cwd=REPO, capture_output=True)
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def fmt(v, unit="s") -> str:
+    if v is None:
+        return "fails"
+    return f"{v:.2f} {unit}" if unit == "s" else f"{v:,.0f}"
+
+
+def ratio(a, b) -> str:
+    return f"{a / b:.2f}×" if a and b else "—"
+
+
+def table(results: list[dict], peak: float) -> str:
+    ncores = os.cpu_count()
+    out = [f"# pyvma benchmark — {time.strftime('%Y-%m-%d')}, {ncores} cores", "",
+           "| measure | kernel | pyvma | upstream / native | ratio | target |",
+           "|---|---|---|---|---|---|"]
+    for r in results:
+        k = r["kernel"]
+        out.append(f"| cold build, ASan+UBSan | {k} | {fmt(r.get('py_cold_san'))} | "
+                   f"{fmt(r.get('up_cold_san'))} | {ratio(r.get('py_cold_san'), r.get('up_cold_san'))} | ≤ 0.7× |")
+        out.append(f"| cold build, no sanitizers | {k} | {fmt(r.get('py_cold_nosan'))} | "
+                   f"{fmt(r.get('up_cold_nosan'))} | {ratio(r.get('py_cold_nosan'), r.get('up_cold_nosan'))} | ≤ 0.7× |")
+        out.append(f"| rebuild after a one-line mm/vma.c change | {k} | {fmt(r.get('py_rebuild'))} | "
+                   f"{fmt(r.get('up_rebuild'))} | {ratio(r.get('py_rebuild'), r.get('up_rebuild'))} | ≤ 1 s |")
+        out.append(f"| warm start (load of a cached build) | {k} | "
+                   f"{fmt((r.get('py_warm_load') or 0) * 1000, 'n')} ms | | | ≤ 50 ms |")
+        up_total = (r.get("up_run") or 0) + (r.get("up_rebuild") or 0) if r.get("up_run") else None
+        out.append(f"| upstream-equivalent suite, warm (pytest wall) | {k} | {fmt(r.get('py_suite'))} | "
+                   f"{fmt(up_total)} (run {fmt(r.get('up_run'))} + rebuild) | "
+                   f"{ratio(r.get('py_suite'), up_total)} | ≤ 3 s |")
+        out.append(f"| ops/s, Python-driven vs native C loop | {k} | {fmt(r.get('ops_py'), 'n')} | "
+                   f"{fmt(r.get('ops_c'), 'n')} | {ratio(r.get('ops_py'), r.get('ops_c'))} | ≥ 0.3× |")
+    out.append(f"| peak memory of `pytest tests` (max RSS) | all | {peak:.0f} MiB | | | |")
+    notes = []
+    for r in results:
+        for key in ("up_cold_san_err", "up_cold_nosan_err", "py_cold_san_err",
+                    "py_cold_nosan_err", "ops_err"):
+            if r.get(key):
+                notes.append(f"- {r['kernel']} {key[:-4]}: {r[key]}")
+        if r.get("up_tests"):
+            notes.append(f"- {r['kernel']} upstream ./vma: {r['up_tests']}")
+        notes.append(f"- {r['kernel']} pytest tests/upstream: {r.get('py_suite_result')}")
+    return "\n".join(out + ([""] + notes if notes else [])) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--kernel", action="append")
+    ap.add_argument("--rounds", type=int, default=20000)
+    ap.add_argument("--no-memory", action="store_true")
+    args = ap.parse_args()
+    specs = args.kernel or ["debian:7.x", "debian:6.12"]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="pyvma-bench-") as tmp:
+        for spec in specs:
+            results.append(bench_kernel(spec, args.rounds, Path(tmp)))
+    peak = 0.0 if args.no_memory else peak_memory()
+    text = table(results, peak)
+    print(text)
+    outdir = REPO / "bench" / "results"
+    outdir.mkdir(parents=True, exist_ok=True)
+    (outdir / f"{results[0]['kernel']}-{os.cpu_count()}cores.md").write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
