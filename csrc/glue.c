@@ -97,15 +97,28 @@ static int pyvma_anon_slot(struct anon_vma *av)
 	return pyvma_nanon++;
 }
 
+/*
+ * Write locks: each operation Python asks for is one mmap write-lock session
+ * (pyvma_mm_begin_op() opens it).  vma_start_write() marks the VMA with the
+ * session, as the kernel marks it with mm->mm_lock_seq; a lock from an earlier
+ * session no longer counts, as after mmap_write_unlock().
+ */
 void pyvma_hook_start_write(struct vm_area_struct *vma)
 {
-	vma->vm_lock_seq = 1;
+	vma->vm_lock_seq = vma->vm_mm->pyvma_lock_session;
 	pyvma_write_locks++;
 }
 
 void pyvma_hook_assert_write_locked(struct vm_area_struct *vma)
 {
-	WARN_ON(vma->vm_lock_seq != 1);
+	WARN_ON(vma->vm_lock_seq != vma->vm_mm->pyvma_lock_session);
+}
+
+void pyvma_mm_begin_op(struct mm_struct *mm)
+{
+	if (++mm->pyvma_lock_session == UINT_MAX)
+		mm->pyvma_lock_session = 1;
+	pyvma_current_task.mm = mm;
 }
 
 int pyvma_hook_anon_vma_clone(struct vm_area_struct *dst, struct vm_area_struct *src)
@@ -187,6 +200,7 @@ struct mm_struct *pyvma_mm_new(void)
 	if (!mm)
 		return NULL;
 	mt_init_flags(&mm->mm_mt, MM_MT_FLAGS);
+	mm->pyvma_lock_session = 1;
 	init_rwsem(&mm->mmap_lock);
 	pyvma_current_task.mm = mm;
 	return mm;
@@ -237,7 +251,7 @@ static void pyvma_fill(struct vm_area_struct *vma, struct pyvma_vma_info *out)
 	out->anon_vma = vma->anon_vma;
 	out->file = vma->vm_file;
 	out->vm_ops = (void *)vma->vm_ops;
-	out->write_locked = vma->vm_lock_seq == 1;
+	out->write_locked = vma->vm_lock_seq == vma->vm_mm->pyvma_lock_session;
 #ifdef PYVMA_VMA_HAS___vm_anon_pgoff_lo
 	out->anon_pgoff = vma_start_anon_pgoff(vma);
 #else
@@ -541,7 +555,8 @@ struct vm_area_struct *pyvma_merge_new(struct mm_struct *mm, unsigned long start
 	vmg.file = file;
 	vmg.next = vma_next(&vmi);
 	vmg.prev = vma_prev(&vmi);
-	vma_iter_next_range(&vmi);
+	/* as mmap_region() leaves it: the iterator at the start of the gap */
+	vma_iter_set(&vmi, start);
 	vma = vma_merge_new_range(&vmg);
 	*state = pyvma_state(&vmg);
 	PYVMA_LEAVE();
@@ -658,3 +673,4 @@ int pyvma_flag_get(int i, struct pyvma_flag *out)
 	return 0;
 }
 #include "glue_bench.c"
+#include "glue_ops.c"

@@ -66,6 +66,7 @@ struct mm_struct {
 	unsigned long start_stack, start_brk, brk, arg_start;
 	struct rw_semaphore mmap_lock;
 	unsigned long mm_lock_seq;
+	unsigned int pyvma_lock_session;	/* see pyvma_mm_begin_op() */
 	struct task_struct *owner;
 	struct user_namespace *user_ns;
 	atomic_t mm_users;

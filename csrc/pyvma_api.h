@@ -50,6 +50,7 @@ struct mm_struct *pyvma_mm_new(void);
 int pyvma_mm_destroy(struct mm_struct *mm);
 int pyvma_mm_map_count(struct mm_struct *mm);
 void pyvma_mm_set_current(struct mm_struct *mm);
+void pyvma_mm_begin_op(struct mm_struct *mm);
 int pyvma_mm_walk(struct mm_struct *mm, struct pyvma_vma_info *out, int max);
 int pyvma_mm_check(struct mm_struct *mm, char *msg, int len);
 
@@ -96,3 +97,126 @@ int pyvma_flag_count(void);
 int pyvma_flag_get(int i, struct pyvma_flag *out);
 
 long pyvma_bench_native(struct mm_struct *mm, long rounds, unsigned long flags);
+
+/* ---- glue_ops.c: long-lived iterator and merge request, modify/copy/mmap,
+ * forced failures, mm counters, the tree's vma_flags_t helpers ---- */
+struct vma_iterator;
+struct vma_merge_struct;
+
+/* merge request members (pyvma_vmg_set/get) */
+#define PYVMA_VMGF_PREV 0
+#define PYVMA_VMGF_MIDDLE 1
+#define PYVMA_VMGF_NEXT 2
+#define PYVMA_VMGF_TARGET 3
+#define PYVMA_VMGF_START 4
+#define PYVMA_VMGF_END 5
+#define PYVMA_VMGF_PGOFF 6
+#define PYVMA_VMGF_ANON_PGOFF 7
+#define PYVMA_VMGF_FLAGS 8
+#define PYVMA_VMGF_FILE 9
+#define PYVMA_VMGF_ANON_VMA 10
+#define PYVMA_VMGF_JUST_EXPAND 11
+#define PYVMA_VMGF_MM 12
+#define PYVMA_VMGF_STATE 13
+
+/* mm counters (pyvma_mm_counters/set_counter) */
+#define PYVMA_MM_TOTAL_VM 0
+#define PYVMA_MM_LOCKED_VM 1
+#define PYVMA_MM_PINNED_VM 2
+#define PYVMA_MM_DATA_VM 3
+#define PYVMA_MM_EXEC_VM 4
+#define PYVMA_MM_STACK_VM 5
+#define PYVMA_MM_HIWATER_VM 6
+#define PYVMA_MM_NCOUNTERS 7
+
+/* vma_flags_t helpers (pyvma_vma_flags_op): on a vma_flags_t */
+#define PYVMA_VF_MK 1
+#define PYVMA_VF_APPEND 2
+#define PYVMA_VF_COUNT 3
+#define PYVMA_VF_EMPTY 4
+#define PYVMA_VF_TEST 5
+#define PYVMA_VF_TEST_SINGLE_MASK 6
+#define PYVMA_VF_TEST_ANY 7
+#define PYVMA_VF_TEST_ANY_MASK 8
+#define PYVMA_VF_TEST_ALL 9
+#define PYVMA_VF_TEST_ALL_MASK 10
+#define PYVMA_VF_SET 11
+#define PYVMA_VF_SET_MASK 12
+#define PYVMA_VF_CLEAR 13
+#define PYVMA_VF_CLEAR_MASK 14
+#define PYVMA_VF_CLEAR_ALL 15
+#define PYVMA_VF_AND 16
+#define PYVMA_VF_AND_MASK 17
+#define PYVMA_VF_DIFF_PAIR 18
+#define PYVMA_VF_SAME 19
+#define PYVMA_VF_SAME_MASK 20
+#define PYVMA_VF_SAME_PAIR 21
+#define PYVMA_VF_TO_LEGACY 22
+#define PYVMA_VF_FROM_LEGACY 23
+#define PYVMA_VF_OVERWRITE_WORD 24
+#define PYVMA_VF_OVERWRITE_WORD_ONCE 25
+#define PYVMA_VF_SET_WORD 26
+#define PYVMA_VF_CLEAR_WORD 27
+/* ... on a struct vm_area_struct */
+#define PYVMA_VF_VMA_TEST 40
+#define PYVMA_VF_VMA_TEST_SINGLE_MASK 41
+#define PYVMA_VF_VMA_TEST_ANY 42
+#define PYVMA_VF_VMA_TEST_ANY_MASK 43
+#define PYVMA_VF_VMA_TEST_ALL 44
+#define PYVMA_VF_VMA_TEST_ALL_MASK 45
+#define PYVMA_VF_VMA_SET 46
+#define PYVMA_VF_VMA_SET_MASK 47
+#define PYVMA_VF_VMA_CLEAR 48
+#define PYVMA_VF_VMA_CLEAR_MASK 49
+/* ... on a struct vm_area_desc */
+#define PYVMA_VF_DESC_TEST 60
+#define PYVMA_VF_DESC_TEST_ANY 61
+#define PYVMA_VF_DESC_TEST_ALL 62
+#define PYVMA_VF_DESC_SET 63
+#define PYVMA_VF_DESC_SET_MASK 64
+#define PYVMA_VF_DESC_CLEAR 65
+#define PYVMA_VF_DESC_CLEAR_MASK 66
+
+void pyvma_set_fail_prealloc(int fail);
+int pyvma_mm_cleanup(struct mm_struct *mm);
+int pyvma_mm_counters(struct mm_struct *mm, unsigned long *out, int max);
+int pyvma_mm_set_counter(struct mm_struct *mm, int which, unsigned long value);
+int pyvma_vma_vm_ops(struct vm_area_struct *vma);
+int pyvma_vma_avc_count(struct vm_area_struct *vma);
+int pyvma_vma_attached(struct mm_struct *mm, struct vm_area_struct *vma);
+void pyvma_anon_vma_reset(struct anon_vma *av);
+
+struct vma_iterator *pyvma_vmi_new(struct mm_struct *mm, unsigned long addr);
+void pyvma_vmi_free(struct vma_iterator *vmi);
+void pyvma_vmi_set(struct vma_iterator *vmi, unsigned long addr);
+unsigned long pyvma_vmi_addr(struct vma_iterator *vmi);
+struct vm_area_struct *pyvma_vmi_step(struct vma_iterator *vmi, int how);
+
+struct vma_merge_struct *pyvma_vmg_new(struct mm_struct *mm, struct vma_iterator *vmi);
+void pyvma_vmg_free(struct vma_merge_struct *vmg);
+int pyvma_vmg_set(struct vma_merge_struct *vmg, int field, unsigned long value);
+int pyvma_vmg_get(struct vma_merge_struct *vmg, int field, unsigned long *value);
+void pyvma_vmg_set_range(struct vma_merge_struct *vmg, unsigned long start, unsigned long end,
+			 unsigned long pgoff, unsigned long flags);
+struct vm_area_struct *pyvma_vmg_merge_new(struct vma_merge_struct *vmg, int lookup);
+struct vm_area_struct *pyvma_vmg_merge_existing(struct vma_merge_struct *vmg);
+int pyvma_vmg_expand(struct vma_merge_struct *vmg);
+
+struct vm_area_struct *pyvma_modify_flags(struct vma_iterator *vmi, struct vm_area_struct *prev,
+					  struct vm_area_struct *vma, unsigned long start,
+					  unsigned long end, unsigned long *flags, long *err);
+struct vm_area_struct *pyvma_merge_extend(struct vma_iterator *vmi, struct vm_area_struct *vma,
+					  unsigned long delta);
+struct vm_area_struct *pyvma_copy_vma(struct vm_area_struct **vmap, unsigned long addr,
+				      unsigned long len, unsigned long pgoff,
+				      unsigned long anon_pgoff, int *need_rmap_locks,
+				      int keep_source);
+long pyvma_mmap_region(struct file *file, unsigned long addr, unsigned long len,
+		       unsigned long flags, unsigned long pgoff);
+int pyvma_is_mergeable_anon_vma(struct anon_vma *a, struct anon_vma *b,
+				struct vm_area_struct *vma);
+
+int pyvma_vma_flags_bits(void);
+int pyvma_vma_flags_words(void);
+int pyvma_vma_flags_op(int op, unsigned long *a, const unsigned long *b, const int *bits,
+		       int nbits, unsigned long *out);

@@ -29,6 +29,53 @@ def _config(items: list[str]):
     return HarnessConfig.parse(items or [])
 
 
+def _tree(spec: str, patches: list[str] | None = None, series: str | None = None):
+    from .patches import patched
+    return patched(spec, patches or [], series)
+
+
+def _kernel(spec: str, patches=None, series=None, config_items=None):
+    from .kernel import load_tree
+    return load_tree(_tree(spec, patches, series), _config(config_items or []))
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .diff import diff, report_json, report_text
+    a = _kernel(args.a, args.a_patch, args.a_series, args.kernel_config)
+    b = _kernel(args.b, args.b_patch, args.b_series, args.kernel_config)
+    divs, stats = diff(a, b, seed=args.seed, sequences=args.sequences, length=args.length,
+                       seconds=args.seconds, use_corpus=not args.no_corpus)
+    names = (args.a + "".join(f"+{p}" for p in args.a_patch or []),
+             args.b + "".join(f"+{p}" for p in args.b_patch or []))
+    print((report_json if args.json else report_text)(a, b, divs, stats, names))
+    return 1 if divs else 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    import json as _json
+    from .diff import _pages, describe
+    from .ops import World, apply
+    ops = [tuple(op) for op in _json.loads(args.ops)]
+    kernels = [_kernel(k, None, None, args.kernel_config) for k in args.kernel or [DEFAULT_KERNEL]]
+    results = []
+    for k in kernels:
+        k.clear_warnings()
+        with k.mm() as mm:
+            w = World(k, mm)
+            results.append([apply(w, op) for op in ops])
+        k.clear_warnings()
+    for i, op in enumerate(ops):
+        print(f"{i + 1}. {describe(op)}")
+        for k, res in zip(kernels, results):
+            o = res[i]
+            extra = (f"  WARN {'; '.join(o.warns)}" if o.warns else "") + \
+                (f"  BUG {o.bug}" if o.bug else "")
+            print(f"   {k.version}: ret {o.ret}{extra}")
+            print("\n".join("      " + l for l in _pages(o.layout).splitlines()))
+    finals = {tuple(r[-1].key()) for r in results} if ops else set()
+    return 1 if len(finals) > 1 else 0
+
+
 def cmd_fetch(args: argparse.Namespace) -> int:
     from . import source
     for spec in args.specs:
@@ -39,9 +86,8 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from . import source
     from .build import build
-    tree = source.resolve(args.kernel)
+    tree = _tree(args.kernel, args.patch, args.series)
     b = build(tree, _config(args.kernel_config), args.sanitizer)
     secs = b.info.get("seconds", {})
     print(f"kernel   {tree.version_str} ({tree.root})")
@@ -97,6 +143,8 @@ def report(shim, tree) -> str:
 
 def cmd_test(args: argparse.Namespace) -> int:
     kernels = args.kernel or [DEFAULT_KERNEL]
+    if args.patch or args.series:
+        kernels = [str(_tree(k, args.patch, args.series).root) for k in kernels]
     cmd = [sys.executable, "-m", "pytest", "-q", "-rs", "--rootdir", str(REPO),
            "-p", "pyvma.pytest_plugin"]
     for k in kernels:
@@ -149,10 +197,16 @@ def parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("test", help="run the suites against kernel trees")
     kernel_opts(sp, many=True)
+    sp.add_argument("--patch", action="append", default=[], metavar="FILE",
+                    help="apply this patch to a scratch copy of each kernel (repeatable)")
+    sp.add_argument("--series", metavar="MBOX", help="apply a git format-patch/lore series")
     sp.add_argument("pytest_args", nargs=argparse.REMAINDER)
     sp.set_defaults(fn=cmd_test)
     sp = sub.add_parser("build", help="build (or reuse) a tree's module")
     kernel_opts(sp)
+    sp.add_argument("--patch", action="append", default=[], metavar="FILE",
+                    help="apply this patch to a scratch copy first (repeatable, in order)")
+    sp.add_argument("--series", metavar="MBOX", help="apply a git format-patch/lore series")
     sp.add_argument("--sanitizer", choices=["ubsan", "asan"], default=None)
     sp.set_defaults(fn=cmd_build)
     sp = sub.add_parser("shim", help="print the generated vma_internal.h (or --report)")
@@ -160,6 +214,26 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--report", action="store_true",
                     help="list every definition with its tree location, stubs, demotions")
     sp.set_defaults(fn=cmd_shim)
+    sp = sub.add_parser("diff", help="compare the behaviour of two kernel builds")
+    sp.add_argument("a", metavar="A", help="kernel spec A")
+    sp.add_argument("b", metavar="B", help="kernel spec B")
+    for side in ("a", "b"):
+        sp.add_argument(f"--{side}-patch", action="append", default=[], metavar="FILE",
+                        help=f"patch applied to {side.upper()} (repeatable)")
+        sp.add_argument(f"--{side}-series", metavar="MBOX", help=f"series applied to {side.upper()}")
+    sp.add_argument("--kernel-config", action="append", default=[], metavar="CONFIG_X=y|n")
+    sp.add_argument("--seed", type=int, default=1)
+    sp.add_argument("--sequences", type=int, default=500)
+    sp.add_argument("--length", type=int, default=30)
+    sp.add_argument("--seconds", type=float, default=60.0, help="time budget for random sequences")
+    sp.add_argument("--no-corpus", action="store_true")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(fn=cmd_diff)
+    sp = sub.add_parser("replay", help="replay an operation sequence (from a diff report)")
+    sp.add_argument("--kernel", action="append", metavar="SPEC")
+    sp.add_argument("--kernel-config", action="append", default=[], metavar="CONFIG_X=y|n")
+    sp.add_argument("--ops", required=True, help="the JSON operation list of the report")
+    sp.set_defaults(fn=cmd_replay)
     sp = sub.add_parser("fetch", help="fetch/extract kernel trees into the cache")
     sp.add_argument("specs", nargs="+", metavar="SPEC")
     sp.set_defaults(fn=cmd_fetch)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -164,6 +165,34 @@ class Kernel:
         """Make anon_vma_clone() fail with -ENOMEM (upstream's forced failure)."""
         self.lib.pyvma_set_fail_clone(int(fail))
 
+    def fail_prealloc(self, fail: bool = True) -> None:
+        """Make vma_iter_prealloc() fail with -ENOMEM (upstream's fail_prealloc)."""
+        self.lib.pyvma_set_fail_prealloc(int(fail))
+
+    @property
+    def close_count(self) -> int:
+        """How many times the harness vm_ops ->close (``set_vm_ops(close=True)``) ran."""
+        return int(self.lib.pyvma_close_count())
+
+    @property
+    def vma_flags(self) -> "VmaFlags":
+        """The tree's vma_flags_t helpers (``VmaFlags``)."""
+        vf = self.__dict__.get("_vma_flags")
+        if vf is None:
+            vf = self.__dict__["_vma_flags"] = VmaFlags(self)
+        return vf
+
+    def is_mergeable_anon_vma(self, a: "AnonVma | None", b: "AnonVma | None",
+                              vma: "VMA | None" = None) -> bool:
+        """is_mergeable_anon_vma(a, b, vma) of trees where it compares two anon_vmas."""
+        null = self.ffi.NULL
+        ret = self.lib.pyvma_is_mergeable_anon_vma(a.ptr if a else null, b.ptr if b else null,
+                                                   vma.ptr if vma else null)
+        if ret < 0:
+            raise PyvmaError(f"is_mergeable_anon_vma() of {self.version} does not compare "
+                             "two anon_vmas")
+        return bool(ret)
+
 
 class AnonVma:
     """A dummy anon_vma with clone/unlink accounting."""
@@ -184,6 +213,10 @@ class AnonVma:
     @property
     def was_unlinked(self) -> bool:
         return self._get()[1] > 0
+
+    def reset(self) -> None:
+        """Forget clones and unlinks so far (upstream's reset_dummy_anon_vma())."""
+        self.k.lib.pyvma_anon_vma_reset(self.ptr)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, AnonVma) and other.ptr == self.ptr
@@ -269,6 +302,22 @@ class VMA:
         self.mm._remember(av)
         self.mm.k.lib.pyvma_vma_set_anon_vma(self.ptr, av.ptr if av else self.mm.k.ffi.NULL)
 
+    @property
+    def vm_ops(self) -> bool | None | str:
+        """What set_vm_ops() set: None (no vm_ops), False (harness ops), True (with
+        ->close); "other" for ops the kernel code installed."""
+        return {0: None, 1: False, 2: True}.get(self.mm.k.lib.pyvma_vma_vm_ops(self.ptr), "other")
+
+    @property
+    def avc_count(self) -> int:
+        """Entries on the VMA's anon_vma_chain (1: upstream's list_is_singular())."""
+        return int(self.mm.k.lib.pyvma_vma_avc_count(self.ptr))
+
+    @property
+    def attached(self) -> bool:
+        """Whether the mm's maple tree maps this VMA's range to it."""
+        return bool(self.mm.k.lib.pyvma_vma_attached(self.mm.ptr, self.ptr))
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, VMA) and other.ptr == self.ptr
 
@@ -302,6 +351,8 @@ class MM:
         self._anon: dict[int, AnonVma] = {}
         self._msg = k.ffi.new("char[256]")
         self.default_flags = k.flag("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE")
+        self._files: dict[int, File] = {}
+        self._vmis: "weakref.WeakSet[VMI]" = weakref.WeakSet()
 
     # -- helpers ----------------------------------------------------------------
     def _remember(self, av: AnonVma | None) -> None:
@@ -319,7 +370,10 @@ class MM:
         return VMA(self, ptr) if ptr != self.k.ffi.NULL else None
 
     def _call(self, fn, *args):
-        self.k.lib.pyvma_mm_set_current(self.ptr)
+        if fn is self.k.lib.pyvma_mm_check:
+            self.k.lib.pyvma_mm_set_current(self.ptr)
+        else:
+            self.k.lib.pyvma_mm_begin_op(self.ptr)
         ret = fn(*args)
         self.k._check_bug()
         if self.check_each and fn not in (self.k.lib.pyvma_mm_check, self.k.lib.pyvma_mm_destroy):
@@ -345,6 +399,7 @@ class MM:
         if anon_vma is not None:
             vma.set_anon_vma(anon_vma)
         if file is not None:
+            self._files[int(self.k.ffi.cast("uintptr_t", file.ptr))] = file
             self.k.lib.pyvma_vma_set_file(vma.ptr, file.ptr)
         err = self._call(self.k.lib.pyvma_vma_link, self.ptr, vma.ptr)
         if err:
@@ -396,6 +451,81 @@ class MM:
     def munmap(self, start: int, end: int) -> int:
         return self._call(self.k.lib.pyvma_munmap, self.ptr, start, end - start)
 
+    def vmi(self, addr: int = 0) -> VMI:
+        """A long-lived iterator over this mm at *addr* (``VMA_ITERATOR``)."""
+        return VMI(self, addr)
+
+    def vmg(self, vmi: VMI | None = None) -> VMG:
+        """A long-lived merge request on this mm using *vmi* (a new iterator at 0 by
+        default); every other member starts zeroed."""
+        return VMG(self, vmi)
+
+    def modify_flags(self, vmi: VMI, prev: VMA | None, vma: VMA, start: int, end: int,
+                     flags: int | Iterable[str] | None = None) -> VMA | int:
+        """vma_modify_flags(): split/merge so [start, end) of *vma* can take *flags*.
+        The VMA to modify, or -errno."""
+        ffi = self.k.ffi
+        word = ffi.new("unsigned long *", self._flags(flags))
+        err = ffi.new("long *")
+        ptr = self._call(self.k.lib.pyvma_modify_flags, vmi.ptr, prev.ptr if prev else ffi.NULL,
+                         vma.ptr, start, end, word, err)
+        return int(err[0]) if err[0] else self._vma(ptr)
+
+    def merge_extend(self, vmi: VMI, vma: VMA, delta: int) -> VMA | None:
+        """vma_merge_extend(): grow *vma* by *delta* bytes, merging with what follows."""
+        return self._vma(self._call(self.k.lib.pyvma_merge_extend, vmi.ptr, vma.ptr, delta))
+
+    def copy_vma(self, vma: VMA, addr: int, length: int, pgoff: int,
+                 anon_pgoff: int | None = None, need_rmap_locks: bool = False,
+                 keep_source: bool = False) -> tuple[VMA | None, VMA, bool]:
+        """copy_vma() (mremap's move): (the new or merged VMA, *vma* as copy_vma left
+        it, need_rmap_locks).  *anon_pgoff* defaults to *pgoff*; trees whose copy_vma
+        takes none ignore it."""
+        ffi = self.k.ffi
+        vmap = ffi.new("struct vm_area_struct *[1]", [vma.ptr])
+        need = ffi.new("int *", int(need_rmap_locks))
+        ptr = self._call(self.k.lib.pyvma_copy_vma, vmap, addr, length, pgoff,
+                         pgoff if anon_pgoff is None else anon_pgoff, need, int(keep_source))
+        return self._vma(ptr), VMA(self, vmap[0]), bool(need[0])
+
+    def mmap_region(self, addr: int, length: int, flags: int | Iterable[str] | None = None,
+                    pgoff: int | None = None, file: File | None = None) -> int:
+        """The tree's __mmap_region() (trees whose mm/vma.c has it: feature
+        ``mmap_region``) with this mm as current->mm: the address, or -errno."""
+        if file is not None:
+            self._files[int(self.k.ffi.cast("uintptr_t", file.ptr))] = file
+        pgoff = addr // PAGE_SIZE if pgoff is None else pgoff
+        return int(self._call(self.k.lib.pyvma_mmap_region,
+                              file.ptr if file else self.k.ffi.NULL, addr, length,
+                              self._flags(flags), pgoff))
+
+    def cleanup(self) -> int:
+        """Upstream's cleanup_mm(): free every VMA, empty the tree, zero map_count, and
+        clear the forced prealloc failure and the anon_vma clone/unlink accounting.
+        Returns how many VMAs were freed; the mm stays usable, and its iterators
+        restart at 0."""
+        n = self._call(self.k.lib.pyvma_mm_cleanup, self.ptr)
+        for vmi in list(self._vmis):    # their walk state points into the old tree
+            vmi.set(0)
+        self.k.fail_prealloc(False)
+        self.k.lib.pyvma_anon_reset()
+        return int(n)
+
+    MM_COUNTERS = ("total_vm", "locked_vm", "pinned_vm", "data_vm", "exec_vm", "stack_vm",
+                   "hiwater_vm")
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """The mm's page counters (total_vm, locked_vm, …), as vm_stat_account() and
+        munmap keep them."""
+        buf = self.k.ffi.new("unsigned long[]", len(self.MM_COUNTERS))
+        self.k.lib.pyvma_mm_counters(self.ptr, buf, len(self.MM_COUNTERS))
+        return {n: int(buf[i]) for i, n in enumerate(self.MM_COUNTERS)}
+
+    def set_counter(self, name: str, value: int) -> None:
+        """Preset one of the mm's page counters (see ``counters``)."""
+        self.k.lib.pyvma_mm_set_counter(self.ptr, self.MM_COUNTERS.index(name), value)
+
     # -- reading ----------------------------------------------------------------
     @property
     def map_count(self) -> int:
@@ -442,6 +572,296 @@ class MM:
         self.close()
 
 
+class VMI:
+    """A long-lived vma_iterator over an mm (upstream's ``VMA_ITERATOR(vmi, &mm, addr)``)."""
+
+    def __init__(self, mm: "MM", addr: int = 0) -> None:
+        self.mm = mm
+        lib = mm.k.lib
+        self.ptr = mm.k.ffi.gc(lib.pyvma_vmi_new(mm.ptr, addr), lib.pyvma_vmi_free)
+        mm._vmis.add(self)
+
+    def set(self, addr: int) -> None:
+        """vma_iter_set(): restart the walk at *addr*."""
+        self.mm.k.lib.pyvma_vmi_set(self.ptr, addr)
+
+    @property
+    def addr(self) -> int:
+        """vma_iter_addr(): where the iterator stands."""
+        return int(self.mm.k.lib.pyvma_vmi_addr(self.ptr))
+
+    def load(self) -> "VMA | None":
+        """vma_iter_load(): the VMA at the iterator's position."""
+        return self.mm._vma(self.mm._call(self.mm.k.lib.pyvma_vmi_step, self.ptr, 0))
+
+    def next(self) -> "VMA | None":
+        """vma_next(): the next VMA, moving the iterator."""
+        return self.mm._vma(self.mm._call(self.mm.k.lib.pyvma_vmi_step, self.ptr, 1))
+
+    def prev(self) -> "VMA | None":
+        """vma_prev(): the previous VMA, moving the iterator."""
+        return self.mm._vma(self.mm._call(self.mm.k.lib.pyvma_vmi_step, self.ptr, -1))
+
+
+def _vmg_field(field: str, kind: str, doc: str):
+    """A property for one vma_merge_struct member (kind: vma, int, bool, anon, file)."""
+    def get(self):
+        return self._get(field, kind)
+
+    def put(self, value):
+        self._set(field, kind, value)
+    return property(get, put, doc=doc)
+
+
+class VMG:
+    """A vma_merge_struct that lives across operations, as upstream's tests keep one
+    ``vmg`` per scenario: members set one by one, state read back, and the merge
+    entry points run on it.  Members the tree lacks raise PyvmaError (``target`` on
+    trees that expand ``vmg->vma``/``middle``; ``anon_pgoff`` before it existed);
+    ``middle`` is the tree's ``vmg->vma`` where it has no ``middle``, and
+    ``just_expand`` is ``VMG_FLAG_JUST_EXPAND`` in ``merge_flags`` where that is
+    how the tree spells it."""
+
+    def __init__(self, mm: "MM", vmi: VMI | None = None) -> None:
+        self.mm = mm
+        self.vmi = vmi if vmi is not None else VMI(mm, 0)
+        lib = mm.k.lib
+        self.ptr = mm.k.ffi.gc(lib.pyvma_vmg_new(mm.ptr, self.vmi.ptr), lib.pyvma_vmg_free)
+        self._val = mm.k.ffi.new("unsigned long *")
+
+    def _code(self, field: str) -> int:
+        return getattr(self.mm.k.lib, "PYVMA_VMGF_" + field.upper())
+
+    def _set(self, field: str, kind: str, value) -> None:
+        ffi = self.mm.k.ffi
+        if kind in ("vma", "anon", "file"):
+            if kind == "anon":
+                self.mm._remember(value)
+            elif kind == "file" and value is not None:
+                self.mm._files[int(ffi.cast("uintptr_t", value.ptr))] = value
+            raw = 0 if value is None else int(ffi.cast("uintptr_t", value.ptr))
+        elif kind == "state":
+            raw = {v: k for k, v in MERGE_STATES.items()}[value]
+        else:
+            raw = int(value)
+        if self.mm.k.lib.pyvma_vmg_set(self.ptr, self._code(field), raw):
+            raise PyvmaError(f"the merge request of {self.mm.k.version} has no {field}")
+
+    def _get(self, field: str, kind: str):
+        if self.mm.k.lib.pyvma_vmg_get(self.ptr, self._code(field), self._val):
+            raise PyvmaError(f"the merge request of {self.mm.k.version} has no {field}")
+        raw = int(self._val[0])
+        if kind == "vma":
+            return VMA(self.mm, self.mm.k.ffi.cast("struct vm_area_struct *", raw)) if raw else None
+        if kind == "anon":
+            return self.mm._anon.get(raw) if raw else None
+        if kind == "file":
+            return self.mm._files.get(raw) if raw else None
+        if kind == "bool":
+            return bool(raw)
+        if kind == "state":
+            return MERGE_STATES.get(raw, "?")
+        return raw
+
+    prev = _vmg_field("prev", "vma", "vmg->prev")
+    middle = _vmg_field("middle", "vma", "vmg->middle (vmg->vma on trees without middle)")
+    next = _vmg_field("next", "vma", "vmg->next")
+    target = _vmg_field("target", "vma", "vmg->target (trees that have it)")
+    start = _vmg_field("start", "int", "vmg->start")
+    end = _vmg_field("end", "int", "vmg->end")
+    pgoff = _vmg_field("pgoff", "int", "vmg->pgoff")
+    anon_pgoff = _vmg_field("anon_pgoff", "int", "vmg->anon_pgoff (trees that have it)")
+    flags = _vmg_field("flags", "int", "the request's flags word (vm_flags / flags)")
+    file = _vmg_field("file", "file", "vmg->file")
+    anon_vma = _vmg_field("anon_vma", "anon", "vmg->anon_vma")
+    just_expand = _vmg_field("just_expand", "bool",
+                             "vmg->just_expand, or VMG_FLAG_JUST_EXPAND in vmg->merge_flags")
+    state = _vmg_field("state", "state", "vmg->state: start, nomem, nomerge or success")
+
+    def set_range(self, start: int, end: int, pgoff: int,
+                  flags: int | Iterable[str] | None = None) -> None:
+        """Upstream's vmg_set_range(): iterator to *start*, prev/middle/next/target and
+        the merge-internal bits cleared, the new range, pgoff (anon_pgoff from start)
+        and flags; anon_vma, file and state are kept."""
+        self.mm.k.lib.pyvma_vmg_set_range(self.ptr, start, end, pgoff, self.mm._flags(flags))
+
+    def merge_new(self) -> "VMA | None":
+        """Upstream's merge_new(): prev and next from the iterator, then
+        vma_merge_new_range()."""
+        return self.mm._vma(self.mm._call(self.mm.k.lib.pyvma_vmg_merge_new, self.ptr, 1))
+
+    def merge_new_range(self) -> "VMA | None":
+        """vma_merge_new_range() on the request as it stands."""
+        return self.mm._vma(self.mm._call(self.mm.k.lib.pyvma_vmg_merge_new, self.ptr, 0))
+
+    def merge_existing(self) -> "VMA | None":
+        """vma_merge_existing_range() on the request as it stands."""
+        return self.mm._vma(self.mm._call(self.mm.k.lib.pyvma_vmg_merge_existing, self.ptr))
+
+    def expand(self) -> int:
+        """vma_expand() on the request as it stands: 0 or -errno."""
+        return int(self.mm._call(self.mm.k.lib.pyvma_vmg_expand, self.ptr))
+
+
+# name -> (op, on, argument kind, result kind) for VmaFlags.  on: "flags" (a
+# vma_flags_t), "vma" (a VMA holding them), "desc" (a VMA descriptor holding them)
+# or None; argument: "bits", "bit", "mask", "word" or ""; result: "flags" (a new
+# value), "update" (the operand, changed), "bool", "int" or "word".
+_VMA_FLAGS_HELPERS: dict[str, tuple[str, str | None, str, str]] = {
+    "mk_vma_flags": ("MK", None, "bits", "flags"),
+    "append_vma_flags": ("APPEND", "flags", "bits", "flags"),
+    "vma_flags_count": ("COUNT", "flags", "", "int"),
+    "vma_flags_empty": ("EMPTY", "flags", "", "bool"),
+    "vma_flags_test": ("TEST", "flags", "bit", "bool"),
+    "vma_flags_test_single_mask": ("TEST_SINGLE_MASK", "flags", "mask", "bool"),
+    "vma_flags_test_any": ("TEST_ANY", "flags", "bits", "bool"),
+    "vma_flags_test_any_mask": ("TEST_ANY_MASK", "flags", "mask", "bool"),
+    "vma_flags_test_all": ("TEST_ALL", "flags", "bits", "bool"),
+    "vma_flags_test_all_mask": ("TEST_ALL_MASK", "flags", "mask", "bool"),
+    "vma_flags_set": ("SET", "flags", "bits", "update"),
+    "vma_flags_set_mask": ("SET_MASK", "flags", "mask", "update"),
+    "vma_flags_clear": ("CLEAR", "flags", "bits", "update"),
+    "vma_flags_clear_mask": ("CLEAR_MASK", "flags", "mask", "update"),
+    "vma_flags_clear_all": ("CLEAR_ALL", "flags", "", "update"),
+    "vma_flags_and": ("AND", "flags", "bits", "flags"),
+    "vma_flags_and_mask": ("AND_MASK", "flags", "mask", "flags"),
+    "vma_flags_diff_pair": ("DIFF_PAIR", "flags", "mask", "flags"),
+    "vma_flags_same": ("SAME", "flags", "bits", "bool"),
+    "vma_flags_same_mask": ("SAME_MASK", "flags", "mask", "bool"),
+    "vma_flags_same_pair": ("SAME_PAIR", "flags", "mask", "bool"),
+    "vma_flags_to_legacy": ("TO_LEGACY", "flags", "", "word"),
+    "legacy_to_vma_flags": ("FROM_LEGACY", None, "word", "flags"),
+    "vma_flags_overwrite_word": ("OVERWRITE_WORD", "flags", "word", "update"),
+    "vma_flags_overwrite_word_once": ("OVERWRITE_WORD_ONCE", "flags", "word", "update"),
+    "vma_flags_set_word": ("SET_WORD", "flags", "word", "update"),
+    "vma_flags_clear_word": ("CLEAR_WORD", "flags", "word", "update"),
+    "vma_test": ("VMA_TEST", "vma", "bit", "bool"),
+    "vma_test_single_mask": ("VMA_TEST_SINGLE_MASK", "vma", "mask", "bool"),
+    "vma_test_any": ("VMA_TEST_ANY", "vma", "bits", "bool"),
+    "vma_test_any_mask": ("VMA_TEST_ANY_MASK", "vma", "mask", "bool"),
+    "vma_test_all": ("VMA_TEST_ALL", "vma", "bits", "bool"),
+    "vma_test_all_mask": ("VMA_TEST_ALL_MASK", "vma", "mask", "bool"),
+    "vma_set_flags": ("VMA_SET", "vma", "bits", "update"),
+    "vma_set_flags_mask": ("VMA_SET_MASK", "vma", "mask", "update"),
+    "vma_clear_flags": ("VMA_CLEAR", "vma", "bits", "update"),
+    "vma_clear_flags_mask": ("VMA_CLEAR_MASK", "vma", "mask", "update"),
+    "vma_desc_test": ("DESC_TEST", "desc", "bit", "bool"),
+    "vma_desc_test_any": ("DESC_TEST_ANY", "desc", "bits", "bool"),
+    "vma_desc_test_all": ("DESC_TEST_ALL", "desc", "bits", "bool"),
+    "vma_desc_set_flags": ("DESC_SET", "desc", "bits", "update"),
+    "vma_desc_set_flags_mask": ("DESC_SET_MASK", "desc", "mask", "update"),
+    "vma_desc_clear_flags": ("DESC_CLEAR", "desc", "bits", "update"),
+    "vma_desc_clear_flags_mask": ("DESC_CLEAR_MASK", "desc", "mask", "update"),
+}
+
+
+class VmaFlags:
+    """The tree's vma_flags_t helpers (include/linux/mm.h, mm_types.h), compiled into
+    the build and run on Python ints (bit *i* of the int is VMA flag bit *i*).
+
+    Every helper of ``_VMA_FLAGS_HELPERS`` is a method of the same name taking the
+    operand first: ``vf.vma_flags_set(flags, bit, ...)`` returns the updated flags,
+    ``vf.vma_flags_test_any(flags, bit, ...)`` a bool, ``vf.vma_flags_and(flags, bit,
+    ...)`` the result.  ``vma_*``/``vma_desc_*`` helpers run on a VMA / a VMA
+    descriptor whose flags are the operand.  Bits are numbers or names
+    (``"VMA_READ_BIT"`` or ``"VM_READ"``); variadic helpers take 1 to 6 bits."""
+
+    def __init__(self, k: Kernel) -> None:
+        self.k = k
+        self.nbits = int(k.lib.pyvma_vma_flags_bits())
+        self.words = int(k.lib.pyvma_vma_flags_words())
+        n = max(self.words, 1)
+        self._a = k.ffi.new("unsigned long[]", n)
+        self._b = k.ffi.new("unsigned long[]", n)
+        self._out = k.ffi.new("unsigned long[]", n)
+        self._bits = k.ffi.new("int[]", 6)
+
+    @property
+    def available(self) -> bool:
+        """Whether the tree has vma_flags_t (and so these helpers)."""
+        return self.words > 0
+
+    def bit(self, name: int | str) -> int:
+        """The bit number of a flag: ``"VMA_READ_BIT"``, ``"VM_READ"`` or a number."""
+        if isinstance(name, int):
+            return name
+        if name.startswith("VMA_") and name.endswith("_BIT"):
+            name = "VM_" + name[4:-4]
+        v = self.k.flag(name)
+        if v & (v - 1):
+            raise PyvmaError(f"{name} is not a single flag in {self.k.version}")
+        return v.bit_length() - 1
+
+    def mk(self, *bits: int | str) -> int:
+        """A flags value with the given bits (as a Python int, no C call)."""
+        v = 0
+        for b in bits:
+            v |= 1 << self.bit(b)
+        return v
+
+    def mask(self, name: str) -> int:
+        """A vma_flags_t mask of the tree by name (VMA_SPECIAL_FLAGS, VMA_REMAP_FLAGS…)."""
+        return self.k.mask(name)
+
+    def _put(self, buf, value: int) -> None:
+        for i in range(self.words):
+            buf[i] = (value >> (64 * i)) & 0xFFFFFFFFFFFFFFFF
+
+    def _take(self, buf) -> int:
+        return sum(int(buf[i]) << (64 * i) for i in range(self.words))
+
+    def call(self, name: str, *args):
+        """Run the helper *name* (see the class docstring) on *args*."""
+        if not self.available:
+            raise PyvmaError(f"kernel {self.k.version} has no vma_flags_t")
+        op, on, arg, result = _VMA_FLAGS_HELPERS[name]
+        args = list(args)
+        operand = args.pop(0) if on is not None else 0
+        self._put(self._a, operand)
+        self._put(self._b, 0)
+        nbits = 0
+        if arg in ("bits", "bit"):
+            if not 1 <= len(args) <= (1 if arg == "bit" else 6):
+                raise PyvmaError(f"{name}() takes {'one bit' if arg == 'bit' else '1 to 6 bits'}")
+            for i, b in enumerate(args):
+                self._bits[i] = self.bit(b)
+            nbits = len(args)
+        elif arg in ("mask", "word"):
+            if len(args) != 1:
+                raise PyvmaError(f"{name}() takes one {arg}")
+            self._put(self._b, args[0])
+            if arg == "word":
+                self._b[0] = args[0] & 0xFFFFFFFFFFFFFFFF
+        elif args:
+            raise PyvmaError(f"{name}() takes only the flags")
+        ret = self.k.lib.pyvma_vma_flags_op(getattr(self.k.lib, "PYVMA_VF_" + op), self._a,
+                                            self._b, self._bits, nbits, self._out)
+        if ret < 0:
+            raise PyvmaError(f"{name}() failed in {self.k.version}: {ret}")
+        if result == "bool":
+            return bool(ret)
+        if result == "int":
+            return int(ret)
+        if result == "update":
+            return self._take(self._a)
+        if result == "word":
+            return int(self._out[0])
+        return self._take(self._out)
+
+
+def _vma_flags_method(name: str):
+    def method(self, *args):
+        return self.call(name, *args)
+    method.__name__ = name
+    method.__doc__ = f"The tree's {name}() (see VmaFlags)."
+    return method
+
+
+for _name in _VMA_FLAGS_HELPERS:
+    setattr(VmaFlags, _name, _vma_flags_method(_name))
+del _name
+
+
 _loaded: dict[str, Kernel] = {}
 
 
@@ -453,7 +873,16 @@ def load(kernel: str = "debian:7.x", config: Mapping[str, bool] | None = None,
     from vma_internal.config import HarnessConfig
 
     cfg = config if isinstance(config, HarnessConfig) else HarnessConfig.from_overrides(config)
-    tree = source.resolve(kernel, cache)
+    return load_tree(source.resolve(kernel, cache), cfg, sanitizer, cache)
+
+
+def load_tree(tree, config=None, sanitizer: str | None = None,
+              cache: Path | None = None) -> Kernel:
+    """load() for an already resolved (or patched) KernelTree."""
+    from .build import build
+    from vma_internal.config import HarnessConfig
+
+    cfg = config if isinstance(config, HarnessConfig) else HarnessConfig.from_overrides(config)
     b = build(tree, cfg, sanitizer, cache=cache)
     if b.key not in _loaded:
         _loaded[b.key] = Kernel(tree, b, cfg)

@@ -26,6 +26,10 @@ FEATURE_TEXT = {
     "vmg_middle": "vmg->middle",
     "vma_exec.c": "mm/vma_exec.c",
     "vma_init.c": "mm/vma_init.c",
+    "vmg_target": "vmg->target",
+    "anon_pgoff": "a separate anonymous page offset (vma_start_anon_pgoff)",
+    "mmap_region": "__mmap_region() in mm/vma.c",
+    "mergeable_anon_vma_pair": "is_mergeable_anon_vma(anon_vma1, anon_vma2, vma)",
 }
 
 
@@ -125,10 +129,12 @@ def kernel(request: pytest.FixtureRequest, kernel_spec: str):
     k.clear_warnings()
     k.lib.pyvma_anon_reset()
     k.fail_anon_vma_clone(False)
+    k.fail_prealloc(False)
     allow = request.node.get_closest_marker("allow_warn") is not None
     request.node._pyvma_accepted = set()
     yield k
     k.fail_anon_vma_clone(False)
+    k.fail_prealloc(False)
     warns = [w for i, w in enumerate(k.warnings()) if i not in request.node._pyvma_accepted]
     if warns and not allow:
         k.clear_warnings()

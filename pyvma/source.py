@@ -114,6 +114,10 @@ FEATURES: frozenset[str] = frozenset(
         "vmg_middle",
         "vmg_vma",
         "soft_dirty_sticky",
+        "vmg_target",
+        "anon_pgoff",
+        "mmap_region",
+        "mergeable_anon_vma_pair",
     }
 )
 
@@ -281,6 +285,17 @@ def probe_features(root: Path) -> frozenset[str]:
             feats.add("vmg_middle")
         if re.search(r"\*\s*vma\s*;", body):
             feats.add("vmg_vma")
+        if re.search(r"\*\s*target\s*;", body):
+            feats.add("vmg_target")
+
+    # One feature per entry point only some trees have (what the API calls).
+    vma_c = _read_text(root / "mm/vma.c")
+    if re.search(r"^(?:static\s+)?unsigned\s+long\s+__mmap_region\s*\(", vma_c, re.M):
+        feats.add("mmap_region")
+    if re.search(r"\bis_mergeable_anon_vma\s*\(\s*struct\s+anon_vma\s*\*", vma_c):
+        feats.add("mergeable_anon_vma_pair")
+    if re.search(r"\bvma_start_anon_pgoff\s*\(", mm_h):
+        feats.add("anon_pgoff")
     return frozenset(feats)
 
 

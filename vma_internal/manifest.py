@@ -63,6 +63,7 @@ API_ROOTS: tuple[str, ...] = (
     "VM_DROPPABLE", "VM_STICKY", "VM_IGNORE_MERGE", "VM_COPY_ON_FORK", "VM_SPECIAL",
     "VMA_STICKY_FLAGS", "VMA_IGNORE_MERGE_FLAGS", "VM_ACCESS_FLAGS", "VM_STACK",
     "VM_LOCKED_MASK", "VM_UFFD_RWP", "VM_STACK_INCOMPLETE_SETUP",
+    "VMA_SPECIAL_FLAGS", "VMA_REMAP_FLAGS",
 )
 
 # The flag names the API knows (bit names are found per tree from these).
@@ -74,6 +75,7 @@ FLAG_NAMES: tuple[str, ...] = tuple(n for n in API_ROOTS if n.startswith("VM_") 
 MASK_NAMES: tuple[str, ...] = (
     "VM_STICKY", "VM_IGNORE_MERGE", "VM_COPY_ON_FORK", "VM_SPECIAL", "VM_ACCESS_FLAGS",
     "VMA_STICKY_FLAGS", "VMA_IGNORE_MERGE_FLAGS", "VM_LOCKED_MASK",
+    "VMA_SPECIAL_FLAGS", "VMA_REMAP_FLAGS",
 )
 
 # Kernel services stubbed even where the tree has an inline body: their real
@@ -84,7 +86,7 @@ FORCE_STUB: frozenset[str] = frozenset({
     "vma_assert_detached", "vma_refcount_put", "vma_end_read", "mmap_assert_locked",
     "mmap_assert_write_locked", "mmap_write_lock", "mmap_write_unlock", "mmap_read_lock",
     "mmap_read_unlock", "mmap_write_downgrade", "mmap_write_lock_killable",
-    "vma_numab_state_init", "vma_numab_state_free", "vma_lock_init", "vma_lockdep_init",
+    "vma_numab_state_init", "vma_numab_state_free", "vma_lockdep_init",
     "mmap_lock_is_contended", "vma_iter_free", "mm_flags_test", "khugepaged_enter_vma",
     "uprobe_mmap", "uprobe_munmap", "perf_event_mmap", "ksm_add_vma", "ksm_vma_flags",
     "userfaultfd_unmap_prep", "userfaultfd_unmap_complete", "mpol_put", "mpol_dup",
@@ -139,6 +141,8 @@ STUB_HOOKS: dict[str, str] = {
     "vm_area_free": "pyvma_hook_vm_area_free({0})",
     "vma_assert_write_locked": "pyvma_hook_assert_write_locked({0})",
     "vm_stat_account": "pyvma_hook_vm_stat_account({0}, {1}, {2})",
+    # KSM adds no flags here: the flags pass through (a zero stub would drop them all)
+    "ksm_vma_flags": "{2}",
 }
 
 # Inline helpers of the tree's mm/vma.h that the harness interposes on: after the

@@ -1,0 +1,609 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * pyvma glue, second part: the operations the upstream-style suites need beyond
+ * glue.c's one-shot helpers.  Included at the end of glue.c, so it sees vma.c's
+ * static functions and glue.c's own helpers.
+ *
+ *  - an iterator (struct vma_iterator) and a merge request (struct
+ *    vma_merge_struct) that live across calls, fields set one by one, as a test
+ *    that keeps one `vmg` for a whole scenario needs;
+ *  - the modify / extend / copy / mmap entry points of the tree;
+ *  - forced failures (maple tree preallocation) and harness hooks;
+ *  - the tree's vma_flags_t helpers, run on words Python hands over.
+ *
+ * Tree differences go through the generated PYVMA_* macros (pyvma_tables.h):
+ * members present, parameter counts and types, helpers present.
+ */
+
+/* ---- hooks and forced failures ----------------------------------------- */
+
+static int pyvma_fail_prealloc;
+
+/* Every vma_iter_prealloc() of the tree's code comes here (manifest.LOCAL_WRAPS). */
+int pyvma_hook_iter_prealloc(struct vma_iterator *vmi, struct vm_area_struct *vma)
+{
+	if (pyvma_fail_prealloc)
+		return -ENOMEM;
+#ifdef PYVMA_HAS_FN_vma_iter_prealloc
+	return (vma_iter_prealloc)(vmi, vma);
+#else
+	return -ENOSYS;
+#endif
+}
+
+void pyvma_set_fail_prealloc(int fail) { pyvma_fail_prealloc = fail; }
+
+/* The mm counters the kernel's vm_stat_account() keeps (mm/mmap.c, not built). */
+void pyvma_hook_vm_stat_account(struct mm_struct *mm, unsigned long flags, long npages)
+{
+	mm->total_vm += npages;
+	if (is_exec_mapping(flags))
+		mm->exec_vm += npages;
+	else if (is_stack_mapping(flags))
+		mm->stack_vm += npages;
+	else if (is_data_mapping(flags))
+		mm->data_vm += npages;
+}
+
+/* ---- mm and VMA accessors ---------------------------------------------- */
+
+/* Free every VMA, empty the tree, zero map_count; the mm stays usable. */
+int pyvma_mm_cleanup(struct mm_struct *mm)
+{
+	struct vm_area_struct *vma;
+	int count = 0;
+	PYVMA_ENTER(PYVMA_EBUG);
+	VMA_ITERATOR(vmi, mm, 0);
+
+	for_each_vma(vmi, vma) {
+		pyvma_free_vma(vma);
+		count++;
+	}
+	mtree_destroy(&mm->mm_mt);
+	mt_init_flags(&mm->mm_mt, MM_MT_FLAGS);
+	mm->map_count = 0;
+	pyvma_free_avcs(mm);
+	PYVMA_LEAVE();
+	return count;
+}
+
+int pyvma_mm_counters(struct mm_struct *mm, unsigned long *out, int max)
+{
+	unsigned long v[PYVMA_MM_NCOUNTERS] = {
+		[PYVMA_MM_TOTAL_VM] = mm->total_vm,
+		[PYVMA_MM_LOCKED_VM] = mm->locked_vm,
+		[PYVMA_MM_PINNED_VM] = mm->pinned_vm,
+		[PYVMA_MM_DATA_VM] = mm->data_vm,
+		[PYVMA_MM_EXEC_VM] = mm->exec_vm,
+		[PYVMA_MM_STACK_VM] = mm->stack_vm,
+		[PYVMA_MM_HIWATER_VM] = mm->hiwater_vm,
+	};
+	int i;
+
+	for (i = 0; i < max && i < PYVMA_MM_NCOUNTERS; i++)
+		out[i] = v[i];
+	return PYVMA_MM_NCOUNTERS;
+}
+
+int pyvma_mm_set_counter(struct mm_struct *mm, int which, unsigned long value)
+{
+	switch (which) {
+	case PYVMA_MM_TOTAL_VM: mm->total_vm = value; return 0;
+	case PYVMA_MM_LOCKED_VM: mm->locked_vm = value; return 0;
+	case PYVMA_MM_PINNED_VM: mm->pinned_vm = value; return 0;
+	case PYVMA_MM_DATA_VM: mm->data_vm = value; return 0;
+	case PYVMA_MM_EXEC_VM: mm->exec_vm = value; return 0;
+	case PYVMA_MM_STACK_VM: mm->stack_vm = value; return 0;
+	case PYVMA_MM_HIWATER_VM: mm->hiwater_vm = value; return 0;
+	}
+	return -1;
+}
+
+/* 0: no vm_ops, 1: the harness default, 2: the harness ops with ->close, 3: other */
+int pyvma_vma_vm_ops(struct vm_area_struct *vma)
+{
+	if (!vma->vm_ops)
+		return 0;
+	if (vma->vm_ops == &pyvma_dummy_vm_ops)
+		return 1;
+	if (vma->vm_ops == &pyvma_close_vm_ops)
+		return 2;
+	return 3;
+}
+
+int pyvma_vma_avc_count(struct vm_area_struct *vma)
+{
+	struct list_head *pos;
+	int n = 0;
+
+	list_for_each(pos, &vma->anon_vma_chain)
+		n++;
+	return n;
+}
+
+/* Whether the mm's tree maps the VMA's range to it. */
+int pyvma_vma_attached(struct mm_struct *mm, struct vm_area_struct *vma)
+{
+	return mtree_load(&mm->mm_mt, vma->vm_start) == vma &&
+	       mtree_load(&mm->mm_mt, vma->vm_end - 1) == vma;
+}
+
+void pyvma_anon_vma_reset(struct anon_vma *av)
+{
+	int slot = pyvma_anon_slot(av);
+
+	if (slot >= 0)
+		pyvma_anon[slot].clones = pyvma_anon[slot].unlinks = 0;
+}
+
+/* ---- the iterator ------------------------------------------------------- */
+
+struct vma_iterator *pyvma_vmi_new(struct mm_struct *mm, unsigned long addr)
+{
+	struct vma_iterator *vmi = calloc(1, sizeof(*vmi));
+	VMA_ITERATOR(init, mm, addr);
+
+	if (vmi)
+		*vmi = init;
+	return vmi;
+}
+
+void pyvma_vmi_free(struct vma_iterator *vmi)
+{
+	free(vmi);
+}
+
+void pyvma_vmi_set(struct vma_iterator *vmi, unsigned long addr)
+{
+	vma_iter_set(vmi, addr);
+}
+
+unsigned long pyvma_vmi_addr(struct vma_iterator *vmi)
+{
+	return vma_iter_addr(vmi);
+}
+
+/* 0: vma_iter_load, 1: vma_next, -1: vma_prev */
+struct vm_area_struct *pyvma_vmi_step(struct vma_iterator *vmi, int how)
+{
+	struct vm_area_struct *vma;
+	PYVMA_ENTER(NULL);
+
+	vma = how > 0 ? vma_next(vmi) : how < 0 ? vma_prev(vmi) : vma_iter_load(vmi);
+	PYVMA_LEAVE();
+	return vma;
+}
+
+/* ---- the merge request -------------------------------------------------- */
+
+struct vma_merge_struct *pyvma_vmg_new(struct mm_struct *mm, struct vma_iterator *vmi)
+{
+	struct vma_merge_struct *vmg = calloc(1, sizeof(*vmg));
+
+	if (!vmg)
+		return NULL;
+	vmg->mm = mm;
+	vmg->vmi = vmi;
+	return vmg;
+}
+
+void pyvma_vmg_free(struct vma_merge_struct *vmg)
+{
+	free(vmg);
+}
+
+static void pyvma_vmg_put_flags(struct vma_merge_struct *vmg, unsigned long flags)
+{
+#ifdef PYVMA_VMG_HAS_vma_flags
+	memset(&vmg->vma_flags, 0, sizeof(vmg->vma_flags));
+#endif
+#ifdef PYVMA_VMG_HAS_vm_flags
+	vmg->vm_flags = flags;
+#else
+	vmg->flags = flags;
+#endif
+}
+
+/* Set one member; -1 when the tree's vma_merge_struct has no such member. */
+int pyvma_vmg_set(struct vma_merge_struct *vmg, int field, unsigned long value)
+{
+	void *ptr = (void *)value;
+
+	switch (field) {
+	case PYVMA_VMGF_PREV: vmg->prev = ptr; return 0;
+	case PYVMA_VMGF_MIDDLE: PYVMA_VMG_MIDDLE(vmg) = ptr; return 0;
+	case PYVMA_VMGF_NEXT: vmg->next = ptr; return 0;
+	case PYVMA_VMGF_TARGET:
+#ifdef PYVMA_VMG_HAS_target
+		vmg->target = ptr;
+		return 0;
+#else
+		return -1;
+#endif
+	case PYVMA_VMGF_START: vmg->start = value; return 0;
+	case PYVMA_VMGF_END: vmg->end = value; return 0;
+	case PYVMA_VMGF_PGOFF: vmg->pgoff = value; return 0;
+	case PYVMA_VMGF_ANON_PGOFF:
+#ifdef PYVMA_VMG_HAS_anon_pgoff
+		vmg->anon_pgoff = value;
+		return 0;
+#else
+		return -1;
+#endif
+	case PYVMA_VMGF_FLAGS: pyvma_vmg_put_flags(vmg, value); return 0;
+	case PYVMA_VMGF_FILE: vmg->file = ptr; return 0;
+	case PYVMA_VMGF_ANON_VMA: vmg->anon_vma = ptr; return 0;
+	case PYVMA_VMGF_JUST_EXPAND:
+#if defined(PYVMA_VMG_HAS_just_expand)
+		vmg->just_expand = !!value;
+		return 0;
+#elif defined(PYVMA_VMG_HAS_merge_flags)
+		if (value)
+			vmg->merge_flags = (enum vma_merge_flags)(vmg->merge_flags | VMG_FLAG_JUST_EXPAND);
+		else
+			vmg->merge_flags = (enum vma_merge_flags)(vmg->merge_flags & ~VMG_FLAG_JUST_EXPAND);
+		return 0;
+#else
+		return -1;
+#endif
+	case PYVMA_VMGF_MM: vmg->mm = ptr; return 0;
+	case PYVMA_VMGF_STATE:
+		vmg->state = value == PYVMA_MERGE_SUCCESS ? VMA_MERGE_SUCCESS :
+			     value == PYVMA_MERGE_NOMERGE ? VMA_MERGE_NOMERGE :
+			     value == PYVMA_MERGE_ERROR_NOMEM ? VMA_MERGE_ERROR_NOMEM :
+			     VMA_MERGE_START;
+		return 0;
+	}
+	return -1;
+}
+
+/* Read one member; -1 when the tree's vma_merge_struct has no such member. */
+int pyvma_vmg_get(struct vma_merge_struct *vmg, int field, unsigned long *value)
+{
+	switch (field) {
+	case PYVMA_VMGF_PREV: *value = (unsigned long)vmg->prev; return 0;
+	case PYVMA_VMGF_MIDDLE: *value = (unsigned long)PYVMA_VMG_MIDDLE(vmg); return 0;
+	case PYVMA_VMGF_NEXT: *value = (unsigned long)vmg->next; return 0;
+	case PYVMA_VMGF_TARGET:
+#ifdef PYVMA_VMG_HAS_target
+		*value = (unsigned long)vmg->target;
+		return 0;
+#else
+		return -1;
+#endif
+	case PYVMA_VMGF_START: *value = vmg->start; return 0;
+	case PYVMA_VMGF_END: *value = vmg->end; return 0;
+	case PYVMA_VMGF_PGOFF: *value = vmg->pgoff; return 0;
+	case PYVMA_VMGF_ANON_PGOFF:
+#ifdef PYVMA_VMG_HAS_anon_pgoff
+		*value = vmg->anon_pgoff;
+		return 0;
+#else
+		return -1;
+#endif
+	case PYVMA_VMGF_FLAGS:
+#ifdef PYVMA_VMG_HAS_vm_flags
+		*value = vmg->vm_flags;
+#else
+		*value = vmg->flags;
+#endif
+		return 0;
+	case PYVMA_VMGF_FILE: *value = (unsigned long)vmg->file; return 0;
+	case PYVMA_VMGF_ANON_VMA: *value = (unsigned long)vmg->anon_vma; return 0;
+	case PYVMA_VMGF_JUST_EXPAND:
+#if defined(PYVMA_VMG_HAS_just_expand)
+		*value = vmg->just_expand;
+		return 0;
+#elif defined(PYVMA_VMG_HAS_merge_flags)
+		*value = !!(vmg->merge_flags & VMG_FLAG_JUST_EXPAND);
+		return 0;
+#else
+		return -1;
+#endif
+	case PYVMA_VMGF_MM: *value = (unsigned long)vmg->mm; return 0;
+	case PYVMA_VMGF_STATE: *value = (unsigned long)pyvma_state(vmg); return 0;
+	}
+	return -1;
+}
+
+/*
+ * A new range for the request: the iterator moves to @start, the VMAs named by
+ * an earlier operation and the merge-internal bits are forgotten; anon_vma,
+ * file and state are left as they are (a scenario sets those itself).
+ */
+void pyvma_vmg_set_range(struct vma_merge_struct *vmg, unsigned long start, unsigned long end,
+			 unsigned long pgoff, unsigned long flags)
+{
+	vma_iter_set(vmg->vmi, start);
+	vmg->prev = NULL;
+	PYVMA_VMG_MIDDLE(vmg) = NULL;
+	vmg->next = NULL;
+#ifdef PYVMA_VMG_HAS_target
+	vmg->target = NULL;
+#endif
+	vmg->start = start;
+	vmg->end = end;
+	vmg->pgoff = pgoff;
+#ifdef PYVMA_VMG_HAS_anon_pgoff
+	vmg->anon_pgoff = start >> PAGE_SHIFT;
+#endif
+	pyvma_vmg_put_flags(vmg, flags);
+#ifdef PYVMA_VMG_HAS_just_expand
+	vmg->just_expand = false;
+#endif
+#ifdef PYVMA_VMG_HAS___remove_middle
+	vmg->__remove_middle = false;
+#endif
+#ifdef PYVMA_VMG_HAS___remove_next
+	vmg->__remove_next = false;
+#endif
+#ifdef PYVMA_VMG_HAS___adjust_middle_start
+	vmg->__adjust_middle_start = false;
+#endif
+#ifdef PYVMA_VMG_HAS___adjust_next_start
+	vmg->__adjust_next_start = false;
+#endif
+}
+
+/*
+ * vma_merge_new_range(); with @lookup, prev and next are first taken from the
+ * iterator around the range (what mmap does before it asks).
+ */
+struct vm_area_struct *pyvma_vmg_merge_new(struct vma_merge_struct *vmg, int lookup)
+{
+	struct vm_area_struct *vma;
+	PYVMA_ENTER(NULL);
+
+	if (lookup) {
+		vmg->next = vma_next(vmg->vmi);
+		vmg->prev = vma_prev(vmg->vmi);
+		vma_iter_next_range(vmg->vmi);
+	}
+	vma = vma_merge_new_range(vmg);
+	PYVMA_LEAVE();
+	return vma;
+}
+
+struct vm_area_struct *pyvma_vmg_merge_existing(struct vma_merge_struct *vmg)
+{
+	struct vm_area_struct *vma;
+	PYVMA_ENTER(NULL);
+
+	vma = vma_merge_existing_range(vmg);
+	PYVMA_LEAVE();
+	return vma;
+}
+
+int pyvma_vmg_expand(struct vma_merge_struct *vmg)
+{
+	int err;
+	PYVMA_ENTER(PYVMA_EBUG);
+
+	err = vma_expand(vmg);
+	PYVMA_LEAVE();
+	return err;
+}
+
+/* ---- modify / extend / copy / mmap --------------------------------------- */
+
+/* vma_modify_flags(); *flags is updated as the tree's function reports back. */
+struct vm_area_struct *pyvma_modify_flags(struct vma_iterator *vmi, struct vm_area_struct *prev,
+					  struct vm_area_struct *vma, unsigned long start,
+					  unsigned long end, unsigned long *flags, long *err)
+{
+	struct vm_area_struct *ret;
+	PYVMA_ENTER(NULL);
+
+	*err = 0;
+#ifdef PYVMA_PTYPE_vma_modify_flags_5_vma_flags_t_p
+	{
+		vma_flags_t f;
+
+		memset(&f, 0, sizeof(f));
+		memcpy(&f, flags, sizeof(*flags));
+		ret = vma_modify_flags(vmi, prev, vma, start, end, &f);
+		memcpy(flags, &f, sizeof(*flags));
+	}
+#else
+	ret = vma_modify_flags(vmi, prev, vma, start, end, *flags);
+#endif
+	if (IS_ERR(ret)) {
+		*err = PTR_ERR(ret);
+		ret = NULL;
+	}
+	PYVMA_LEAVE();
+	return ret;
+}
+
+struct vm_area_struct *pyvma_merge_extend(struct vma_iterator *vmi, struct vm_area_struct *vma,
+					  unsigned long delta)
+{
+	struct vm_area_struct *ret;
+	PYVMA_ENTER(NULL);
+
+	ret = vma_merge_extend(vmi, vma, delta);
+	PYVMA_LEAVE();
+	return ret;
+}
+
+/* copy_vma() (mremap); *vmap is updated as the tree's function updates it. */
+struct vm_area_struct *pyvma_copy_vma(struct vm_area_struct **vmap, unsigned long addr,
+				      unsigned long len, unsigned long pgoff,
+				      unsigned long anon_pgoff, int *need_rmap_locks,
+				      int keep_source)
+{
+	struct vm_area_struct *ret;
+	bool need = *need_rmap_locks;
+	PYVMA_ENTER(NULL);
+
+#if PYVMA_NARGS_copy_vma == 7
+	ret = copy_vma(vmap, addr, len, pgoff, anon_pgoff, &need, keep_source);
+#else
+	(void)anon_pgoff;
+	ret = copy_vma(vmap, addr, len, pgoff, &need, keep_source);
+#endif
+	*need_rmap_locks = need;
+	PYVMA_LEAVE();
+	return ret;
+}
+
+/* The tree's __mmap_region() where mm/vma.c has it: the address, or -errno. */
+long pyvma_mmap_region(struct file *file, unsigned long addr, unsigned long len,
+		       unsigned long flags, unsigned long pgoff)
+{
+	long ret;
+	PYVMA_ENTER(PYVMA_EBUG);
+
+#if defined(PYVMA_HAS_FN___mmap_region) && defined(PYVMA_PTYPE___mmap_region_3_vma_flags_t)
+	{
+		vma_flags_t f;
+
+		memset(&f, 0, sizeof(f));
+		memcpy(&f, &flags, sizeof(flags));
+		ret = (long)__mmap_region(file, addr, len, f, pgoff, NULL);
+	}
+#elif defined(PYVMA_HAS_FN___mmap_region)
+	ret = (long)__mmap_region(file, addr, len, flags, pgoff, NULL);
+#else
+	(void)file; (void)addr; (void)len; (void)flags; (void)pgoff;
+	ret = -ENOSYS;
+#endif
+	PYVMA_LEAVE();
+	return ret;
+}
+
+/* is_mergeable_anon_vma() of trees where it compares two anon_vmas; -1 elsewhere. */
+int pyvma_is_mergeable_anon_vma(struct anon_vma *a, struct anon_vma *b,
+				struct vm_area_struct *vma)
+{
+#if defined(PYVMA_HAS_FN_is_mergeable_anon_vma) && PYVMA_NARGS_is_mergeable_anon_vma == 3
+	return is_mergeable_anon_vma(a, b, vma);
+#else
+	(void)a; (void)b; (void)vma;
+	return -1;
+#endif
+}
+
+/* ---- vma_flags_t helpers ------------------------------------------------ */
+
+#ifdef PYVMA_HAS_TYPE_vma_flags_t
+
+/* A variadic helper called with n (1..6) bits from b[], after a first argument. */
+#define PYVMA_BITS(call, obj, b, n)						\
+	((n) == 1 ? call(obj, (b)[0]) :						\
+	 (n) == 2 ? call(obj, (b)[0], (b)[1]) :					\
+	 (n) == 3 ? call(obj, (b)[0], (b)[1], (b)[2]) :				\
+	 (n) == 4 ? call(obj, (b)[0], (b)[1], (b)[2], (b)[3]) :			\
+	 (n) == 5 ? call(obj, (b)[0], (b)[1], (b)[2], (b)[3], (b)[4]) :		\
+	 call(obj, (b)[0], (b)[1], (b)[2], (b)[3], (b)[4], (b)[5]))
+#define PYVMA_BITS0(call, b, n)							\
+	((n) == 1 ? call((b)[0]) :						\
+	 (n) == 2 ? call((b)[0], (b)[1]) :					\
+	 (n) == 3 ? call((b)[0], (b)[1], (b)[2]) :				\
+	 (n) == 4 ? call((b)[0], (b)[1], (b)[2], (b)[3]) :			\
+	 (n) == 5 ? call((b)[0], (b)[1], (b)[2], (b)[3], (b)[4]) :		\
+	 call((b)[0], (b)[1], (b)[2], (b)[3], (b)[4], (b)[5]))
+
+int pyvma_vma_flags_bits(void) { return NUM_VMA_FLAG_BITS; }
+int pyvma_vma_flags_words(void) { return sizeof(vma_flags_t) / sizeof(unsigned long); }
+
+/*
+ * One helper on words: @a is the flags operated on (of a vma_flags_t, a VMA or
+ * a VMA descriptor, by op; updated in place by the mutating helpers), @b a
+ * second vma_flags_t (a mask, the other of a pair, or a legacy word in b[0]),
+ * @bits/@nbits the bit numbers of a variadic helper, @out a vma_flags_t result.
+ * Returns the helper's bool/int result, 0 for the others, -EINVAL/-ENOSYS when
+ * the call cannot be made.
+ */
+int pyvma_vma_flags_op(int op, unsigned long *a, const unsigned long *b, const int *bits,
+		       int nbits, unsigned long *out)
+{
+	vma_flags_t f, m, r;
+	struct vm_area_struct vma;
+	struct vm_area_desc desc;
+	vma_flag_t bv[6];
+	int i, ret = 0;
+
+	if (nbits < 0 || nbits > 6)
+		return -EINVAL;
+	for (i = 0; i < nbits; i++)
+		bv[i] = (vma_flag_t)bits[i];
+	memcpy(&f, a, sizeof(f));
+	memcpy(&m, b, sizeof(m));
+	memset(&r, 0, sizeof(r));
+	memset(&vma, 0, sizeof(vma));
+	memset(&desc, 0, sizeof(desc));
+	vma.flags = f;
+	desc.vma_flags = f;
+#define NEED_BITS if (nbits < 1) return -EINVAL
+	switch (op) {
+	case PYVMA_VF_MK: NEED_BITS; r = PYVMA_BITS0(mk_vma_flags, bv, nbits); break;
+	case PYVMA_VF_APPEND: NEED_BITS; r = PYVMA_BITS(append_vma_flags, f, bv, nbits); break;
+	case PYVMA_VF_COUNT: ret = vma_flags_count(&f); break;
+	case PYVMA_VF_EMPTY: ret = vma_flags_empty(&f); break;
+	case PYVMA_VF_TEST: NEED_BITS; ret = vma_flags_test(&f, bv[0]); break;
+	case PYVMA_VF_TEST_SINGLE_MASK: ret = vma_flags_test_single_mask(&f, m); break;
+	case PYVMA_VF_TEST_ANY: NEED_BITS; ret = PYVMA_BITS(vma_flags_test_any, &f, bv, nbits); break;
+	case PYVMA_VF_TEST_ANY_MASK: ret = vma_flags_test_any_mask(&f, m); break;
+	case PYVMA_VF_TEST_ALL: NEED_BITS; ret = PYVMA_BITS(vma_flags_test_all, &f, bv, nbits); break;
+	case PYVMA_VF_TEST_ALL_MASK: ret = vma_flags_test_all_mask(&f, m); break;
+	case PYVMA_VF_SET: NEED_BITS; (void)PYVMA_BITS(vma_flags_set, &f, bv, nbits); break;
+	case PYVMA_VF_SET_MASK: vma_flags_set_mask(&f, m); break;
+	case PYVMA_VF_CLEAR: NEED_BITS; (void)PYVMA_BITS(vma_flags_clear, &f, bv, nbits); break;
+	case PYVMA_VF_CLEAR_MASK: vma_flags_clear_mask(&f, m); break;
+	case PYVMA_VF_CLEAR_ALL: vma_flags_clear_all(&f); break;
+	case PYVMA_VF_AND: NEED_BITS; r = PYVMA_BITS(vma_flags_and, &f, bv, nbits); break;
+	case PYVMA_VF_AND_MASK: r = vma_flags_and_mask(&f, m); break;
+	case PYVMA_VF_DIFF_PAIR: r = vma_flags_diff_pair(&f, &m); break;
+	case PYVMA_VF_SAME: NEED_BITS; ret = PYVMA_BITS(vma_flags_same, &f, bv, nbits); break;
+	case PYVMA_VF_SAME_MASK: ret = vma_flags_same_mask(&f, m); break;
+	case PYVMA_VF_SAME_PAIR: ret = vma_flags_same_pair(&f, &m); break;
+	case PYVMA_VF_TO_LEGACY: r.__vma_flags[0] = vma_flags_to_legacy(f); break;
+	case PYVMA_VF_FROM_LEGACY: r = legacy_to_vma_flags(b[0]); break;
+	case PYVMA_VF_OVERWRITE_WORD: vma_flags_overwrite_word(&f, b[0]); break;
+	case PYVMA_VF_OVERWRITE_WORD_ONCE: vma_flags_overwrite_word_once(&f, b[0]); break;
+	case PYVMA_VF_SET_WORD: vma_flags_set_word(&f, b[0]); break;
+	case PYVMA_VF_CLEAR_WORD: vma_flags_clear_word(&f, b[0]); break;
+
+	case PYVMA_VF_VMA_TEST: NEED_BITS; ret = vma_test(&vma, bv[0]); break;
+	case PYVMA_VF_VMA_TEST_SINGLE_MASK: ret = vma_test_single_mask(&vma, m); break;
+	case PYVMA_VF_VMA_TEST_ANY: NEED_BITS; ret = PYVMA_BITS(vma_test_any, &vma, bv, nbits); break;
+	case PYVMA_VF_VMA_TEST_ANY_MASK: ret = vma_test_any_mask(&vma, m); break;
+	case PYVMA_VF_VMA_TEST_ALL: NEED_BITS; ret = PYVMA_BITS(vma_test_all, &vma, bv, nbits); break;
+	case PYVMA_VF_VMA_TEST_ALL_MASK: ret = vma_test_all_mask(&vma, m); break;
+	case PYVMA_VF_VMA_SET: NEED_BITS; (void)PYVMA_BITS(vma_set_flags, &vma, bv, nbits); break;
+	case PYVMA_VF_VMA_SET_MASK: vma_set_flags_mask(&vma, m); break;
+	case PYVMA_VF_VMA_CLEAR: NEED_BITS; (void)PYVMA_BITS(vma_clear_flags, &vma, bv, nbits); break;
+	case PYVMA_VF_VMA_CLEAR_MASK: vma_clear_flags_mask(&vma, m); break;
+
+	case PYVMA_VF_DESC_TEST: NEED_BITS; ret = vma_desc_test(&desc, bv[0]); break;
+	case PYVMA_VF_DESC_TEST_ANY: NEED_BITS; ret = PYVMA_BITS(vma_desc_test_any, &desc, bv, nbits); break;
+	case PYVMA_VF_DESC_TEST_ALL: NEED_BITS; ret = PYVMA_BITS(vma_desc_test_all, &desc, bv, nbits); break;
+	case PYVMA_VF_DESC_SET: NEED_BITS; (void)PYVMA_BITS(vma_desc_set_flags, &desc, bv, nbits); break;
+	case PYVMA_VF_DESC_SET_MASK: vma_desc_set_flags_mask(&desc, m); break;
+	case PYVMA_VF_DESC_CLEAR: NEED_BITS; (void)PYVMA_BITS(vma_desc_clear_flags, &desc, bv, nbits); break;
+	case PYVMA_VF_DESC_CLEAR_MASK: vma_desc_clear_flags_mask(&desc, m); break;
+	default:
+		return -ENOSYS;
+	}
+#undef NEED_BITS
+	if (op >= PYVMA_VF_DESC_TEST)
+		f = desc.vma_flags;
+	else if (op >= PYVMA_VF_VMA_TEST)
+		f = vma.flags;
+	memcpy(a, &f, sizeof(f));
+	memcpy(out, &r, sizeof(r));
+	return ret;
+}
+
+#else /* no vma_flags_t: plain vm_flags_t words */
+
+int pyvma_vma_flags_bits(void) { return 0; }
+int pyvma_vma_flags_words(void) { return 0; }
+int pyvma_vma_flags_op(int op, unsigned long *a, const unsigned long *b, const int *bits,
+		       int nbits, unsigned long *out)
+{
+	return -ENOSYS;
+}
+
+#endif
