@@ -488,21 +488,26 @@ int pyvma_is_mergeable_anon_vma(struct anon_vma *a, struct anon_vma *b,
 
 #ifdef PYVMA_HAS_TYPE_vma_flags_t
 
-/* A variadic helper called with n (1..6) bits from b[], after a first argument. */
+/* A variadic helper called with n (1..8) bits from b[], after a first argument. */
+#define PYVMA_B1(b) (b)[0]
+#define PYVMA_B2(b) PYVMA_B1(b), (b)[1]
+#define PYVMA_B3(b) PYVMA_B2(b), (b)[2]
+#define PYVMA_B4(b) PYVMA_B3(b), (b)[3]
+#define PYVMA_B5(b) PYVMA_B4(b), (b)[4]
+#define PYVMA_B6(b) PYVMA_B5(b), (b)[5]
+#define PYVMA_B7(b) PYVMA_B6(b), (b)[6]
+#define PYVMA_B8(b) PYVMA_B7(b), (b)[7]
 #define PYVMA_BITS(call, obj, b, n)						\
-	((n) == 1 ? call(obj, (b)[0]) :						\
-	 (n) == 2 ? call(obj, (b)[0], (b)[1]) :					\
-	 (n) == 3 ? call(obj, (b)[0], (b)[1], (b)[2]) :				\
-	 (n) == 4 ? call(obj, (b)[0], (b)[1], (b)[2], (b)[3]) :			\
-	 (n) == 5 ? call(obj, (b)[0], (b)[1], (b)[2], (b)[3], (b)[4]) :		\
-	 call(obj, (b)[0], (b)[1], (b)[2], (b)[3], (b)[4], (b)[5]))
+	((n) == 1 ? call(obj, PYVMA_B1(b)) : (n) == 2 ? call(obj, PYVMA_B2(b)) :	\
+	 (n) == 3 ? call(obj, PYVMA_B3(b)) : (n) == 4 ? call(obj, PYVMA_B4(b)) :	\
+	 (n) == 5 ? call(obj, PYVMA_B5(b)) : (n) == 6 ? call(obj, PYVMA_B6(b)) :	\
+	 (n) == 7 ? call(obj, PYVMA_B7(b)) : call(obj, PYVMA_B8(b)))
 #define PYVMA_BITS0(call, b, n)							\
-	((n) == 1 ? call((b)[0]) :						\
-	 (n) == 2 ? call((b)[0], (b)[1]) :					\
-	 (n) == 3 ? call((b)[0], (b)[1], (b)[2]) :				\
-	 (n) == 4 ? call((b)[0], (b)[1], (b)[2], (b)[3]) :			\
-	 (n) == 5 ? call((b)[0], (b)[1], (b)[2], (b)[3], (b)[4]) :		\
-	 call((b)[0], (b)[1], (b)[2], (b)[3], (b)[4], (b)[5]))
+	((n) == 1 ? call(PYVMA_B1(b)) : (n) == 2 ? call(PYVMA_B2(b)) :		\
+	 (n) == 3 ? call(PYVMA_B3(b)) : (n) == 4 ? call(PYVMA_B4(b)) :		\
+	 (n) == 5 ? call(PYVMA_B5(b)) : (n) == 6 ? call(PYVMA_B6(b)) :		\
+	 (n) == 7 ? call(PYVMA_B7(b)) : call(PYVMA_B8(b)))
+#define PYVMA_MAX_BITS 8
 
 int pyvma_vma_flags_bits(void) { return NUM_VMA_FLAG_BITS; }
 int pyvma_vma_flags_words(void) { return sizeof(vma_flags_t) / sizeof(unsigned long); }
@@ -521,10 +526,10 @@ int pyvma_vma_flags_op(int op, unsigned long *a, const unsigned long *b, const i
 	vma_flags_t f, m, r;
 	struct vm_area_struct vma;
 	struct vm_area_desc desc;
-	vma_flag_t bv[6];
+	vma_flag_t bv[PYVMA_MAX_BITS];
 	int i, ret = 0;
 
-	if (nbits < 0 || nbits > 6)
+	if (nbits < 0 || nbits > PYVMA_MAX_BITS)
 		return -EINVAL;
 	for (i = 0; i < nbits; i++)
 		bv[i] = (vma_flag_t)bits[i];

@@ -407,6 +407,11 @@ class MM:
             raise PyvmaError(f"vma_link({start:#x}-{end:#x}) failed: {err}")
         return vma
 
+    def link(self, vma: VMA) -> int:
+        """vma_link() a VMA from alloc() into the tree (upstream's attach_vma()): 0 or
+        -errno; the write-lock mark linking leaves is cleared, as map() does."""
+        return int(self._call(self.k.lib.pyvma_vma_link, self.ptr, vma.ptr))
+
     def merge_new(self, start: int, end: int, pgoff: int | None = None,
                   flags: int | Iterable[str] | None = None, anon_vma: AnonVma | None = None,
                   file: File | None = None) -> tuple[VMA | None, str]:
@@ -764,7 +769,7 @@ class VmaFlags:
     ``vf.vma_flags_test_any(flags, bit, ...)`` a bool, ``vf.vma_flags_and(flags, bit,
     ...)`` the result.  ``vma_*``/``vma_desc_*`` helpers run on a VMA / a VMA
     descriptor whose flags are the operand.  Bits are numbers or names
-    (``"VMA_READ_BIT"`` or ``"VM_READ"``); variadic helpers take 1 to 6 bits."""
+    (``"VMA_READ_BIT"`` or ``"VM_READ"``); variadic helpers take 1 to 8 bits."""
 
     def __init__(self, k: Kernel) -> None:
         self.k = k
@@ -774,7 +779,7 @@ class VmaFlags:
         self._a = k.ffi.new("unsigned long[]", n)
         self._b = k.ffi.new("unsigned long[]", n)
         self._out = k.ffi.new("unsigned long[]", n)
-        self._bits = k.ffi.new("int[]", 6)
+        self._bits = k.ffi.new("int[]", 8)
 
     @property
     def available(self) -> bool:
@@ -821,8 +826,8 @@ class VmaFlags:
         self._put(self._b, 0)
         nbits = 0
         if arg in ("bits", "bit"):
-            if not 1 <= len(args) <= (1 if arg == "bit" else 6):
-                raise PyvmaError(f"{name}() takes {'one bit' if arg == 'bit' else '1 to 6 bits'}")
+            if not 1 <= len(args) <= (1 if arg == "bit" else 8):
+                raise PyvmaError(f"{name}() takes {'one bit' if arg == 'bit' else '1 to 8 bits'}")
             for i, b in enumerate(args):
                 self._bits[i] = self.bit(b)
             nbits = len(args)

@@ -15,7 +15,7 @@ addresses).
 """
 import pytest
 
-from merge_helpers import (BACKINGS, IGNORED_FLAGS, P, PLAIN_FLAGS, SPECIAL_FLAGS, Backing,
+from .merge_helpers import (BACKINGS, IGNORED_FLAGS, P, PLAIN_FLAGS, SPECIAL_FLAGS, Backing,
                            faulted, ignored_for_merge, need_flag, row, rw, show,
                            single_bits, spans, unfaulted_target_takes_anon_vma)
 
@@ -309,7 +309,7 @@ def test_gap_blocks(kernel, mm, side, backing):
     theirs, so only the address gap stands in the way.
 
     left:   AA *        ->  AA        right:  A *  BB  ->  A   BB
-    both:   AA * BB     ->  AA  BB
+    both:   AA * BB     ->  AA   BB
     """
     b = Backing(kernel, backing)
     F = rw(kernel)
@@ -325,9 +325,9 @@ def test_gap_blocks(kernel, mm, side, backing):
         want = ("A   BB", [(0, 1, pg(0)), (4, 6, pg(4))])
     else:
         b.map(mm, 0, 2, F)
-        b.map(mm, 4, 6, F, pgoff=pg(3))
+        b.map(mm, 5, 7, F, pgoff=pg(3))
         vma, state = b.merge_new(mm, 3, 4, F, pgoff=pg(2))
-        want = ("AA  BB", [(0, 2, pg(0)), (4, 6, pg(3))])
+        want = ("AA   BB", [(0, 2, pg(0)), (5, 7, pg(3))])
     assert (vma, state) == (None, "nomerge"), show(mm)
     assert (row(mm), spans(mm)) == want, show(mm)
 

@@ -23,7 +23,7 @@ the request (flags derived from the VMA's own, as mprotect does).
 """
 import pytest
 
-from sticky_helpers import P, row, rw, show, spans
+from .sticky_helpers import P, row, rw, show, spans
 
 PATHS = {
     "new-left": ["prev", "new"],

@@ -11,7 +11,7 @@ not carry it to the merged VMA.
 """
 import pytest
 
-from sticky_helpers import P, kernel_with_soft_dirty, row, rw, show
+from .sticky_helpers import P, kernel_with_soft_dirty, row, rw, show
 
 SD = [pytest.param(True, id="softdirty-on"), pytest.param(False, id="softdirty-off")]
 

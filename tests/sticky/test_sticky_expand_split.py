@@ -7,7 +7,7 @@ flags.  ``*`` marks a range being expanded over, unmapped or merged.
 """
 import pytest
 
-from sticky_helpers import (DUP_ARTIFACT, P, readonly, row, settle_dup_artifact, show,  # noqa: F401
+from .sticky_helpers import (DUP_ARTIFACT, P, readonly, row, settle_dup_artifact, show,  # noqa: F401
                             sk, spans)
 
 pytestmark = pytest.mark.requires("sticky")

@@ -14,7 +14,7 @@ must have exactly the flags it had unless it really merged.
 """
 import pytest
 
-from sticky_helpers import (DUP_ARTIFACT, P, faulted, other, readonly, row,  # noqa: F401
+from .sticky_helpers import (DUP_ARTIFACT, P, faulted, other, readonly, row,  # noqa: F401
                             settle_dup_artifact, show, sk, spans)
 
 pytestmark = pytest.mark.requires("sticky")
