@@ -70,6 +70,8 @@ class Kernel:
             self.lib.pyvma_flag_get(i, f)
             name = self.ffi.string(f.name).decode()
             (self._masks if f.is_mask else self._flags)[name] = int(f.value)
+        self._names_cache: dict[int, frozenset[str]] = {}
+        self._sorted_cache: dict[int, tuple[str, ...]] = {}
         self._site = self.ffi.new("struct pyvma_site *")
         self._state = self.ffi.new("int *")
 
@@ -126,8 +128,18 @@ class Kernel:
 
     def names_of(self, value: int) -> frozenset[str]:
         """The flag names set in *value*."""
-        return frozenset(n for n, v in self._flags.items()
-                         if v and v & (v - 1) == 0 and value & v)
+        names = self._names_cache.get(value)
+        if names is None:
+            names = frozenset(n for n, v in self._flags.items()
+                              if v and v & (v - 1) == 0 and value & v)
+            self._names_cache[value] = names
+        return names
+
+    def sorted_names_of(self, value: int) -> tuple[str, ...]:
+        names = self._sorted_cache.get(value)
+        if names is None:
+            names = self._sorted_cache[value] = tuple(sorted(self.names_of(value)))
+        return names
 
     # -- WARN / BUG -----------------------------------------------------------
     def warnings(self) -> list[Site]:
@@ -348,6 +360,7 @@ class MM:
         self.check_each = check_each
         self.ptr = k.lib.pyvma_mm_new()
         self._info1 = k.ffi.new("struct pyvma_vma_info *")
+        self._walk_buf = k.ffi.new("struct pyvma_vma_info[64]")
         self._anon: dict[int, AnonVma] = {}
         self._msg = k.ffi.new("char[256]")
         self.default_flags = k.flag("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE")

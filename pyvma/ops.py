@@ -78,14 +78,32 @@ class World:
         return None
 
     def layout(self) -> tuple:
-        names = {id_: n for n, a in self.anon.items()
-                 for id_ in [int(self.k.ffi.cast("uintptr_t", a.ptr))]}
-        fnames = {int(self.k.ffi.cast("uintptr_t", f.ptr)): n for n, f in self.files.items()}
-        return tuple((r.start // PAGE_SIZE, r.end // PAGE_SIZE, r.pgoff,
-                      tuple(sorted(self.k.names_of(r.flags))),
-                      names.get(r.anon_vma, "?" if r.anon_vma else None),
-                      fnames.get(r.file, "?" if r.file else None))
-                     for r in self.mm.layout())
+        if not hasattr(self, "_ptr_names"):
+            self._ptr_names: dict[int, str] = {}
+        cast = self.k.ffi.cast
+        for n, a in self.anon.items():
+            self._ptr_names.setdefault(int(cast("uintptr_t", a.ptr)), n)
+        for n, f in self.files.items():
+            self._ptr_names.setdefault(int(cast("uintptr_t", f.ptr)), n)
+        names = self._ptr_names
+        sorted_names = self.k.sorted_names_of
+        lib, ffi = self.k.lib, self.k.ffi
+        n = lib.pyvma_mm_walk(self.mm.ptr, self.mm._walk_buf, 64)
+        if n > 64:
+            return tuple((r.start // PAGE_SIZE, r.end // PAGE_SIZE, r.pgoff,
+                          sorted_names(r.flags),
+                          names.get(r.anon_vma, "?") if r.anon_vma else None,
+                          names.get(r.file, "?") if r.file else None)
+                         for r in self.mm.layout())
+        out = []
+        buf = self.mm._walk_buf
+        for i in range(n):
+            b = buf[i]
+            av = int(cast("uintptr_t", b.anon_vma))
+            f = int(cast("uintptr_t", b.file))
+            out.append((b.start // PAGE_SIZE, b.end // PAGE_SIZE, b.pgoff, sorted_names(b.flags),
+                        names.get(av, "?") if av else None, names.get(f, "?") if f else None))
+        return tuple(out)
 
 
 def valid(w: World, op: Op) -> bool:
