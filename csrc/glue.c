@@ -30,8 +30,19 @@ static struct pyvma_site pyvma_last_bug;
 static int pyvma_nbug;
 static jmp_buf *pyvma_jb;
 
+/* With an isolated test, WARNs also go straight to a file descriptor, so that
+ * the parent still has them if kernel code then crashes the child. */
+static int pyvma_warn_fd = -1;
+
+void pyvma_set_warn_fd(int fd)
+{
+	pyvma_warn_fd = fd;
+}
+
 void pyvma_warn(const char *file, int line, const char *cond)
 {
+	if (pyvma_warn_fd >= 0)
+		dprintf(pyvma_warn_fd, "WARN %s:%d: %s\n", file, line, cond);
 	if (pyvma_nwarn < PYVMA_MAX_SITES) {
 		pyvma_warns[pyvma_nwarn].file = file;
 		pyvma_warns[pyvma_nwarn].line = line;
@@ -42,6 +53,8 @@ void pyvma_warn(const char *file, int line, const char *cond)
 
 void pyvma_bug(const char *file, int line, const char *cond)
 {
+	if (pyvma_warn_fd >= 0)
+		dprintf(pyvma_warn_fd, "BUG %s:%d: %s\n", file, line, cond);
 	pyvma_last_bug.file = file;
 	pyvma_last_bug.line = line;
 	pyvma_last_bug.cond = cond;

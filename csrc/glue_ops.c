@@ -415,6 +415,112 @@ struct vm_area_struct *pyvma_modify_flags(struct vma_iterator *vmi, struct vm_ar
 	return ret;
 }
 
+static struct vm_area_struct *pyvma_err_ptr(struct vm_area_struct *ret, long *err)
+{
+	if (IS_ERR(ret)) {
+		*err = PTR_ERR(ret);
+		return NULL;
+	}
+	return ret;
+}
+
+/*
+ * vma_modify_name(), or vma_modify_flags_name() (with @flags) on trees that name
+ * and flag together; @name NULL for no name.  The anon_vma_name made for the call
+ * is the harness's (never freed: the stubbed name helpers take no references).
+ */
+struct vm_area_struct *pyvma_modify_name(struct vma_iterator *vmi, struct vm_area_struct *prev,
+					 struct vm_area_struct *vma, unsigned long start,
+					 unsigned long end, unsigned long flags, const char *name,
+					 long *err)
+{
+	struct anon_vma_name *anon_name = NULL;
+	struct vm_area_struct *ret;
+	PYVMA_ENTER(NULL);
+
+	*err = 0;
+	if (name) {
+		size_t n = strlen(name) + 1;
+
+		anon_name = calloc(1, sizeof(*anon_name) + n);
+		if (!anon_name) {
+			*err = -ENOMEM;
+			PYVMA_LEAVE();
+			return NULL;
+		}
+		memcpy(anon_name->name, name, n);
+	}
+#if defined(PYVMA_HAS_FN_vma_modify_name)
+	(void)flags;
+	ret = vma_modify_name(vmi, prev, vma, start, end, anon_name);
+#elif defined(PYVMA_HAS_FN_vma_modify_flags_name)
+	ret = vma_modify_flags_name(vmi, prev, vma, start, end, flags, anon_name);
+#else
+	(void)flags;
+	ret = ERR_PTR(-ENOSYS);
+#endif
+	ret = pyvma_err_ptr(ret, err);
+	PYVMA_LEAVE();
+	return ret;
+}
+
+/* vma_modify_policy() with no mempolicy (the harness has none; mpol_equal() is true). */
+struct vm_area_struct *pyvma_modify_policy(struct vma_iterator *vmi, struct vm_area_struct *prev,
+					   struct vm_area_struct *vma, unsigned long start,
+					   unsigned long end, long *err)
+{
+	struct vm_area_struct *ret;
+	PYVMA_ENTER(NULL);
+
+	*err = 0;
+#ifdef PYVMA_HAS_FN_vma_modify_policy
+	ret = vma_modify_policy(vmi, prev, vma, start, end, NULL);
+#else
+	ret = ERR_PTR(-ENOSYS);
+#endif
+	ret = pyvma_err_ptr(ret, err);
+	PYVMA_LEAVE();
+	return ret;
+}
+
+/* vma_modify_flags_uffd() with a null userfaultfd context. */
+struct vm_area_struct *pyvma_modify_flags_uffd(struct vma_iterator *vmi,
+					       struct vm_area_struct *prev,
+					       struct vm_area_struct *vma, unsigned long start,
+					       unsigned long end, unsigned long *flags,
+					       int give_up_on_oom, long *err)
+{
+	struct vm_area_struct *ret;
+	PYVMA_ENTER(NULL);
+
+	*err = 0;
+#ifdef PYVMA_HAS_FN_vma_modify_flags_uffd
+	{
+		struct vm_userfaultfd_ctx ctx;
+
+		memset(&ctx, 0, sizeof(ctx));
+#ifdef PYVMA_PTYPE_vma_modify_flags_uffd_5_vma_flags_t_p
+		{
+			vma_flags_t f;
+
+			memset(&f, 0, sizeof(f));
+			memcpy(&f, flags, sizeof(*flags));
+			ret = vma_modify_flags_uffd(vmi, prev, vma, start, end, &f, ctx,
+						    give_up_on_oom);
+		}
+#else
+		ret = vma_modify_flags_uffd(vmi, prev, vma, start, end, *flags, ctx,
+					    give_up_on_oom);
+#endif
+	}
+#else
+	ret = ERR_PTR(-ENOSYS);
+#endif
+	ret = pyvma_err_ptr(ret, err);
+	PYVMA_LEAVE();
+	return ret;
+}
+
 struct vm_area_struct *pyvma_merge_extend(struct vma_iterator *vmi, struct vm_area_struct *vma,
 					  unsigned long delta)
 {
@@ -542,52 +648,140 @@ int pyvma_vma_flags_op(int op, unsigned long *a, const unsigned long *b, const i
 	desc.vma_flags = f;
 #define NEED_BITS if (nbits < 1) return -EINVAL
 	switch (op) {
+#if defined(mk_vma_flags)
 	case PYVMA_VF_MK: NEED_BITS; r = PYVMA_BITS0(mk_vma_flags, bv, nbits); break;
+#endif
+#if defined(append_vma_flags)
 	case PYVMA_VF_APPEND: NEED_BITS; r = PYVMA_BITS(append_vma_flags, f, bv, nbits); break;
+#endif
+#if defined(PYVMA_HAS_HDR_vma_flags_count)
 	case PYVMA_VF_COUNT: ret = vma_flags_count(&f); break;
+#endif
+#if defined(PYVMA_HAS_HDR_vma_flags_empty)
 	case PYVMA_VF_EMPTY: ret = vma_flags_empty(&f); break;
+#endif
+#if defined(PYVMA_HAS_HDR_vma_flags_test)
 	case PYVMA_VF_TEST: NEED_BITS; ret = vma_flags_test(&f, bv[0]); break;
+#endif
+#if defined(PYVMA_HAS_HDR_vma_flags_test_single_mask)
 	case PYVMA_VF_TEST_SINGLE_MASK: ret = vma_flags_test_single_mask(&f, m); break;
+#endif
+#if defined(vma_flags_test_any)
 	case PYVMA_VF_TEST_ANY: NEED_BITS; ret = PYVMA_BITS(vma_flags_test_any, &f, bv, nbits); break;
+#endif
+#if defined(PYVMA_HAS_HDR_vma_flags_test_any_mask)
 	case PYVMA_VF_TEST_ANY_MASK: ret = vma_flags_test_any_mask(&f, m); break;
+#endif
+#if defined(vma_flags_test_all)
 	case PYVMA_VF_TEST_ALL: NEED_BITS; ret = PYVMA_BITS(vma_flags_test_all, &f, bv, nbits); break;
+#endif
+#if defined(PYVMA_HAS_HDR_vma_flags_test_all_mask)
 	case PYVMA_VF_TEST_ALL_MASK: ret = vma_flags_test_all_mask(&f, m); break;
+#endif
+#if defined(vma_flags_set)
 	case PYVMA_VF_SET: NEED_BITS; (void)PYVMA_BITS(vma_flags_set, &f, bv, nbits); break;
+#endif
+#if defined(PYVMA_HAS_HDR_vma_flags_set_mask)
 	case PYVMA_VF_SET_MASK: vma_flags_set_mask(&f, m); break;
+#endif
+#if defined(vma_flags_clear)
 	case PYVMA_VF_CLEAR: NEED_BITS; (void)PYVMA_BITS(vma_flags_clear, &f, bv, nbits); break;
+#endif
+#if defined(PYVMA_HAS_HDR_vma_flags_clear_mask)
 	case PYVMA_VF_CLEAR_MASK: vma_flags_clear_mask(&f, m); break;
+#endif
+#if defined(PYVMA_HAS_HDR_vma_flags_clear_all)
 	case PYVMA_VF_CLEAR_ALL: vma_flags_clear_all(&f); break;
+#endif
+#if defined(vma_flags_and)
 	case PYVMA_VF_AND: NEED_BITS; r = PYVMA_BITS(vma_flags_and, &f, bv, nbits); break;
+#endif
+#if defined(PYVMA_HAS_HDR_vma_flags_and_mask)
 	case PYVMA_VF_AND_MASK: r = vma_flags_and_mask(&f, m); break;
+#endif
+#if defined(PYVMA_HAS_HDR_vma_flags_diff_pair)
 	case PYVMA_VF_DIFF_PAIR: r = vma_flags_diff_pair(&f, &m); break;
+#endif
+#if defined(vma_flags_same)
 	case PYVMA_VF_SAME: NEED_BITS; ret = PYVMA_BITS(vma_flags_same, &f, bv, nbits); break;
+#endif
+#if defined(PYVMA_HAS_HDR_vma_flags_same_mask)
 	case PYVMA_VF_SAME_MASK: ret = vma_flags_same_mask(&f, m); break;
+#endif
+#if defined(PYVMA_HAS_HDR_vma_flags_same_pair)
 	case PYVMA_VF_SAME_PAIR: ret = vma_flags_same_pair(&f, &m); break;
+#endif
+#if defined(PYVMA_HAS_HDR_vma_flags_to_legacy)
 	case PYVMA_VF_TO_LEGACY: r.__vma_flags[0] = vma_flags_to_legacy(f); break;
+#endif
+#if defined(PYVMA_HAS_HDR_legacy_to_vma_flags)
 	case PYVMA_VF_FROM_LEGACY: r = legacy_to_vma_flags(b[0]); break;
+#endif
+#if defined(PYVMA_HAS_HDR_vma_flags_overwrite_word)
 	case PYVMA_VF_OVERWRITE_WORD: vma_flags_overwrite_word(&f, b[0]); break;
+#endif
+#if defined(PYVMA_HAS_HDR_vma_flags_overwrite_word_once)
 	case PYVMA_VF_OVERWRITE_WORD_ONCE: vma_flags_overwrite_word_once(&f, b[0]); break;
+#endif
+#if defined(PYVMA_HAS_HDR_vma_flags_set_word)
 	case PYVMA_VF_SET_WORD: vma_flags_set_word(&f, b[0]); break;
+#endif
+#if defined(PYVMA_HAS_HDR_vma_flags_clear_word)
 	case PYVMA_VF_CLEAR_WORD: vma_flags_clear_word(&f, b[0]); break;
+#endif
 
+#if defined(PYVMA_HAS_HDR_vma_test)
 	case PYVMA_VF_VMA_TEST: NEED_BITS; ret = vma_test(&vma, bv[0]); break;
+#endif
+#if defined(PYVMA_HAS_HDR_vma_test_single_mask)
 	case PYVMA_VF_VMA_TEST_SINGLE_MASK: ret = vma_test_single_mask(&vma, m); break;
+#endif
+#if defined(vma_test_any)
 	case PYVMA_VF_VMA_TEST_ANY: NEED_BITS; ret = PYVMA_BITS(vma_test_any, &vma, bv, nbits); break;
+#endif
+#if defined(PYVMA_HAS_HDR_vma_test_any_mask)
 	case PYVMA_VF_VMA_TEST_ANY_MASK: ret = vma_test_any_mask(&vma, m); break;
+#endif
+#if defined(vma_test_all)
 	case PYVMA_VF_VMA_TEST_ALL: NEED_BITS; ret = PYVMA_BITS(vma_test_all, &vma, bv, nbits); break;
+#endif
+#if defined(PYVMA_HAS_HDR_vma_test_all_mask)
 	case PYVMA_VF_VMA_TEST_ALL_MASK: ret = vma_test_all_mask(&vma, m); break;
+#endif
+#if defined(vma_set_flags)
 	case PYVMA_VF_VMA_SET: NEED_BITS; (void)PYVMA_BITS(vma_set_flags, &vma, bv, nbits); break;
+#endif
+#if defined(PYVMA_HAS_HDR_vma_set_flags_mask)
 	case PYVMA_VF_VMA_SET_MASK: vma_set_flags_mask(&vma, m); break;
+#endif
+#if defined(vma_clear_flags)
 	case PYVMA_VF_VMA_CLEAR: NEED_BITS; (void)PYVMA_BITS(vma_clear_flags, &vma, bv, nbits); break;
+#endif
+#if defined(PYVMA_HAS_HDR_vma_clear_flags_mask)
 	case PYVMA_VF_VMA_CLEAR_MASK: vma_clear_flags_mask(&vma, m); break;
+#endif
 
+#if defined(PYVMA_HAS_HDR_vma_desc_test)
 	case PYVMA_VF_DESC_TEST: NEED_BITS; ret = vma_desc_test(&desc, bv[0]); break;
+#endif
+#if defined(vma_desc_test_any)
 	case PYVMA_VF_DESC_TEST_ANY: NEED_BITS; ret = PYVMA_BITS(vma_desc_test_any, &desc, bv, nbits); break;
+#endif
+#if defined(vma_desc_test_all)
 	case PYVMA_VF_DESC_TEST_ALL: NEED_BITS; ret = PYVMA_BITS(vma_desc_test_all, &desc, bv, nbits); break;
+#endif
+#if defined(vma_desc_set_flags)
 	case PYVMA_VF_DESC_SET: NEED_BITS; (void)PYVMA_BITS(vma_desc_set_flags, &desc, bv, nbits); break;
+#endif
+#if defined(PYVMA_HAS_HDR_vma_desc_set_flags_mask)
 	case PYVMA_VF_DESC_SET_MASK: vma_desc_set_flags_mask(&desc, m); break;
+#endif
+#if defined(vma_desc_clear_flags)
 	case PYVMA_VF_DESC_CLEAR: NEED_BITS; (void)PYVMA_BITS(vma_desc_clear_flags, &desc, bv, nbits); break;
+#endif
+#if defined(PYVMA_HAS_HDR_vma_desc_clear_flags_mask)
 	case PYVMA_VF_DESC_CLEAR_MASK: vma_desc_clear_flags_mask(&desc, m); break;
+#endif
 	default:
 		return -ENOSYS;
 	}

@@ -43,6 +43,7 @@ struct pyvma_vma_info {
 int pyvma_warn_count(void);
 int pyvma_warn_get(int i, struct pyvma_site *out);
 void pyvma_warn_clear(void);
+void pyvma_set_warn_fd(int fd);
 int pyvma_bug_get(struct pyvma_site *out);
 void pyvma_bug_clear(void);
 
@@ -205,6 +206,18 @@ int pyvma_vmg_expand(struct vma_merge_struct *vmg);
 struct vm_area_struct *pyvma_modify_flags(struct vma_iterator *vmi, struct vm_area_struct *prev,
 					  struct vm_area_struct *vma, unsigned long start,
 					  unsigned long end, unsigned long *flags, long *err);
+struct vm_area_struct *pyvma_modify_name(struct vma_iterator *vmi, struct vm_area_struct *prev,
+					 struct vm_area_struct *vma, unsigned long start,
+					 unsigned long end, unsigned long flags, const char *name,
+					 long *err);
+struct vm_area_struct *pyvma_modify_policy(struct vma_iterator *vmi, struct vm_area_struct *prev,
+					   struct vm_area_struct *vma, unsigned long start,
+					   unsigned long end, long *err);
+struct vm_area_struct *pyvma_modify_flags_uffd(struct vma_iterator *vmi,
+					       struct vm_area_struct *prev,
+					       struct vm_area_struct *vma, unsigned long start,
+					       unsigned long end, unsigned long *flags,
+					       int give_up_on_oom, long *err);
 struct vm_area_struct *pyvma_merge_extend(struct vma_iterator *vmi, struct vm_area_struct *vma,
 					  unsigned long delta);
 struct vm_area_struct *pyvma_copy_vma(struct vm_area_struct **vmap, unsigned long addr,

@@ -102,7 +102,7 @@ def _compile_object(src: Path, tree: Path, gen: Path, flags: list[str], objs: Pa
     if out.exists():
         return out
     tmp = out.with_suffix(f".tmp{os.getpid()}")
-    proc = subprocess.run(["gcc", "-c", *cmd_flags, str(src), "-o", str(tmp)],
+    proc = subprocess.run([os.environ.get("CC", "gcc"), "-c", *cmd_flags, str(src), "-o", str(tmp)],
                           capture_output=True, text=True)
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
@@ -154,16 +154,18 @@ def _capture_fd2(path: Path):
         os.close(saved)
 
 
-def _check_urcu() -> None:
-    probe = subprocess.run(["gcc", "-E", "-x", "c", "-", "-o", os.devnull], input="#include <urcu.h>\n",
-                           capture_output=True, text=True) if shutil.which("gcc") else None
-    if probe is not None and probe.returncode != 0:
+def _check_toolchain() -> None:
+    """A compiler and liburcu's headers, or a message saying how to get them."""
+    cc = os.environ.get("CC", "gcc")
+    if shutil.which(cc) is None:
+        raise BuildError(f"no C compiler: `{cc}` is not on PATH. Install gcc with "
+                         "`apt-get install gcc` (or run `make deps`).")
+    probe = subprocess.run([cc, "-E", "-x", "c", "-", "-o", os.devnull],
+                           input="#include <urcu.h>\n", capture_output=True, text=True)
+    if probe.returncode != 0:
         raise BuildError("liburcu headers not found (<urcu.h>): the maple tree "
                          "support needs them. Install them with `apt-get install liburcu-dev` "
                          "(or run `make deps`).")
-    if shutil.which("gcc") is None:
-        raise BuildError("no C compiler: `gcc` is not on PATH. Install it with "
-                         "`apt-get install gcc` (or run `make deps`).")
 
 
 def _undefined_symbols(module: Path) -> list[str]:
@@ -190,7 +192,7 @@ def build(tree: KernelTree, config=None, sanitizer: str | None = None,
     done = _cached_ok(bdir)
     if done:
         return done
-    _check_urcu()
+    _check_toolchain()
     with file_lock(root / "locks" / f"build-{key}.lock"):
         done = _cached_ok(bdir)
         if done:
@@ -202,6 +204,9 @@ def build(tree: KernelTree, config=None, sanitizer: str | None = None,
         try:
             info = _build_into(tmp, tree, config, sanitizer, key, root)
             (tmp / "BUILD.json").write_text(json.dumps(info, indent=1))
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o777 & ~umask)           # mkdtemp made it 0700
             os.rename(tmp, bdir)
         except PyvmaError as exc:
             failed = root / "failed" / key
@@ -230,6 +235,7 @@ def _build_into(out: Path, tree: KernelTree, config, sanitizer: str | None, key:
     import vma_internal.index
     vma_internal.cparse.parse_cache_dir = root / "parsecache"
     vma_internal.index.wide_cache_dir = root / "widemap"
+    src = _compile_root(tree.root, root)
     t0 = time.monotonic()
     gen = out / "gen"
     write_generated(gen, config)
@@ -240,14 +246,14 @@ def _build_into(out: Path, tree: KernelTree, config, sanitizer: str | None, key:
     # the support objects do not depend on the shim: compile them (both cores)
     # while the shim is generated
     pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2))
-    futures = [pool.submit(_compile_object, tree.root / rel, tree.root, gen,
+    futures = [pool.submit(_compile_object, src / rel, src, gen,
                            [*flags, *([MAPLE_DUMP_STACK] if rel.endswith("maple-shim.c") else [])],
                            objs_dir) for rel in SUPPORT_SOURCES]
     try:
-        memo = root / "shimmemo" / f"{headers_hash(tree.root, config)}.json"
-        shim = build_shim(tree.root, config, gen, memo)
-        (gen / "pyvma_tables.h").write_text(tables_text(tree.root))
-        (gen / "pyvma_tu.c").write_text(tu_text(tree.root, glue=True))
+        memo = root / "shimmemo" / f"{headers_hash(src, config)}.json"
+        shim = build_shim(src, config, gen, memo)
+        (gen / "pyvma_tables.h").write_text(tables_text(src))
+        (gen / "pyvma_tu.c").write_text(tu_text(src, glue=True))
         t_shim = time.monotonic() - t0
         objects = [str(f.result()) for f in futures]
     finally:
@@ -255,19 +261,19 @@ def _build_into(out: Path, tree: KernelTree, config, sanitizer: str | None, key:
     t_objs = time.monotonic() - t0 - t_shim
 
     try:
-        module = _compile_module(out, gen, tree, flags, san, objects, key)
+        module = _compile_module(out, gen, src, flags, san, objects, key)
     except BuildError:
         if not shim.rounds:             # the memo was stale: settle the shim again
             memo.unlink(missing_ok=True)
-            shim = build_shim(tree.root, config, gen, memo)
-            module = _compile_module(out, gen, tree, flags, san, objects, key)
+            shim = build_shim(src, config, gen, memo)
+            module = _compile_module(out, gen, src, flags, san, objects, key)
         else:
             raise
     missing = _undefined_symbols(module)
     if missing:
         raise BuildError("the built module has undefined symbols (the tree's code calls "
                          "something neither the tree's headers nor the harness define):\n"
-                         + "\n".join(f"  {s}: used by {_use_site(tree.root, s)}" for s in missing))
+                         + "\n".join(f"  {s}: used by {_use_site(src, s)}" for s in missing))
     t_total = time.monotonic() - t0
     return {
         "key": key, "module_name": f"_pyvma_{key}", "module_file": module.name,
@@ -280,7 +286,7 @@ def _build_into(out: Path, tree: KernelTree, config, sanitizer: str | None, key:
     }
 
 
-def _compile_module(out: Path, gen: Path, tree: KernelTree, flags: list[str], san: list[str],
+def _compile_module(out: Path, gen: Path, src: Path, flags: list[str], san: list[str],
                     objects: list[str], key: str) -> Path:
     """cffi API mode: the translation unit (shim, the tree's sources, glue) + objects."""
     import cffi
@@ -289,7 +295,7 @@ def _compile_module(out: Path, gen: Path, tree: KernelTree, flags: list[str], sa
     ffi = cffi.FFI()
     ffi.cdef((CSRC / "pyvma_api.h").read_text())
     ffi.set_source(f"_pyvma_{key}", '#include "pyvma_tu.c"\n',
-                   extra_compile_args=[*flags, *include_flags(tree.root, gen)],
+                   extra_compile_args=[*flags, *include_flags(src, gen)],
                    extra_objects=objects, libraries=["urcu", "pthread"],
                    extra_link_args=[*san])
     log = out / "compile.log"
@@ -298,13 +304,36 @@ def _compile_module(out: Path, gen: Path, tree: KernelTree, flags: list[str], sa
             so = ffi.compile(tmpdir=str(out / "obj"), verbose=False)
     except Exception:  # distutils' CompileError/LinkError
         text = log.read_text(errors="replace") if log.exists() else ""
-        raise BuildError(f"building {tree.root}/mm/vma.c with the generated shim failed:\n"
+        raise BuildError(f"building {src}/mm/vma.c with the generated shim failed:\n"
                          f"{_first_errors(text)}") from None
     so_path = Path(so)
     module = out / so_path.name
     os.replace(so_path, module)
     shutil.rmtree(out / "obj", ignore_errors=True)
     return module
+
+
+_UNSAFE = ('"', "\n", "\\")
+
+
+def _compile_root(tree: Path, cache: Path) -> Path:
+    """The path the compiler is given for *tree*.  GNU as cannot assemble line
+    markers of files whose path holds a double quote, so such a tree is reached
+    through a symlink in the cache."""
+    if not any(c in str(tree) for c in _UNSAFE):
+        return tree
+    if any(c in str(cache) for c in _UNSAFE):
+        raise BuildError(f"the cache path {cache} contains a double quote or backslash, "
+                         "which the assembler cannot take in file names; set PYVMA_CACHE "
+                         "to another directory")
+    link = cache / "trees" / hashlib.sha256(str(tree).encode()).hexdigest()[:16]
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if not link.is_symlink() or os.readlink(link) != str(tree):
+        tmp = link.with_name(link.name + f".tmp{os.getpid()}")
+        tmp.unlink(missing_ok=True)
+        os.symlink(tree, tmp)
+        os.replace(tmp, link)
+    return link
 
 
 def _use_site(tree: Path, symbol: str) -> str:

@@ -8,8 +8,6 @@ names (``k.flag("VM_READ", "VM_WRITE")``).  Nothing here restates a kernel mask:
 from __future__ import annotations
 
 import importlib.util
-import sys
-import time
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -489,6 +487,42 @@ class MM:
                          vma.ptr, start, end, word, err)
         return int(err[0]) if err[0] else self._vma(ptr)
 
+    def modify_name(self, vmi: VMI, prev: VMA | None, vma: VMA, start: int, end: int,
+                    name: str | None, flags: int | Iterable[str] | None = None) -> VMA | int:
+        """vma_modify_name() with a new anon_vma_name *name* (None: no name); on trees
+        with vma_modify_flags_name() instead, that, with *flags* (default: the VMA's).
+        The VMA to modify, or -errno."""
+        ffi = self.k.ffi
+        err = ffi.new("long *")
+        word = vma.flags if flags is None else self._flags(flags)
+        ptr = self._call(self.k.lib.pyvma_modify_name, vmi.ptr, prev.ptr if prev else ffi.NULL,
+                         vma.ptr, start, end, word,
+                         name.encode() if name is not None else ffi.NULL, err)
+        return int(err[0]) if err[0] else self._vma(ptr)
+
+    def modify_policy(self, vmi: VMI, prev: VMA | None, vma: VMA, start: int,
+                      end: int) -> VMA | int:
+        """vma_modify_policy() with a NULL mempolicy (the harness has no policies;
+        mpol_equal() is stubbed true).  The VMA to modify, or -errno."""
+        ffi = self.k.ffi
+        err = ffi.new("long *")
+        ptr = self._call(self.k.lib.pyvma_modify_policy, vmi.ptr,
+                         prev.ptr if prev else ffi.NULL, vma.ptr, start, end, err)
+        return int(err[0]) if err[0] else self._vma(ptr)
+
+    def modify_flags_uffd(self, vmi: VMI, prev: VMA | None, vma: VMA, start: int, end: int,
+                          flags: int | Iterable[str] | None = None,
+                          give_up_on_oom: bool = False) -> VMA | int:
+        """vma_modify_flags_uffd() with a null userfaultfd context.  The VMA to
+        modify, or -errno."""
+        ffi = self.k.ffi
+        word = ffi.new("unsigned long *", self._flags(flags))
+        err = ffi.new("long *")
+        ptr = self._call(self.k.lib.pyvma_modify_flags_uffd, vmi.ptr,
+                         prev.ptr if prev else ffi.NULL, vma.ptr, start, end, word,
+                         int(give_up_on_oom), err)
+        return int(err[0]) if err[0] else self._vma(ptr)
+
     def merge_extend(self, vmi: VMI, vma: VMA, delta: int) -> VMA | None:
         """vma_merge_extend(): grow *vma* by *delta* bytes, merging with what follows."""
         return self._vma(self._call(self.k.lib.pyvma_merge_extend, vmi.ptr, vma.ptr, delta))
@@ -887,7 +921,6 @@ def load(kernel: str = "debian:7.x", config: Mapping[str, bool] | None = None,
          sanitizer: str | None = None, cache: Path | None = None) -> Kernel:
     """Fetch/resolve *kernel*, build it (or reuse the cached build) and load it."""
     from . import source
-    from .build import build
     from vma_internal.config import HarnessConfig
 
     cfg = config if isinstance(config, HarnessConfig) else HarnessConfig.from_overrides(config)

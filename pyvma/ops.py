@@ -87,7 +87,7 @@ class World:
             self._ptr_names.setdefault(int(cast("uintptr_t", f.ptr)), n)
         names = self._ptr_names
         sorted_names = self.k.sorted_names_of
-        lib, ffi = self.k.lib, self.k.ffi
+        lib = self.k.lib
         n = lib.pyvma_mm_walk(self.mm.ptr, self.mm._walk_buf, 64)
         if n > 64:
             return tuple((r.start // PAGE_SIZE, r.end // PAGE_SIZE, r.pgoff,

@@ -42,12 +42,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--kernel-config", action="append", default=[], metavar="CONFIG_X=y|n",
                     help="harness config option for every kernel (repeatable)")
     group.addoption("--ktap", default=None, metavar="FILE", help="also write KTAP v1 results")
+    group.addoption("--isolate", action="store_true",
+                    help="run each test in a forked child: a crash or hang in kernel code "
+                         "fails that test (with the signal and the WARNs before it) and the "
+                         "run goes on")
+    group.addoption("--isolate-timeout", type=float, default=120.0, metavar="SECONDS",
+                    help="with --isolate, a test running longer is killed and failed")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requires(*features): skip on trees without them")
     config.addinivalue_line("markers", "allow_warn: WARNs in kernel code do not fail the test")
     config._pyvma = _Session(config)  # type: ignore[attr-defined]
+    if config.getoption("--isolate"):
+        from .isolate import Isolator
+        config.pluginmanager.register(Isolator(config.getoption("--isolate-timeout")),
+                                      "pyvma-isolate")
     if config.getoption("--ktap"):
         from .ktap import KtapWriter
         config.pluginmanager.register(KtapWriter(config.getoption("--ktap")), "pyvma-ktap")
@@ -126,6 +136,9 @@ def kernel(request: pytest.FixtureRequest, kernel_spec: str):
         for feat in mark.args:
             if not k.has(feat):
                 pytest.skip(f"kernel {k.version} lacks {FEATURE_TEXT.get(feat, feat)}")
+    warn_file = os.environ.get("PYVMA_WARN_FILE")
+    if warn_file:
+        k.lib.pyvma_set_warn_fd(os.open(warn_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
     k.clear_warnings()
     k.lib.pyvma_anon_reset()
     k.fail_anon_vma_clone(False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .cparse import parse_header, strip_comments
+from .cparse import parse_header
 from .generate import LOCAL_HEADERS, SOURCES
 from . import manifest
 

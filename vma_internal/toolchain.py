@@ -41,7 +41,9 @@ def write_generated(gen_dir: Path, config: HarnessConfig) -> None:
 
 
 def compiler() -> str:
-    return "gcc"
+    """The C compiler: $CC (as distutils, which links the module, also reads it), else gcc."""
+    import os
+    return os.environ.get("CC", "gcc")
 
 
 def preprocess(source: Path, tree: Path, gen_dir: Path, extra: list[str] | None = None) -> str:

@@ -4,6 +4,7 @@ change; WARN/BUG are reported with their sites; the user's tree is never written
 bad trees give one clear message and leave nothing half-built."""
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -11,10 +12,7 @@ from pathlib import Path
 
 import pytest
 
-import pyvma
 from pyvma import source
-from pyvma.build import BuildError, build
-from pyvma.cache import cache_dir
 from pyvma.kernel import KernelBug, load
 
 from .scratch import insert_after, line_of, scratch_tree, tree_digest
@@ -127,14 +125,9 @@ def test_warn_on_once_records_every_hit(bug_tree):
     assert warns[0].file.endswith("mm/vma.c")
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pyvma", *args], capture_output=True,
-                          text=True, cwd=REPO)
-
-
-def _build_dirs() -> set[str]:
-    d = cache_dir() / "builds"
-    return {p.name for p in d.iterdir()} if d.exists() else set()
+                          text=True, cwd=REPO, env=env)
 
 
 def test_broken_vma_c_reports_compiler_file_line(tree7, tmp_path):
@@ -142,13 +135,15 @@ def test_broken_vma_c_reports_compiler_file_line(tree7, tmp_path):
         "mm/vma.c": insert_after("#include \"vma.h\"", "this is not C;"),
     })
     line = line_of(dest / "mm" / "vma.c", "this is not C;")
-    before = _build_dirs()
-    proc = run_cli("build", "--kernel", str(dest))
+    cache = tmp_path / "cache"          # private: other runs may build meanwhile
+    proc = run_cli("build", "--kernel", str(dest), env=dict(os.environ, PYVMA_CACHE=str(cache)))
     assert proc.returncode == 2
     assert re.search(rf"mm/vma\.c:{line}:\d+: error:", proc.stderr), proc.stderr
     assert proc.stderr.startswith("pyvma: error: ")
-    after = _build_dirs()
-    assert after == before, "a failed build left something in builds/"
+    builds = cache / "builds"
+    assert not builds.exists() or not any(builds.iterdir()), \
+        "a failed build left something in builds/"
+    assert any((cache / "failed").iterdir()), "the failed build's generated files are kept"
 
 
 @pytest.mark.parametrize("spec,expect", [

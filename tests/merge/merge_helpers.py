@@ -61,11 +61,11 @@ def ignored_for_merge(k) -> int:
 
 def unfaulted_target_takes_anon_vma(k) -> bool:
     """Whether an unfaulted VMA (no anon_vma, empty anon_vma_chain) may merge with a
-    faulted range.  6.12's is_mergeable_anon_vma() requires the target's chain to
-    be singular even when it has no anon_vma, so it refuses; the rewrite into the
-    "Case 1/2/3" form (mm/vma: fix incorrectly disallowed anonymous VMA merges,
-    6.16 development) allows it unless the source is a fork child."""
-    return tuple(k.tree.version[:2]) >= (6, 16)
+    faulted range.  The old is_mergeable_anon_vma(anon_vma1, anon_vma2, vma) (6.12;
+    feature ``mergeable_anon_vma_pair``) requires the target's chain to be singular
+    even when it has no anon_vma, so it refuses; the later "Case 1/2/3" form allows
+    it unless the source is a fork child."""
+    return not k.has("mergeable_anon_vma_pair")
 
 
 def need_flag(k, name: str) -> int:

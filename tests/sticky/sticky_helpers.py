@@ -80,6 +80,8 @@ def _reset(k) -> None:
     k.clear_warnings()
     k.lib.pyvma_anon_reset()
     k.fail_anon_vma_clone(False)
+    if hasattr(k, "fail_prealloc"):
+        k.fail_prealloc(False)
 
 
 _builds: dict[tuple[int, bool], object] = {}
@@ -93,6 +95,12 @@ def kernel_with_soft_dirty(kernel, load_kernel, soft_dirty: bool):
     if key not in _builds:
         _builds[key] = load_kernel(config={"CONFIG_MEM_SOFT_DIRTY": soft_dirty})
     return _builds[key]
+
+
+def _reset_failures(k) -> None:
+    k.fail_anon_vma_clone(False)
+    if hasattr(k, "fail_prealloc"):
+        k.fail_prealloc(False)
 
 
 @pytest.fixture(params=list(VARIANTS), ids=list(VARIANTS))
@@ -117,7 +125,7 @@ def sk(request, kernel, load_kernel):
             mm.check()
             mm.close()
     finally:
-        k.fail_anon_vma_clone(False)
+        _reset_failures(k)
         if own:
             warns = k.warnings()
             k.clear_warnings()

@@ -123,3 +123,30 @@ def test_guard_sticky_either_way_softdirty_only_when_on(builds, soft_dirty):
         assert a.flags == F | guard, show(mm)
         assert b.flags == F | sd, show(mm)
     _finish(k, mm)
+
+
+@pytest.mark.requires("mmap_region")
+@pytest.mark.parametrize("soft_dirty", SD)
+def test_mmap_marks_softdirty_iff_config(builds, soft_dirty):
+    """
+    __mmap_complete() marks every new or expanded mapping soft-dirty, when the
+    page tables support it, i.e. only with CONFIG_MEM_SOFT_DIRTY=y.
+
+    0123            0123            0123
+                ->  AA        ->    AAAA    (mmap [0,2), then mmap [2,4): expands A)
+    """
+    on, off = builds
+    k = on if soft_dirty else off
+    sd = on.flag("VM_SOFTDIRTY")
+    F = rw(k)
+    mm = _checked_mm(k)
+
+    assert mm.mmap_region(0, 2 * P, F) == 0
+    (a,) = mm.vmas()
+    assert bool(a.flags & sd) == soft_dirty, show(mm)
+    a.set_flags(a.flags & ~sd)           # as clear_refs would: clean
+
+    assert mm.mmap_region(2 * P, 2 * P, F) == 2 * P
+    assert row(mm) == "AAAA", show(mm)
+    assert bool(a.flags & sd) == soft_dirty, show(mm)
+    _finish(k, mm)
