@@ -29,7 +29,9 @@ from .errors import PyvmaError
 from .source import KernelTree
 
 REPO = Path(__file__).resolve().parent.parent
-SANITIZERS = {None: [], "ubsan": ["-fsanitize=undefined", "-fno-sanitize-recover=all"],
+# instrumentation variants of a build ("coverage" is gcov, for `make coverage`)
+SANITIZERS = {None: [], "coverage": ["--coverage"],
+              "ubsan": ["-fsanitize=undefined", "-fno-sanitize-recover=all"],
               "asan": ["-fsanitize=address", "-fsanitize=undefined"]}
 SUPPORT_SOURCES = ("tools/testing/shared/linux.c", "tools/testing/shared/maple-shim.c",
                    "tools/lib/slab.c", "tools/lib/find_bit.c", "tools/lib/bitmap.c",
@@ -185,7 +187,7 @@ def build(tree: KernelTree, config=None, sanitizer: str | None = None,
     from vma_internal.config import HarnessConfig
     config = config or HarnessConfig.from_overrides()
     if sanitizer not in SANITIZERS:
-        raise BuildError(f"unknown sanitizer {sanitizer!r}: use one of ubsan, asan")
+        raise BuildError(f"unknown sanitizer {sanitizer!r}: use one of ubsan, asan, coverage")
     root = cache_dir(cache)
     key = build_key(tree, config.key, sanitizer, patches_hash)
     bdir = root / "builds" / key
@@ -281,6 +283,8 @@ def _build_into(out: Path, tree: KernelTree, config, sanitizer: str | None, key:
         "config": dict(config.options), "sanitizer": sanitizer,
         "shim": {"extracted": len(shim.shim.extracted), "stubs": len(shim.shim.stubs),
                  "demoted": shim.shim.demoted, "rounds": shim.rounds},
+        # gcov writes counts under the compile-time object dir: see scripts/coverage.py
+        "compile_obj_dir": str(out / "obj"),
         "seconds": {"shim": round(t_shim, 3), "support_objects": round(t_objs, 3),
                     "total": round(t_total, 3)},
     }
@@ -309,7 +313,8 @@ def _compile_module(out: Path, gen: Path, src: Path, flags: list[str], san: list
     so_path = Path(so)
     module = out / so_path.name
     os.replace(so_path, module)
-    shutil.rmtree(out / "obj", ignore_errors=True)
+    if "--coverage" not in san:         # gcov writes its counts next to the objects
+        shutil.rmtree(out / "obj", ignore_errors=True)
     return module
 
 

@@ -207,7 +207,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--patch", action="append", default=[], metavar="FILE",
                     help="apply this patch to a scratch copy first (repeatable, in order)")
     sp.add_argument("--series", metavar="MBOX", help="apply a git format-patch/lore series")
-    sp.add_argument("--sanitizer", choices=["ubsan", "asan"], default=None)
+    sp.add_argument("--sanitizer", choices=["ubsan", "asan", "coverage"], default=None)
     sp.set_defaults(fn=cmd_build)
     sp = sub.add_parser("shim", help="print the generated vma_internal.h (or --report)")
     kernel_opts(sp)

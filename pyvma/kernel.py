@@ -316,7 +316,8 @@ class VMA:
     def vm_ops(self) -> bool | None | str:
         """What set_vm_ops() set: None (no vm_ops), False (harness ops), True (with
         ->close); "other" for ops the kernel code installed."""
-        return {0: None, 1: False, 2: True}.get(self.mm.k.lib.pyvma_vma_vm_ops(self.ptr), "other")
+        which = self.mm.k.lib.pyvma_vma_vm_ops(self.ptr)
+        return {0: None, 1: False, 2: True}.get(which, "other")
 
     @property
     def avc_count(self) -> int:

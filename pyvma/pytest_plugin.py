@@ -41,6 +41,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          f"{' '.join(DEFAULT_KERNELS)} or $PYVMA_KERNELS)")
     group.addoption("--kernel-config", action="append", default=[], metavar="CONFIG_X=y|n",
                     help="harness config option for every kernel (repeatable)")
+    group.addoption("--kernel-sanitizer", default=None, choices=["ubsan", "coverage"],
+                    help="build variant to test with (ubsan runs in-process; coverage is "
+                         "gcov for `make coverage`)")
     group.addoption("--ktap", default=None, metavar="FILE", help="also write KTAP v1 results")
     group.addoption("--isolate", action="store_true",
                     help="run each test in a forked child: a crash or hang in kernel code "
@@ -70,6 +73,8 @@ class _Session:
         specs = config.getoption("--kernel") or os.environ.get("PYVMA_KERNELS", "").split() \
             or list(DEFAULT_KERNELS)
         self.specs: list[str] = specs
+        self.sanitizer = config.getoption("--kernel-sanitizer") or \
+            os.environ.get("PYVMA_SANITIZER") or None
         from vma_internal.config import HarnessConfig
         self.config_items = config.getoption("--kernel-config")
         self._cfg_error: Exception | None = None
@@ -104,7 +109,7 @@ class _Session:
         if spec not in self._kernels:
             from .kernel import load
             try:
-                self._kernels[spec] = load(spec, self.cfg)
+                self._kernels[spec] = load(spec, self.cfg, sanitizer=self.sanitizer)
             except PyvmaError as exc:
                 self._errors[spec] = str(exc)
             if spec in self._errors:

@@ -10,9 +10,10 @@ import errno
 
 import pytest
 
-from .shared import (alloc_and_link_vma, alloc_vma, attach_vma, merge_existing, merge_new,
-                     offsets, rw, set_dummy_anon_vma, set_expand_target, sticky_cases, suite,
-                     try_merge_new_vma, vmg_set_range_anon_vma)
+from .shared import (alloc_and_link_vma, alloc_vma, assert_attached, attach_vma,
+                     merge_existing, merge_new, offsets, rw, set_dummy_anon_vma,
+                     set_expand_target, sticky_cases, suite, try_merge_new_vma,
+                     vmg_set_range_anon_vma)
 
 
 def test_simple_merge(kernel, mm):
@@ -958,6 +959,6 @@ def test_expand_only_mode(kernel, mm):
     assert offsets(vma) == (3, 3)
     assert vma.write_started()
     assert vmi.addr == 0x3000
-    assert vma.attached
+    assert_attached(vma)
 
     mm.cleanup()

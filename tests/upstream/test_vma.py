@@ -9,7 +9,7 @@ when NUM_VMA_FLAG_BITS > 64 are taken when the build's bitmap is that wide.
 """
 import pytest
 
-from .shared import alloc_and_link_vma, rw, suite
+from .shared import alloc_and_link_vma, assert_attached, rw, suite
 
 READ, WRITE, EXEC = "VMA_READ_BIT", "VMA_WRITE_BIT", "VMA_EXEC_BIT"
 MAYWRITE, MAYEXEC = "VMA_MAYWRITE_BIT", "VMA_MAYEXEC_BIT"
@@ -76,8 +76,7 @@ def test_copy_vma(kernel, mm):
     assert vma_new != vma
     assert (vma_new.start, vma_new.end) == (0, 0x2000)
     assert vma_new.pgoff == 0
-    if suite(kernel) == "7.3":
-        assert vma_new.attached
+    assert_attached(vma_new)
 
     mm.cleanup()
 
@@ -88,8 +87,7 @@ def test_copy_vma(kernel, mm):
     vma = alloc_and_link_vma(mm, 0, 0x2000, 0, flags)
     vma_next = alloc_and_link_vma(mm, 0x6000, 0x8000, 6, flags)
     vma_new, vma, need_locks = mm.copy_vma(vma, 0x4000, 0x2000, 4, 4, need_locks)
-    if suite(kernel) == "7.3":
-        assert vma_new.attached
+    assert_attached(vma_new)
 
     assert vma_new == vma_next
 
