@@ -22,7 +22,7 @@ deps:
 		echo "deps: missing$$missing; installing $(APT_PACKAGES)"; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(APT_PACKAGES); \
 	fi
-	@cd / && PYVMA_SRC="$(CURDIR)" $(PYTHON) -c 'import os, cffi, pycparser, pytest, pyvma; \
+	@cd / && PYVMA_SRC="$(CURDIR)" $(PYTHON) -c 'import os, cffi, pycparser, pytest, xdist, hypothesis, pyvma; \
 		here = os.path.dirname(os.path.dirname(os.path.realpath(pyvma.__file__))); \
 		raise SystemExit(here != os.path.realpath(os.environ["PYVMA_SRC"]))' 2>/dev/null || \
 		$(PYTHON) -m pip install -q -e "$(CURDIR)"

@@ -15,6 +15,7 @@ setup(
     ],
     python_requires=">=3.11",
     packages=["pyvma", "vma_internal"],
-    install_requires=["cffi>=1.15", "pycparser", "pytest"],
-    entry_points={"console_scripts": ["pyvma=pyvma.cli:main"]},
+    install_requires=["cffi>=1.15", "pycparser", "pytest", "pytest-xdist", "hypothesis"],
+    entry_points={"console_scripts": ["pyvma=pyvma.cli:main"],
+                  "pytest11": ["pyvma.pytest_plugin = pyvma.pytest_plugin"]},
 )

@@ -155,3 +155,17 @@ def test_missing_compiler_and_missing_urcu_are_named(tree7, tmp_path):
     assert "liburcu" in proc.stderr and "apt-get install liburcu-dev" in proc.stderr
     assert not (tmp_path / "cache" / "builds").exists() or \
         not any((tmp_path / "cache" / "builds").iterdir())
+
+
+def test_xdist_cold_cache_builds_once(fresh_tree, tmp_path):
+    """`pytest -n 2` on a cold cache: both workers need the module, one builds it."""
+    pytest.importorskip("xdist")
+    cache = tmp_path / "cache"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "-n", "2", "--kernel", str(fresh_tree),
+                           "tests/upstream/test_merge.py", "-k", "simple or new0-a1"],
+                          cwd=REPO, env=dict(os.environ, PYVMA_CACHE=str(cache)),
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert " passed" in proc.stdout and "failed" not in proc.stdout
+    assert len(list((cache / "builds").iterdir())) == 1

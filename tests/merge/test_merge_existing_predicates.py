@@ -85,6 +85,16 @@ class Scene:
 @pytest.mark.parametrize("backing", BACKINGS)
 @pytest.mark.parametrize("scene", SCENES)
 def test_neighbours_flags_merge(kernel, mm, scene, backing):
+    """
+    The range takes its neighbours' flags: the scene merges.
+
+    012345      merged      unmerged
+    AA**        AAAA        AABB        left
+    AA*BB       AAABB       AABBB       left-part
+    **BB        AAAA        AABB        right
+    AA*BB       AABBB       AAABB       right-part
+    AA**CC      AAAAAA      AABBCC      both
+    """
     s = Scene(kernel, mm, scene, backing)
     s.assert_merged(*s.change())
     assert s.target.flags == s.F
@@ -94,7 +104,15 @@ def test_neighbours_flags_merge(kernel, mm, scene, backing):
 @pytest.mark.parametrize("scene", SCENES)
 def test_unchanged_flags_do_not_merge(kernel, mm, scene, backing):
     """Asking for the middle VMA's own flags: they still differ from the
-    neighbours' (VM_EXEC), so nothing merges."""
+    neighbours' (VM_EXEC), so nothing merges.
+
+    012345      merged      unmerged
+    AA**        AAAA        AABB        left
+    AA*BB       AAABB       AABBB       left-part
+    **BB        AAAA        AABB        right
+    AA*BB       AABBB       AAABB       right-part
+    AA**CC      AAAAAA      AABBCC      both
+    """
     s = Scene(kernel, mm, scene, backing)
     s.assert_unmerged(*s.change(s.G))
 
@@ -102,7 +120,15 @@ def test_unchanged_flags_do_not_merge(kernel, mm, scene, backing):
 @pytest.mark.parametrize("backing", BACKINGS)
 @pytest.mark.parametrize("scene", SCENES)
 def test_plain_extra_flag_blocks(kernel, mm, scene, backing):
-    """The request has the neighbours' flags plus VM_DONTDUMP: no merge."""
+    """The request has the neighbours' flags plus VM_DONTDUMP: no merge.
+
+    012345      merged      unmerged
+    AA**        AAAA        AABB        left
+    AA*BB       AAABB       AABBB       left-part
+    **BB        AAAA        AABB        right
+    AA*BB       AABBB       AAABB       right-part
+    AA**CC      AAAAAA      AABBCC      both
+    """
     s = Scene(kernel, mm, scene, backing)
     s.assert_unmerged(*s.change(s.F | kernel.flag("VM_DONTDUMP")))
 
@@ -112,7 +138,15 @@ def test_plain_extra_flag_blocks(kernel, mm, scene, backing):
 @pytest.mark.parametrize("scene", SCENES)
 def test_ignored_extra_flag_merges(kernel, mm, scene, backing, flag):
     """The request has the neighbours' flags plus a flag the tree ignores for
-    merging: it merges; the target keeps the flag only on sticky trees."""
+    merging: it merges; the target keeps the flag only on sticky trees.
+
+    012345      merged      unmerged
+    AA**        AAAA        AABB        left
+    AA*BB       AAABB       AABBB       left-part
+    **BB        AAAA        AABB        right
+    AA*BB       AABBB       AAABB       right-part
+    AA**CC      AAAAAA      AABBCC      both
+    """
     X = need_flag(kernel, flag)
     assert X & ignored_for_merge(kernel) == X
     s = Scene(kernel, mm, scene, backing)
@@ -148,7 +182,15 @@ def test_every_flag_in_request(kernel, mm, backing):
 @pytest.mark.parametrize("scene", SCENES)
 def test_special_flag_blocks_even_when_equal(kernel, mm, scene, backing, flag):
     """Neighbours, middle and request all carry the same VM_SPECIAL flag, and the
-    request is otherwise the neighbours' flags: no merge."""
+    request is otherwise the neighbours' flags: no merge.
+
+    012345      merged      unmerged
+    AA**        AAAA        AABB        left
+    AA*BB       AAABB       AABBB       left-part
+    **BB        AAAA        AABB        right
+    AA*BB       AABBB       AAABB       right-part
+    AA**CC      AAAAAA      AABBCC      both
+    """
     X = need_flag(kernel, flag)
     assert X & kernel.mask("VM_SPECIAL") == X
     F = rw(kernel) | X
@@ -163,7 +205,15 @@ def test_special_flag_blocks_even_when_equal(kernel, mm, scene, backing, flag):
 @pytest.mark.parametrize("scene", SCENES)
 def test_file_identity(kernel, mm, scene, case):
     """File-backed neighbours; the middle maps the same file, another file, or is
-    anonymous (vmg->file is the middle's).  Only same-file merges."""
+    anonymous (vmg->file is the middle's).  Only same-file merges.
+
+    012345      merged      unmerged
+    AA**        AAAA        AABB        left
+    AA*BB       AAABB       AABBB       left-part
+    **BB        AAAA        AABB        right
+    AA*BB       AABBB       AAABB       right-part
+    AA**CC      AAAAAA      AABBCC      both
+    """
     mid = {"same-file": {}, "other-file": {"file": kernel.file()},
            "anon-middle": {"file": None}}[case]
     s = Scene(kernel, mm, scene, "file", mid_kw=mid)
@@ -180,7 +230,15 @@ def test_file_identity(kernel, mm, scene, case):
 @pytest.mark.parametrize("backing", BACKINGS)
 @pytest.mark.parametrize("scene", SCENES)
 def test_pgoff_discontiguous_middle(kernel, mm, scene, backing):
-    """The middle VMA's pgoff does not continue its neighbours': no merge."""
+    """The middle VMA's pgoff does not continue its neighbours': no merge.
+
+    012345      merged      unmerged
+    AA**        AAAA        AABB        left
+    AA*BB       AAABB       AABBB       left-part
+    **BB        AAAA        AABB        right
+    AA*BB       AABBB       AAABB       right-part
+    AA**CC      AAAAAA      AABBCC      both
+    """
     b = Backing(kernel, backing)
     first = 0 if scene.startswith("right") else 2
     s = Scene(kernel, mm, scene, backing, mid_kw={"pgoff": b.pgoff(first) + 7})
@@ -226,6 +284,13 @@ def test_anon_vma_compatibility(kernel, mm, scene, backing, case):
     Same or absent anon_vmas merge, distinct ones never do; a fork child never
     takes an unfaulted range nor gives its anon_vma to an unfaulted target; an
     unfaulted target takes a faulted middle on 7.x but not on 6.12.
+
+    012345      merged      unmerged
+    AA**        AAAA        AABB        left
+    AA*BB       AAABB       AABBB       left-part
+    **BB        AAAA        AABB        right
+    AA*BB       AABBB       AAABB       right-part
+    AA**CC      AAAAAA      AABBCC      both
     """
     avs = {"av1": kernel.anon_vma(), "av2": kernel.anon_vma()}
     tgt, mid = ANON_CASES[case]

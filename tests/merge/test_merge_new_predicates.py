@@ -79,6 +79,14 @@ def _pg(backing, page):
 @pytest.mark.parametrize("backing", BACKINGS)
 @pytest.mark.parametrize("side", SIDES)
 def test_equal_flags_merge(kernel, mm, side, backing):
+    """
+    Range and neighbours with equal flags: the scene merges.
+
+    0123456     merged      unmerged
+    AA*         AAA         AA          left
+    A  *BB      A  BBB      A   BB      right
+    AA*BB       AAAAA       AA BB       both
+    """
     s = Scene(kernel, mm, side, backing)
     s.assert_merged(*s.merge())
     assert s.target.flags == s.F
@@ -90,7 +98,13 @@ def test_equal_flags_merge(kernel, mm, side, backing):
 @pytest.mark.parametrize("side", SIDES)
 def test_plain_flag_difference_blocks(kernel, mm, side, backing, flag, where):
     """One non-sticky, non-special flag on the range only, or on the neighbours
-    only: nothing merges."""
+    only: nothing merges.
+
+    0123456     merged      unmerged
+    AA*         AAA         AA          left
+    A  *BB      A  BBB      A   BB      right
+    AA*BB       AAAAA       AA BB       both
+    """
     X = need_flag(kernel, flag)
     assert X & ignored_for_merge(kernel) == 0 and X & kernel.mask("VM_SPECIAL") == 0
     F = rw(kernel)
@@ -106,7 +120,13 @@ def test_plain_flag_difference_blocks(kernel, mm, side, backing, flag, where):
 def test_ignored_flag_difference_merges(kernel, mm, side, backing, flag, where):
     """A flag the tree leaves out of the comparison (sticky flags; 6.12:
     VM_SOFTDIRTY) on one side only does not block the merge.  The merged VMA has
-    it on sticky trees; on 6.12 only when the target had it."""
+    it on sticky trees; on 6.12 only when the target had it.
+
+    0123456     merged      unmerged
+    AA*         AAA         AA          left
+    A  *BB      A  BBB      A   BB      right
+    AA*BB       AAAAA       AA BB       both
+    """
     X = need_flag(kernel, flag)
     assert X & ignored_for_merge(kernel) == X, f"{flag} is not ignored by {kernel.version}"
     F = rw(kernel)
@@ -144,7 +164,11 @@ def test_every_flag_difference(kernel, mm, backing):
 @pytest.mark.parametrize("backing", BACKINGS)
 def test_every_flag_on_both_sides(kernel, mm, backing):
     """Every single-bit flag on the neighbour and the range alike: it merges
-    exactly when the flag is not in VM_SPECIAL."""
+    exactly when the flag is not in VM_SPECIAL.
+
+    012         012
+    AA*   ->    AAA   or   AA
+    """
     F = rw(kernel)
     special = kernel.mask("VM_SPECIAL")
     wrong = []
@@ -163,7 +187,13 @@ def test_every_flag_on_both_sides(kernel, mm, backing):
 @pytest.mark.parametrize("backing", BACKINGS)
 @pytest.mark.parametrize("side", SIDES)
 def test_special_flag_blocks_even_when_equal(kernel, mm, side, backing, flag):
-    """Neighbours and range all have the same VM_SPECIAL flag: still no merge."""
+    """Neighbours and range all have the same VM_SPECIAL flag: still no merge.
+
+    0123456     merged      unmerged
+    AA*         AAA         AA          left
+    A  *BB      A  BBB      A   BB      right
+    AA*BB       AAAAA       AA BB       both
+    """
     X = need_flag(kernel, flag)
     assert X & kernel.mask("VM_SPECIAL") == X
     F = rw(kernel) | X
@@ -181,6 +211,11 @@ def test_file_identity(kernel, mm, side, case):
     same-file: range and neighbours map one file; other-file: the range maps
     another; anon-range: file-backed neighbours, anonymous range; file-range:
     anonymous neighbours, file-backed range.  Only same-file merges.
+
+    0123456     merged      unmerged
+    AA*         AAA         AA          left
+    A  *BB      A  BBB      A   BB      right
+    AA*BB       AAAAA       AA BB       both
     """
     s = Scene(kernel, mm, side, "anon" if case == "file-range" else "file")
     f = {"same-file": s.b.file, "other-file": kernel.file(), "anon-range": None,
@@ -201,6 +236,14 @@ def test_file_identity(kernel, mm, side, case):
 @pytest.mark.parametrize("backing", BACKINGS)
 @pytest.mark.parametrize("side", SIDES)
 def test_pgoff_contiguity(kernel, mm, side, backing, delta):
+    """
+    The range's pgoff continues its neighbours' (merge) or is one off (no merge).
+
+    0123456     merged      unmerged
+    AA*         AAA         AA          left
+    A  *BB      A  BBB      A   BB      right
+    AA*BB       AAAAA       AA BB       both
+    """
     s = Scene(kernel, mm, side, backing)
     vma, state = s.merge(pgoff=s.b.pgoff(s.range[0]) + delta)
     if delta == 0:
@@ -246,6 +289,11 @@ def test_anon_vma_compatibility(kernel, mm, side, backing, case):
     same / none on either side merge; distinct anon_vmas never do; a fork child
     target takes no unfaulted range; an unfaulted target takes a faulted range on
     7.x but not on 6.12 (see unfaulted_target_takes_anon_vma).
+
+    0123456     merged      unmerged
+    AA*         AAA         AA          left
+    A  *BB      A  BBB      A   BB      right
+    AA*BB       AAAAA       AA BB       both
     """
     avs = {"av1": kernel.anon_vma(), "av2": kernel.anon_vma()}
     tgt, rng = ANON_CASES[case]
@@ -333,7 +381,11 @@ def test_gap_blocks(kernel, mm, side, backing):
 
 
 def test_no_vma_at_all(kernel, mm):
-    """An empty address space: vma_merge_new_range() gives up at once."""
+    """An empty address space: vma_merge_new_range() gives up at once.
+
+    0123        0123
+      *   ->              (nothing mapped, nothing merged)
+    """
     vma, state = mm.merge_new(2 * P, 3 * P, 2, rw(kernel))
     assert (vma, state) == (None, "nomerge")
     assert mm.map_count == 0
