@@ -39,6 +39,17 @@ CASES = [pytest.param(path, who, id=f"{path}-on-{who}")
 
 @pytest.mark.parametrize("path,who", CASES)
 def test_softdirty_difference_never_blocks_merge(kernel, mm, path, who):
+    """
+    VM_SOFTDIRTY on participant *who* only; the path merges all the same.
+
+    0123456         0123456
+    AA*       ->    AAA          new-left
+    A *BB     ->    A BBB        new-right
+    AA*BB     ->    AAAAA        new-both
+    AA*BBB    ->    AAABBB       existing-left
+    AAA*BB    ->    AAABBB       existing-right
+    AA**CC    ->    AAAAAA       existing-both
+    """
     sd = kernel.flag("VM_SOFTDIRTY")
     F = rw(kernel)
     X = kernel.flag("VM_EXEC")           # makes a middle VMA differ from its neighbours
