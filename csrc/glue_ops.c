@@ -33,16 +33,16 @@ int pyvma_hook_iter_prealloc(struct vma_iterator *vmi, struct vm_area_struct *vm
 
 void pyvma_set_fail_prealloc(int fail) { pyvma_fail_prealloc = fail; }
 
-/* The mm counters the kernel's vm_stat_account() keeps (mm/mmap.c, not built). */
-void pyvma_hook_vm_stat_account(struct mm_struct *mm, unsigned long flags, long npages)
+/* An mmap()ed range is accounted to the mm by the tree's own vm_stat_account()
+ * (taken from mm/mmap.c): map() + account() is what mmap_region() does. */
+void pyvma_vma_account(struct mm_struct *mm, struct vm_area_struct *vma)
 {
-	mm->total_vm += npages;
-	if (is_exec_mapping(flags))
-		mm->exec_vm += npages;
-	else if (is_stack_mapping(flags))
-		mm->stack_vm += npages;
-	else if (is_data_mapping(flags))
-		mm->data_vm += npages;
+	vm_stat_account(mm, vma->vm_flags, vma_pages(vma));
+}
+
+void pyvma_account_range(struct mm_struct *mm, unsigned long flags, long npages)
+{
+	vm_stat_account(mm, flags, npages);
 }
 
 /* ---- mm and VMA accessors ---------------------------------------------- */

@@ -134,4 +134,3 @@ struct vm_area_struct *pyvma_hook_vm_area_alloc(struct mm_struct *mm);
 struct vm_area_struct *pyvma_hook_vm_area_dup(struct vm_area_struct *vma);
 void pyvma_hook_vm_area_free(struct vm_area_struct *vma);
 int pyvma_hook_iter_prealloc(struct vma_iterator *vmi, struct vm_area_struct *vma);
-void pyvma_hook_vm_stat_account(struct mm_struct *mm, unsigned long flags, long npages);

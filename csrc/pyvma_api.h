@@ -52,6 +52,8 @@ int pyvma_mm_destroy(struct mm_struct *mm);
 int pyvma_mm_map_count(struct mm_struct *mm);
 void pyvma_mm_set_current(struct mm_struct *mm);
 void pyvma_mm_begin_op(struct mm_struct *mm);
+void pyvma_vma_account(struct mm_struct *mm, struct vm_area_struct *vma);
+void pyvma_account_range(struct mm_struct *mm, unsigned long flags, long npages);
 int pyvma_mm_walk(struct mm_struct *mm, struct pyvma_vma_info *out, int max);
 int pyvma_mm_check(struct mm_struct *mm, char *msg, int len);
 

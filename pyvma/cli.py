@@ -76,6 +76,33 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 1 if len(finals) > 1 else 0
 
 
+def cmd_fuzz(args: argparse.Namespace) -> int:
+    """Hold the kernel to the reference model for --minutes; keep what fails."""
+    import time as _time
+    from hypothesis import HealthCheck, settings
+    from .model import Checker, make_state_machine, save_regression
+    k = _kernel(args.kernel, args.patch, args.series, args.kernel_config)
+    machine = make_state_machine(k)
+    machine.TestCase.settings = settings(max_examples=args.batch, stateful_step_count=40,
+                                         deadline=None, database=None,
+                                         suppress_health_check=list(HealthCheck))
+    t_end = _time.monotonic() + args.minutes * 60
+    rounds = 0
+    while _time.monotonic() < t_end:
+        rounds += 1
+        try:
+            machine.TestCase().runTest()
+        except AssertionError as exc:
+            print(f"pyvma fuzz: {k.version}: the kernel disagrees with the model\n{exc}")
+            if Checker.last_failure:
+                path = save_regression(k, Checker.last_failure, Path(args.save_dir))
+                print(f"saved as regression case {path}")
+            return 1
+    print(f"pyvma fuzz: {k.version}: {rounds * args.batch} sequences in "
+          f"{args.minutes} min, no disagreement with the model")
+    return 0
+
+
 def cmd_fetch(args: argparse.Namespace) -> int:
     from . import source
     for spec in args.specs:
@@ -234,6 +261,15 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--kernel-config", action="append", default=[], metavar="CONFIG_X=y|n")
     sp.add_argument("--ops", required=True, help="the JSON operation list of the report")
     sp.set_defaults(fn=cmd_replay)
+    sp = sub.add_parser("fuzz", help="model-based exploration (hypothesis) for a while")
+    kernel_opts(sp)
+    sp.add_argument("--patch", action="append", default=[], metavar="FILE")
+    sp.add_argument("--series", metavar="MBOX")
+    sp.add_argument("--minutes", type=float, default=5.0)
+    sp.add_argument("--batch", type=int, default=200, help="examples per hypothesis run")
+    sp.add_argument("--save-dir", default=str(REPO / "tests" / "model" / "regressions"),
+                    help="where findings are kept as regression cases")
+    sp.set_defaults(fn=cmd_fuzz)
     sp = sub.add_parser("fetch", help="fetch/extract kernel trees into the cache")
     sp.add_argument("specs", nargs="+", metavar="SPEC")
     sp.set_defaults(fn=cmd_fetch)

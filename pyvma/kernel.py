@@ -424,6 +424,10 @@ class MM:
         -errno; the write-lock mark linking leaves is cleared, as map() does."""
         return int(self._call(self.k.lib.pyvma_vma_link, self.ptr, vma.ptr))
 
+    def account(self, vma: VMA) -> None:
+        """Account *vma*'s pages to the mm as mmap does (the tree's vm_stat_account())."""
+        self.k.lib.pyvma_vma_account(self.ptr, vma.ptr)
+
     def merge_new(self, start: int, end: int, pgoff: int | None = None,
                   flags: int | Iterable[str] | None = None, anon_vma: AnonVma | None = None,
                   file: File | None = None) -> tuple[VMA | None, str]:

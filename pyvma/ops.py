@@ -150,7 +150,7 @@ def apply(w: World, op: Op) -> Outcome:
         if name == "map":
             s, e, pgoff, names, av, f = a
             flags, missing = w.flags(names)
-            mm.map(s * PAGE_SIZE, e * PAGE_SIZE, pgoff, flags, w.av(av), w.file(f))
+            mm.account(mm.map(s * PAGE_SIZE, e * PAGE_SIZE, pgoff, flags, w.av(av), w.file(f)))
             ret = 0
         elif name == "merge_new":
             s, e, pgoff, names, av, f = a
@@ -158,7 +158,10 @@ def apply(w: World, op: Op) -> Outcome:
             vma, state = mm.merge_new(s * PAGE_SIZE, e * PAGE_SIZE, pgoff, flags, w.av(av),
                                       w.file(f))
             if vma is None and state == "nomerge":
-                mm.map(s * PAGE_SIZE, e * PAGE_SIZE, pgoff, flags, w.av(av), w.file(f))
+                vma = mm.map(s * PAGE_SIZE, e * PAGE_SIZE, pgoff, flags, w.av(av), w.file(f))
+            if vma is not None:
+                # what mmap_region() accounts: the new range only
+                mm.k.lib.pyvma_account_range(mm.ptr, flags, e - s)
             ret = state
         elif name == "modify":
             s, e, names = a

@@ -279,7 +279,7 @@ def _logical_lines(text: str):
         i += 1
 
 
-_PARSE_CACHE_VERSION = "1"
+_PARSE_CACHE_VERSION = "2"
 parse_cache_dir: Path | None = None     # set by the build: <cache>/parsecache
 
 
@@ -324,6 +324,7 @@ def _parse_text(raw: str, relname: str) -> list[Definition]:
     chunk_conds: tuple[str, ...] = ()
     depth = 0
     paren = 0
+    macro_call = False
 
     def emit(body: str, line: int, cnds: tuple[str, ...]) -> None:
         got = _classify(body)
@@ -368,6 +369,10 @@ def _parse_text(raw: str, relname: str) -> list[Definition]:
         if stripped.startswith("#"):
             chunk.append(line + "\n")
             continue
+        if macro_call and stripped:
+            if not stripped.startswith("{"):
+                chunk = []
+            macro_call = False
         if not "".join(chunk).strip():
             chunk_line = lineno
             chunk_conds = conds.snapshot()
@@ -408,9 +413,10 @@ def _parse_text(raw: str, relname: str) -> list[Definition]:
             chunk.append(rest + "\n")
         if depth < 0:
             depth = 0
-        if depth == 0 and paren == 0 and re.fullmatch(r"\s*[A-Z][A-Z0-9_]*\s*\(.*\)\s*",
-                                                      "".join(chunk), re.S):
-            chunk = []   # a top-level macro invocation with no ';' (DEFINE_LOCK_GUARD_0(...))
+        # a top-level macro invocation with no ';' (DEFINE_LOCK_GUARD_0(...)) ends here,
+        # unless a body follows (SYSCALL_DEFINE2(...) { ... }): decided at the next line
+        macro_call = depth == 0 and paren == 0 and bool(re.fullmatch(
+            r"\s*[A-Z][A-Z0-9_]*\s*\(.*\)\s*", "".join(chunk), re.S))
     _expand_enum_macro_items(defs)
     return defs
 

@@ -98,7 +98,7 @@ FORCE_STUB: frozenset[str] = frozenset({
     "vma_interval_tree_remove", "uprobe_start_dup_mmap", "uprobe_end_dup_mmap",
     "vm_get_page_prot", "vma_set_page_prot", "mm_flags_set", "mm_flags_clear",
     "get_file", "fput", "security_mmap_addr", "security_vm_enough_memory_mm",
-    "vm_stat_account", "vm_unacct_memory", "mapping_map_writable", "mapping_unmap_writable",
+    "vm_unacct_memory", "mapping_map_writable", "mapping_unmap_writable",
     "vma_mark_attached",
     "mutex_lock", "mutex_unlock", "mutex_lock_killable", "mutex_trylock", "mutex_is_locked",
     "signal_pending", "fatal_signal_pending", "rlimit", "task_rlimit", "mapping_can_writeback",
@@ -140,7 +140,6 @@ STUB_HOOKS: dict[str, str] = {
     "vm_area_dup": "pyvma_hook_vm_area_dup({0})",
     "vm_area_free": "pyvma_hook_vm_area_free({0})",
     "vma_assert_write_locked": "pyvma_hook_assert_write_locked({0})",
-    "vm_stat_account": "pyvma_hook_vm_stat_account({0}, {1}, {2})",
     # KSM adds no flags here: the flags pass through (a zero stub would drop them all)
     "ksm_vma_flags": "{2}",
 }
@@ -165,7 +164,7 @@ VAR_VALUES: dict[str, str] = {
 # Kernel functions outside mm/vma*.c that mm/vma.c calls and whose real bodies the
 # harness wants (they walk the VMA tree): taken from the named .c file of the tree.
 SOURCE_DEFINITIONS: dict[str, tuple[str, ...]] = {
-    "mm/mmap.c": ("find_vma_intersection", "find_vma_prev", "find_vma"),
+    "mm/mmap.c": ("find_vma_intersection", "find_vma_prev", "find_vma", "vm_stat_account"),
 }
 
 # Helpers whose real bodies the harness relies on: if one does not compile against

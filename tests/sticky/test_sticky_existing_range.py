@@ -174,3 +174,29 @@ def test_existing_sticky_only_difference_merges_both(sk, who):
     assert (vma, state) == (a, "success"), show(mm)
     assert row(mm) == "AAAAAA"
     assert a.flags == F | sk.sticky(who != "none"), show(mm)
+
+
+@pytest.mark.parametrize("whole", [True, False], ids=["whole", "partial"])
+def test_existing_request_speaks_for_the_middle(sk, whole):
+    """
+    vma_merge_existing_range() takes the sticky flags from the request and the
+    surviving neighbour, never from the middle VMA's own flags: a request
+    without the middle's sticky flag (no caller in the tree builds one - they
+    derive it from vma->vm_flags) moves the range into A without it.
+
+    0123            0123
+    AA**     ->     AAAA      (whole: B's flag is gone with B)
+    AA*B     ->     AAAB      (partial: the rest of B keeps it)
+    """
+    mm, F = sk.mm, sk.base
+    a = mm.map(0, 2 * P, 0, F)
+    b = mm.map(2 * P, 4 * P, 2, F | other(sk.k) | sk.S)
+    end = 4 * P if whole else 3 * P
+
+    vma, state = mm.merge_existing(b, 2 * P, end, F, prev=a)
+
+    assert (vma, state) == (a, "success"), show(mm)
+    assert row(mm) == ("AAAA" if whole else "AAAB")
+    assert a.flags == F, show(mm)
+    if not whole:
+        assert b.flags == F | other(sk.k) | sk.S
