@@ -109,6 +109,13 @@ def bench_kernel(spec: str, rounds: int, work: Path) -> dict:
             _, rc, out = timed([sys.executable, "-c", code], env=env, cwd=REPO)
             r["py_warm_load"] = float(out.strip().splitlines()[-1]) if rc == 0 else None
             r.update(_ops(str(d), env, rounds))
+    # --- diff throughput (a tree against itself: every operation runs twice) --
+    code = ("import sys; sys.path.insert(0, '.'); import pyvma.kernel as pv;"
+            "from pyvma.diff import diff;"
+            f"k = pv.load({spec!r}); d, s = diff(k, k, seed=7, sequences=400, length=30,"
+            " seconds=60, use_corpus=False); print(s['ops_per_second'])")
+    _, rc, out = timed([sys.executable, "-c", code], cwd=REPO)
+    r["diff_ops"] = float(out.strip().splitlines()[-1]) if rc == 0 else None
     # --- upstream-equivalent suite, warm ------------------------------------
     secs, rc, out = timed([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                            "--kernel", spec, "tests/upstream"], cwd=REPO)
@@ -194,6 +201,8 @@ def table(results: list[dict], peak: float) -> str:
                    f"{ratio(r.get('py_suite'), up_total)} | ≤ 3 s |")
         out.append(f"| ops/s, Python-driven vs native C loop | {k} | {fmt(r.get('ops_py'), 'n')} | "
                    f"{fmt(r.get('ops_c'), 'n')} | {ratio(r.get('ops_py'), r.get('ops_c'))} | ≥ 0.3× |")
+        out.append(f"| diff throughput, random sequences (ops/s per tree) | {k} | "
+                   f"{fmt(r.get('diff_ops'), 'n')} | | | ≥ 10,000 |")
     out.append(f"| peak memory of `pytest tests` (max RSS) | all | {peak:.0f} MiB | | | |")
     notes = []
     for r in results:

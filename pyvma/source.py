@@ -25,10 +25,12 @@ Cache layout (``$PYVMA_CACHE``, default ``~/.cache/pyvma``)::
 from __future__ import annotations
 
 import functools
+import glob
 import hashlib
 import json
 import logging
 import os
+import stat
 import re
 import shutil
 import subprocess
@@ -352,9 +354,9 @@ def _collect(root: Path, patterns: Iterable[str]) -> list[str]:
         if not pat:
             continue
         if _is_glob(pat):
-            for p in root.glob(pat):
-                if p.is_file():
-                    out.add(p.relative_to(root).as_posix())
+            base = os.path.join(glob.escape(str(root)), "")
+            # directories matching a file pattern are dropped by _content_hash
+            out.update(p[len(base):] for p in glob.glob(base + pat, recursive=True))
         elif (root / pat).is_file():
             out.add(pat)
     return sorted(out)
@@ -385,9 +387,12 @@ def _content_hash(root: Path, rels: Sequence[str], cache: Path | None) -> str:
     # mtime tick; hash them but don't trust a cached digest for them.
     racy_before = time.time_ns() - 2_000_000_000
     total = hashlib.sha256(b"pyvma-content-hash-v1\n")
+    rootstr = str(root)
     for rel in rels:
-        path = root / rel
-        st = path.stat()
+        path = os.path.join(rootstr, rel)
+        st = os.stat(path)
+        if stat.S_ISDIR(st.st_mode):
+            continue
         old = entries.get(rel)
         if old and old[0] == st.st_mtime_ns and old[1] == st.st_size:
             digest = old[2]
@@ -873,8 +878,36 @@ class DebianApt:
                 f"{self.lists} failed: {msg}). {_OFFLINE_HELP}"
             )
 
+    def _memo(self, question: str, ask):
+        """apt-cache's answer to *question*, remembered until the lists change."""
+        memo_path = self.dir / "answers.json"
+        try:
+            lists = max((p.stat().st_mtime_ns for p in self.lists.iterdir()), default=0)
+        except OSError:
+            lists = 0
+        try:
+            memo = json.loads(memo_path.read_text())
+            if memo.get("lists") != lists:
+                memo = {"lists": lists, "answers": {}}
+        except (OSError, ValueError):
+            memo = {"lists": lists, "answers": {}}
+        if question not in memo["answers"]:
+            memo["answers"][question] = ask()
+            try:
+                write_json_atomic(memo_path, memo)
+            except OSError:
+                pass
+        return memo["answers"][question]
+
     def source_packages(self) -> list[tuple[int, int]]:
         """Return the (major, minor) of every linux-source-X.Y Debian offers."""
+        return [tuple(x) for x in self._memo("source_packages", self._source_packages)]
+
+    def candidate(self, package: str) -> str | None:
+        """Return apt's candidate version of ``package``, or None."""
+        return self._memo(f"candidate {package}", lambda: self._candidate(package))
+
+    def _source_packages(self) -> list[tuple[int, int]]:
         proc = _run(
             ["apt-cache", *self.options(), "search", "--names-only", "^linux-source-"],
             check_msg="apt-cache search failed",
@@ -886,8 +919,7 @@ class DebianApt:
                 found.add((int(m.group(1)), int(m.group(2))))
         return sorted(found, reverse=True)
 
-    def candidate(self, package: str) -> str | None:
-        """Return apt's candidate version of ``package``, or None."""
+    def _candidate(self, package: str) -> str | None:
         proc = _run(["apt-cache", *self.options(), "policy", "--", package])
         m = re.search(r"^\s*Candidate:\s*(\S+)", proc.stdout, re.M)
         if proc.returncode != 0 or not m or m.group(1) == "(none)":

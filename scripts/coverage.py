@@ -79,7 +79,7 @@ def upstream_coverage(tree: Path, work: Path) -> tuple | str:
     if proc.returncode != 0:
         errs = [l for l in (proc.stdout + proc.stderr).splitlines() if "error" in l.lower()]
         return f"upstream harness does not build: {(errs or ['?'])[-1][:160]}"
-    run = subprocess.run([str(vma / "vma")], capture_output=True, text=True, cwd=vma)
+    subprocess.run([str(vma / "vma")], capture_output=True, text=True, cwd=vma)
     gcda = vma / "main.gcda"
     if not gcda.exists():
         return "upstream run wrote no coverage data"

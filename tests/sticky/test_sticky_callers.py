@@ -172,5 +172,4 @@ def test_mmap_fixed_over_sticky_vma_merges_back(sk, sticky):
     assert row(mm) == "AAAAAA", show(mm)
     assert spans(mm) == [(0, 6, 0)]
     assert mm.vmas()[0].flags == base | sk.sticky(sticky), show(mm)
-    assert mm.counters["total_vm"] == 6
     settle_dup_artifact(sk.k)
