@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -141,21 +142,6 @@ def _first_errors(stderr: str, limit: int = 15) -> str:
     return "\n".join("  " + l for l in lines[:limit]) + more
 
 
-@contextlib.contextmanager
-def _capture_fd2(path: Path):
-    """Send file descriptor 2 (where distutils' compiler writes) to *path*."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(path, "wb") as f:
-        os.dup2(f.fileno(), 2)
-    try:
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def _check_toolchain() -> None:
     """A compiler and liburcu's headers, or a message saying how to get them."""
     cc = os.environ.get("CC", "gcc")
@@ -248,27 +234,29 @@ def _build_into(out: Path, tree: KernelTree, config, sanitizer: str | None, key:
     # the support objects do not depend on the shim: compile them (both cores)
     # while the shim is generated
     pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2))
+    wrapper = pool.submit(_wrapper_object, objs_dir, flags)
     futures = [pool.submit(_compile_object, src / rel, src, gen,
                            [*flags, *([MAPLE_DUMP_STACK] if rel.endswith("maple-shim.c") else [])],
                            objs_dir) for rel in SUPPORT_SOURCES]
     try:
         memo = root / "shimmemo" / f"{headers_hash(src, config)}.json"
-        shim = build_shim(src, config, gen, memo)
+        shim = build_shim(src, config, gen, memo, check=False)
         (gen / "pyvma_tables.h").write_text(tables_text(src))
         (gen / "pyvma_tu.c").write_text(tu_text(src, glue=True))
         t_shim = time.monotonic() - t0
         objects = [str(f.result()) for f in futures]
+        wrapper_o = wrapper.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     t_objs = time.monotonic() - t0 - t_shim
 
     try:
-        module = _compile_module(out, gen, src, flags, san, objects, key)
+        module = _compile_module(out, gen, src, flags, san, objects, key, wrapper_o)
     except BuildError:
-        if not shim.rounds:             # the memo was stale: settle the shim again
+        if not shim.rounds:             # unchecked or a stale memo: settle the shim
             memo.unlink(missing_ok=True)
-            shim = build_shim(src, config, gen, memo)
-            module = _compile_module(out, gen, src, flags, san, objects, key)
+            shim = build_shim(src, config, gen, memo, check=True)
+            module = _compile_module(out, gen, src, flags, san, objects, key, wrapper_o)
         else:
             raise
     missing = _undefined_symbols(module)
@@ -278,7 +266,7 @@ def _build_into(out: Path, tree: KernelTree, config, sanitizer: str | None, key:
                          + "\n".join(f"  {s}: used by {_use_site(src, s)}" for s in missing))
     t_total = time.monotonic() - t0
     return {
-        "key": key, "module_name": f"_pyvma_{key}", "module_file": module.name,
+        "key": key, "module_name": MODULE_NAME, "module_file": module.name,
         "module_sha256": _sha256(module), "tree": str(tree.root), "version": tree.version_str,
         "config": dict(config.options), "sanitizer": sanitizer,
         "shim": {"extracted": len(shim.shim.extracted), "stubs": len(shim.shim.stubs),
@@ -290,31 +278,65 @@ def _build_into(out: Path, tree: KernelTree, config, sanitizer: str | None, key:
     }
 
 
-def _compile_module(out: Path, gen: Path, src: Path, flags: list[str], san: list[str],
-                    objects: list[str], key: str) -> Path:
-    """cffi API mode: the translation unit (shim, the tree's sources, glue) + objects."""
-    import cffi
-    from vma_internal.toolchain import CSRC, include_flags
+MODULE_NAME = "_pyvma"    # every build's cffi module has this name; each loads from its own file
 
+
+def _wrapper_object(objs_dir: Path, flags: list[str]) -> Path:
+    """cffi's Python wrappers for csrc/pyvma_api.h: the same for every tree, so
+    compiled once (per API, cffi version and flags) and cached."""
+    import cffi
+    import sysconfig
+    from vma_internal.toolchain import CSRC, compiler
+    api = (CSRC / "pyvma_api.h").read_text()
+    h = hashlib.sha256(api.encode())
+    h.update(f"{cffi.__version__}\0{flags}\0{sysconfig.get_paths()['include']}".encode())
+    out = objs_dir / f"cffi-wrapper-{h.hexdigest()[:16]}.o"
+    if out.exists():
+        return out
     ffi = cffi.FFI()
-    ffi.cdef((CSRC / "pyvma_api.h").read_text())
-    ffi.set_source(f"_pyvma_{key}", '#include "pyvma_tu.c"\n',
-                   extra_compile_args=[*flags, *include_flags(src, gen)],
-                   extra_objects=objects, libraries=["urcu", "pthread"],
-                   extra_link_args=[*san])
-    log = out / "compile.log"
+    ffi.cdef(api)
+    ffi.set_source(MODULE_NAME, '#include "pyvma_api.h"\n')
+    tmpdir = Path(tempfile.mkdtemp(prefix="cffi-", dir=objs_dir))
     try:
-        with _capture_fd2(log):
-            so = ffi.compile(tmpdir=str(out / "obj"), verbose=False)
-    except Exception:  # distutils' CompileError/LinkError
-        text = log.read_text(errors="replace") if log.exists() else ""
-        raise BuildError(f"building {src}/mm/vma.c with the generated shim failed:\n"
-                         f"{_first_errors(text)}") from None
-    so_path = Path(so)
-    module = out / so_path.name
-    os.replace(so_path, module)
+        c_file = tmpdir / f"{MODULE_NAME}.c"
+        with contextlib.redirect_stdout(io.StringIO()):     # cffi says "generating ..."
+            ffi.emit_c_code(str(c_file))
+        tmp_o = tmpdir / "wrapper.o"
+        proc = subprocess.run([compiler(), "-c", *flags, f"-I{CSRC}",
+                               f"-I{sysconfig.get_paths()['include']}", str(c_file),
+                               "-o", str(tmp_o)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise BuildError(f"compiling cffi's wrappers failed:\n{_first_errors(proc.stderr)}")
+        os.replace(tmp_o, out)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    return out
+
+
+def _compile_module(out: Path, gen: Path, src: Path, flags: list[str], san: list[str],
+                    objects: list[str], key: str, wrapper: Path) -> Path:
+    """The translation unit (shim, the tree's sources, glue) compiled and linked with
+    cffi's wrappers and the support objects, by us (no setuptools)."""
+    import sysconfig
+    from vma_internal.toolchain import compiler, include_flags
+
+    objdir = out / "obj"
+    objdir.mkdir(parents=True, exist_ok=True)
+    obj = objdir / f"_pyvma_{key}.o"
+    module = out / f"_pyvma_{key}{sysconfig.get_config_var('EXT_SUFFIX')}"
+    cc = compiler()
+    steps = [
+        [cc, "-c", *flags, *include_flags(src, gen), str(gen / "pyvma_tu.c"), "-o", str(obj)],
+        [cc, "-shared", *san, str(obj), str(wrapper), *objects, "-lurcu", "-lpthread",
+         "-o", str(module)],
+    ]
+    for cmd in steps:
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=objdir)
+        if proc.returncode != 0:
+            raise BuildError(f"building {src}/mm/vma.c with the generated shim failed:\n"
+                             f"{_first_errors(proc.stderr)}")
     if "--coverage" not in san:         # gcov writes its counts next to the objects
-        shutil.rmtree(out / "obj", ignore_errors=True)
+        shutil.rmtree(objdir, ignore_errors=True)
     return module
 
 

@@ -173,7 +173,9 @@ class Generator:
         self.wanted: set[str] = set()
 
     def closure(self) -> tuple[list[Definition], list[Stub], list[str]]:
-        used, tags, local = root_identifiers(self.tree)
+        if not hasattr(self, "_roots"):
+            self._roots = root_identifiers(self.tree)
+        used, tags, local = self._roots
         self.wanted = set(used)
         own = {n for lst in (self.index.by_name, self.index.by_tag) for n, ds in lst.items()
                if any(d.file.startswith("csrc/") for d in ds)}
@@ -225,10 +227,34 @@ class Generator:
                           d.uses, d.tag_uses, d.ptr_tag_uses)
 
     def generate(self) -> Shim:
-        defs, stubs, unresolved = self.closure()
+        """The shim.  A tree helper whose body names a type nothing defines (pte_t:
+        page tables are not emulated) cannot compile; it is demoted to a stub before
+        the compiler has to say so, and recorded in ``predemoted``."""
+        self.predemoted: dict[str, str] = {}
+        for _ in range(4):
+            defs, stubs, unresolved = self.closure()
+            types = {u for u in unresolved if re.fullmatch(r"[a-z_][a-z0-9_]*_t", u)}
+            bad = {}
+            for d in defs:
+                if d.kind == "function" and not d.file.startswith("csrc/") \
+                        and d.name not in manifest.NEVER_DEMOTE and d.uses & types:
+                    bad[d.name] = f"{d.where}: uses {', '.join(sorted(d.uses & types))}, " \
+                                  "which nothing defines"
+            for s in stubs:
+                head = s.text.split("{")[0]
+                hit = {t for t in types if re.search(rf"\b{t}\b", head)}
+                if hit and s.name not in self.exclude:
+                    self.exclude.add(s.name)
+                    self.predemoted[s.name] = f"dropped: its signature uses {', '.join(hit)}"
+            if not bad and not any(s.name in self.exclude for s in stubs):
+                break
+            self.force_stub |= set(bad)
+            self.predemoted.update(bad)
         guard = include_guard(self.tree)
         has = [t for t in manifest.OPTIONAL_TYPES if self.index.lookup(t, self.config)]
-        return emit(guard, defs, stubs, unresolved, self.tree, has)
+        shim = emit(guard, defs, stubs, unresolved, self.tree, has)
+        shim.demoted = dict(self.predemoted)
+        return shim
 
 
 def _order_types(types: list[Definition]) -> list[Definition]:

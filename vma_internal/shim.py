@@ -72,7 +72,7 @@ def headers_hash(tree: Path, config: HarnessConfig) -> str:
 
 
 def build_shim(tree: Path, config: HarnessConfig, gen_dir: Path,
-               memo: Path | None = None) -> ShimResult:
+               memo: Path | None = None, check: bool = True) -> ShimResult:
     """Write generated/ and the shim into *gen_dir*; compile-check; return it.
 
     With *memo* (a JSON file), the demotions and the prelude's names found by an
@@ -91,6 +91,13 @@ def build_shim(tree: Path, config: HarnessConfig, gen_dir: Path,
         shim_path.write_text(shim.text)
         return ShimResult(shim, shim_path, 0)
     available = prelude_names(tree, gen_dir)
+    if not check:
+        # the caller's real compile checks it (and calls again with check=True on errors)
+        shim = Generator(tree, config, index, available).generate()
+        shim_path.write_text(shim.text)
+        if memo is not None:
+            _write_memo(memo, available, set(), set(), shim.demoted)
+        return ShimResult(shim, shim_path, 0)
     force: set[str] = set()
     exclude: set[str] = set()
     demoted: dict[str, str] = {}
@@ -98,18 +105,14 @@ def build_shim(tree: Path, config: HarnessConfig, gen_dir: Path,
     check.write_text(tu_text(tree))
     for rounds in range(1, MAX_ROUNDS + 1):
         shim = Generator(tree, config, index, available, force, exclude).generate()
-        shim.demoted = dict(demoted)
+        shim.demoted.update(demoted)
         shim_path.write_text(shim.text)
         proc = subprocess.run([compiler(), "-fsyntax-only", *BASE_CFLAGS,
                                *include_flags(tree, gen_dir), str(check)],
                               capture_output=True, text=True)
         if proc.returncode == 0:
             if memo is not None:
-                memo.parent.mkdir(parents=True, exist_ok=True)
-                tmp = memo.with_suffix(f".tmp{os.getpid()}")
-                tmp.write_text(json.dumps({"available": sorted(available), "force": sorted(force),
-                                           "exclude": sorted(exclude), "demoted": demoted}))
-                os.replace(tmp, memo)
+                _write_memo(memo, available, force, exclude, shim.demoted)
             return ShimResult(shim, shim_path, rounds)
         changed = False
         for m in _errors(proc.stderr):
@@ -135,6 +138,19 @@ def build_shim(tree: Path, config: HarnessConfig, gen_dir: Path,
         if not changed:
             break
     raise ShimError(_describe_failure(proc.stderr, tree, gen_dir))
+
+
+def _write_memo(memo: Path, available: set[str], force: set[str], exclude: set[str],
+                demoted: dict[str, str]) -> None:
+    """Remember the settled shim's inputs: the next build of the same headers
+    generates it in one pass."""
+    force = force | {n for n, why in demoted.items() if not why.startswith("dropped")}
+    exclude = exclude | {n for n, why in demoted.items() if why.startswith("dropped")}
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    tmp = memo.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps({"available": sorted(available), "force": sorted(force),
+                               "exclude": sorted(exclude), "demoted": demoted}))
+    os.replace(tmp, memo)
 
 
 def _describe_failure(stderr: str, tree: Path, gen_dir: Path) -> str:

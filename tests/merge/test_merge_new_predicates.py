@@ -415,3 +415,20 @@ def test_close_hook(kernel, mm, side, backing, who):
         assert spans(mm) == [(0, 3, s.b.pgoff(0)), (3, 5, s.b.pgoff(3))]
     else:
         s.assert_merged(vma, state)
+
+
+@pytest.mark.parametrize("backing", BACKINGS)
+def test_right_merge_with_nothing_below(kernel, mm, backing):
+    """
+    No VMA below the range (vmg->prev is NULL): the range still joins B, and the
+    maple tree stays sound (the iterator must stay at the gap, not skip to B).
+
+    0123            0123
+    *BB      ->     AAA
+    """
+    b = Backing(kernel, backing)
+    F = rw(kernel)
+    nxt = b.map(mm, 1, 3, F)
+    vma, state = b.merge_new(mm, 0, 1, F)
+    assert (vma, state) == (nxt, "success"), show(mm)
+    assert (row(mm), spans(mm)) == ("AAA", [(0, 3, b.pgoff(0))])

@@ -135,39 +135,6 @@ def sk(request, kernel, load_kernel):
                             + "\n".join(f"  {w}" for w in warns), pytrace=False)
 
 
-def readonly(k) -> int:
-    """Private read-only flags: munmap() of these touches none of mm's data/exec/stack
-    counters, which the harness's map() does not account."""
-    return k.flag("VM_READ", "VM_MAYREAD", "VM_MAYWRITE")
-
-
-class HarnessDupArtifact(Exception):
-    """The harness's write-lock assertion fired on a VMA fresh from vm_area_dup()."""
-
-
-# In the harness, a VMA made by vm_area_dup() (split_vma) does not go through a real
-# vma_lock_init(new, true): its vm_refcnt/vm_lock_seq are whatever the heap held, so
-# __split_vma()'s vma_add_pgoff(new, ...) (new_below == 0) may find it "attached"
-# and not write-locked, and WARN at the harness's vma_assert_write_locked hook.  The
-# real kernel resets both (the new VMA is detached), so that WARN is not the
-# kernel's.  Tests that split with new_below == 0 call settle_dup_artifact() after
-# their assertions; only that WARN turns into an expected failure, any assertion
-# failure stays a failure.
-DUP_ARTIFACT = pytest.mark.xfail(
-    raises=HarnessDupArtifact, strict=False,
-    reason="harness: vm_area_dup()'s copy is not vma_lock_init()ed (spurious write-lock WARN)")
-
-
-def settle_dup_artifact(k) -> None:
-    """Raise HarnessDupArtifact if every WARN so far is the harness's write-lock
-    assertion (and clear them); leave any other WARN for the fixture to fail on."""
-    warns = k.warnings()
-    if warns and all(w.file.endswith("csrc/glue.c") and "vm_lock_seq" in w.cond
-                     for w in warns):
-        k.clear_warnings()
-        raise HarnessDupArtifact("; ".join(map(str, warns)))
-
-
 def faulted(mm, vma, av) -> None:
     """Give *vma* an anon_vma with the single chain entry of a faulted, non-forked VMA."""
     vma.set_anon_vma(av)

@@ -10,8 +10,7 @@
 """
 import pytest
 
-from .sticky_helpers import (DUP_ARTIFACT, P, other, row, settle_dup_artifact, show,  # noqa: F401
-                             sk, spans)
+from .sticky_helpers import P, other, row, show, sk, spans  # noqa: F401
 
 pytestmark = pytest.mark.requires("sticky")
 
@@ -28,7 +27,7 @@ def test_modify_flags_merge_unites_sticky(sk, who):
     012345          012345
     AA**CC    ->    AAAAAA
     """
-    mm, F, S = sk.mm, sk.base, sk.S
+    mm, F = sk.mm, sk.base
     a = mm.map(0, 2 * P, 0, F | sk.sticky(who == "prev"))
     b = mm.map(2 * P, 4 * P, 2, F | other(sk.k) | sk.sticky(who == "middle"))
     mm.map(4 * P, 6 * P, 4, F | sk.sticky(who == "next"))
@@ -39,10 +38,8 @@ def test_modify_flags_merge_unites_sticky(sk, who):
     assert ret == a, show(mm)
     assert row(mm) == "AAAAAA"
     assert a.flags == F | sk.sticky(who != "none"), show(mm)
-    del S
 
 
-@DUP_ARTIFACT
 @pytest.mark.parametrize("sticky", [False, True], ids=["plain", "sticky"])
 def test_modify_flags_split_keeps_sticky_on_all_parts(sk, sticky):
     """
@@ -64,7 +61,6 @@ def test_modify_flags_split_keeps_sticky_on_all_parts(sk, sticky):
     assert row(mm) == "AABBCC"
     assert spans(mm) == [(0, 2, 0), (2, 4, 2), (4, 6, 4)]
     assert [v.flags for v in mm.vmas()] == [flags] * 3, show(mm)
-    settle_dup_artifact(sk.k)
 
 
 # --- copy_vma() ----------------------------------------------------------------
@@ -150,7 +146,6 @@ def test_mmap_fills_hole_unites_sticky(sk, who):
     assert a.flags == base | sk.sticky(who != "none"), show(mm)
 
 
-@DUP_ARTIFACT
 @pytest.mark.requires("mmap_region")
 @pytest.mark.parametrize("sticky", [False, True], ids=["plain", "sticky"])
 def test_mmap_fixed_over_sticky_vma_merges_back(sk, sticky):
@@ -172,4 +167,3 @@ def test_mmap_fixed_over_sticky_vma_merges_back(sk, sticky):
     assert row(mm) == "AAAAAA", show(mm)
     assert spans(mm) == [(0, 6, 0)]
     assert mm.vmas()[0].flags == base | sk.sticky(sticky), show(mm)
-    settle_dup_artifact(sk.k)

@@ -7,8 +7,7 @@ flags.  ``*`` marks a range being expanded over, unmapped or merged.
 """
 import pytest
 
-from .sticky_helpers import (DUP_ARTIFACT, P, readonly, row, settle_dup_artifact, show,  # noqa: F401
-                            sk, spans)
+from .sticky_helpers import P, other, row, show, sk, spans  # noqa: F401
 
 pytestmark = pytest.mark.requires("sticky")
 
@@ -82,7 +81,7 @@ def test_shrink_keeps_flags(sk, sticky):
     assert a.flags == F | sk.sticky(sticky)
 
 
-@pytest.mark.parametrize("new_below", [pytest.param(False, marks=DUP_ARTIFACT), True],
+@pytest.mark.parametrize("new_below", [False, True],
                          ids=["new-above", "new-below"])
 @pytest.mark.parametrize("who", ["none", "whole", "lower", "upper"])
 def test_split_then_merge_back(sk, who, new_below):
@@ -116,10 +115,8 @@ def test_split_then_merge_back(sk, who, new_below):
     assert row(mm) == "AAAA"
     assert spans(mm) == [(0, 4, 0)]
     assert lower.flags == F | sk.sticky(who != "none"), show(mm)
-    settle_dup_artifact(sk.k)
 
 
-@DUP_ARTIFACT
 @pytest.mark.parametrize("sticky", [False, True], ids=["plain", "sticky"])
 def test_munmap_splits_sticky_vma_and_hole_merges_back(sk, sticky):
     """
@@ -130,8 +127,8 @@ def test_munmap_splits_sticky_vma_and_hole_merges_back(sk, sticky):
     AAAAAA   ->     AA  BB   ->     AAAAAA
         munmap [2,4)      merge_new [2,4) without the flag
     """
-    mm, F = sk.mm, readonly(sk.k)
-    mm.map(0, 6 * P, 0, F | sk.sticky(sticky))
+    mm, F = sk.mm, sk.base
+    mm.account(mm.map(0, 6 * P, 0, F | sk.sticky(sticky)))    # as mmap would have
 
     assert mm.munmap(2 * P, 4 * P) == 0
     assert row(mm) == "AA  BB"
@@ -143,10 +140,8 @@ def test_munmap_splits_sticky_vma_and_hole_merges_back(sk, sticky):
     assert row(mm) == "AAAAAA"
     assert spans(mm) == [(0, 6, 0)]
     assert vma.flags == F | sk.sticky(sticky), show(mm)
-    settle_dup_artifact(sk.k)
 
 
-@DUP_ARTIFACT
 @pytest.mark.parametrize("who", ["none", "lower", "upper"])
 def test_munmap_across_two_vmas_keeps_each_ones_flags(sk, who):
     """
@@ -156,10 +151,12 @@ def test_munmap_across_two_vmas_keeps_each_ones_flags(sk, who):
     012345          012345
     AAABBB   ->     AA  BB
     """
-    mm, F = sk.mm, readonly(sk.k)
-    X = sk.k.flag("VM_DONTDUMP")    # A and B must differ, or they could be one VMA
+    mm, F = sk.mm, sk.base
+    X = other(sk.k)                 # A and B must differ, or they could be one VMA
     a = mm.map(0, 3 * P, 0, F | sk.sticky(who == "lower"))
     b = mm.map(3 * P, 6 * P, 3, F | X | sk.sticky(who == "upper"))
+    mm.account(a)
+    mm.account(b)
 
     assert mm.munmap(2 * P, 4 * P) == 0
     assert row(mm) == "AA  BB"
@@ -167,5 +164,3 @@ def test_munmap_across_two_vmas_keeps_each_ones_flags(sk, who):
     lo, hi = mm.vmas()
     assert lo.flags == F | sk.sticky(who == "lower"), show(mm)
     assert hi.flags == F | X | sk.sticky(who == "upper"), show(mm)
-    del a, b
-    settle_dup_artifact(sk.k)
