@@ -159,8 +159,9 @@ def _one_line_change(path: Path) -> None:
 
 
 def _last_error(out: str) -> str:
-    errs = [l for l in out.splitlines() if "error" in l.lower() or "undefined reference" in l]
-    return (errs[-1] if errs else out.strip().splitlines()[-1] if out.strip() else "")[:200]
+    errs = [l for l in out.splitlines() if "undefined reference" in l] or \
+        [l for l in out.splitlines() if "error" in l.lower()]
+    return (errs[0] if errs else out.strip().splitlines()[-1] if out.strip() else "")[:200]
 
 
 def peak_memory() -> float:

@@ -138,8 +138,11 @@ int pyvma_hook_anon_vma_clone(struct vm_area_struct *dst, struct vm_area_struct 
 {
 	int slot;
 
-	if (pyvma_fail_clone)
+	if (pyvma_fail_clone) {
+		/* as the real anon_vma_clone() leaves it when it fails */
+		dst->anon_vma = NULL;
 		return -ENOMEM;
+	}
 	dst->anon_vma = src->anon_vma;
 	if (src->anon_vma && (slot = pyvma_anon_slot(src->anon_vma)) >= 0)
 		pyvma_anon[slot].clones++;
@@ -224,23 +227,18 @@ static void pyvma_free_vma(struct vm_area_struct *vma)
 	vm_area_free(vma);
 }
 
+int pyvma_mm_cleanup(struct mm_struct *mm);	/* glue_ops.c */
+
 int pyvma_mm_destroy(struct mm_struct *mm)
 {
-	struct vm_area_struct *vma;
-	int count = 0;
-	PYVMA_ENTER(PYVMA_EBUG);
-	VMA_ITERATOR(vmi, mm, 0);
+	int count = pyvma_mm_cleanup(mm);
 
-	for_each_vma(vmi, vma) {
-		pyvma_free_vma(vma);
-		count++;
-	}
+	if (count < 0)
+		return count;
 	mtree_destroy(&mm->mm_mt);
-	pyvma_free_avcs(mm);
 	if (pyvma_current_task.mm == mm)
 		pyvma_current_task.mm = NULL;
 	free(mm);
-	PYVMA_LEAVE();
 	return count;
 }
 

@@ -83,7 +83,8 @@ def patches_hash(patches: list[Patch]) -> str:
     return h.hexdigest()[:16]
 
 
-def _link_copy(src: Path, dest: Path) -> None:
+def link_copy(src: Path, dest: Path) -> None:
+    """Hard-link the subtrees a build reads from *src* into *dest*."""
     for rel in SUBTREES:
         s = src / rel
         d = dest / rel
@@ -130,7 +131,7 @@ def patched(spec: str, patch_files: list[str] | None = None, series: str | None 
     with file_lock(root / "locks" / f"{key}.lock"):
         if not (final / "mm" / "vma.c").exists():
             with atomic_dir(final) as tmp:
-                _link_copy(base.root, Path(tmp))
+                link_copy(base.root, Path(tmp))
                 _apply(Path(tmp), patches)
     tree = resolve(str(final), cache)
     origin = dict(base.origin, patched_from=str(base.root),

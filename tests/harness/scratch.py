@@ -7,25 +7,16 @@ files, so the original tree is never modified.
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 from pathlib import Path
 from typing import Callable
 
-SUBTREES = ("Makefile", "mm", "include", "lib/maple_tree.c", "tools/include", "tools/lib",
-            "tools/testing/shared", "tools/arch/x86/include")
+from pyvma.patches import link_copy
+
 
 
 def scratch_tree(src: Path, dest: Path, edits: dict[str, Callable[[str], str]]) -> Path:
     """Copy *src* into *dest* (hard links) and apply each edit (text -> text)."""
-    for rel in SUBTREES:
-        s = src / rel
-        d = dest / rel
-        d.parent.mkdir(parents=True, exist_ok=True)
-        if s.is_dir():
-            shutil.copytree(s, d, copy_function=os.link, symlinks=True)
-        elif s.exists():
-            os.link(s, d)
+    link_copy(src, dest)
     for rel, edit in edits.items():
         path = dest / rel
         old = path.read_text()

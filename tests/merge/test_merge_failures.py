@@ -186,10 +186,6 @@ def test_mmap_merges_when_clone_succeeds(kernel, mm):
     assert mm.vmas()[0].anon_vma == av
 
 
-@pytest.mark.xfail(strict=False, raises=HarnessDeviation, reason=(
-    "harness: the forced anon_vma_clone() failure returns before undoing "
-    "dup_anon_vma()'s dst->anon_vma assignment; the real anon_vma_clone() clears "
-    "dst->anon_vma on failure (7.x cleanup_partial_anon_vmas(), 6.12 enomem_failure)"))
 @pytest.mark.parametrize("path", ["new", "existing", "expand"])
 def test_failed_clone_leaves_target_unfaulted(kernel, mm, path):
     """
