@@ -55,13 +55,10 @@ def upstream_copy(tree: Path, dest: Path, sanitizers: bool) -> Path:
     # upstream's harness lives in tools/testing/vma: link it in (read, not modified)
     shutil.copytree(tree / "tools" / "testing" / "vma", dest / "tools" / "testing" / "vma",
                     copy_function=os.link)
-    def link(src: str, dst: str) -> None:
-        if not os.path.exists(dst):
-            os.link(src, dst)
     for extra in ("lib", "tools/scripts", "tools/build", "scripts", "arch/x86", "tools/arch"):
         s = tree / extra
-        if s.exists():
-            shutil.copytree(s, dest / extra, copy_function=link, symlinks=True, dirs_exist_ok=True)
+        if s.exists() and not (dest / extra).exists():
+            shutil.copytree(s, dest / extra, copy_function=os.link, symlinks=True)
     return path
 
 
