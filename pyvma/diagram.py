@@ -41,3 +41,31 @@ def side_by_side(left: str, right: str, titles: tuple[str, str] = ("", "")) -> s
     a += [""] * (n - len(a))
     b += [""] * (n - len(b))
     return "\n".join(f"{x:<{width}}{y}".rstrip() for x, y in zip(a, b))
+
+
+def parse(diagram: str) -> list[tuple[str, int, int]]:
+    """The VMAs a diagram draws: ``"AAA BB  CC"`` -> [("A", 0, 3), ("B", 4, 6), ("C", 8, 10)]
+    (pages).  A ruler line of digits, if given first, is skipped; ``*`` and spaces
+    are gaps; a letter may repeat for two VMAs only when something else separates
+    them."""
+    lines = [l for l in diagram.splitlines() if l.strip()]
+    if lines and lines[0].strip().isdigit():
+        lines = lines[1:]
+    if len(lines) != 1:
+        raise ValueError(f"a layout diagram is one row of letters, got {len(lines)} rows")
+    out: list[tuple[str, int, int]] = []
+    row = lines[0]
+    i = 0
+    while i < len(row):
+        ch = row[i]
+        if ch in " *.-":
+            i += 1
+            continue
+        if ch not in LETTERS:
+            raise ValueError(f"unexpected {ch!r} at column {i} of the diagram")
+        j = i
+        while j < len(row) and row[j] == ch:
+            j += 1
+        out.append((ch, i, j))
+        i = j
+    return out

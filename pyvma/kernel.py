@@ -603,6 +603,16 @@ class MM:
                        int(cast("uintptr_t", b.anon_vma)), int(cast("uintptr_t", b.file)))
                 for b in (buf[i] for i in range(n))]
 
+    def from_diagram(self, diagram: str, flags: int | Iterable[str] | None = None,
+                     page: int = PAGE_SIZE) -> dict[str, VMA]:
+        """Set a scene in upstream's style: ``mm.from_diagram("AAA BB  CC")`` maps one
+        VMA per letter run (pgoff = its first page) and returns them by letter."""
+        from .diagram import parse
+        out: dict[str, VMA] = {}
+        for letter, s, e in parse(diagram):
+            out[letter] = self.map(s * page, e * page, s, flags)
+        return out
+
     def diagram(self, page: int = PAGE_SIZE) -> str:
         from .diagram import render
         return render(self.layout(), page, self.k.names_of)
