@@ -172,7 +172,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     kernels = args.kernel or [DEFAULT_KERNEL]
     if args.patch or args.series:
         kernels = [str(_tree(k, args.patch, args.series).root) for k in kernels]
-    cmd = [sys.executable, "-m", "pytest", "-q", "-rs", "--rootdir", str(REPO),
+    cmd = [sys.executable, "-m", "pytest", "-rs", "--rootdir", str(REPO),
            "-p", "pyvma.pytest_plugin"]
     for k in kernels:
         cmd += ["--kernel", k]
@@ -181,6 +181,8 @@ def cmd_test(args: argparse.Namespace) -> int:
     extra = list(args.pytest_args)
     if extra and extra[0] == "--":
         extra = extra[1:]
+    if not any(a.startswith(("-q", "-v", "--quiet", "--verbose")) for a in extra):
+        cmd.append("-q")
     if not any(not a.startswith("-") for a in extra):
         extra.append(str(REPO / "tests"))
     return min(subprocess.call(cmd + extra, cwd=REPO), 2)

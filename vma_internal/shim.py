@@ -14,6 +14,7 @@ import json
 import os
 import re
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,16 +82,21 @@ def build_shim(tree: Path, config: HarnessConfig, gen_dir: Path,
     it fails)."""
     gen_dir.mkdir(parents=True, exist_ok=True)
     write_generated(gen_dir, config)
+    have_memo = memo is not None and memo.exists()
+    # the prelude's names come from two preprocessor runs: overlap them with parsing
+    pool = None if have_memo else ThreadPoolExecutor(max_workers=1)
+    names = pool.submit(prelude_names, tree, gen_dir) if pool else None
     index = HeaderIndex.build(tree, [CSRC / "override.h"])
     shim_path = gen_dir / SHIM_NAME
-    if memo is not None and memo.exists():
+    if have_memo:
         data = json.loads(memo.read_text())
         shim = Generator(tree, config, index, set(data["available"]), set(data["force"]),
                          set(data["exclude"])).generate()
         shim.demoted = dict(data["demoted"])
         shim_path.write_text(shim.text)
         return ShimResult(shim, shim_path, 0)
-    available = prelude_names(tree, gen_dir)
+    available = names.result()
+    pool.shutdown()
     if not check:
         # the caller's real compile checks it (and calls again with check=True on errors)
         shim = Generator(tree, config, index, available).generate()
