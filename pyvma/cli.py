@@ -12,6 +12,7 @@ Exit status: 0 success, 1 test failures, 2 an error (message on stderr).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -185,7 +186,19 @@ def cmd_test(args: argparse.Namespace) -> int:
         cmd.append("-q")
     if not any(not a.startswith("-") for a in extra):
         extra.append(str(REPO / "tests"))
-    return min(subprocess.call(cmd + extra, cwd=REPO), 2)
+    env = dict(os.environ)
+    if args.sanitizer:
+        env["PYVMA_SANITIZER"] = args.sanitizer
+    if args.sanitizer == "asan":
+        # ASan must be the first library of the process: run pytest under its runtime
+        lib = subprocess.run([os.environ.get("CC", "gcc"), "-print-file-name=libasan.so"],
+                             capture_output=True, text=True).stdout.strip()
+        if not os.path.isabs(lib):
+            raise PyvmaError("the ASan runtime (libasan.so) was not found: install it with "
+                             "`apt-get install libasan8` or use --sanitizer ubsan")
+        env["LD_PRELOAD"] = " ".join(filter(None, [lib, env.get("LD_PRELOAD")]))
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
+    return min(subprocess.call(cmd + extra, cwd=REPO, env=env), 2)
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
@@ -229,6 +242,9 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--patch", action="append", default=[], metavar="FILE",
                     help="apply this patch to a scratch copy of each kernel (repeatable)")
     sp.add_argument("--series", metavar="MBOX", help="apply a git format-patch/lore series")
+    sp.add_argument("--sanitizer", choices=["ubsan", "asan"], default=None,
+                    help="test a sanitizer build (asan runs pytest in a subprocess with the "
+                         "ASan runtime preloaded)")
     sp.add_argument("pytest_args", nargs=argparse.REMAINDER)
     sp.set_defaults(fn=cmd_test)
     sp = sub.add_parser("build", help="build (or reuse) a tree's module")

@@ -13,10 +13,22 @@ import pickle
 import signal
 import tempfile
 import time
+from pathlib import Path
 
 import pytest
 from _pytest.reports import TestReport
 from _pytest.runner import runtestprotocol
+
+
+def _sanitizer_reports_to(prefix: str) -> None:
+    """Under ASan/UBSan, send the child's reports to files the parent reads (pytest
+    captures the child's stderr)."""
+    try:
+        import ctypes
+        fn = ctypes.CDLL(None).__sanitizer_set_report_path
+    except (OSError, AttributeError):
+        return
+    fn(prefix.encode())
 
 
 class Isolator:
@@ -36,6 +48,7 @@ class Isolator:
                     import faulthandler
                     faulthandler.disable()          # the parent reports the crash
                     os.environ["PYVMA_WARN_FILE"] = warn_file
+                    _sanitizer_reports_to(os.path.join(tmp, "sanitizer"))
                     reports = runtestprotocol(item, log=False, nextitem=nextitem)
                     data = [item.config.hook.pytest_report_to_serializable(
                         config=item.config, report=r) for r in reports]
@@ -87,5 +100,8 @@ class Isolator:
         msg = f"{item.nodeid}: {what} after {elapsed:.2f} s"
         if sites:
             msg += "\nWARN/BUG sites recorded before it:\n" + "\n".join(f"  {s}" for s in sites)
+        for report in sorted(Path(warn_file).parent.glob("sanitizer.*")):
+            lines = report.read_text(errors="replace").splitlines()
+            msg += "\nsanitizer report:\n" + "\n".join(f"  {l}" for l in lines[:40])
         return TestReport(item.nodeid, item.location, {}, "failed", msg, "call",
                           duration=elapsed)

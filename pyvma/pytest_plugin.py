@@ -41,7 +41,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          f"{' '.join(DEFAULT_KERNELS)} or $PYVMA_KERNELS)")
     group.addoption("--kernel-config", action="append", default=[], metavar="CONFIG_X=y|n",
                     help="harness config option for every kernel (repeatable)")
-    group.addoption("--kernel-sanitizer", default=None, choices=["ubsan", "coverage"],
+    group.addoption("--kernel-sanitizer", default=None, choices=["ubsan", "asan", "coverage"],
                     help="build variant to test with (ubsan runs in-process; coverage is "
                          "gcov for `make coverage`)")
     group.addoption("--ktap", default=None, metavar="FILE", help="also write KTAP v1 results")

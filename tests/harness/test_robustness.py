@@ -18,7 +18,7 @@ from pyvma import source
 from .scratch import scratch_tree
 
 REPO = Path(__file__).resolve().parents[2]
-SEGV_ADDR, LOOP_ADDR, BUG_ADDR = 0x5550000, 0x4440000, 0x3330000
+SEGV_ADDR, LOOP_ADDR, BUG_ADDR, ASAN_ADDR = 0x5550000, 0x4440000, 0x3330000, 0x2220000
 ANCHOR = "struct vm_area_struct *vma_merge_new_range(struct vma_merge_struct *vmg)\n{\n"
 
 
@@ -44,6 +44,11 @@ def faulty_tree(tree7, tmp_path_factory):
         \twhile (vmg->start == {LOOP_ADDR:#x}UL)
         \t\t;
         \tBUG_ON(vmg->start == {BUG_ADDR:#x}UL);
+        \tif (vmg->start == {ASAN_ADDR:#x}UL) {{
+        \t\tvolatile char *p = malloc(8);
+        \t\tp[8] = 1;
+        \t\tfree((void *)p);
+        \t}}
         """)
     return scratch_tree(tree7.root, tmp_path_factory.mktemp("faulty"), {
         "mm/vma.c": lambda t: t.replace(ANCHOR, ANCHOR + plant, 1)})
@@ -169,3 +174,22 @@ def test_xdist_cold_cache_builds_once(fresh_tree, tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert " passed" in proc.stdout and "failed" not in proc.stdout
     assert len(list((cache / "builds").iterdir())) == 1
+
+
+def test_asan_build_reports_heap_overflow_in_kernel_code(faulty_tree, tmp_path):
+    """`pyvma test --sanitizer asan` runs pytest under the ASan runtime; with
+    --isolate, the overflow fails its test and the run goes on."""
+    tests = tmp_path / "test_asan.py"
+    tests.write_text(textwrap.dedent(f"""\
+        def test_overflow(kernel, mm):
+            mm.merge_new({ASAN_ADDR:#x}, {ASAN_ADDR + 0x1000:#x})
+
+        def test_fine(kernel, mm):
+            mm.map(0, 0x1000)
+        """))
+    proc = cli("test", "--kernel", str(faulty_tree), "--sanitizer", "asan", "--",
+               "-p", "no:cacheprovider", "--isolate", "--rootdir", str(tmp_path), str(tests))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out[-3000:]
+    assert "heap-buffer-overflow" in out
+    assert "1 failed, 1 passed" in out
