@@ -72,36 +72,24 @@ class Definition:
         return self.text
 
 
+_COMMENT_OR_STRING = re.compile(
+    r'/\*.*?(?:\*/|\Z)|//[^\n]*|"(?:\\.|[^"\\\n])*"?|\'(?:\\.|[^\'\\\n])*\'?', re.S)
+
+
 def strip_comments(text: str) -> str:
-    """Remove comments and string contents' effect, keeping newlines (line numbers)."""
-    out: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c == "/" and i + 1 < n and text[i + 1] == "*":
-            j = text.find("*/", i + 2)
-            j = n if j < 0 else j + 2
-            out.append(" " + "\n" * text.count("\n", i, j))
-            i = j
-        elif c == "/" and i + 1 < n and text[i + 1] == "/":
-            j = text.find("\n", i)
-            i = n if j < 0 else j
-        elif c in "\"'":
-            j = i + 1
-            while j < n and text[j] != c:
-                if text[j] == "\\":
-                    j += 1
-                if j < n and text[j] == "\n":
-                    break
-                j += 1
-            out.append(text[i:j + 1])
-            i = j + 1
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out)
+    """Remove comments (a block comment becomes a space and its newlines, so line
+    numbers stay right); string and character literals are kept as they are."""
+    def repl(m: re.Match) -> str:
+        tok = m.group()
+        if tok.startswith("/*"):
+            return " " + "\n" * tok.count("\n")
+        if tok.startswith("//"):
+            return ""
+        return tok
+    return _COMMENT_OR_STRING.sub(repl, text)
 
 
+_SIGNIFICANT = re.compile(r"[{}();]")
 _STRINGS = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'')
 
 
@@ -279,7 +267,7 @@ def _logical_lines(text: str):
         i += 1
 
 
-_PARSE_CACHE_VERSION = "2"
+_PARSE_CACHE_VERSION = "3"
 parse_cache_dir: Path | None = None     # set by the build: <cache>/parsecache
 
 
@@ -379,8 +367,9 @@ def _parse_text(raw: str, relname: str) -> list[Definition]:
         # scan characters to find the end of the chunk (string contents masked)
         start = 0
         masked = _STRINGS.sub(lambda m: m.group()[0] + " " * (len(m.group()) - 2) + m.group()[0],
-                              line)
-        for i, ch in enumerate(masked):
+                              line) if ("'" in line or '"' in line) else line
+        for sm in _SIGNIFICANT.finditer(masked):
+            i, ch = sm.start(), sm.group()
             if ch == "{":
                 depth += 1
             elif ch == "}":
