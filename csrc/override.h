@@ -36,7 +36,9 @@
 #define flush_dcache_mmap_lock(mapping)		do { } while (0)
 #define flush_dcache_mmap_unlock(mapping)	do { } while (0)
 #define flush_cache_range(vma, start, end)	do { } while (0)
-#define DEFINE_MUTEX(name)	struct mutex name = { PTHREAD_MUTEX_INITIALIZER }
+#define DEFINE_MUTEX(name)	struct mutex name = { PTHREAD_MUTEX_INITIALIZER, 0 }
+/* rmap locks taken by kernel code go to the harness's lock registry (glue_paths.c) */
+#define down_write_nest_lock(sem, nest_lock)	pyvma_hook_lock(sem)
 
 typedef struct { unsigned long pgprot; } pgprot_t;
 typedef struct { unsigned long pgd; } pgd_t;
@@ -80,6 +82,9 @@ struct address_space {
 	atomic_t i_mmap_writable;
 	struct rb_root_cached i_mmap;
 	unsigned long nrpages;
+	/* harness: VMAs in i_mmap (the rmap tree is not kept); can it write back? */
+	int pyvma_i_mmap_vmas;
+	int pyvma_can_writeback;
 };
 
 struct inode {
@@ -104,6 +109,10 @@ struct file {
 	unsigned int f_mode;
 	atomic_long_t f_count;
 	void *private_data;
+	/* harness: the file's own operations and what its ->mmap / ->mmap_prepare
+	 * do when the test installs them (csrc/glue_paths.c) */
+	struct file_operations pyvma_fops;
+	struct pyvma_file_behaviour *pyvma_beh;
 };
 
 struct task_struct {
@@ -115,6 +124,7 @@ struct task_struct {
 
 struct mutex {
 	pthread_mutex_t lock;
+	int pyvma_held;
 };
 
 struct mmu_gather {
@@ -134,3 +144,32 @@ struct vm_area_struct *pyvma_hook_vm_area_alloc(struct mm_struct *mm);
 struct vm_area_struct *pyvma_hook_vm_area_dup(struct vm_area_struct *vma);
 void pyvma_hook_vm_area_free(struct vm_area_struct *vma);
 int pyvma_hook_iter_prealloc(struct vma_iterator *vmi, struct vm_area_struct *vma);
+int pyvma_hook_mas_store_gfp(struct ma_state *mas, void *entry, gfp_t gfp);
+int pyvma_hook_iter_store_gfp(struct vma_iterator *vmi, struct vm_area_struct *vma, gfp_t gfp);
+void *pyvma_hook_kmem_cache_alloc(struct kmem_cache *cachep, int flags);
+bool pyvma_hook_may_expand_vm(struct mm_struct *mm, unsigned long npages);
+bool pyvma_hook_mlock_future_ok(const struct mm_struct *mm, unsigned long locked,
+				unsigned long bytes);
+unsigned long pyvma_hook_rlimit(unsigned int limit);
+int pyvma_hook_vm_enough_memory(struct mm_struct *mm, long pages);
+void pyvma_hook_vm_unacct_memory(long pages);
+int pyvma_hook_signal_pending(void);
+int pyvma_hook_uffd_unmap_prep(void);
+int pyvma_hook_dup_policy(void);
+int pyvma_hook_shmem_zero_setup(struct vm_area_struct *vma);
+int pyvma_hook_mmap_action_prepare(void);
+int pyvma_hook_mmap_action_complete(struct vm_area_struct *vma);
+bool pyvma_hook_mm_flags_test(int flag, const struct mm_struct *mm);
+struct file *pyvma_hook_get_file(struct file *f);
+void pyvma_hook_fput(struct file *f);
+int pyvma_hook_mapping_map_writable(struct address_space *mapping);
+void pyvma_hook_mapping_unmap_writable(struct address_space *mapping);
+bool pyvma_hook_mapping_can_writeback(struct address_space *mapping);
+void pyvma_hook_i_mmap(struct address_space *mapping, int delta);
+void pyvma_hook_i_mmap_root(struct rb_root_cached *root, int delta);
+void pyvma_hook_lock(struct rw_semaphore *sem);
+void pyvma_hook_unlock(struct rw_semaphore *sem);
+int pyvma_hook_mutex(struct mutex *lock, int op);
+void pyvma_hook_free_pgtables(struct unmap_desc *unmap);
+void pyvma_hook_free_pgtables_mas(struct ma_state *mas, struct vm_area_struct *vma,
+				  unsigned long ceiling);

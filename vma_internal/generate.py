@@ -141,8 +141,11 @@ def make_stub(proto: Definition) -> Stub:
     value = manifest.STUB_RETURNS.get(proto.name)
     named = _name_params(params)
     hook = manifest.STUB_HOOKS.get(proto.name)
+    pnames = [re.findall(r"[A-Za-z_]\w*", p)[-1] for p in named.split(",")
+              if p.strip() not in ("void", "...")]
+    if isinstance(hook, dict):
+        hook = hook.get(len(pnames))
     if hook is not None:
-        pnames = [re.findall(r"[A-Za-z_]\w*", p)[-1] for p in named.split(",") if p.strip() not in ("void", "...")]
         call = hook.format(*pnames)
         body = f"{{ {call}; }}" if ret == "void" else f"{{ return {call}; }}"
     elif ret == "void":

@@ -40,6 +40,7 @@ class HeaderIndex:
     files: list[str] = field(default_factory=list)
     tree: Path | None = None
     _wide: dict[str, list[str]] | None = None
+    wide_future: object | None = None          # a Future of wide_map(), if one is running
     _parsed: set[str] = field(default_factory=set)
 
     def add(self, defs: list[Definition]) -> None:
@@ -72,40 +73,14 @@ class HeaderIndex:
         return idx
 
     def _wide_map(self) -> dict[str, list[str]]:
-        """name -> headers under include/ that define it as a macro or inline function
-        (cached by the listing of include/linux: paths, sizes, mtimes)."""
-        if self._wide is None and wide_cache_dir is not None:
-            assert self.tree is not None
-            import hashlib
-            import json
-            h = hashlib.sha256(str(self.tree).encode())
-            for path in sorted((self.tree / "include" / "linux").rglob("*.h")):
-                st = path.stat()
-                h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-            entry = wide_cache_dir / f"{h.hexdigest()[:24]}.json"
-            if entry.exists():
-                self._wide = defaultdict(list, json.loads(entry.read_text()))
-            else:
-                self._wide = self._scan_wide()
-                wide_cache_dir.mkdir(parents=True, exist_ok=True)
-                tmp = entry.with_suffix(".tmp")
-                tmp.write_text(json.dumps(self._wide))
-                tmp.replace(entry)
+        """name -> headers under include/linux that define it as a macro or inline
+        function (computed by :func:`wide_map`, maybe already in another process)."""
         if self._wide is None:
-            self._wide = self._scan_wide()
+            assert self.tree is not None
+            future = self.wide_future
+            self._wide = defaultdict(list, future.result() if future is not None
+                                     else wide_map(self.tree, wide_cache_dir))
         return self._wide
-
-    def _scan_wide(self) -> dict[str, list[str]]:
-        wide: dict[str, list[str]] = defaultdict(list)
-        assert self.tree is not None
-        pat = re.compile(r"^\s*#\s*define\s+(\w+)|^static\s+(?:__always_)?inline\b[^;{]*?\b(\w+)\s*\(",
-                         re.M)
-        for path in sorted((self.tree / "include" / "linux").rglob("*.h")):
-            rel = str(path.relative_to(self.tree))
-            text = path.read_text(errors="replace")
-            for m in pat.finditer(text):
-                wide[m.group(1) or m.group(2)].append(rel)
-        return wide
 
     def lookup_wide(self, name: str, config: HarnessConfig) -> list[Definition]:
         """Like lookup(), searching every include/linux header for a macro or inline."""
@@ -134,3 +109,35 @@ class HeaderIndex:
         pick = real or live
         first = pick[0].file
         return [d for d in pick if d.file == first]
+
+
+_WIDE_DEF = re.compile(
+    r"^\s*#\s*define\s+(\w+)|^static\s+(?:__always_)?inline\b[^;{]*?\b(\w+)\s*\(", re.M)
+
+
+def wide_map(tree: Path, cache: Path | None = None) -> dict[str, list[str]]:
+    """Every macro and inline function of include/linux, by name; cached (under
+    *cache*) by the listing of include/linux: paths, sizes and mtimes."""
+    import hashlib
+    import json
+    paths = sorted((tree / "include" / "linux").rglob("*.h"))
+    entry = None
+    if cache is not None:
+        h = hashlib.sha256(str(tree).encode())
+        for path in paths:
+            st = path.stat()
+            h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        entry = cache / f"{h.hexdigest()[:24]}.json"
+        if entry.exists():
+            return json.loads(entry.read_text())
+    wide: dict[str, list[str]] = defaultdict(list)
+    for path in paths:
+        rel = str(path.relative_to(tree))
+        for m in _WIDE_DEF.finditer(path.read_text(errors="replace")):
+            wide[m.group(1) or m.group(2)].append(rel)
+    if entry is not None:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        tmp = entry.with_suffix(f".tmp{__import__('os').getpid()}")
+        tmp.write_text(json.dumps(wide))
+        tmp.replace(entry)
+    return wide

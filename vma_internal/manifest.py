@@ -107,16 +107,13 @@ FORCE_STUB: frozenset[str] = frozenset({
 
 # Return values for stubs where "zero" is the wrong answer for a test harness.
 STUB_RETURNS: dict[str, str] = {
-    "may_expand_vm": "true",
     "capable": "true",
-    "mlock_future_ok": "true",
     "vma_is_accessible": "true",
     "can_modify_vma": "true",
     "can_modify_mm": "true",
     "mpol_equal": "true",
     "is_mergeable_vm_userfaultfd_ctx": "true",
     "anon_vma_name_eq": "true",
-    "rlimit": "~0UL",
     "task_rlimit": "~0UL",
 }
 
@@ -129,8 +126,10 @@ TAG_ROOTS: tuple[str, ...] = (
 )
 
 # Stubs whose body calls into the harness (csrc/glue.c) so tests can observe them.
-# {0}, {1}… are the stub's parameters, named as in the tree's prototype.
-STUB_HOOKS: dict[str, str] = {
+# {0}, {1}… are the stub's parameters, named as in the tree's prototype.  A dict
+# value picks the call by the prototype's parameter count (trees differ); a tree
+# whose count is not listed gets a plain stub.
+STUB_HOOKS: dict[str, str | dict[int, str]] = {
     "vma_start_write": "pyvma_hook_start_write({0})",
     "vma_start_write_killable": "(pyvma_hook_start_write({0}), 0)",
     "anon_vma_clone": "pyvma_hook_anon_vma_clone({0}, {1})",
@@ -142,6 +141,42 @@ STUB_HOOKS: dict[str, str] = {
     "vma_assert_write_locked": "pyvma_hook_assert_write_locked({0})",
     # KSM adds no flags here: the flags pass through (a zero stub would drop them all)
     "ksm_vma_flags": "{2}",
+    # limits and accounting (csrc/glue_paths.c): RLIMIT_AS / RLIMIT_MEMLOCK /
+    # RLIMIT_STACK and an overcommit limit the tests set, and forced failures
+    "may_expand_vm": "pyvma_hook_may_expand_vm({0}, {2})",
+    "mlock_future_ok": "pyvma_hook_mlock_future_ok({0}, {1}, {2})",
+    "rlimit": "pyvma_hook_rlimit({0})",
+    "security_vm_enough_memory_mm": "pyvma_hook_vm_enough_memory({0}, {1})",
+    "vm_unacct_memory": "pyvma_hook_vm_unacct_memory({0})",
+    "signal_pending": "pyvma_hook_signal_pending()",
+    "userfaultfd_unmap_prep": "pyvma_hook_uffd_unmap_prep()",
+    "vma_dup_policy": "pyvma_hook_dup_policy()",
+    "shmem_zero_setup": "pyvma_hook_shmem_zero_setup({0})",
+    "mmap_action_prepare": "pyvma_hook_mmap_action_prepare()",
+    "mmap_action_complete": "pyvma_hook_mmap_action_complete({0})",
+    "mm_flags_test": "pyvma_hook_mm_flags_test({0}, {1})",
+    # files: reference counts, writable mappings, i_mmap membership, writeback
+    "get_file": "pyvma_hook_get_file({0})",
+    "fput": "pyvma_hook_fput({0})",
+    "mapping_map_writable": "pyvma_hook_mapping_map_writable({0})",
+    "mapping_unmap_writable": "pyvma_hook_mapping_unmap_writable({0})",
+    "mapping_can_writeback": "pyvma_hook_mapping_can_writeback({0})",
+    "mapping_rmap_tree_insert": "pyvma_hook_i_mmap({1}, 1)",
+    "mapping_rmap_tree_remove": "pyvma_hook_i_mmap({1}, -1)",
+    "vma_interval_tree_insert": "pyvma_hook_i_mmap_root({1}, 1)",
+    "vma_interval_tree_remove": "pyvma_hook_i_mmap_root({1}, -1)",
+    # rmap locks: held/released in a registry (a second write lock is a deadlock)
+    "i_mmap_lock_write": "pyvma_hook_lock(&({0})->i_mmap_rwsem)",
+    "i_mmap_unlock_write": "pyvma_hook_unlock(&({0})->i_mmap_rwsem)",
+    "anon_vma_lock_write": "pyvma_hook_lock(&({0})->root->rwsem)",
+    "anon_vma_unlock_write": "pyvma_hook_unlock(&({0})->root->rwsem)",
+    # mm_all_locks_mutex: held or not (mm_drop_all_locks() BUG_ONs on it)
+    "mutex_lock": "pyvma_hook_mutex({0}, 1)",
+    "mutex_unlock": "pyvma_hook_mutex({0}, -1)",
+    "mutex_is_locked": "pyvma_hook_mutex({0}, 0)",
+    # page tables are freed VMA by VMA: the rmap unlinking of free_pgtables()
+    "free_pgtables": {2: "pyvma_hook_free_pgtables({1})",
+                      6: "pyvma_hook_free_pgtables_mas({1}, {2}, {4})"},
 }
 
 # Inline helpers of the tree's mm/vma.h that the harness interposes on: after the
@@ -150,6 +185,11 @@ STUB_HOOKS: dict[str, str] = {
 # unless a test forces a failure (upstream's fail_prealloc).
 LOCAL_WRAPS: dict[str, str] = {
     "vma_iter_prealloc": "pyvma_hook_iter_prealloc",
+    # maple tree stores that allocate (forced failure "mas_store")
+    "mas_store_gfp": "pyvma_hook_mas_store_gfp",
+    "vma_iter_store_gfp": "pyvma_hook_iter_store_gfp",
+    # the VMA slab (mm/vma_init.c's vm_area_alloc/dup; forced failure "vma_alloc")
+    "kmem_cache_alloc": "pyvma_hook_kmem_cache_alloc",
 }
 
 # Extern variables the tree declares and the harness defines, with their values

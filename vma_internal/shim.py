@@ -14,7 +14,8 @@ import json
 import os
 import re
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,7 +87,14 @@ def build_shim(tree: Path, config: HarnessConfig, gen_dir: Path,
     # the prelude's names come from two preprocessor runs: overlap them with parsing
     pool = None if have_memo else ThreadPoolExecutor(max_workers=1)
     names = pool.submit(prelude_names, tree, gen_dir) if pool else None
+    # the scan of every include/linux header for the names the index lacks runs in
+    # another process while this one parses the headers the index is built from
+    from . import index as index_mod
+    procs = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+    wide = procs.submit(index_mod.wide_map, tree, index_mod.wide_cache_dir)
+    procs.shutdown(wait=False)
     index = HeaderIndex.build(tree, [CSRC / "override.h"])
+    index.wide_future = wide
     shim_path = gen_dir / SHIM_NAME
     if have_memo:
         data = json.loads(memo.read_text())
