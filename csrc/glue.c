@@ -87,13 +87,59 @@ void pyvma_bug_clear(void) { pyvma_nbug = 0; }
 	pyvma_jb = &__pyvma_env
 #define PYVMA_LEAVE() (pyvma_jb = __pyvma_saved)
 
+/* ---- forced failures ---------------------------------------------------- */
+
+/*
+ * One entry per kernel service a test can make fail (PYVMA_FAULT_*): once armed,
+ * the first @skip calls go through, then @times calls fail (0: every call until
+ * disarmed).  Calls and failures are counted whether armed or not.
+ */
+static struct { int armed; long skip, times, calls, hits; } pyvma_faults[PYVMA_NFAULTS];
+
+static int pyvma_fault(int site)
+{
+	typeof(&pyvma_faults[0]) f = &pyvma_faults[site];
+
+	f->calls++;
+	if (!f->armed)
+		return 0;
+	if (f->skip > 0) {
+		f->skip--;
+		return 0;
+	}
+	f->hits++;
+	if (f->times > 0 && --f->times == 0)
+		f->armed = 0;
+	return 1;
+}
+
+void pyvma_fault_set(int site, int armed, long skip, long times)
+{
+	if (site < 0 || site >= PYVMA_NFAULTS)
+		return;
+	pyvma_faults[site].armed = armed;
+	pyvma_faults[site].skip = skip;
+	pyvma_faults[site].times = times;
+}
+
+long pyvma_fault_stat(int site, int which)
+{
+	if (site < 0 || site >= PYVMA_NFAULTS)
+		return -1;
+	return which ? pyvma_faults[site].hits : pyvma_faults[site].calls;
+}
+
+void pyvma_fault_reset(void)
+{
+	memset(pyvma_faults, 0, sizeof(pyvma_faults));
+}
+
 /* ---- hooks the generated stubs call ----------------------------------- */
 
 /* Per-anon_vma accounting lives beside the kernel's struct (which lacks it). */
 #define PYVMA_MAX_ANON 64
 static struct { struct anon_vma *av; int clones, unlinks; } pyvma_anon[PYVMA_MAX_ANON];
 static int pyvma_nanon;
-static int pyvma_fail_clone;
 static int pyvma_write_locks;
 
 static int pyvma_anon_slot(struct anon_vma *av)
@@ -138,7 +184,7 @@ int pyvma_hook_anon_vma_clone(struct vm_area_struct *dst, struct vm_area_struct 
 {
 	int slot;
 
-	if (pyvma_fail_clone) {
+	if (pyvma_fault(PYVMA_FAULT_ANON_VMA_CLONE)) {
 		/* as the real anon_vma_clone() leaves it when it fails */
 		dst->anon_vma = NULL;
 		return -ENOMEM;
@@ -157,15 +203,15 @@ void pyvma_hook_unlink_anon_vmas(struct vm_area_struct *vma)
 		pyvma_anon[slot].unlinks++;
 }
 
-int pyvma_hook_anon_vma_prepare(struct vm_area_struct *vma)
-{
-	return 0;
-}
+int pyvma_hook_anon_vma_prepare(struct vm_area_struct *vma);	/* glue_paths.c */
 
 struct vm_area_struct *pyvma_hook_vm_area_alloc(struct mm_struct *mm)
 {
-	struct vm_area_struct *vma = calloc(1, sizeof(*vma));
+	struct vm_area_struct *vma;
 
+	if (pyvma_fault(PYVMA_FAULT_VMA_ALLOC))
+		return NULL;
+	vma = calloc(1, sizeof(*vma));
 	if (!vma)
 		return NULL;
 	vma->vm_mm = mm;
@@ -177,8 +223,11 @@ struct vm_area_struct *pyvma_hook_vm_area_alloc(struct mm_struct *mm)
 
 struct vm_area_struct *pyvma_hook_vm_area_dup(struct vm_area_struct *orig)
 {
-	struct vm_area_struct *vma = malloc(sizeof(*vma));
+	struct vm_area_struct *vma;
 
+	if (pyvma_fault(PYVMA_FAULT_VMA_ALLOC))
+		return NULL;
+	vma = malloc(sizeof(*vma));
 	if (!vma)
 		return NULL;
 	memcpy(vma, orig, sizeof(*vma));
@@ -498,17 +547,19 @@ struct file *pyvma_file_new(void)
 	init_rwsem(&m->i_mmap_rwsem);
 	f->f_mapping = m;
 	f->f_inode = i;
+	f->f_op = &f->pyvma_fops;	/* no ->mmap / ->mmap_prepare until a test sets them */
 	return f;
 }
 
 void pyvma_file_free(struct file *f)
 {
+	free(f->pyvma_beh);
 	free(f->f_inode);
 	free(f->f_mapping);
 	free(f);
 }
 
-void pyvma_set_fail_clone(int fail) { pyvma_fail_clone = fail; }
+void pyvma_set_fail_clone(int fail) { pyvma_fault_set(PYVMA_FAULT_ANON_VMA_CLONE, fail, 0, 0); }
 int pyvma_write_lock_count(void) { return pyvma_write_locks; }
 
 /* vmg: the merge request, filled field by field whatever the tree calls them. */
@@ -685,3 +736,4 @@ int pyvma_flag_get(int i, struct pyvma_flag *out)
 }
 #include "glue_bench.c"
 #include "glue_ops.c"
+#include "glue_paths.c"

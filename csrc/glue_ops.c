@@ -17,12 +17,10 @@
 
 /* ---- hooks and forced failures ----------------------------------------- */
 
-static int pyvma_fail_prealloc;
-
 /* Every vma_iter_prealloc() of the tree's code comes here (manifest.LOCAL_WRAPS). */
 int pyvma_hook_iter_prealloc(struct vma_iterator *vmi, struct vm_area_struct *vma)
 {
-	if (pyvma_fail_prealloc)
+	if (pyvma_fault(PYVMA_FAULT_PREALLOC))
 		return -ENOMEM;
 #ifdef PYVMA_HAS_FN_vma_iter_prealloc
 	return (vma_iter_prealloc)(vmi, vma);
@@ -31,7 +29,7 @@ int pyvma_hook_iter_prealloc(struct vma_iterator *vmi, struct vm_area_struct *vm
 #endif
 }
 
-void pyvma_set_fail_prealloc(int fail) { pyvma_fail_prealloc = fail; }
+void pyvma_set_fail_prealloc(int fail) { pyvma_fault_set(PYVMA_FAULT_PREALLOC, fail, 0, 0); }
 
 /* An mmap()ed range is accounted to the mm by the tree's own vm_stat_account()
  * (taken from mm/mmap.c): map() + account() is what mmap_region() does. */

@@ -158,7 +158,7 @@ int pyvma_hook_uffd_unmap_prep(void);
 int pyvma_hook_dup_policy(void);
 int pyvma_hook_shmem_zero_setup(struct vm_area_struct *vma);
 int pyvma_hook_mmap_action_prepare(void);
-int pyvma_hook_mmap_action_complete(struct vm_area_struct *vma);
+int pyvma_hook_mmap_action_complete(struct vm_area_struct *vma, struct mmap_action *action);
 bool pyvma_hook_mm_flags_test(int flag, const struct mm_struct *mm);
 struct file *pyvma_hook_get_file(struct file *f);
 void pyvma_hook_fput(struct file *f);

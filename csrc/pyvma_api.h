@@ -235,3 +235,116 @@ int pyvma_vma_flags_bits(void);
 int pyvma_vma_flags_words(void);
 int pyvma_vma_flags_op(int op, unsigned long *a, const unsigned long *b, const int *bits,
 		       int nbits, unsigned long *out);
+
+/* ---- glue_paths.c: the rest of mm/vma.c's entry points (mmap, brk, stack
+ * growth, gap search, special mappings, rmap locking, writenotify), the
+ * services they call made observable, and forced failures ---- */
+
+/* forced failures (pyvma_fault_set): which kernel service fails */
+#define PYVMA_FAULT_PREALLOC 0
+#define PYVMA_FAULT_ANON_VMA_CLONE 1
+#define PYVMA_FAULT_VMA_ALLOC 2
+#define PYVMA_FAULT_MAS_STORE 3
+#define PYVMA_FAULT_DUP_POLICY 4
+#define PYVMA_FAULT_MAY_EXPAND_VM 5
+#define PYVMA_FAULT_VM_ENOUGH_MEMORY 6
+#define PYVMA_FAULT_MLOCK_FUTURE_OK 7
+#define PYVMA_FAULT_UFFD_UNMAP_PREP 8
+#define PYVMA_FAULT_SIGNAL_PENDING 9
+#define PYVMA_FAULT_ANON_VMA_PREPARE 10
+#define PYVMA_FAULT_SHMEM_ZERO_SETUP 11
+#define PYVMA_FAULT_MMAP_ACTION_PREPARE 12
+#define PYVMA_FAULT_MMAP_ACTION_COMPLETE 13
+#define PYVMA_NFAULTS 14
+
+/* limits (pyvma_set_limit): rlimits in bytes, the overcommit limit in pages */
+#define PYVMA_LIMIT_AS 0
+#define PYVMA_LIMIT_MEMLOCK 1
+#define PYVMA_LIMIT_STACK 2
+#define PYVMA_LIMIT_COMMIT 3
+#define PYVMA_NLIMITS 4
+
+/* harness vm_operations (pyvma_vma_set_ops): which callbacks they have */
+#define PYVMA_OPS_OPEN 1
+#define PYVMA_OPS_CLOSE 2
+#define PYVMA_OPS_MAY_SPLIT 4
+#define PYVMA_OPS_PAGE_MKWRITE 8
+#define PYVMA_OPS_PFN_MKWRITE 16
+#define PYVMA_OPS_ALL 31
+
+/* what a file's harness ->mmap / ->mmap_prepare do (pyvma_file_set) */
+#define PYVMA_FILE_MMAP 0		/* install ->mmap (0/1) */
+#define PYVMA_FILE_MMAP_PREPARE 1	/* install ->mmap_prepare (0/1) */
+#define PYVMA_FILE_ERR 2		/* the callbacks return this */
+#define PYVMA_FILE_SET_FLAGS 3		/* flags the callbacks set */
+#define PYVMA_FILE_CLEAR_FLAGS 4	/* flags the callbacks clear */
+#define PYVMA_FILE_OPS 5		/* vm_ops they install: PYVMA_OPS_* bits, -1 none, -2 NULL */
+#define PYVMA_FILE_MOVE_START 6		/* ->mmap moves vm_start by this (a driver bug) */
+#define PYVMA_FILE_SWAP 7		/* ->mmap_prepare maps this struct file * instead */
+#define PYVMA_FILE_PGOFF_DELTA 8	/* ->mmap_prepare adds this to pgoff */
+#define PYVMA_FILE_CAN_WRITEBACK 9	/* mapping_can_writeback() answer */
+#define PYVMA_FILE_WRITABLE 10		/* i_mmap_writable (negative: writes denied) */
+#define PYVMA_FILE_HIDE_RMAP 11		/* ->mmap_prepare asks hide_from_rmap_until_complete */
+/* ... and what pyvma_file_stat reads */
+#define PYVMA_FILE_REFS 20		/* f_count (get_file - fput) */
+#define PYVMA_FILE_I_MMAP_VMAS 21	/* VMAs in the mapping's rmap tree */
+#define PYVMA_FILE_I_MMAP_LOCKED 22	/* i_mmap_rwsem write-held */
+#define PYVMA_FILE_ALL_LOCKS 23		/* AS_MM_ALL_LOCKS set in mapping->flags */
+#define PYVMA_FILE_MMAP_CALLS 24
+#define PYVMA_FILE_PREPARE_CALLS 25
+
+/* harness vm_operations calls (pyvma_ops_stat) */
+#define PYVMA_OPS_STAT_OPEN 0
+#define PYVMA_OPS_STAT_CLOSE 1
+#define PYVMA_OPS_STAT_MAY_SPLIT 2
+
+void pyvma_fault_set(int site, int armed, long skip, long times);
+long pyvma_fault_stat(int site, int which);
+void pyvma_fault_reset(void);
+void pyvma_set_limit(int which, unsigned long value);
+long pyvma_committed(void);
+void pyvma_set_committed(long pages);
+void pyvma_limits_reset(void);
+void pyvma_set_max_map_count(int count);
+int pyvma_locks_held(void);
+void pyvma_locks_reset(void);
+
+void pyvma_vma_set_ops(struct vm_area_struct *vma, int bits);
+int pyvma_vma_get_ops(struct vm_area_struct *vma);
+long pyvma_ops_stat(int which);
+void pyvma_ops_reset(void);
+void pyvma_set_may_split_err(int err);
+void pyvma_vma_set_page_prot(struct vm_area_struct *vma, unsigned long prot);
+int pyvma_vma_set_anon_pgoff(struct vm_area_struct *vma, unsigned long pgoff);
+int pyvma_vma_is_anonymous(struct vm_area_struct *vma);
+void *pyvma_vma_private(struct vm_area_struct *vma);
+
+void pyvma_file_set(struct file *f, int which, long value);
+long pyvma_file_stat(struct file *f, int which);
+int pyvma_anon_vma_locked(struct anon_vma *av, int which);
+void pyvma_mm_set_def_flags(struct mm_struct *mm, unsigned long flags);
+int pyvma_mm_set_mdwe(struct mm_struct *mm, int on);
+
+long pyvma_mmap(struct file *file, unsigned long addr, unsigned long len,
+		unsigned long flags, unsigned long pgoff, int with_uf);
+int pyvma_munmap_ex(struct mm_struct *mm, unsigned long start, unsigned long len,
+		    int with_uf, int unlock);
+int pyvma_vm_munmap(unsigned long start, unsigned long len, int unlock);
+int pyvma_brk(struct vma_iterator *vmi, struct vm_area_struct *vma, unsigned long addr,
+	      unsigned long len, unsigned long flags);
+long pyvma_unmapped_area(unsigned long length, unsigned long low_limit,
+			 unsigned long high_limit, unsigned long align_mask,
+			 unsigned long align_offset, unsigned long start_gap, int topdown);
+int pyvma_expand_downwards(struct vm_area_struct *vma, unsigned long addr);
+int pyvma_insert_vm_struct(struct mm_struct *mm, struct vm_area_struct *vma);
+struct vm_area_struct *pyvma_install_special_mapping(struct mm_struct *mm, unsigned long addr,
+						     unsigned long len, unsigned long flags,
+						     int ops, long *err);
+long pyvma_vma_mmu_pagesize(struct vm_area_struct *vma);
+struct anon_vma *pyvma_find_mergeable_anon_vma(struct vm_area_struct *vma);
+int pyvma_anon_vma_prepare(struct vm_area_struct *vma);
+int pyvma_vma_needs_dirty_tracking(struct vm_area_struct *vma);
+int pyvma_vma_wants_writenotify(struct vm_area_struct *vma, unsigned long prot);
+int pyvma_mm_take_all_locks(struct mm_struct *mm);
+int pyvma_mm_drop_all_locks(struct mm_struct *mm);
+int pyvma_unlink_file_vmas(struct vm_area_struct **vmas, int n);

@@ -168,8 +168,12 @@ class Kernel:
     def anon_vma(self) -> "AnonVma":
         return AnonVma(self)
 
-    def file(self) -> "File":
-        return File(self)
+    def file(self, **behaviour) -> "File":
+        """A new dummy file; keyword arguments go to ``File.behave``."""
+        f = File(self)
+        if behaviour:
+            f.behave(**behaviour)
+        return f
 
     def fail_anon_vma_clone(self, fail: bool = True) -> None:
         """Make anon_vma_clone() fail with -ENOMEM (upstream's forced failure)."""
@@ -178,6 +182,88 @@ class Kernel:
     def fail_prealloc(self, fail: bool = True) -> None:
         """Make vma_iter_prealloc() fail with -ENOMEM (upstream's fail_prealloc)."""
         self.lib.pyvma_set_fail_prealloc(int(fail))
+
+    # names of the services fail() can make fail (PYVMA_FAULT_* in csrc/pyvma_api.h)
+    FAULTS = ("prealloc", "anon_vma_clone", "vma_alloc", "mas_store", "dup_policy",
+              "may_expand_vm", "vm_enough_memory", "mlock_future_ok", "uffd_unmap_prep",
+              "signal_pending", "anon_vma_prepare", "shmem_zero_setup",
+              "mmap_action_prepare", "mmap_action_complete")
+
+    def _fault(self, site: str) -> int:
+        try:
+            return getattr(self.lib, "PYVMA_FAULT_" + site.upper())
+        except AttributeError:
+            raise PyvmaError(f"no forced failure {site!r} (known: {', '.join(self.FAULTS)})")
+
+    def fail(self, site: str, on: bool = True, after: int = 0, times: int = 0) -> None:
+        """Make a kernel service fail: the first *after* calls go through, then *times*
+        calls fail (0: every call until ``fail(site, False)`` or the end of the test).
+
+        Sites: ``prealloc`` (vma_iter_prealloc), ``anon_vma_clone``, ``vma_alloc``
+        (vm_area_alloc/vm_area_dup), ``mas_store`` (maple tree stores that allocate:
+        mas_store_gfp, vma_iter_store_gfp, vma_iter_clear_gfp), ``dup_policy``
+        (vma_dup_policy), ``may_expand_vm``, ``vm_enough_memory``
+        (security_vm_enough_memory_mm), ``mlock_future_ok``, ``uffd_unmap_prep``
+        (userfaultfd_unmap_prep), ``signal_pending`` (true instead of failing),
+        ``anon_vma_prepare``, ``shmem_zero_setup``, ``mmap_action_prepare`` and
+        ``mmap_action_complete`` (-EINVAL)."""
+        self.lib.pyvma_fault_set(self._fault(site), int(on), after, times)
+
+    def fault_calls(self, site: str) -> int:
+        """How often the service *site* (see ``fail``) was called since the test began."""
+        return int(self.lib.pyvma_fault_stat(self._fault(site), 0))
+
+    def fault_hits(self, site: str) -> int:
+        """How many of those calls were made to fail."""
+        return int(self.lib.pyvma_fault_stat(self._fault(site), 1))
+
+    LIMITS = {"as": 0, "memlock": 1, "stack": 2, "commit": 3}
+
+    def set_limit(self, name: str, value: int | None) -> None:
+        """Set RLIMIT_AS / RLIMIT_MEMLOCK / RLIMIT_STACK (``"as"``, ``"memlock"``,
+        ``"stack"``, in bytes) or the overcommit limit (``"commit"``, pages) that the
+        harness's may_expand_vm(), mlock_future_ok(), rlimit() and
+        security_vm_enough_memory_mm() apply; None: unlimited."""
+        self.lib.pyvma_set_limit(self.LIMITS[name], (1 << 64) - 1 if value is None else value)
+
+    @property
+    def committed(self) -> int:
+        """Pages charged by security_vm_enough_memory_mm() and not given back by
+        vm_unacct_memory() since the test began (vm_committed_as)."""
+        return int(self.lib.pyvma_committed())
+
+    @committed.setter
+    def committed(self, pages: int) -> None:
+        self.lib.pyvma_set_committed(pages)
+
+    def set_max_map_count(self, count: int | None) -> None:
+        """sysctl_max_map_count (None: the harness default)."""
+        self.lib.pyvma_set_max_map_count(-1 if count is None else count)
+
+    @property
+    def locks_held(self) -> int:
+        """rmap rwsems (i_mmap_rwsem, anon_vma root rwsem) write-held right now."""
+        return int(self.lib.pyvma_locks_held())
+
+    @property
+    def ops_calls(self) -> dict[str, int]:
+        """Calls of the harness vm_operations (``VMA.set_ops``) since the test began:
+        open, close, may_split."""
+        return {name: int(self.lib.pyvma_ops_stat(i))
+                for i, name in enumerate(("open", "close", "may_split"))}
+
+    def set_may_split_error(self, err: int) -> None:
+        """What the harness ->may_split returns (0: the split may go ahead)."""
+        self.lib.pyvma_set_may_split_err(err)
+
+    def reset_services(self) -> None:
+        """Forget forced failures, limits, overcommit charge, the lock registry and
+        the vm_operations call counts (the ``kernel`` fixture does this around each
+        test)."""
+        self.lib.pyvma_fault_reset()
+        self.lib.pyvma_limits_reset()
+        self.lib.pyvma_locks_reset()
+        self.lib.pyvma_ops_reset()
 
     @property
     def close_count(self) -> int:
@@ -207,10 +293,20 @@ class Kernel:
 class AnonVma:
     """A dummy anon_vma with clone/unlink accounting."""
 
-    def __init__(self, k: Kernel) -> None:
+    def __init__(self, k: Kernel, ptr=None) -> None:
         self.k = k
-        self.ptr = k.lib.pyvma_anon_vma_new()
+        self.ptr = k.lib.pyvma_anon_vma_new() if ptr is None else ptr
         self._stats = k.ffi.new("int[2]")
+
+    @property
+    def locked(self) -> bool:
+        """Whether the root's rwsem is write-held (anon_vma_lock_write())."""
+        return bool(self.k.lib.pyvma_anon_vma_locked(self.ptr, 0))
+
+    @property
+    def all_locks_marked(self) -> bool:
+        """Whether mm_take_all_locks() marked the root (bit 0 of its rb_root)."""
+        return bool(self.k.lib.pyvma_anon_vma_locked(self.ptr, 1))
 
     def _get(self) -> tuple[int, int]:
         self.k.lib.pyvma_anon_vma_stats(self.ptr, self._stats, self._stats + 1)
@@ -236,11 +332,119 @@ class AnonVma:
 
 
 class File:
-    """A dummy struct file with its own address_space."""
+    """A dummy struct file with its own address_space.
+
+    Its ->mmap / ->mmap_prepare are absent until ``behave(mmap=True)`` /
+    ``behave(mmap_prepare=True)`` installs the harness's, which do what
+    ``behave`` says (fail, change flags, install vm_ops, ...).  The file's
+    reference count, writable mappings (i_mmap_writable) and the VMAs in its
+    rmap tree are kept as the kernel code moves them."""
 
     def __init__(self, k: Kernel) -> None:
         self.k = k
         self.ptr = k.lib.pyvma_file_new()
+
+    def _set(self, what: str, value: int) -> None:
+        self.k.lib.pyvma_file_set(self.ptr, getattr(self.k.lib, "PYVMA_FILE_" + what), value)
+
+    def _stat(self, what: str) -> int:
+        return int(self.k.lib.pyvma_file_stat(self.ptr, getattr(self.k.lib, "PYVMA_FILE_" + what)))
+
+    def behave(self, mmap: bool | None = None, mmap_prepare: bool | None = None,
+               err: int | None = None, set_flags: int | None = None,
+               clear_flags: int | None = None, ops: "Iterable[str] | None | bool" = False,
+               move_start: int | None = None, swap: "File | None" = None,
+               pgoff_delta: int | None = None, hide_rmap: bool | None = None,
+               can_writeback: bool | None = None) -> "File":
+        """Configure the file (arguments left out are left as they are).
+
+        *mmap* / *mmap_prepare*: install (True) or remove (False) the harness's
+        f_op->mmap / f_op->mmap_prepare.  They return *err* (0: success) and on
+        success set *set_flags* and clear *clear_flags*, install harness vm_ops with
+        the callbacks named in *ops* (see ``VMA.set_ops``; ``None``: NULL vm_ops,
+        which ->mmap_prepare uses to ask for an anonymous VMA; False: leave them);
+        ->mmap moves vm_start by *move_start* bytes (a driver bug the kernel WARNs
+        about); ->mmap_prepare adds *pgoff_delta* to the page offset, maps *swap*
+        instead of this file, and asks hide_from_rmap_until_complete with
+        *hide_rmap*.  *can_writeback*: mapping_can_writeback()'s answer."""
+        if mmap is not None:
+            self._set("MMAP", int(mmap))
+        if mmap_prepare is not None:
+            self._set("MMAP_PREPARE", int(mmap_prepare))
+        if err is not None:
+            self._set("ERR", err)
+        if set_flags is not None:
+            self._set("SET_FLAGS", set_flags)
+        if clear_flags is not None:
+            self._set("CLEAR_FLAGS", clear_flags)
+        if ops is None:
+            self._set("OPS", -2)
+        elif ops is not False:
+            self._set("OPS", _ops_bits(self.k, ops))
+        if move_start is not None:
+            self._set("MOVE_START", move_start)
+        if swap is not None:
+            self._set("SWAP", int(self.k.ffi.cast("uintptr_t", swap.ptr)))
+        if pgoff_delta is not None:
+            self._set("PGOFF_DELTA", pgoff_delta)
+        if hide_rmap is not None:
+            self._set("HIDE_RMAP", int(hide_rmap))
+        if can_writeback is not None:
+            self._set("CAN_WRITEBACK", int(can_writeback))
+        return self
+
+    @property
+    def refs(self) -> int:
+        """get_file() minus fput() calls on this file so far."""
+        return self._stat("REFS")
+
+    @property
+    def writable(self) -> int:
+        """mapping->i_mmap_writable: shared writable mappings (negative: writes
+        denied, as for a write-sealed memfd)."""
+        return self._stat("WRITABLE")
+
+    def deny_writable(self) -> None:
+        """Deny new writable shared mappings (mapping_deny_writable())."""
+        self._set("WRITABLE", -1)
+
+    @property
+    def i_mmap_vmas(self) -> int:
+        """VMAs the kernel code put in the mapping's rmap tree (i_mmap) and not
+        taken out again."""
+        return self._stat("I_MMAP_VMAS")
+
+    @property
+    def i_mmap_locked(self) -> bool:
+        """Whether the mapping's i_mmap_rwsem is write-held."""
+        return bool(self._stat("I_MMAP_LOCKED"))
+
+    @property
+    def all_locks_marked(self) -> bool:
+        """Whether AS_MM_ALL_LOCKS is set in mapping->flags (mm_take_all_locks())."""
+        return bool(self._stat("ALL_LOCKS"))
+
+    @property
+    def mmap_calls(self) -> int:
+        """Calls of the harness ->mmap."""
+        return self._stat("MMAP_CALLS")
+
+    @property
+    def mmap_prepare_calls(self) -> int:
+        """Calls of the harness ->mmap_prepare."""
+        return self._stat("PREPARE_CALLS")
+
+
+_OPS_NAMES = ("open", "close", "may_split", "page_mkwrite", "pfn_mkwrite")
+
+
+def _ops_bits(k: Kernel, names: Iterable[str]) -> int:
+    bits = 0
+    for n in names:
+        if n not in _OPS_NAMES:
+            raise PyvmaError(f"no harness vm_operation {n!r} (known: {', '.join(_OPS_NAMES)})")
+        bits |= 1 << _OPS_NAMES.index(n)
+    return bits
 
 
 class VMA:
@@ -273,7 +477,58 @@ class VMA:
     @property
     def anon_vma(self) -> AnonVma | None:
         ptr = self._info().anon_vma
-        return self.mm._anon.get(int(self.mm.k.ffi.cast("uintptr_t", ptr))) if ptr else None
+        return self.mm._anon_of(ptr)
+
+    def set_ops(self, *names: str) -> None:
+        """Install harness vm_operations with the named callbacks: ``open``,
+        ``close``, ``may_split`` (returns ``Kernel.set_may_split_error``'s value),
+        ``page_mkwrite``, ``pfn_mkwrite``.  Calls are counted in
+        ``Kernel.ops_calls``."""
+        self.mm.k.lib.pyvma_vma_set_ops(self.ptr, _ops_bits(self.mm.k, names))
+
+    @property
+    def ops(self) -> frozenset[str] | None:
+        """The callbacks of the harness vm_operations this VMA has (``set_ops`` or a
+        harness file's ->mmap); None for any other vm_ops (or none)."""
+        bits = int(self.mm.k.lib.pyvma_vma_get_ops(self.ptr))
+        if bits < 0:
+            return None
+        return frozenset(n for i, n in enumerate(_OPS_NAMES) if bits & (1 << i))
+
+    @property
+    def is_anonymous(self) -> bool:
+        """vma_is_anonymous(): no vm_ops."""
+        return bool(self.mm.k.lib.pyvma_vma_is_anonymous(self.ptr))
+
+    @property
+    def private_data(self) -> int:
+        """vm_private_data as an address (0: NULL)."""
+        return int(self.mm.k.ffi.cast("uintptr_t", self.mm.k.lib.pyvma_vma_private(self.ptr)))
+
+    def set_anon_pgoff(self, pgoff: int) -> None:
+        """Overwrite the anonymous page offset (trees with feature ``anon_pgoff``)."""
+        if self.mm.k.lib.pyvma_vma_set_anon_pgoff(self.ptr, pgoff):
+            raise PyvmaError(f"{self.mm.k.version} keeps no separate anonymous page offset")
+
+    def set_page_prot(self, prot: int) -> None:
+        """Overwrite vm_page_prot."""
+        self.mm.k.lib.pyvma_vma_set_page_prot(self.ptr, prot)
+
+    @property
+    def mmu_pagesize(self) -> int:
+        """vma_mmu_pagesize() (feature ``vma_mmu_pagesize``)."""
+        return int(self.mm.k.lib.pyvma_vma_mmu_pagesize(self.ptr))
+
+    def needs_dirty_tracking(self) -> bool:
+        """vma_needs_dirty_tracking()."""
+        return bool(self.mm._call(self.mm.k.lib.pyvma_vma_needs_dirty_tracking, self.ptr))
+
+    def wants_writenotify(self, page_prot: int = 0) -> bool:
+        """vma_wants_writenotify(vma, page_prot).  The harness's pgprot_modify() is
+        a stub returning 0, so a non-zero *page_prot* reads as protections a
+        driver's ->mmap changed."""
+        return bool(self.mm._call(self.mm.k.lib.pyvma_vma_wants_writenotify, self.ptr,
+                                  page_prot))
 
     @property
     def write_locked(self) -> bool:
@@ -370,6 +625,16 @@ class MM:
     def _remember(self, av: AnonVma | None) -> None:
         if av is not None:
             self._anon[int(self.k.ffi.cast("uintptr_t", av.ptr))] = av
+
+    def _anon_of(self, ptr) -> AnonVma | None:
+        """The AnonVma for an anon_vma pointer (one the kernel code made is wrapped)."""
+        if ptr == self.k.ffi.NULL:
+            return None
+        key = int(self.k.ffi.cast("uintptr_t", ptr))
+        av = self._anon.get(key)
+        if av is None:
+            av = self._anon[key] = AnonVma(self.k, self.k.ffi.cast("struct anon_vma *", ptr))
+        return av
 
     def _flags(self, flags: int | Iterable[str] | None) -> int:
         if flags is None:
@@ -469,8 +734,17 @@ class MM:
     def split(self, vma: VMA, addr: int, new_below: bool = False) -> int:
         return self._call(self.k.lib.pyvma_split, self.ptr, vma.ptr, addr, int(new_below))
 
-    def munmap(self, start: int, end: int) -> int:
-        return self._call(self.k.lib.pyvma_munmap, self.ptr, start, end - start)
+    def munmap(self, start: int, end: int, uf: bool = False, unlock: bool = False) -> int:
+        """do_vmi_munmap() of [start, end): 0 or -errno.  *uf*: with a userfaultfd
+        unmap list; *unlock*: drop the mmap lock on success."""
+        if not uf and not unlock:
+            return self._call(self.k.lib.pyvma_munmap, self.ptr, start, end - start)
+        return self._call(self.k.lib.pyvma_munmap_ex, self.ptr, start, end - start,
+                          int(uf), int(unlock))
+
+    def vm_munmap(self, start: int, length: int, unlock: bool = False) -> int:
+        """__vm_munmap() in this mm (feature ``vm_munmap``): 0 or -errno."""
+        return int(self._call(self.k.lib.pyvma_vm_munmap, start, length, int(unlock)))
 
     def vmi(self, addr: int = 0) -> VMI:
         """A long-lived iterator over this mm at *addr* (``VMA_ITERATOR``)."""
@@ -555,6 +829,93 @@ class MM:
         return int(self._call(self.k.lib.pyvma_mmap_region,
                               file.ptr if file else self.k.ffi.NULL, addr, length,
                               self._flags(flags), pgoff))
+
+    def mmap(self, addr: int, length: int, flags: int | Iterable[str] | None = None,
+             pgoff: int | None = None, file: File | None = None, uf: bool = False) -> int:
+        """The tree's mmap_region() (feature ``mmap_region_checks``): the MDWE check,
+        the writable-file-mapping check, then __mmap_region(); the address, or
+        -errno.  *uf*: with a userfaultfd unmap list."""
+        if file is not None:
+            self._files[int(self.k.ffi.cast("uintptr_t", file.ptr))] = file
+        pgoff = addr // PAGE_SIZE if pgoff is None else pgoff
+        return int(self._call(self.k.lib.pyvma_mmap, file.ptr if file else self.k.ffi.NULL,
+                              addr, length, self._flags(flags), pgoff, int(uf)))
+
+    def brk(self, vma: VMA | None, addr: int, length: int,
+            flags: int | Iterable[str] | None = 0, vmi: VMI | None = None) -> int:
+        """do_brk_flags(vmi, vma, addr, length, flags) (feature ``do_brk_flags``): 0 or
+        -errno.  *vmi* defaults to where brk() leaves it: at *addr*, walked to the
+        next VMA and back to the previous one."""
+        if vmi is None:
+            vmi = self.vmi(addr)
+            vmi.next()
+            vmi.prev()
+        return int(self._call(self.k.lib.pyvma_brk, vmi.ptr,
+                              vma.ptr if vma else self.k.ffi.NULL, addr, length,
+                              self._flags(flags)))
+
+    def unmapped_area(self, length: int, low: int, high: int, align_mask: int = 0,
+                      align_offset: int = 0, start_gap: int = 0,
+                      topdown: bool = False) -> int:
+        """unmapped_area() / unmapped_area_topdown() (feature ``unmapped_area``): the
+        address of a free range of *length* in [low, high), or -errno."""
+        ret = int(self._call(self.k.lib.pyvma_unmapped_area, length, low, high, align_mask,
+                             align_offset, start_gap, int(topdown)))
+        return ret
+
+    def expand_downwards(self, vma: VMA, addr: int) -> int:
+        """expand_downwards(vma, addr) (feature ``expand_downwards``): 0 or -errno."""
+        return int(self._call(self.k.lib.pyvma_expand_downwards, vma.ptr, addr))
+
+    def insert_vm_struct(self, vma: VMA) -> int:
+        """insert_vm_struct() of a VMA from alloc() (feature ``insert_vm_struct``):
+        0 or -errno."""
+        return int(self._call(self.k.lib.pyvma_insert_vm_struct, self.ptr, vma.ptr))
+
+    def install_special_mapping(self, addr: int, length: int,
+                                flags: int | Iterable[str] | None = None,
+                                ops: Iterable[str] | None = None) -> VMA | int:
+        """__install_special_mapping() (feature ``install_special_mapping``) with
+        harness vm_operations having *ops* (None: no vm_ops): the VMA or -errno."""
+        err = self.k.ffi.new("long *")
+        ptr = self._call(self.k.lib.pyvma_install_special_mapping, self.ptr, addr, length,
+                         self._flags(flags), -1 if ops is None else _ops_bits(self.k, ops),
+                         err)
+        return int(err[0]) if err[0] else self._vma(ptr)
+
+    def find_mergeable_anon_vma(self, vma: VMA) -> AnonVma | None:
+        """find_mergeable_anon_vma(vma): a neighbour's anon_vma *vma* may share."""
+        return self._anon_of(self._call(self.k.lib.pyvma_find_mergeable_anon_vma, vma.ptr))
+
+    def anon_vma_prepare(self, vma: VMA) -> int:
+        """anon_vma_prepare(vma) as a first fault calls it: the harness's
+        __anon_vma_prepare() takes find_mergeable_anon_vma()'s answer or a new
+        anon_vma.  0 or -errno."""
+        return int(self._call(self.k.lib.pyvma_anon_vma_prepare, vma.ptr))
+
+    def take_all_locks(self) -> int:
+        """mm_take_all_locks(): 0 or -EINTR."""
+        return int(self._call(self.k.lib.pyvma_mm_take_all_locks, self.ptr))
+
+    def drop_all_locks(self) -> None:
+        """mm_drop_all_locks()."""
+        self._call(self.k.lib.pyvma_mm_drop_all_locks, self.ptr)
+
+    def unlink_file_vmas(self, vmas: Iterable[VMA]) -> None:
+        """unlink_file_vma_batch_init/add/final() over *vmas* (what free_pgtables()
+        does with the VMAs it frees)."""
+        lst = list(vmas)
+        arr = self.k.ffi.new("struct vm_area_struct *[]", [v.ptr for v in lst] or [self.k.ffi.NULL])
+        self._call(self.k.lib.pyvma_unlink_file_vmas, arr, len(lst))
+
+    def set_def_flags(self, flags: int | Iterable[str]) -> None:
+        """mm->def_flags (and def_vma_flags): flags every new mapping gets."""
+        self.k.lib.pyvma_mm_set_def_flags(self.ptr, self._flags(flags))
+
+    def set_mdwe(self, on: bool = True) -> None:
+        """Set or clear MMF_HAS_MDWE (memory-deny-write-execute) on the mm."""
+        if self.k.lib.pyvma_mm_set_mdwe(self.ptr, int(on)):
+            raise PyvmaError(f"{self.k.version} has no MMF_HAS_MDWE")
 
     def cleanup(self) -> int:
         """Upstream's cleanup_mm(): free every VMA, empty the tree, zero map_count, and

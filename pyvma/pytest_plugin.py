@@ -30,6 +30,17 @@ FEATURE_TEXT = {
     "anon_pgoff": "a separate anonymous page offset (vma_start_anon_pgoff)",
     "mmap_region": "__mmap_region() in mm/vma.c",
     "mergeable_anon_vma_pair": "is_mergeable_anon_vma(anon_vma1, anon_vma2, vma)",
+    "mmap_region_checks": "mmap_region() in mm/vma.c",
+    "do_brk_flags": "do_brk_flags() in mm/vma.c",
+    "unmapped_area": "unmapped_area() / unmapped_area_topdown() in mm/vma.c",
+    "expand_downwards": "expand_downwards() in mm/vma.c",
+    "vm_munmap": "__vm_munmap() in mm/vma.c",
+    "insert_vm_struct": "insert_vm_struct() in mm/vma.c",
+    "install_special_mapping": "__install_special_mapping() in mm/vma.c",
+    "vma_mmu_pagesize": "vma_mmu_pagesize() in mm/vma.c",
+    "vma_modify_name": "vma_modify_name() (a name-only modify)",
+    "mmap_prepare": "f_op->mmap_prepare() called from mm/vma.c",
+    "mergeable_anon_vma_vmg": "is_mergeable_anon_vma() on the merge request (vmg)",
 }
 
 
@@ -146,13 +157,11 @@ def kernel(request: pytest.FixtureRequest, kernel_spec: str):
         k.lib.pyvma_set_warn_fd(os.open(warn_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
     k.clear_warnings()
     k.lib.pyvma_anon_reset()
-    k.fail_anon_vma_clone(False)
-    k.fail_prealloc(False)
+    k.reset_services()
     allow = request.node.get_closest_marker("allow_warn") is not None
     request.node._pyvma_accepted = set()
     yield k
-    k.fail_anon_vma_clone(False)
-    k.fail_prealloc(False)
+    k.reset_services()
     warns = [w for i, w in enumerate(k.warnings()) if i not in request.node._pyvma_accepted]
     if warns and not allow:
         k.clear_warnings()
@@ -172,13 +181,19 @@ def load_kernel(request: pytest.FixtureRequest, kernel_spec: str):
 
 @pytest.fixture
 def mm(kernel):
-    """A fresh address space, invariants checked after every operation and at the end."""
+    """A fresh address space, invariants checked after every operation and at the end
+    (then also: no rmap lock left held)."""
     m = kernel.mm(check_each=True)
     yield m
     if m.ptr is not None:
         m.check_each = False
         m.check()
         m.close()
+    held = kernel.locks_held
+    if held:
+        kernel.lib.pyvma_locks_reset()
+        pytest.fail(f"kernel code left {held} rmap lock(s) (i_mmap_rwsem / anon_vma "
+                    "rwsem) write-held", pytrace=False)
 
 
 @pytest.fixture

@@ -120,8 +120,32 @@ FEATURES: frozenset[str] = frozenset(
         "anon_pgoff",
         "mmap_region",
         "mergeable_anon_vma_pair",
+        "mmap_region_checks",
+        "do_brk_flags",
+        "unmapped_area",
+        "expand_downwards",
+        "vm_munmap",
+        "insert_vm_struct",
+        "install_special_mapping",
+        "vma_mmu_pagesize",
+        "vma_modify_name",
+        "mmap_prepare",
+        "mergeable_anon_vma_vmg",
     }
 )
+
+# Features that are "mm/vma.c defines this function" (feature -> function).
+VMA_C_FUNCTIONS: dict[str, str] = {
+    "mmap_region_checks": "mmap_region",
+    "do_brk_flags": "do_brk_flags",
+    "unmapped_area": "unmapped_area_topdown",
+    "expand_downwards": "expand_downwards",
+    "vm_munmap": "__vm_munmap",
+    "insert_vm_struct": "insert_vm_struct",
+    "install_special_mapping": "__install_special_mapping",
+    "vma_mmu_pagesize": "vma_mmu_pagesize",
+    "vma_modify_name": "vma_modify_name",
+}
 
 DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
@@ -296,8 +320,16 @@ def probe_features(root: Path) -> frozenset[str]:
         feats.add("mmap_region")
     if re.search(r"\bis_mergeable_anon_vma\s*\(\s*struct\s+anon_vma\s*\*", vma_c):
         feats.add("mergeable_anon_vma_pair")
+    if re.search(r"\bis_mergeable_anon_vma\s*\(\s*struct\s+vma_merge_struct\s*\*", vma_c):
+        feats.add("mergeable_anon_vma_vmg")
     if re.search(r"\bvma_start_anon_pgoff\s*\(", mm_h):
         feats.add("anon_pgoff")
+    for feat, fn in VMA_C_FUNCTIONS.items():
+        # a definition starts at the beginning of a line (calls are indented)
+        if re.search(rf"^[A-Za-z_][\w \t\*]*?\b{re.escape(fn)}\s*\(", vma_c, re.M):
+            feats.add(feat)
+    if re.search(r"->\s*mmap_prepare\b", vma_c):
+        feats.add("mmap_prepare")
     return frozenset(feats)
 
 

@@ -143,8 +143,8 @@ def make_stub(proto: Definition) -> Stub:
     hook = manifest.STUB_HOOKS.get(proto.name)
     pnames = [re.findall(r"[A-Za-z_]\w*", p)[-1] for p in named.split(",")
               if p.strip() not in ("void", "...")]
-    if isinstance(hook, dict):
-        hook = hook.get(len(pnames))
+    if hook is None and proto.name in manifest.STUB_HOOKS_BY_ARITY:
+        hook = manifest.STUB_HOOKS_BY_ARITY[proto.name].get(len(pnames))
     if hook is not None:
         call = hook.format(*pnames)
         body = f"{{ {call}; }}" if ret == "void" else f"{{ return {call}; }}"

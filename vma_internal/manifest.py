@@ -126,10 +126,8 @@ TAG_ROOTS: tuple[str, ...] = (
 )
 
 # Stubs whose body calls into the harness (csrc/glue.c) so tests can observe them.
-# {0}, {1}… are the stub's parameters, named as in the tree's prototype.  A dict
-# value picks the call by the prototype's parameter count (trees differ); a tree
-# whose count is not listed gets a plain stub.
-STUB_HOOKS: dict[str, str | dict[int, str]] = {
+# {0}, {1}… are the stub's parameters, named as in the tree's prototype.
+STUB_HOOKS: dict[str, str] = {
     "vma_start_write": "pyvma_hook_start_write({0})",
     "vma_start_write_killable": "(pyvma_hook_start_write({0}), 0)",
     "anon_vma_clone": "pyvma_hook_anon_vma_clone({0}, {1})",
@@ -149,11 +147,13 @@ STUB_HOOKS: dict[str, str | dict[int, str]] = {
     "security_vm_enough_memory_mm": "pyvma_hook_vm_enough_memory({0}, {1})",
     "vm_unacct_memory": "pyvma_hook_vm_unacct_memory({0})",
     "signal_pending": "pyvma_hook_signal_pending()",
+    # a pending (fatal) signal also fails the killable mmap lock
+    "mmap_write_lock_killable": "(pyvma_hook_signal_pending() ? -EINTR : 0)",
     "userfaultfd_unmap_prep": "pyvma_hook_uffd_unmap_prep()",
     "vma_dup_policy": "pyvma_hook_dup_policy()",
     "shmem_zero_setup": "pyvma_hook_shmem_zero_setup({0})",
     "mmap_action_prepare": "pyvma_hook_mmap_action_prepare()",
-    "mmap_action_complete": "pyvma_hook_mmap_action_complete({0})",
+    "mmap_action_complete": "pyvma_hook_mmap_action_complete({0}, {1})",
     "mm_flags_test": "pyvma_hook_mm_flags_test({0}, {1})",
     # files: reference counts, writable mappings, i_mmap membership, writeback
     "get_file": "pyvma_hook_get_file({0})",
@@ -174,6 +174,11 @@ STUB_HOOKS: dict[str, str | dict[int, str]] = {
     "mutex_lock": "pyvma_hook_mutex({0}, 1)",
     "mutex_unlock": "pyvma_hook_mutex({0}, -1)",
     "mutex_is_locked": "pyvma_hook_mutex({0}, 0)",
+}
+
+# Stub hooks whose call depends on the prototype's parameter count (the trees'
+# signatures differ); a tree whose count is not listed gets a plain stub.
+STUB_HOOKS_BY_ARITY: dict[str, dict[int, str]] = {
     # page tables are freed VMA by VMA: the rmap unlinking of free_pgtables()
     "free_pgtables": {2: "pyvma_hook_free_pgtables({1})",
                       6: "pyvma_hook_free_pgtables_mas({1}, {2}, {4})"},

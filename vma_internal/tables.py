@@ -102,6 +102,10 @@ def tables_text(tree: Path) -> str:
     vma = _find_struct(tree, "include/linux/mm_types.h", "struct vm_area_struct")
     for f in struct_fields(vma) if vma else []:
         out.append(f"#define PYVMA_VMA_HAS_{f} 1")
+    # the VMA descriptor ->mmap_prepare() fills (trees that have it)
+    desc = _find_struct(tree, "include/linux/mm_types.h", "struct vm_area_desc")
+    for f in struct_fields(desc) if desc else []:
+        out.append(f"#define PYVMA_DESC_HAS_{f} 1")
     for rel in SOURCES + LOCAL_HEADERS:
         if (tree / rel).exists():
             for d in parse_header(tree / rel, rel):

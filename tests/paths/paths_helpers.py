@@ -1,0 +1,55 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Shared pieces of the code-path suite (tests/paths).
+
+Each test drives one path of mm/vma.c through the harness and asserts what the
+kernel code leaves: the layout (drawn one column a page, one letter a VMA in
+address order, as ``mm.diagram()`` draws it), return values, flags, the mm's
+counters, the harness's accounting of files, anon_vmas, locks and overcommit,
+and WARNs.  ``*`` in a diagram marks the range an operation is asked for.
+"""
+from __future__ import annotations
+
+P = 0x1000
+
+EPERM, EINTR, ENOMEM, EACCES, EFAULT, EINVAL = -1, -4, -12, -13, -14, -22
+
+# x86-64 user address space of the harness (csrc/override.h)
+TASK_SIZE = (1 << 47) - P
+
+
+def rw(k) -> int:
+    """VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE of the tree."""
+    return k.flag("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE")
+
+
+def shared(k) -> int:
+    """A shared writable mapping's flags."""
+    return rw(k) | k.flag("VM_SHARED", "VM_MAYSHARE")
+
+
+def row(mm) -> str:
+    """The letter row of the layout diagram ("" for an empty mm)."""
+    lines = mm.diagram().splitlines()
+    return lines[1] if len(lines) > 1 else ""
+
+
+def spans(mm) -> list[tuple[int, int, int]]:
+    """(first page, end page, pgoff) of each VMA in address order."""
+    return [(r.start // P, r.end // P, r.pgoff) for r in mm.layout()]
+
+
+def show(mm) -> str:
+    return "\n" + mm.diagram()
+
+
+def wrap(v: int) -> int:
+    """An unsigned long counter as a signed number (it may underflow)."""
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+def place(mm, start: int, end: int, pgoff: int | None = None, flags=None, **kw):
+    """Map a VMA and account it to the mm's counters as mmap would
+    (vm_stat_account()), so that munmap's bookkeeping balances."""
+    vma = mm.map(start, end, pgoff, flags, **kw)
+    mm.account(vma)
+    return vma

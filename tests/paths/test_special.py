@@ -1,0 +1,154 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""insert_vm_struct(), __install_special_mapping() (vDSO-like mappings) and
+vma_mmu_pagesize().
+"""
+import pytest
+
+from .paths_helpers import ENOMEM, P, place, rw, spans
+
+
+@pytest.mark.requires("insert_vm_struct")
+class TestInsertVmStruct:
+    def test_anonymous_vma_gets_its_address_as_page_offset(self, kernel, mm):
+        """An anonymous VMA's page offset is set from its address; a file VMA's
+        is kept.
+
+        0123456789          0123456789
+        AA   ff      ->     AA   ff     (A: pgoff 0; f: pgoff 0x77)
+        """
+        a = mm.alloc(0, 2 * P, 0x55, rw(kernel))
+        a.set_vm_ops(None)
+        assert mm.insert_vm_struct(a) == 0
+        f = kernel.file()
+        b = mm.alloc(5 * P, 7 * P, 0x77, rw(kernel))
+        mm._files[int(kernel.ffi.cast("uintptr_t", f.ptr))] = f
+        kernel.lib.pyvma_vma_set_file(b.ptr, f.ptr)
+        assert mm.insert_vm_struct(b) == 0
+        assert spans(mm) == [(0, 2, 0), (5, 7, 0x77)]
+        assert b.anon_pgoff == 5
+        assert f.i_mmap_vmas == 1
+
+    def test_overlap_is_refused(self, kernel, mm):
+        """
+        0123                0123
+        AAB*         ->     AA      (-ENOMEM: the new VMA B overlaps A)
+        """
+        place(mm, 0, 2 * P, 0, rw(kernel))
+        b = mm.alloc(P, 3 * P, 1, rw(kernel))
+        assert mm.insert_vm_struct(b) == ENOMEM
+        assert spans(mm) == [(0, 2, 0)]
+
+    def test_accounted_vma_is_charged(self, kernel, mm):
+        """VM_ACCOUNT: the pages are charged; over the commit limit, -ENOMEM.
+
+        0123456789012       0123456789012
+        AAAA    BBBB   ->   AAAA            (A charged 4 pages; B over the limit)
+        """
+        F = rw(kernel) | kernel.flag("VM_ACCOUNT")
+        a = mm.alloc(0, 4 * P, 0, F)
+        assert mm.insert_vm_struct(a) == 0
+        assert kernel.committed == 4
+        kernel.set_limit("commit", 5)
+        b = mm.alloc(8 * P, 12 * P, 8, F)
+        assert mm.insert_vm_struct(b) == ENOMEM
+        assert kernel.committed == 4
+        assert mm.map_count == 1
+
+    def test_link_failure_gives_the_charge_back(self, kernel, mm):
+        """Linking fails (no tree slot): -ENOMEM, and an accounted VMA's charge is
+        given back.
+
+        0123            0123
+        AAAA     ->              (-ENOMEM)
+        """
+        F = rw(kernel) | kernel.flag("VM_ACCOUNT")
+        a = mm.alloc(0, 4 * P, 0, F)
+        kernel.fail("prealloc")
+        assert mm.insert_vm_struct(a) == ENOMEM
+        kernel.fail("prealloc", False)
+        assert (kernel.committed, mm.map_count) == (0, 0)
+        b = mm.alloc(0, 4 * P, 0, rw(kernel))
+        kernel.fail("prealloc")
+        assert mm.insert_vm_struct(b) == ENOMEM
+        assert (kernel.committed, mm.map_count) == (0, 0)
+
+    def test_anonymous_vma_with_an_anon_vma_warns(self, kernel, mm, expect_warn):
+        """A never-faulted VMA is expected: one with an anon_vma WARNs (and is
+        inserted).
+
+        0123            0123
+        AA       ->     AA       (a WARN)
+        """
+        a = mm.alloc(0, 2 * P, 0, rw(kernel))
+        a.set_vm_ops(None)
+        a.set_anon_vma(kernel.anon_vma())
+        with expect_warn(count=1):
+            assert mm.insert_vm_struct(a) == 0
+        assert mm.map_count == 1
+
+
+@pytest.mark.requires("install_special_mapping")
+class TestInstallSpecialMapping:
+    def test_special_mapping(self, kernel, mm):
+        """VM_DONTEXPAND and soft-dirty are added, the mm's default flags too, but
+        never VM_LOCKED; the VMA is accounted to total_vm; with vm_ops its page
+        offset stays 0.
+
+        0123456             0123456
+          ***        ->       SSS
+        """
+        mm.set_def_flags(kernel.flag("VM_LOCKED", "VM_NOHUGEPAGE"))
+        flags = kernel.flag("VM_READ", "VM_EXEC", "VM_MAYREAD", "VM_MAYEXEC")
+        s = mm.install_special_mapping(2 * P, 3 * P, flags, ops=["close"])
+        assert s.start == 2 * P and s.end == 5 * P
+        assert s.has("VM_DONTEXPAND", "VM_SOFTDIRTY", "VM_NOHUGEPAGE", "VM_EXEC")
+        assert not s.flags & kernel.flag("VM_LOCKED")
+        assert s.ops == {"close"}
+        assert s.pgoff == 0
+        assert mm.counters["total_vm"] == 3
+
+    def test_special_mapping_without_ops_warns(self, kernel, mm, expect_warn):
+        """No vm_ops (no caller does this): the VMA counts as anonymous, so the
+        page offset 0 that __install_special_mapping() gives it before
+        insert_vm_struct() re-sets it trips assert_sane_pgoff() - once; then
+        insert_vm_struct() gives it its address as page offset.
+
+        0123456             0123456
+            **       ->         SS
+        """
+        with expect_warn(count=1):
+            s = mm.install_special_mapping(4 * P, 2 * P, kernel.flag("VM_READ", "VM_MAYREAD"))
+        assert s.is_anonymous
+        assert s.pgoff == 4
+
+    def test_special_mapping_over_an_existing_vma(self, kernel, mm):
+        """
+        0123                0123
+         **A         ->     AAAA   (-ENOMEM)
+        AAAA
+        """
+        place(mm, 0, 4 * P, 0, rw(kernel))
+        assert mm.install_special_mapping(P, 2 * P, kernel.flag("VM_READ"),
+                                          ops=["close"]) == ENOMEM
+        assert spans(mm) == [(0, 4, 0)]
+        assert mm.counters["total_vm"] == 4
+
+    def test_special_mapping_allocation_failure(self, kernel, mm):
+        """
+        0123            0123
+        **       ->              (-ENOMEM: no VMA)
+        """
+        kernel.fail("vma_alloc")
+        assert mm.install_special_mapping(0, 2 * P, kernel.flag("VM_READ"), ops=[]) == ENOMEM
+        assert mm.map_count == 0
+
+
+@pytest.mark.requires("vma_mmu_pagesize")
+def test_vma_mmu_pagesize(kernel, mm):
+    """The MMU page size of an ordinary VMA is the base page size.
+
+    0123
+    AAAA    (4096)
+    """
+    a = place(mm, 0, 4 * P, 0, rw(kernel))
+    assert a.mmu_pagesize == P
