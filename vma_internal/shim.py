@@ -151,7 +151,7 @@ def build_shim(tree: Path, config: HarnessConfig, gen_dir: Path,
                 changed = True
         if not changed:
             break
-    raise ShimError(_describe_failure(proc.stderr, tree, gen_dir))
+    raise ShimError(_describe_failure(proc.stderr, tree, gen_dir, index))
 
 
 def _write_memo(memo: Path, available: set[str], force: set[str], exclude: set[str],
@@ -167,13 +167,23 @@ def _write_memo(memo: Path, available: set[str], force: set[str], exclude: set[s
     os.replace(tmp, memo)
 
 
-def _describe_failure(stderr: str, tree: Path, gen_dir: Path) -> str:
+def _describe_failure(stderr: str, tree: Path, gen_dir: Path,
+                      index: HeaderIndex | None = None) -> str:
     errs = _errors(stderr)
     lines = ["the kernel code does not compile against the generated shim:"]
     for m in errs[:15]:
         lines.append(f"  {m['file']}:{m['line']}:{m['col']}: error: {m['msg']}")
     if len(errs) > 15:
         lines.append(f"  ... and {len(errs) - 15} more errors")
+    missing = sorted({n for m in errs for n in re.findall(
+        r"(?:implicit declaration of function|unknown type name) ‘(\w+)’|‘(\w+)’ undeclared",
+        m["msg"]) for n in n if n})
+    if missing and index is not None:
+        headers = [f for f in index.files if not f.startswith("csrc/")]
+        lines.append(f"no definition of {', '.join(missing)} was found: looked in the "
+                     f"{len(headers)} headers indexed from mm/vma_internal.h and the manifest ({', '.join(headers[:6])}"
+                     f"{', …' if len(headers) > 6 else ''}), in every include/linux header "
+                     "(macros and inline functions), and in csrc/override.h.")
     lines.append("If the error is in the tree's mm/ code, fix the tree; if a kernel definition"
                  " is missing from the shim, see `pyvma shim --report`.")
     return "\n".join(lines)

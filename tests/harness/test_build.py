@@ -206,3 +206,21 @@ def test_soft_dirty_config_changes_sticky_mask(tree7):
     assert not off.has_flag("VM_SOFTDIRTY"), "VM_SOFTDIRTY is VM_NONE without the config"
     assert on.sticky_mask & on.flag("VM_MAYBE_GUARD")
     assert off.sticky_mask & off.flag("VM_MAYBE_GUARD")
+
+
+def test_unresolvable_name_says_where_it_was_looked_for(tree7, tmp_path):
+    """A tree whose mm/vma.c calls something no header defines: the message names it
+    and where the shim generator looked."""
+    dest = scratch_tree(tree7.root, tmp_path / "unresolved", {
+        "mm/vma.c": lambda t: t.replace(
+            "struct vm_area_struct *vma_merge_new_range(struct vma_merge_struct *vmg)\n{\n",
+            "struct vm_area_struct *vma_merge_new_range(struct vma_merge_struct *vmg)\n{\n"
+            "\tpyvma_no_such_helper(vmg);\n", 1)})
+    line = line_of(dest / "mm" / "vma.c", "pyvma_no_such_helper(vmg);")
+    proc = run_cli("build", "--kernel", str(dest),
+                   env=dict(os.environ, PYVMA_CACHE=str(tmp_path / "cache")))
+    assert proc.returncode == 2
+    assert f"mm/vma.c:{line}:" in proc.stderr
+    assert "no definition of pyvma_no_such_helper was found" in proc.stderr
+    assert re.search(r"looked in the \d+ headers mm/vma_internal.h names \(include/linux/",
+                     proc.stderr), proc.stderr
