@@ -222,5 +222,6 @@ def test_unresolvable_name_says_where_it_was_looked_for(tree7, tmp_path):
     assert proc.returncode == 2
     assert f"mm/vma.c:{line}:" in proc.stderr
     assert "no definition of pyvma_no_such_helper was found" in proc.stderr
-    assert re.search(r"looked in the \d+ headers mm/vma_internal.h names \(include/linux/",
+    assert re.search(r"looked in the \d+ headers indexed from mm/vma_internal.h and the "
+                     r"manifest \(include/linux/",
                      proc.stderr), proc.stderr
