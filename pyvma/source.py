@@ -277,12 +277,45 @@ def _struct_body(text: str, tag: str) -> str | None:
     return text[m.end() : i - 1]
 
 
+_PROBED = ("mm/vma.c", "mm/vma_init.c", "mm/vma_exec.c", "mm/vma.h",
+           "include/linux/mm.h", "include/linux/mm_types.h")
+_probe_memo: dict[tuple, frozenset[str]] = {}
+
+
 def probe_features(root: Path) -> frozenset[str]:
     """Cheap text probe of what the tree's mm code looks like.
 
     See ``FEATURES`` for the names.  Nothing is compiled; this greps
-    mm/, include/linux/mm.h and include/linux/mm_types.h.
+    mm/, include/linux/mm.h and include/linux/mm_types.h.  Remembered per process
+    by the probed files' sizes and mtimes.
     """
+    stamp = [str(root)]
+    for rel in _PROBED:
+        try:
+            st = os.stat(os.path.join(root, rel))
+            stamp.append((st.st_size, st.st_mtime_ns))
+        except OSError:
+            stamp.append(None)
+    key = tuple(stamp)
+    if key in _probe_memo:
+        return _probe_memo[key]
+    memo = subdir("hashes") / f"probe-{hashlib.sha256(str(root).encode()).hexdigest()[:20]}.json"
+    try:
+        data = json.loads(memo.read_text())
+        if data.get("stamp") == json.loads(json.dumps(stamp)):
+            _probe_memo[key] = frozenset(data["features"])
+            return _probe_memo[key]
+    except (OSError, ValueError):
+        pass
+    feats = _probe_memo[key] = _probe_features(root)
+    try:
+        write_json_atomic(memo, {"stamp": stamp, "features": sorted(feats)})
+    except OSError:
+        pass
+    return feats
+
+
+def _probe_features(root: Path) -> frozenset[str]:
     feats: set[str] = set()
     for fname in ("vma.c", "vma_init.c", "vma_exec.c"):
         if (root / "mm" / fname).is_file():
