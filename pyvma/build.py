@@ -244,21 +244,22 @@ def _build_into(out: Path, tree: KernelTree, config, sanitizer: str | None, key:
         (gen / "pyvma_tables.h").write_text(tables_text(src))
         (gen / "pyvma_tu.c").write_text(tu_text(src, glue=True))
         t_shim = time.monotonic() - t0
+        # the translation unit compiles while the last support objects still do
+        tu = pool.submit(_compile_tu, out, gen, src, flags, key)
         objects = [str(f.result()) for f in futures]
         wrapper_o = wrapper.result()
+        t_objs = time.monotonic() - t0 - t_shim
+        try:
+            tu_o = tu.result()
+        except BuildError:
+            if shim.rounds:
+                raise
+            memo.unlink(missing_ok=True)    # unchecked or a stale memo: settle the shim
+            shim = build_shim(src, config, gen, memo, check=True)
+            tu_o = _compile_tu(out, gen, src, flags, key)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    t_objs = time.monotonic() - t0 - t_shim
-
-    try:
-        module = _compile_module(out, gen, src, flags, san, objects, key, wrapper_o)
-    except BuildError:
-        if not shim.rounds:             # unchecked or a stale memo: settle the shim
-            memo.unlink(missing_ok=True)
-            shim = build_shim(src, config, gen, memo, check=True)
-            module = _compile_module(out, gen, src, flags, san, objects, key, wrapper_o)
-        else:
-            raise
+    module = _link_module(out, tu_o, wrapper_o, objects, san, key, src)
     missing = _undefined_symbols(module)
     if missing:
         raise BuildError("the built module has undefined symbols (the tree's code calls "
@@ -313,31 +314,35 @@ def _wrapper_object(objs_dir: Path, flags: list[str]) -> Path:
     return out
 
 
-def _compile_module(out: Path, gen: Path, src: Path, flags: list[str], san: list[str],
-                    objects: list[str], key: str, wrapper: Path) -> Path:
-    """The translation unit (shim, the tree's sources, glue) compiled and linked with
-    cffi's wrappers and the support objects, by us (no setuptools)."""
-    import sysconfig
+def _compile_tu(out: Path, gen: Path, src: Path, flags: list[str], key: str) -> Path:
+    """The translation unit: the shim, the tree's mm/vma*.c and our glue."""
     from vma_internal.toolchain import compiler, include_flags
-
     objdir = out / "obj"
     objdir.mkdir(parents=True, exist_ok=True)
     obj = objdir / f"_pyvma_{key}.o"
+    _run_cc([compiler(), "-c", *flags, *include_flags(src, gen), str(gen / "pyvma_tu.c"),
+             "-o", str(obj)], objdir, src)
+    return obj
+
+
+def _link_module(out: Path, tu_o: Path, wrapper: Path, objects: list[str], san: list[str],
+                 key: str, src: Path) -> Path:
+    """The module: the translation unit, cffi's wrappers and the support objects."""
+    import sysconfig
+    from vma_internal.toolchain import compiler
     module = out / f"_pyvma_{key}{sysconfig.get_config_var('EXT_SUFFIX')}"
-    cc = compiler()
-    steps = [
-        [cc, "-c", *flags, *include_flags(src, gen), str(gen / "pyvma_tu.c"), "-o", str(obj)],
-        [cc, "-shared", *san, str(obj), str(wrapper), *objects, "-lurcu", "-lpthread",
-         "-o", str(module)],
-    ]
-    for cmd in steps:
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=objdir)
-        if proc.returncode != 0:
-            raise BuildError(f"building {src}/mm/vma.c with the generated shim failed:\n"
-                             f"{_first_errors(proc.stderr)}")
+    _run_cc([compiler(), "-shared", *san, str(tu_o), str(wrapper), *objects, "-lurcu",
+             "-lpthread", "-o", str(module)], tu_o.parent, src)
     if "--coverage" not in san:         # gcov writes its counts next to the objects
-        shutil.rmtree(objdir, ignore_errors=True)
+        shutil.rmtree(tu_o.parent, ignore_errors=True)
     return module
+
+
+def _run_cc(cmd: list[str], cwd: Path, src: Path) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
+    if proc.returncode != 0:
+        raise BuildError(f"building {src}/mm/vma.c with the generated shim failed:\n"
+                         f"{_first_errors(proc.stderr)}")
 
 
 _UNSAFE = ('"', "\n", "\\")
