@@ -97,8 +97,10 @@ def bench_kernel(spec: str, rounds: int, work: Path) -> dict:
             r[f"py_cold_{key}_err"] = _last_error(out)
         if san is None and rc == 0:
             _one_line_change(d / "mm" / "vma.c")
-            secs, rc, _ = timed(pyvma_cmd(*args), env=env, cwd=REPO)
+            secs, rc, out = timed(pyvma_cmd(*args), env=env, cwd=REPO)
             r["py_rebuild"] = secs if rc == 0 else None
+            m = re.search(r"total ([\d.]+)", out)
+            r["py_rebuild_inproc"] = float(m.group(1)) if m else None
             # warm start: load() of the cached build, in a fresh process
             code = ("import time, sys; sys.path.insert(0, '.'); import pyvma.kernel as pv;"
                     f"t = time.perf_counter(); k = pv.load({str(d)!r});"
@@ -193,7 +195,8 @@ def table(results: list[dict], peak: float) -> str:
                    f"{fmt(r.get('up_cold_san'))} | {ratio(r.get('py_cold_san'), r.get('up_cold_san'))} | ≤ 0.7× |")
         out.append(f"| cold build, no sanitizers | {k} | {fmt(r.get('py_cold_nosan'))} | "
                    f"{fmt(r.get('up_cold_nosan'))} | {ratio(r.get('py_cold_nosan'), r.get('up_cold_nosan'))} | ≤ 0.7× |")
-        out.append(f"| rebuild after a one-line mm/vma.c change | {k} | {fmt(r.get('py_rebuild'))} | "
+        out.append(f"| rebuild after a one-line mm/vma.c change (process wall; in-process "
+                   f"{fmt(r.get('py_rebuild_inproc'))}) | {k} | {fmt(r.get('py_rebuild'))} | "
                    f"{fmt(r.get('up_rebuild'))} | {ratio(r.get('py_rebuild'), r.get('up_rebuild'))} | ≤ 1 s |")
         out.append(f"| warm start (load of a cached build) | {k} | "
                    f"{fmt((r.get('py_warm_load') or 0) * 1000, 'n')} ms | | | ≤ 50 ms |")

@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -157,14 +156,15 @@ def _check_toolchain() -> None:
 
 
 def _undefined_symbols(module: Path) -> list[str]:
-    """Symbols the module needs that nothing in the process provides."""
-    probe = ("import ctypes, sys\n"
-             "try:\n ctypes.CDLL(sys.argv[1], mode=ctypes.RTLD_LOCAL | 2)\n"
-             "except OSError as e:\n print(e)\n")
-    out = subprocess.run([sys.executable, "-c", probe, str(module)], capture_output=True,
-                         text=True).stdout
-    return [line.split("undefined symbol: ")[1].strip() for line in out.splitlines()
-            if "undefined symbol: " in line]
+    """Symbols the module needs that nothing in the process provides (a shared object
+    otherwise fails only at import): dlopen it with RTLD_NOW."""
+    import ctypes
+    try:
+        ctypes.CDLL(str(module), mode=ctypes.RTLD_LOCAL | os.RTLD_NOW)
+    except OSError as exc:
+        return [str(exc).split("undefined symbol: ")[1].strip()] \
+            if "undefined symbol: " in str(exc) else [str(exc)]
+    return []
 
 
 def build(tree: KernelTree, config=None, sanitizer: str | None = None,
