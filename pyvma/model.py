@@ -88,6 +88,53 @@ class Model:
         self._sorted()
         return "success"
 
+    def modify(self, s: int, e: int, flags: int) -> str:
+        """Pages [s, e) of the VMA holding s get *flags*, as mprotect does: the range
+        merges with the VMA before it when it starts that VMA and with the one after
+        it when it ends it (compatible as for a new range); the merged VMA keeps its
+        flags plus the sticky flags of the request and of the neighbours merged.
+        Otherwise the range is split off and takes exactly *flags*."""
+        v = self._at(s)
+        if v is None:
+            return "novma"
+        e = min(e, v.end)
+        pgoff = v.pgoff + (s - v.start)
+        prev = next((p for p in self.vmas if p.end == v.start), None) if s == v.start else None
+        nxt = next((n for n in self.vmas if n.start == v.end), None) if e == v.end else None
+        if (flags | v.flags) & self.special:
+            prev = nxt = None
+        left = prev is not None and self._same(prev.flags, flags) and prev.file == v.file \
+            and prev.pgoff + (prev.end - prev.start) == pgoff
+        right = nxt is not None and self._same(nxt.flags, flags) and nxt.file == v.file \
+            and pgoff + (e - s) == nxt.pgoff
+        sticky = flags & self.sticky
+        if left and right:
+            self.vmas = [x for x in self.vmas if x not in (prev, v, nxt)]
+            st = sticky | (prev.flags | nxt.flags) & self.sticky
+            self.vmas.append(replace(prev, end=nxt.end, flags=prev.flags | st))
+        elif left:
+            self.vmas = [x for x in self.vmas if x not in (prev, v)]
+            self.vmas.append(replace(prev, end=e, flags=prev.flags | sticky | prev.flags & self.sticky))
+            if e < v.end:
+                self.vmas.append(replace(v, start=e, pgoff=v.pgoff + (e - v.start)))
+        elif right:
+            self.vmas = [x for x in self.vmas if x not in (v, nxt)]
+            self.vmas.append(replace(nxt, start=s, pgoff=pgoff,
+                                     flags=nxt.flags | sticky | nxt.flags & self.sticky))
+            if s > v.start:
+                self.vmas.append(replace(v, end=s))
+        else:
+            self.vmas.remove(v)
+            if s > v.start:
+                self.vmas.append(replace(v, end=s))
+            self.vmas.append(replace(v, start=s, end=e, pgoff=pgoff, flags=flags))
+            if e < v.end:
+                self.vmas.append(replace(v, start=e, pgoff=v.pgoff + (e - v.start)))
+            self._sorted()
+            return "nomerge"
+        self._sorted()
+        return "success"
+
     def munmap(self, s: int, e: int) -> None:
         out = []
         for v in self.vmas:
@@ -159,6 +206,9 @@ class Checker:
         elif name == "merge_new":
             want = m.merge_new(a[0], a[1], a[2], self.w.flags(a[3])[0], a[5])
             assert out.ret == want, self.explain(f"merge_new returned {out.ret}, model {want}")
+        elif name == "modify":
+            want = m.modify(a[0], a[1], self.w.flags(a[2])[0])
+            assert out.ret == want, self.explain(f"modify returned {out.ret}, model {want}")
         elif name == "munmap":
             m.munmap(a[0], a[1])
         elif name == "split":
@@ -219,6 +269,12 @@ def make_state_machine(k: Kernel):
             if self._free(s, e):
                 self.c.step(("merge_new", s, e, s + jump if file else s, self.c.flags(extra),
                              None, file))
+
+        @rule(s=pages, n=st.integers(1, 3), extra=extras)
+        def modify(self, s, n, extra):
+            v = self.c.model._at(s)
+            if v is not None:
+                self.c.step(("modify", s, min(v.end, s + n), self.c.flags(extra)))
 
         @rule(s=pages, n=st.integers(1, 4))
         def munmap(self, s, n):
