@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -155,10 +156,22 @@ def _check_toolchain() -> None:
                          "(or run `make deps`).")
 
 
-def _undefined_symbols(module: Path) -> list[str]:
+def _undefined_symbols(module: Path, san: list[str] = ()) -> list[str]:
     """Symbols the module needs that nothing in the process provides (a shared object
-    otherwise fails only at import): dlopen it with RTLD_NOW."""
+    otherwise fails only at import): dlopen it with RTLD_NOW — in a child process
+    under the ASan runtime for an ASan build, in this process otherwise."""
     import ctypes
+    if any("address" in f for f in san):
+        lib = subprocess.run([os.environ.get("CC", "gcc"), "-print-file-name=libasan.so"],
+                             capture_output=True, text=True).stdout.strip()
+        probe = ("import ctypes, os, sys\n"
+                 "try:\n ctypes.CDLL(sys.argv[1], mode=ctypes.RTLD_LOCAL | os.RTLD_NOW)\n"
+                 "except OSError as e:\n print(e)\n")
+        env = dict(os.environ, LD_PRELOAD=lib, ASAN_OPTIONS="detect_leaks=0")
+        out = subprocess.run([sys.executable, "-c", probe, str(module)], capture_output=True,
+                             text=True, env=env).stdout
+        return [line.split("undefined symbol: ")[1].strip() for line in out.splitlines()
+                if "undefined symbol: " in line]
     try:
         ctypes.CDLL(str(module), mode=ctypes.RTLD_LOCAL | os.RTLD_NOW)
     except OSError as exc:
@@ -260,7 +273,7 @@ def _build_into(out: Path, tree: KernelTree, config, sanitizer: str | None, key:
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     module = _link_module(out, tu_o, wrapper_o, objects, san, key, src)
-    missing = _undefined_symbols(module)
+    missing = _undefined_symbols(module, san)
     if missing:
         raise BuildError("the built module has undefined symbols (the tree's code calls "
                          "something neither the tree's headers nor the harness define):\n"

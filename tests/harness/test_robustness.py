@@ -193,3 +193,13 @@ def test_asan_build_reports_heap_overflow_in_kernel_code(faulty_tree, tmp_path):
     assert proc.returncode == 1, out[-3000:]
     assert "heap-buffer-overflow" in out
     assert "1 failed, 1 passed" in out
+
+
+def test_asan_build_from_a_plain_process(fresh_tree, tmp_path):
+    """`pyvma build --sanitizer asan` outside an ASan process: the build's own checks
+    must not load the ASan module into it."""
+    env = dict(os.environ, PYVMA_CACHE=str(tmp_path / "cache"))
+    env.pop("LD_PRELOAD", None)
+    proc = cli("build", "--kernel", str(fresh_tree), "--sanitizer", "asan", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "ASan runtime does not come first" not in proc.stderr
