@@ -93,34 +93,25 @@ _SIGNIFICANT = re.compile(r"[{}();]")
 _STRINGS = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'')
 
 
+_DIRECTIVE_WORD = re.compile(
+    r"^\s*#\s*(if|ifdef|ifndef|elif|else|endif|define|undef|error|warning)\b", re.M)
+_MEMBER_SPACE = re.compile(r"\s*(->|\.)\s*")
+_TAG_USE = re.compile(r"\b(struct|union|enum)\s+([A-Za-z_]\w*)(\s*\*)?")
+_IDENT_USE = re.compile(r"(?<![\w.])(?<!->)[A-Za-z_]\w*")
+
+
 def used_identifiers(text: str) -> tuple[set[str], set[str], set[str]]:
-    """Ordinary identifiers, by-value tags and pointer-only tags used in *text*."""
+    """Ordinary identifiers, by-value tags and pointer-only tags used in *text*
+    (members after ``.``/``->``, keywords and the tags' own names are not identifiers)."""
     text = _STRINGS.sub(" ", text)
-    text = re.sub(r"^\s*#\s*(if|ifdef|ifndef|elif|else|endif|define|undef|error|warning)\b",
-                  " ", text, flags=re.M)
-    idents: set[str] = set()
+    text = _DIRECTIVE_WORD.sub(" ", text)
+    text = _MEMBER_SPACE.sub(r"\1", text)
     tags: set[str] = set()
     ptr_tags: set[str] = set()
-    toks = list(re.finditer(r"[A-Za-z_]\w*|->|\.|\S", text))
-    for i, m in enumerate(toks):
-        tok = m.group()
-        if not IDENT.fullmatch(tok):
-            continue
-        prev = toks[i - 1].group() if i else ""
-        if prev in (".", "->"):
-            continue
-        if tok in ("struct", "union", "enum") and i + 1 < len(toks):
-            nxt = toks[i + 1].group()
-            if IDENT.fullmatch(nxt):
-                after = toks[i + 2].group() if i + 2 < len(toks) else ""
-                key = f"{tok} {nxt}"
-                (ptr_tags if after == "*" else tags).add(key)
-            continue
-        if prev in ("struct", "union", "enum"):
-            continue
-        if tok in C_KEYWORDS:
-            continue
-        idents.add(tok)
+    for m in _TAG_USE.finditer(text):
+        (ptr_tags if m.group(3) else tags).add(f"{m.group(1)} {m.group(2)}")
+    text = _TAG_USE.sub(" ", text)
+    idents = set(_IDENT_USE.findall(text)) - C_KEYWORDS - {"struct", "union", "enum"}
     ptr_tags -= tags
     return idents, tags, ptr_tags
 
@@ -267,7 +258,7 @@ def _logical_lines(text: str):
         i += 1
 
 
-_PARSE_CACHE_VERSION = "3"
+_PARSE_CACHE_VERSION = "4"
 parse_cache_dir: Path | None = None     # set by the build: <cache>/parsecache
 
 
