@@ -157,7 +157,6 @@ def _classify(text: str) -> tuple[str, str, tuple[str, ...], tuple[str, ...]] | 
                 return None
             name = ids[-1]
         return "typedef", name, (name,), tags
-    m = re.match(r"(?:struct|union)\b", flat)
     m2 = re.match(r"(struct|union|enum)\s+(\w+)\s*;$", flat)
     if m2:
         return "fwd", f"{m2.group(1)} {m2.group(2)}", (), ()
