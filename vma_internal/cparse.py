@@ -41,7 +41,10 @@ ATTRIBUTE_CALL = re.compile(
 
 @dataclass
 class Definition:
-    """One top-level piece of a header."""
+    """One top-level piece of a header.
+
+    What it uses is worked out from its text on first use: most of a header's
+    definitions are never chosen, so most are never analysed."""
 
     kind: str                 # macro function prototype struct union enum typedef var fwd
     name: str                 # primary name ("struct foo" for tags)
@@ -51,9 +54,30 @@ class Definition:
     file: str                 # path relative to the tree root
     line: int                 # first line in that file
     conds: tuple[str, ...] = ()   # enclosing #if conditions (C expressions)
-    uses: frozenset[str] = field(default_factory=frozenset)      # ordinary identifiers used
-    tag_uses: frozenset[str] = field(default_factory=frozenset)  # "struct foo" used by value
-    ptr_tag_uses: frozenset[str] = field(default_factory=frozenset)  # only via pointers
+    # (uses, tag_uses, ptr_tag_uses), computed from text when first asked for
+    analysis: tuple[frozenset[str], frozenset[str], frozenset[str]] | None = \
+        field(default=None, compare=False, repr=False)
+    extra_uses: tuple[str, ...] = ()   # uses the text does not show (enum macro items)
+
+    @property
+    def uses(self) -> frozenset[str]:
+        """Ordinary identifiers used."""
+        return self._analysis()[0]
+
+    @property
+    def tag_uses(self) -> frozenset[str]:
+        """Tags ("struct foo") used by value."""
+        return self._analysis()[1]
+
+    @property
+    def ptr_tag_uses(self) -> frozenset[str]:
+        """Tags used only through pointers."""
+        return self._analysis()[2]
+
+    def _analysis(self) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+        if self.analysis is None:
+            self.analysis = _analyse(self)
+        return self.analysis
 
     @property
     def where(self) -> str:
@@ -116,10 +140,54 @@ def used_identifiers(text: str) -> tuple[set[str], set[str], set[str]]:
     return idents, tags, ptr_tags
 
 
+_DEFINE_HEAD = re.compile(r"^#\s*define\s+\w+(\([^)]*\))?")
+
+
+def _analyse(d: "Definition") -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """What *d* uses: a macro's parameters, a definition's own names and tags, and a
+    function's own name (parameters and locals resolve to nothing) are left out."""
+    if d.kind == "macro":
+        head = _DEFINE_HEAD.match(d.text)
+        uses, tag_uses, ptr_uses = used_identifiers(d.text[head.end():] if head else d.text)
+        if head and head.group(1):
+            uses -= set(IDENT.findall(head.group(1)))
+        uses.discard(d.name)
+        return frozenset(uses), frozenset(tag_uses), frozenset(ptr_uses)
+    uses, tag_uses, ptr_uses = used_identifiers(d.text)
+    uses -= set(d.names)
+    if d.kind == "function":
+        uses.discard(d.name)
+    uses |= set(d.extra_uses)
+    own = set(d.tags)
+    return frozenset(uses), frozenset(tag_uses - own), frozenset(ptr_uses - own)
+
+
+# patterns of the scanner's hot paths, compiled once
+_HEAD_TOKEN = re.compile(r"[A-Za-z_]\w*|[()]")
+_TYPEDEF_TAG = re.compile(r"typedef\s+(struct|union|enum)\s+(\w+)\s*\{")
+_FUNC_PTR_NAME = re.compile(r"\(\s*\*\s*(\w+)\s*\)\s*\(")
+_ATTR_OR_ARRAY = re.compile(r"__attribute__\s*\(\(.*?\)\)|\[[^\]]*\]")
+_FWD_DECL = re.compile(r"(struct|union|enum)\s+(\w+)\s*;$")
+_STRUCT_HEAD = re.compile(r"(struct|union)\s+(?:__\w+\s+)*(\w+)\s*\{")
+_STRUCT_TAIL = re.compile(r"\}\s*(__\w+(\(\(.*?\)\))?\s*)*;$")
+_ENUM_BODY = re.compile(r"enum\s*(\w+)?\s*(?:__\w+\s*)?\{(.*)\}\s*;$")
+_DIRECTIVE_REST = re.compile(r"#\s*\w+.*")
+_ENUM_ITEM = re.compile(r"(\w+)\s*(\((.*)\))?", re.S)
+_ALL_CAPS = re.compile(r"[A-Z_0-9]+")
+_FUNC_BODY_START = re.compile(r"[^={]*\)\s*(__\w+(\(.*?\))?\s*)*\{")
+_ARRAY_DIM = re.compile(r"\[[^\]]*\]")
+_DIRECTIVE = re.compile(r"#\s*(\w+)\s*(.*)", re.S)
+_DEFINE_NAME = re.compile(r"#\s*define\s+(\w+)")
+_COND_DIRECTIVE = re.compile(r"#\s*(if|ifdef|ifndef|elif|else|endif)\b")
+_PARAMS_END = re.compile(r"\)\s*(__\w+(\s*\(.*\))?\s*)*$")
+_TAG_ONLY_HEAD = re.compile(r"\s*(typedef\s+)?(struct|union|enum)(\s+\w+)?\s*")
+_MACRO_CALL = re.compile(r"\s*[A-Z][A-Z0-9_]*\s*\(.*\)\s*", re.S)
+
+
 def _function_name(head: str) -> str | None:
     """Name of the function declared by *head* (text up to the parameter list)."""
     depth = 0
-    for m in re.finditer(r"[A-Za-z_]\w*|[()]", head):
+    for m in _HEAD_TOKEN.finditer(head):
         tok = m.group()
         if tok == "(":
             depth += 1
@@ -143,28 +211,28 @@ def _classify(text: str) -> tuple[str, str, tuple[str, ...], tuple[str, ...]] | 
     flat = " ".join(body.split())
     if flat.startswith("typedef "):
         tags: tuple[str, ...] = ()
-        m = re.match(r"typedef\s+(struct|union|enum)\s+(\w+)\s*\{", flat)
+        m = _TYPEDEF_TAG.match(flat)
         if m:
             tags = (f"{m.group(1)} {m.group(2)}",)
-        m = re.search(r"\(\s*\*\s*(\w+)\s*\)\s*\(", flat)
+        m = _FUNC_PTR_NAME.search(flat)
         if m and "{" not in flat:
             name = m.group(1)
         else:
             tail = flat[flat.rfind("}") + 1:] if "}" in flat else flat
-            tail = re.sub(r"__attribute__\s*\(\(.*?\)\)|\[[^\]]*\]", " ", tail.rstrip("; "))
+            tail = _ATTR_OR_ARRAY.sub(" ", tail.rstrip("; "))
             ids = [i for i in IDENT.findall(tail) if i != "typedef" and i not in TYPE_ATTRS]
             if not ids:
                 return None
             name = ids[-1]
         return "typedef", name, (name,), tags
-    m2 = re.match(r"(struct|union|enum)\s+(\w+)\s*;$", flat)
+    m2 = _FWD_DECL.match(flat)
     if m2:
         return "fwd", f"{m2.group(1)} {m2.group(2)}", (), ()
-    m = re.match(r"(struct|union)\s+(?:__\w+\s+)*(\w+)\s*\{", flat)
-    if m and flat.rstrip().endswith(";") and re.search(r"\}\s*(__\w+(\(\(.*?\)\))?\s*)*;$", flat):
+    m = _STRUCT_HEAD.match(flat)
+    if m and flat.rstrip().endswith(";") and _STRUCT_TAIL.search(flat):
         tag = f"{m.group(1)} {m.group(2)}"
         return m.group(1), tag, (), (tag,)
-    m = re.match(r"enum\s*(\w+)?\s*(?:__\w+\s*)?\{(.*)\}\s*;$", flat)
+    m = _ENUM_BODY.match(flat)
     if m:
         tags = (f"enum {m.group(1)}",) if m.group(1) else ()
         names: list[str] = []
@@ -176,9 +244,9 @@ def _classify(text: str) -> tuple[str, str, tuple[str, ...], tuple[str, ...]] | 
             elif ch in ")]":
                 depth -= 1
             if ch == "," and depth == 0:
-                item = re.sub(r"#\s*\w+.*", "", item).strip()
-                im = re.match(r"(\w+)\s*(\((.*)\))?", item, re.S)
-                if im and im.group(2) and re.fullmatch(r"[A-Z_0-9]+", im.group(1)):
+                item = _DIRECTIVE_REST.sub("", item).strip()
+                im = _ENUM_ITEM.match(item)
+                if im and im.group(2) and _ALL_CAPS.fullmatch(im.group(1)):
                     names.append(f"@{im.group(1)}@{im.group(3)}")
                 elif im:
                     names.append(im.group(1))
@@ -187,7 +255,7 @@ def _classify(text: str) -> tuple[str, str, tuple[str, ...], tuple[str, ...]] | 
                 item += ch
         # enumerators declared through a macro such as DECLARE_VMA_BIT(READ, 0)
         return "enum", (tags[0] if tags else f"enum@{names[0] if names else '?'}"), tuple(names), tags
-    if "{" in flat and not flat.rstrip().endswith(";") or re.match(r"[^={]*\)\s*(__\w+(\(.*?\))?\s*)*\{", flat) and flat.endswith("}"):
+    if "{" in flat and not flat.rstrip().endswith(";") or _FUNC_BODY_START.match(flat) and flat.endswith("}"):
         head = flat[:flat.index("{")]
         if "=" not in head:
             name = _function_name(head)
@@ -196,11 +264,11 @@ def _classify(text: str) -> tuple[str, str, tuple[str, ...], tuple[str, ...]] | 
         return None
     if flat.endswith(";") and "(" in flat and "=" not in flat.split("(")[0]:
         name = _function_name(flat)
-        if name and not re.fullmatch(r"[A-Z_0-9]+", name):
+        if name and not _ALL_CAPS.fullmatch(name):
             return "prototype", name, (name,), ()
         return None
     if flat.startswith("extern ") and flat.endswith(";"):
-        tail = re.sub(r"\[[^\]]*\]", "", flat.rstrip(";"))
+        tail = _ARRAY_DIM.sub("", flat.rstrip(";"))
         ids = IDENT.findall(tail)
         if ids:
             return "var", ids[-1], (ids[-1],), ()
@@ -215,7 +283,7 @@ class _CondStack:
         self.current: list[str] = []        # per level: the active branch condition
 
     def directive(self, line: str) -> None:
-        m = re.match(r"#\s*(\w+)\s*(.*)", line.strip(), re.S)
+        m = _DIRECTIVE.match(line.strip())
         if not m:
             return
         word, rest = m.group(1), " ".join(m.group(2).replace("\\\n", " ").split())
@@ -257,7 +325,7 @@ def _logical_lines(text: str):
         i += 1
 
 
-_PARSE_CACHE_VERSION = "4"
+_PARSE_CACHE_VERSION = "5"
 parse_cache_dir: Path | None = None     # set by the build: <cache>/parsecache
 
 
@@ -297,7 +365,9 @@ def _parse_text(raw: str, relname: str) -> list[Definition]:
     m = re.search(r"^\s*#\s*ifndef\s+(\w+)\s*\n\s*#\s*define\s+(\w+)", text, re.M)
     if m and m.group(1) == m.group(2) and not text[:m.start()].strip():
         guard = m.group(1)
+    guard_cond = f"(!defined({guard}))"
     chunk: list[str] = []
+    filled = False          # the chunk holds more than white space
     chunk_line = 0
     chunk_conds: tuple[str, ...] = ()
     depth = 0
@@ -309,49 +379,35 @@ def _parse_text(raw: str, relname: str) -> list[Definition]:
         if got is None:
             return
         kind, name, names, tags = got
-        uses, tag_uses, ptr_uses = used_identifiers(body)
-        uses -= set(names)
-        if kind == "function":
-            # parameters and locals are harmless: they resolve to nothing
-            uses.discard(name)
         defs.append(Definition(kind, name, names, tags, body.strip(), relname, line,
-                               tuple(c for c in cnds if c != f"(!defined({guard}))"),
-                               frozenset(uses), frozenset(tag_uses - set(tags)),
-                               frozenset(ptr_uses - set(tags))))
+                               tuple(c for c in cnds if c != guard_cond)))
 
     for lineno, line in _logical_lines(text):
         stripped = line.strip()
         if stripped.startswith("#") and depth == 0 and paren == 0:
-            dm = re.match(r"#\s*define\s+(\w+)", stripped)
-            if dm and not "".join(chunk).strip():
+            dm = _DEFINE_NAME.match(stripped)
+            if dm and not filled:
                 name = dm.group(1)
                 if name != guard:
-                    body = stripped
-                    uses, tag_uses, ptr_uses = used_identifiers(
-                        re.sub(r"^#\s*define\s+\w+(\([^)]*\))?", "", body))
-                    params = re.match(r"#\s*define\s+\w+\(([^)]*)\)", body)
-                    if params:
-                        uses -= set(IDENT.findall(params.group(1)))
-                    uses.discard(name)
-                    defs.append(Definition("macro", name, (name,), (), body, relname, lineno,
+                    defs.append(Definition("macro", name, (name,), (), stripped, relname, lineno,
                                            tuple(c for c in conds.snapshot()
-                                                 if c != f"(!defined({guard}))"),
-                                           frozenset(uses), frozenset(tag_uses),
-                                           frozenset(ptr_uses)))
+                                                 if c != guard_cond)))
                 continue
-            if re.match(r"#\s*(if|ifdef|ifndef|elif|else|endif)\b", stripped):
+            if _COND_DIRECTIVE.match(stripped):
                 conds.directive(stripped)
                 continue
-            if not "".join(chunk).strip():
+            if not filled:
                 continue
         if stripped.startswith("#"):
             chunk.append(line + "\n")
+            filled = filled or bool(stripped)
             continue
         if macro_call and stripped:
             if not stripped.startswith("{"):
                 chunk = []
+                filled = False
             macro_call = False
-        if not "".join(chunk).strip():
+        if not filled:
             chunk_line = lineno
             chunk_conds = conds.snapshot()
         # scan characters to find the end of the chunk (string contents masked)
@@ -367,13 +423,13 @@ def _parse_text(raw: str, relname: str) -> list[Definition]:
                 if depth == 0 and paren == 0:
                     sofar = "".join(chunk) + line[start:i + 1]
                     head = sofar[:sofar.find("{")]
-                    is_func = (re.search(r"\)\s*(__\w+(\s*\(.*\))?\s*)*$", head.strip())
+                    is_func = (_PARAMS_END.search(head.strip())
                                and "=" not in head
-                               and not re.fullmatch(r"\s*(typedef\s+)?(struct|union|enum)(\s+\w+)?\s*",
-                                                    head))
+                               and not _TAG_ONLY_HEAD.fullmatch(head))
                     if is_func:
                         emit(sofar, chunk_line, chunk_conds)
                         chunk = []
+                        filled = False
                         start = i + 1
                         chunk_line = lineno
                         chunk_conds = conds.snapshot()
@@ -384,18 +440,22 @@ def _parse_text(raw: str, relname: str) -> list[Definition]:
             elif ch == ";" and depth == 0 and paren == 0:
                 emit("".join(chunk) + line[start:i + 1], chunk_line, chunk_conds)
                 chunk = []
+                filled = False
                 start = i + 1
                 chunk_line = lineno
                 chunk_conds = conds.snapshot()
         rest = line[start:]
-        if rest.strip() or chunk:
+        if rest.strip():
+            chunk.append(rest + "\n")
+            filled = True
+        elif chunk:
             chunk.append(rest + "\n")
         if depth < 0:
             depth = 0
         # a top-level macro invocation with no ';' (DEFINE_LOCK_GUARD_0(...)) ends here,
         # unless a body follows (SYSCALL_DEFINE2(...) { ... }): decided at the next line
-        macro_call = depth == 0 and paren == 0 and bool(re.fullmatch(
-            r"\s*[A-Z][A-Z0-9_]*\s*\(.*\)\s*", "".join(chunk), re.S))
+        macro_call = filled and depth == 0 and paren == 0 and \
+            bool(_MACRO_CALL.fullmatch("".join(chunk)))
     _expand_enum_macro_items(defs)
     return defs
 
@@ -408,7 +468,7 @@ def _expand_enum_macro_items(defs: list[Definition]) -> None:
         if d.kind != "enum" or not any(n.startswith("@") for n in d.names):
             continue
         names: list[str] = []
-        used = set(d.uses)
+        used: set[str] = set()
         for n in d.names:
             if not n.startswith("@"):
                 names.append(n)
@@ -429,4 +489,4 @@ def _expand_enum_macro_items(defs: list[Definition]) -> None:
             if em:
                 names.append(em.group())
         defs[i] = Definition(d.kind, d.name, tuple(names), d.tags, d.text, d.file, d.line,
-                             d.conds, frozenset(used), d.tag_uses, d.ptr_tag_uses)
+                             d.conds, extra_uses=tuple(sorted(used)))

@@ -227,7 +227,7 @@ class Generator:
         if keep == d.conds:
             return d
         return Definition(d.kind, d.name, d.names, d.tags, d.text, d.file, d.line, keep,
-                          d.uses, d.tag_uses, d.ptr_tag_uses)
+                          d._analysis(), d.extra_uses)
 
     def generate(self) -> Shim:
         """The shim.  A tree helper whose body names a type nothing defines (pte_t:

