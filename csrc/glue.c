@@ -9,7 +9,10 @@
  * Every entry point Python calls is wrapped in PYVMA_ENTER/PYVMA_LEAVE: a BUG in
  * kernel code longjmps back here and the call returns PYVMA_EBUG.
  */
+/* the API is what the library exports (everything else is hidden) */
+#pragma GCC visibility push(default)
 #include "pyvma_api.h"
+#pragma GCC visibility pop
 #include "pyvma_tables.h"
 
 static const struct vm_operations_struct pyvma_dummy_vm_ops;

@@ -55,12 +55,15 @@ class Kernel:
         self.tree = tree
         self.build = build
         self.config = config
-        spec = importlib.util.spec_from_file_location(build.module_name, build.module_path)
+        # cffi's description of the API (out-of-line ABI mode), then the library;
+        # RTLD_LOCAL: two trees' libraries in one process never see each other
+        spec = importlib.util.spec_from_file_location(f"_pyvma_abi_{build.key}", build.abi_path)
         assert spec and spec.loader
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
         self.ffi = mod.ffi
-        self.lib = mod.lib
+        self.lib = self.ffi.dlopen(str(build.module_path),
+                                   self.ffi.RTLD_NOW | self.ffi.RTLD_LOCAL)
         self._flags: dict[str, int] = {}
         self._masks: dict[str, int] = {}
         f = self.ffi.new("struct pyvma_flag *")

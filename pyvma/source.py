@@ -43,6 +43,7 @@ from typing import Any
 
 from .cache import (
     atomic_dir,
+    remember_digest,
     cache_dir,
     file_lock,
     remove_stale_tmp,
@@ -464,6 +465,7 @@ def _content_hash(root: Path, rels: Sequence[str], cache: Path | None) -> str:
         else:
             digest = _file_sha256(path)
             changed = True
+        remember_digest(path, st.st_mtime_ns, st.st_size, digest)
         if st.st_mtime_ns < racy_before:
             new_entries[rel] = [st.st_mtime_ns, st.st_size, digest]
         total.update(f"{rel}\0{digest}\n".encode())

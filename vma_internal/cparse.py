@@ -337,10 +337,10 @@ def parse_header(path: Path, relname: str) -> list[Definition]:
     if parse_cache_dir is None:
         return _parse_text(raw, relname)
     import hashlib
+    import os
     import pickle
-    h = hashlib.sha256(f"{_PARSE_CACHE_VERSION}\0{relname}\0".encode())
+    h = hashlib.sha256(f"{_parser_key()}\0{relname}\0".encode())
     h.update(raw.encode())
-    h.update(Path(__file__).read_bytes())
     entry = parse_cache_dir / f"{h.hexdigest()[:24]}.pickle"
     try:
         return pickle.loads(entry.read_bytes())
@@ -348,13 +348,29 @@ def parse_header(path: Path, relname: str) -> list[Definition]:
         pass
     defs = _parse_text(raw, relname)
     try:
-        parse_cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = entry.with_suffix(f".tmp{__import__('os').getpid()}")
+        if parse_cache_dir not in _made_dirs:
+            parse_cache_dir.mkdir(parents=True, exist_ok=True)
+            _made_dirs.add(parse_cache_dir)
+        tmp = entry.with_suffix(f".tmp{os.getpid()}")
         tmp.write_bytes(pickle.dumps(defs))
         tmp.replace(entry)
     except OSError:
         pass
     return defs
+
+
+_made_dirs: set[Path] = set()
+_parser_keys: list[str] = []
+
+
+def _parser_key() -> str:
+    """The cache version and this scanner's own source: a change to either
+    invalidates every cached parse."""
+    if not _parser_keys:
+        import hashlib
+        digest = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+        _parser_keys.append(f"{_PARSE_CACHE_VERSION}:{digest}")
+    return _parser_keys[0]
 
 
 def _parse_text(raw: str, relname: str) -> list[Definition]:

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from pyvma.cache import file_digest
 from pyvma.errors import PyvmaError
 from .available import prelude_names
 from .config import HarnessConfig
@@ -67,8 +68,7 @@ def headers_hash(tree: Path, config: HarnessConfig) -> str:
     files += sorted(Path(__file__).parent.glob("*.py")) + sorted(CSRC.rglob("*"))
     for f in files:
         if f.is_file():
-            h.update(str(f).encode())
-            h.update(f.read_bytes())
+            h.update(f"{f}\0{file_digest(f)}\n".encode())
     return h.hexdigest()[:20]
 
 
