@@ -40,9 +40,12 @@ REPO = Path(__file__).resolve().parent.parent
 SANITIZERS = {None: [], "coverage": ["--coverage"],
               "ubsan": ["-fsanitize=undefined", "-fno-sanitize-recover=all"],
               "asan": ["-fsanitize=address", "-fsanitize=undefined"]}
-SUPPORT_SOURCES = ("tools/testing/shared/linux.c", "tools/testing/shared/maple-shim.c",
-                   "tools/lib/slab.c", "tools/lib/find_bit.c", "tools/lib/bitmap.c",
-                   "tools/lib/hweight.c", "tools/lib/vsprintf.c")
+MAPLE_SOURCE = "tools/testing/shared/maple-shim.c"
+# the small support sources are compiled as one unit (one compiler process, not six)
+SMALL_SUPPORT_SOURCES = ("tools/testing/shared/linux.c", "tools/lib/slab.c",
+                         "tools/lib/find_bit.c", "tools/lib/bitmap.c", "tools/lib/hweight.c",
+                         "tools/lib/vsprintf.c")
+SUPPORT_SOURCES = (MAPLE_SOURCE, *SMALL_SUPPORT_SOURCES)
 MAPLE_DUMP_STACK = '-Ddump_stack()=pyvma_bug(__FILE__, __LINE__, "maple tree dump_stack()")'
 
 
@@ -77,9 +80,9 @@ def _harness_hash() -> str:
 
 
 def build_key(tree: KernelTree, config_key: str, sanitizer: str | None,
-              patches_hash: str = "") -> str:
+              patches_hash: str = "", tree_hash: str | None = None) -> str:
     h = hashlib.sha256()
-    for part in (tree.content_hash(), config_key, sanitizer or "none", patches_hash,
+    for part in (tree_hash or tree.content_hash(), config_key, sanitizer or "none", patches_hash,
                  _harness_hash()):
         h.update(part.encode())
         h.update(b"\0")
@@ -106,24 +109,45 @@ def _cached_ok(bdir: Path) -> Build | None:
     return Build(info["key"], bdir, info["module_name"], mod, info)
 
 
-def _compile_object(src: Path, tree: Path, gen: Path, flags: list[str], objs: Path) -> Path:
-    """Compile one support source, cached by (source text, flags)."""
+def _compile_object(src: Path, tree: Path, gen: Path, flags: list[str], objs: Path,
+                    text: str | None = None) -> Path:
+    """Compile one support source (or *text*, a unit including several), cached by
+    (source, flags, what the support sources read)."""
     from vma_internal.toolchain import include_flags
     cmd_flags = [*flags, *include_flags(tree, gen)]
-    h = hashlib.sha256(src.read_bytes())
+    h = hashlib.sha256(src.read_bytes() if text is None else text.replace(str(tree), "").encode())
     h.update("\0".join(f for f in cmd_flags if not f.startswith(("-I", str(tree)))).encode())
     h.update(_support_hash(tree).encode())
     out = objs / f"{src.stem}-{h.hexdigest()[:16]}.o"
     if out.exists():
         return out
     tmp = out.with_suffix(f".tmp{os.getpid()}")
-    proc = subprocess.run([os.environ.get("CC", "gcc"), "-c", *cmd_flags, str(src), "-o", str(tmp)],
-                          capture_output=True, text=True)
+    if text is not None:
+        unit = out.with_suffix(f".tmp{os.getpid()}.c")
+        unit.write_text(text)
+        src = unit
+    try:
+        proc = subprocess.run([os.environ.get("CC", "gcc"), "-c", *cmd_flags, str(src), "-o",
+                               str(tmp)], capture_output=True, text=True)
+    finally:
+        if text is not None:
+            src.unlink(missing_ok=True)
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
         raise BuildError(f"compiling {src} failed:\n{_first_errors(proc.stderr)}")
     os.replace(tmp, out)
     return out
+
+
+def _support_objects(tree: Path, gen: Path, flags: list[str], objs: Path) -> list[Path]:
+    """The small support sources as one unit; separately if a tree's sources clash."""
+    text = "".join(f'#include "{tree / rel}"\n' for rel in SMALL_SUPPORT_SOURCES
+                   if (tree / rel).exists())
+    try:
+        return [_compile_object(Path("support-unit.c"), tree, gen, flags, objs, text)]
+    except BuildError:
+        return [_compile_object(tree / rel, tree, gen, flags, objs)
+                for rel in SMALL_SUPPORT_SOURCES]
 
 
 _SUPPORT_GLOBS = ("tools/include/**/*.h", "tools/lib/*.c", "tools/testing/shared/**/*",
@@ -199,7 +223,8 @@ def build(tree: KernelTree, config=None, sanitizer: str | None = None,
     if sanitizer not in SANITIZERS:
         raise BuildError(f"unknown sanitizer {sanitizer!r}: use one of ubsan, asan, coverage")
     root = cache_dir(cache)
-    key = build_key(tree, config.key, sanitizer, patches_hash)
+    tree_hash = tree.content_hash()
+    key = build_key(tree, config.key, sanitizer, patches_hash, tree_hash)
     bdir = root / "builds" / key
     done = _cached_ok(bdir)
     if done:
@@ -214,7 +239,7 @@ def build(tree: KernelTree, config=None, sanitizer: str | None = None,
         bdir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=bdir.parent))
         try:
-            info = _build_into(tmp, tree, config, sanitizer, key, root)
+            info = _build_into(tmp, tree, config, sanitizer, key, root, tree_hash)
             (tmp / "BUILD.json").write_text(json.dumps(info, indent=1))
             umask = os.umask(0)
             os.umask(umask)
@@ -237,7 +262,7 @@ def build(tree: KernelTree, config=None, sanitizer: str | None = None,
 
 
 def _build_into(out: Path, tree: KernelTree, config, sanitizer: str | None, key: str,
-                root: Path) -> dict:
+                root: Path, tree_hash: str) -> dict:
     from concurrent.futures import ThreadPoolExecutor
     from vma_internal.shim import build_shim, headers_hash, tu_text
     from vma_internal.tables import tables_text
@@ -259,18 +284,20 @@ def _build_into(out: Path, tree: KernelTree, config, sanitizer: str | None, key:
     # while the shim is generated
     pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2))
     abi = pool.submit(_abi_module, objs_dir)
-    futures = [pool.submit(_compile_object, src / rel, src, gen,
-                           [*flags, *([MAPLE_DUMP_STACK] if rel.endswith("maple-shim.c") else [])],
-                           objs_dir) for rel in SUPPORT_SOURCES]
+    maple = pool.submit(_compile_object, src / MAPLE_SOURCE, src, gen, [*flags, MAPLE_DUMP_STACK],
+                        objs_dir)
+    small = pool.submit(_support_objects, src, gen, flags, objs_dir)
     try:
         memo = root / "shimmemo" / f"{headers_hash(src, config)}.json"
-        shim = build_shim(src, config, gen, memo, check=False)
+        shim = build_shim(src, config, gen, memo, check=False, tree_key=tree_hash)
         (gen / "pyvma_tables.h").write_text(tables_text(src))
         (gen / "pyvma_tu.c").write_text(tu_text(src, glue=True))
         t_shim = time.monotonic() - t0
         # the translation unit compiles while the last support objects still do
         tu = pool.submit(_compile_tu, out, gen, src, flags, key)
-        objects = [str(f.result()) for f in futures]
+        if shim.index is not None:
+            shim.index.save_wide()      # while the compiler runs
+        objects = [str(maple.result())] + [str(o) for o in small.result()]
         shutil.copyfile(abi.result(), out / ABI_FILE)
         t_objs = time.monotonic() - t0 - t_shim
         try:

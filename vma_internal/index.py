@@ -41,6 +41,7 @@ class HeaderIndex:
     tree: Path | None = None
     _wide: dict[str, list[str]] | None = None
     wide_future: object | None = None          # a Future of wide_map(), if one is running
+    wide_entry: Path | None = None             # where the wide map is cached
     _parsed: set[str] = field(default_factory=set)
 
     def add(self, defs: list[Definition]) -> None:
@@ -79,8 +80,14 @@ class HeaderIndex:
             assert self.tree is not None
             future = self.wide_future
             self._wide = defaultdict(list, future.result() if future is not None
-                                     else wide_map(self.tree, wide_cache_dir))
+                                     else wide_map(self.tree, self.wide_entry))
         return self._wide
+
+    def save_wide(self) -> None:
+        """Write the wide map to its cache entry, if one was computed and named
+        (the build calls this while the compiler runs)."""
+        if self._wide is not None and self.wide_entry is not None:
+            save_wide_map(self._wide, self.wide_entry)
 
     def lookup_wide(self, name: str, config: HarnessConfig) -> list[Definition]:
         """Like lookup(), searching every include/linux header for a macro or inline."""
@@ -118,23 +125,21 @@ _WIDE_GREP = (r"(?m)^[ \t]*#[ \t]*define[ \t]+\K\w+"
               r"|^static\s+(?:__always_)?inline\b[^;{]*?\b\K\w+(?=\s*\()")
 
 
-def wide_map(tree: Path, cache: Path | None = None) -> dict[str, list[str]]:
+# what the wide scan reads: the build key (the tree's content hash) covers these
+WIDE_GLOBS = ("include/linux/*.h", "include/linux/sched/*.h")
+
+
+def wide_map(tree: Path, entry: Path | None = None) -> dict[str, list[str]]:
     """Every macro and inline function of include/linux, by name (files in path
-    order); cached (under *cache*) by the listing of include/linux: paths, sizes
-    and mtimes.  grep -P does the scan when it can (a tenth of the time of
-    Python's re over the 1,600 headers); Python's re when it cannot."""
-    import hashlib
+    order), read from the cache *entry* when it exists.  grep -P does the scan when
+    it can (a tenth of the time of Python's re over the 1,200 headers)."""
     import json
-    paths = sorted((tree / "include" / "linux").rglob("*.h"))
-    entry = None
-    if cache is not None:
-        h = hashlib.sha256(str(tree).encode())
-        for path in paths:
-            st = path.stat()
-            h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-        entry = cache / f"{h.hexdigest()[:24]}.json"
-        if entry.exists():
+    if entry is not None and entry.exists():
+        try:
             return json.loads(entry.read_text())
+        except (OSError, ValueError):
+            pass
+    paths = sorted(p for pattern in WIDE_GLOBS for p in tree.glob(pattern))
     wide = _wide_grep(tree, paths)
     if wide is None:
         wide = defaultdict(list)
@@ -142,12 +147,19 @@ def wide_map(tree: Path, cache: Path | None = None) -> dict[str, list[str]]:
             rel = str(path.relative_to(tree))
             for m in _WIDE_DEF.finditer(path.read_text(errors="replace")):
                 wide[m.group(1) or m.group(2)].append(rel)
-    if entry is not None:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        tmp = entry.with_suffix(f".tmp{__import__('os').getpid()}")
-        tmp.write_text(json.dumps(wide))
-        tmp.replace(entry)
     return wide
+
+
+def save_wide_map(wide: dict[str, list[str]], entry: Path) -> None:
+    """Keep a wide map for the next build of the same tree (atomically)."""
+    import json
+    import os
+    if entry.exists():
+        return
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    tmp = entry.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(wide))
+    tmp.replace(entry)
 
 
 def _wide_grep(tree: Path, paths: list[Path]) -> dict[str, list[str]] | None:

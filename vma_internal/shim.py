@@ -43,6 +43,7 @@ class ShimResult:
     shim: Shim
     path: Path
     rounds: int
+    index: HeaderIndex | None = None
 
 
 def tu_text(tree: Path, glue: bool = False) -> str:
@@ -73,13 +74,14 @@ def headers_hash(tree: Path, config: HarnessConfig) -> str:
 
 
 def build_shim(tree: Path, config: HarnessConfig, gen_dir: Path,
-               memo: Path | None = None, check: bool = True) -> ShimResult:
+               memo: Path | None = None, check: bool = True,
+               tree_key: str | None = None) -> ShimResult:
     """Write generated/ and the shim into *gen_dir*; compile-check; return it.
 
     With *memo* (a JSON file), the demotions and the prelude's names found by an
     earlier build of the same headers are reused and the compile check is skipped:
     the real compile that follows checks the result (call again without *memo* if
-    it fails)."""
+    it fails).  *tree_key* (the tree's content hash) names the cached wide map."""
     gen_dir.mkdir(parents=True, exist_ok=True)
     write_generated(gen_dir, config)
     have_memo = memo is not None and memo.exists()
@@ -90,10 +92,13 @@ def build_shim(tree: Path, config: HarnessConfig, gen_dir: Path,
     # runs while this thread parses the headers the index is built from
     from . import index as index_mod
     scan = ThreadPoolExecutor(max_workers=1)
-    wide = scan.submit(index_mod.wide_map, tree, index_mod.wide_cache_dir)
+    entry = index_mod.wide_cache_dir / f"{tree_key[:24]}.json" \
+        if tree_key and index_mod.wide_cache_dir else None
+    wide = scan.submit(index_mod.wide_map, tree, entry)
     scan.shutdown(wait=False)
     index = HeaderIndex.build(tree, [CSRC / "override.h"])
     index.wide_future = wide
+    index.wide_entry = entry
     shim_path = gen_dir / SHIM_NAME
     if have_memo:
         data = json.loads(memo.read_text())
@@ -101,7 +106,7 @@ def build_shim(tree: Path, config: HarnessConfig, gen_dir: Path,
                          set(data["exclude"])).generate()
         shim.demoted = dict(data["demoted"])
         shim_path.write_text(shim.text)
-        return ShimResult(shim, shim_path, 0)
+        return ShimResult(shim, shim_path, 0, index)
     available = names.result()
     pool.shutdown()
     if not check:
@@ -110,7 +115,7 @@ def build_shim(tree: Path, config: HarnessConfig, gen_dir: Path,
         shim_path.write_text(shim.text)
         if memo is not None:
             _write_memo(memo, available, set(), set(), shim.demoted)
-        return ShimResult(shim, shim_path, 0)
+        return ShimResult(shim, shim_path, 0, index)
     force: set[str] = set()
     exclude: set[str] = set()
     demoted: dict[str, str] = {}
@@ -126,7 +131,7 @@ def build_shim(tree: Path, config: HarnessConfig, gen_dir: Path,
         if proc.returncode == 0:
             if memo is not None:
                 _write_memo(memo, available, force, exclude, shim.demoted)
-            return ShimResult(shim, shim_path, rounds)
+            return ShimResult(shim, shim_path, rounds, index)
         changed = False
         for m in _errors(proc.stderr):
             if Path(m["file"]).name != SHIM_NAME:

@@ -225,3 +225,17 @@ def test_unresolvable_name_says_where_it_was_looked_for(tree7, tmp_path):
     assert re.search(r"looked in the \d+ headers indexed from mm/vma_internal.h and the "
                      r"manifest \(include/linux/",
                      proc.stderr), proc.stderr
+
+
+def test_wide_scan_reads_only_what_the_build_key_covers(tree7):
+    """The fallback scan of include/linux (names mm/vma_internal.h's headers lack)
+    reads only files the tree's content hash covers: an edit there rebuilds."""
+    from vma_internal.index import WIDE_GLOBS, wide_map
+    hashed = set(tree7.hashed_files())
+    scanned = {str(p.relative_to(tree7.root)) for pat in WIDE_GLOBS
+               for p in tree7.root.glob(pat)}
+    assert "include/linux/refcount.h" in scanned
+    assert scanned <= hashed, sorted(scanned - hashed)[:5]
+    wide = wide_map(tree7.root)
+    assert "include/linux/refcount.h" in wide["REFCOUNT_MAX"]
+    assert set(f for files in wide.values() for f in files) <= scanned
