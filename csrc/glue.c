@@ -719,24 +719,6 @@ int pyvma_munmap(struct mm_struct *mm, unsigned long start, unsigned long len)
 	return err;
 }
 
-/* Flag names and masks as the tree defines them. */
-static struct pyvma_flag pyvma_flag_table[PYVMA_MAX_FLAGS];
-static int pyvma_nflags = -1;
-
-int pyvma_flag_count(void)
-{
-	if (pyvma_nflags < 0)
-		pyvma_nflags = pyvma_flags_fill(pyvma_flag_table);
-	return pyvma_nflags;
-}
-
-int pyvma_flag_get(int i, struct pyvma_flag *out)
-{
-	if (i < 0 || i >= pyvma_flag_count())
-		return -1;
-	*out = pyvma_flag_table[i];
-	return 0;
-}
 #include "glue_bench.c"
 #include "glue_ops.c"
 #include "glue_paths.c"

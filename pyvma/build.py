@@ -229,7 +229,6 @@ def build(tree: KernelTree, config=None, sanitizer: str | None = None,
     done = _cached_ok(bdir)
     if done:
         return done
-    _check_toolchain()
     with file_lock(root / "locks" / f"build-{key}.lock"):
         done = _cached_ok(bdir)
         if done:
@@ -245,13 +244,18 @@ def build(tree: KernelTree, config=None, sanitizer: str | None = None,
             os.umask(umask)
             os.chmod(tmp, 0o777 & ~umask)           # mkdtemp made it 0700
             os.rename(tmp, bdir)
-        except PyvmaError as exc:
-            failed = root / "failed" / key
-            shutil.rmtree(failed, ignore_errors=True)
-            failed.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(tmp / "gen"), failed) if (tmp / "gen").exists() else None
-            shutil.rmtree(tmp, ignore_errors=True)
-            exc.args = (f"{exc.args[0]}\n(generated files of this failed build: {failed})",)
+        except Exception as exc:
+            # checked only now (a probe costs a compiler run): a missing compiler
+            # or liburcu is said as such, not as the compile error it caused
+            try:
+                _check_toolchain()
+            except BuildError:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            if not isinstance(exc, PyvmaError):
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            _keep_failed(exc, tmp, root / "failed" / key)
             raise
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -261,10 +265,20 @@ def build(tree: KernelTree, config=None, sanitizer: str | None = None,
     return done
 
 
+def _keep_failed(exc: PyvmaError, tmp: Path, failed: Path) -> None:
+    """Keep a failed build's generated files for inspection; name them in *exc*."""
+    shutil.rmtree(failed, ignore_errors=True)
+    failed.parent.mkdir(parents=True, exist_ok=True)
+    if (tmp / "gen").exists():
+        shutil.move(str(tmp / "gen"), failed)
+    shutil.rmtree(tmp, ignore_errors=True)
+    exc.args = (f"{exc.args[0]}\n(generated files of this failed build: {failed})",)
+
+
 def _build_into(out: Path, tree: KernelTree, config, sanitizer: str | None, key: str,
                 root: Path, tree_hash: str) -> dict:
     from concurrent.futures import ThreadPoolExecutor
-    from vma_internal.shim import build_shim, headers_hash, tu_text
+    from vma_internal.shim import build_shim, flags_tu_text, headers_hash, tu_text
     from vma_internal.tables import tables_text
     from vma_internal.toolchain import BASE_CFLAGS, write_generated
 
@@ -292,25 +306,28 @@ def _build_into(out: Path, tree: KernelTree, config, sanitizer: str | None, key:
         shim = build_shim(src, config, gen, memo, check=False, tree_key=tree_hash)
         (gen / "pyvma_tables.h").write_text(tables_text(src))
         (gen / "pyvma_tu.c").write_text(tu_text(src, glue=True))
+        (gen / "pyvma_flags_tu.c").write_text(flags_tu_text())
         t_shim = time.monotonic() - t0
-        # the translation unit compiles while the last support objects still do
-        tu = pool.submit(_compile_tu, out, gen, src, flags, key)
+        # the two translation units compile side by side (and with the last
+        # support objects, if any are still compiling)
+        units = [pool.submit(_compile_tu, out, gen, src, flags, unit)
+                 for unit in TRANSLATION_UNITS]
         if shim.index is not None:
             shim.index.save_wide()      # while the compiler runs
         objects = [str(maple.result())] + [str(o) for o in small.result()]
         shutil.copyfile(abi.result(), out / ABI_FILE)
         t_objs = time.monotonic() - t0 - t_shim
         try:
-            tu_o = tu.result()
+            tu_objs = [u.result() for u in units]
         except BuildError:
             if shim.rounds:
                 raise
             memo.unlink(missing_ok=True)    # unchecked or a stale memo: settle the shim
             shim = build_shim(src, config, gen, memo, check=True)
-            tu_o = _compile_tu(out, gen, src, flags, key)
+            tu_objs = [_compile_tu(out, gen, src, flags, unit) for unit in TRANSLATION_UNITS]
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    module = _link_module(out, tu_o, objects, san, key, src)
+    module = _link_module(out, tu_objs, objects, san, key, src)
     missing = _undefined_symbols(module, san)
     if missing:
         raise BuildError("the built module has undefined symbols (the tree's code calls "
@@ -356,27 +373,32 @@ def _abi_module(objs_dir: Path) -> Path:
     return out
 
 
-def _compile_tu(out: Path, gen: Path, src: Path, flags: list[str], key: str) -> Path:
-    """The translation unit: the shim, the tree's mm/vma*.c and our glue."""
+# generated into gen/: the shim + mm/vma*.c + glue.c, and the shim + glue_flags.c
+TRANSLATION_UNITS = ("pyvma_tu.c", "pyvma_flags_tu.c")
+
+
+def _compile_tu(out: Path, gen: Path, src: Path, flags: list[str], unit: str) -> Path:
+    """One generated translation unit (see TRANSLATION_UNITS) into out/obj/."""
     from vma_internal.toolchain import compiler, include_flags
     objdir = out / "obj"
     objdir.mkdir(parents=True, exist_ok=True)
-    obj = objdir / f"_pyvma_{key}.o"
-    _run_cc([compiler(), "-c", *flags, *include_flags(src, gen), str(gen / "pyvma_tu.c"),
+    obj = objdir / f"{Path(unit).stem}.o"
+    _run_cc([compiler(), "-c", *flags, *include_flags(src, gen), str(gen / unit),
              "-o", str(obj)], objdir, src)
     return obj
 
 
-def _link_module(out: Path, tu_o: Path, objects: list[str], san: list[str],
+def _link_module(out: Path, tu_objs: list[Path], objects: list[str], san: list[str],
                  key: str, src: Path) -> Path:
-    """The library: the translation unit and the support objects."""
+    """The library: the translation units and the support objects."""
     import sysconfig
     from vma_internal.toolchain import compiler
     module = out / f"_pyvma_{key}{sysconfig.get_config_var('SHLIB_SUFFIX') or '.so'}"
-    _run_cc([compiler(), "-shared", *san, str(tu_o), *objects, "-lurcu",
-             "-lpthread", "-o", str(module)], tu_o.parent, src)
+    objdir = tu_objs[0].parent
+    _run_cc([compiler(), "-shared", *san, *map(str, tu_objs), *objects, "-lurcu",
+             "-lpthread", "-o", str(module)], objdir, src)
     if "--coverage" not in san:         # gcov writes its counts next to the objects
-        shutil.rmtree(tu_o.parent, ignore_errors=True)
+        shutil.rmtree(objdir, ignore_errors=True)
     return module
 
 

@@ -341,7 +341,12 @@ def emit(guard: str, defs: list[Definition], stubs: list[Stub], unresolved: list
     for s in stubs:
         parts.append((s, _wrap(s, s.text)))
     for d in funcs:
-        parts.append((d, _wrap(d, d.text)))
+        text = d.text
+        if d.file.endswith(".c"):
+            # a global function taken from a .c file (manifest.SOURCE_DEFINITIONS) is
+            # defined once: a second translation unit sees only its prototype
+            text = f"#ifndef PYVMA_SHIM_PROTOTYPES_ONLY\n{text}\n#endif"
+        parts.append((d, _wrap(d, text)))
     inits = [f"\t{d.name} = {manifest.VAR_VALUES[d.name]};\n" for d in decls
              if d.kind == "var" and d.name in manifest.VAR_VALUES and not d.conds]
     parts.append((None, "static inline void pyvma_init_vars(void)\n{\n" + "".join(inits) + "}\n"))

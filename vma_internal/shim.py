@@ -47,12 +47,20 @@ class ShimResult:
 
 
 def tu_text(tree: Path, glue: bool = False) -> str:
-    """The translation unit: shim first (its guard hides the real vma_internal.h)."""
+    """The main translation unit: shim first (its guard hides the real
+    vma_internal.h), the tree's mm/vma*.c, then glue.c (which reaches their statics)."""
     lines = [f'#include "{SHIM_NAME}"']
     lines += [f'#include "{Path(s).name}"' for s in SOURCES if (tree / s).exists()]
     if glue:
         lines.append('#include "glue.c"')
     return "\n".join(lines) + "\n"
+
+
+def flags_tu_text() -> str:
+    """The second translation unit: the flag table and vma_flags_t helpers
+    (csrc/glue_flags.c needs the shim only, so it compiles alongside the main one)."""
+    return (f'#define PYVMA_SHIM_PROTOTYPES_ONLY 1\n#include "{SHIM_NAME}"\n'
+            '#include "glue_flags.c"\n')
 
 
 def _errors(stderr: str) -> list[re.Match]:
