@@ -64,7 +64,7 @@ def pyvma_coverage(spec: str, tests: list[str]) -> tuple:
                            "--kernel", spec, *tests], cwd=REPO, env=env,
                           capture_output=True, text=True)
     summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-300:]
-    gcda = next(b.dir.rglob("_pyvma_*.gcda"), None)
+    gcda = next(b.dir.rglob("pyvma_tu.gcda"), None)     # the unit holding mm/vma.c
     if gcda is None:
         raise SystemExit(f"no coverage data written (pytest: {summary})")
     return tree, gcov_stats(gcda), summary
@@ -95,7 +95,8 @@ def main() -> int:
                                  formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--kernel", default="debian:7.x")
     ap.add_argument("--tests", nargs="*", default=["tests/upstream", "tests/sticky",
-                                                     "tests/merge"])
+                                                     "tests/merge", "tests/model",
+                                                     "tests/paths"])
     args = ap.parse_args()
     tree, (l, lc, br, bt), summary = pyvma_coverage(args.kernel, args.tests)
     with tempfile.TemporaryDirectory(prefix="pyvma-cov-") as tmp:
