@@ -55,15 +55,17 @@ class Kernel:
         self.tree = tree
         self.build = build
         self.config = config
-        # cffi's description of the API (out-of-line ABI mode), then the library;
-        # RTLD_LOCAL: two trees' libraries in one process never see each other
+        # cffi's description of the API (out-of-line ABI mode), then the library.
+        # RTLD_LOCAL: two trees' libraries in one process never see each other;
+        # RTLD_NODELETE: never unmapped (liburcu's call_rcu thread may still run
+        # the maple tree's callbacks in it while the interpreter exits)
         spec = importlib.util.spec_from_file_location(f"_pyvma_abi_{build.key}", build.abi_path)
         assert spec and spec.loader
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
         self.ffi = mod.ffi
-        self.lib = self.ffi.dlopen(str(build.module_path),
-                                   self.ffi.RTLD_NOW | self.ffi.RTLD_LOCAL)
+        self.lib = self.ffi.dlopen(str(build.module_path), self.ffi.RTLD_NOW
+                                   | self.ffi.RTLD_LOCAL | self.ffi.RTLD_NODELETE)
         self._flags: dict[str, int] = {}
         self._masks: dict[str, int] = {}
         f = self.ffi.new("struct pyvma_flag *")

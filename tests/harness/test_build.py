@@ -239,3 +239,22 @@ def test_wide_scan_reads_only_what_the_build_key_covers(tree7):
     wide = wide_map(tree7.root)
     assert "include/linux/refcount.h" in wide["REFCOUNT_MAX"]
     assert set(f for files in wide.values() for f in files) <= scanned
+
+
+@pytest.mark.parametrize("spec", ["debian:7.x", "debian:6.12"])
+def test_process_exits_cleanly_after_maple_tree_work(spec):
+    """The library stays mapped until the process is gone: liburcu's call_rcu
+    thread frees maple nodes through it while the interpreter exits."""
+    code = (
+        "import sys; from pyvma.kernel import load\n"
+        f"k = load({spec!r}); mm = k.mm()\n"
+        "rw = k.flag('VM_READ', 'VM_WRITE', 'VM_MAYREAD', 'VM_MAYWRITE')\n"
+        "mm.map(0, 0x1000, 0, rw); mm.map(0x2000, 0x3000, 2, rw)\n"
+        "for _ in range(1000):\n"
+        "    mm.merge_new(0x1000, 0x2000, 1, rw); mm.munmap(0x1000, 0x2000)\n"
+        "print(k.lib.pyvma_bench_native(mm.ptr, 1000, rw))\n")
+    for _ in range(3):
+        proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                              text=True)
+        assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+        assert proc.stdout.strip() == "2000"
