@@ -212,6 +212,23 @@ void *pyvma_hook_kmem_cache_alloc(struct kmem_cache *cachep, int flags)
 	return (kmem_cache_alloc)(cachep, flags);
 }
 
+/*
+ * Every kmem_cache_free() of the tree's mm code.  The userland slab
+ * (tools/testing/shared/linux.c) keeps freed objects on a list for reuse, so a
+ * VMA used after vm_area_free() would still read as a live object.  Under ASan
+ * the object goes back to malloc instead (the slab's allocation path then finds
+ * its list empty and mallocs afresh), and ASan reports any later use of it.
+ */
+void pyvma_hook_kmem_cache_free(struct kmem_cache *cachep, void *objp)
+{
+#ifdef PYVMA_ASAN
+	(void)cachep;
+	free(objp);
+#else
+	(kmem_cache_free)(cachep, objp);
+#endif
+}
+
 /* ---- anon_vma_prepare() -------------------------------------------------- */
 
 /*

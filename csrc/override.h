@@ -147,6 +147,7 @@ int pyvma_hook_iter_prealloc(struct vma_iterator *vmi, struct vm_area_struct *vm
 int pyvma_hook_mas_store_gfp(struct ma_state *mas, void *entry, gfp_t gfp);
 int pyvma_hook_iter_store_gfp(struct vma_iterator *vmi, struct vm_area_struct *vma, gfp_t gfp);
 void *pyvma_hook_kmem_cache_alloc(struct kmem_cache *cachep, int flags);
+void pyvma_hook_kmem_cache_free(struct kmem_cache *cachep, void *objp);
 bool pyvma_hook_may_expand_vm(struct mm_struct *mm, unsigned long npages);
 bool pyvma_hook_mlock_future_ok(const struct mm_struct *mm, unsigned long locked,
 				unsigned long bytes);

@@ -113,8 +113,15 @@ class HarnessConfig:
         return expr
 
     def _eval(self, expr: str) -> bool | None:
+        """The value of a C condition turned Python, None when Python cannot say
+        (a function-like macro such as __has_feature(x) reads as a call of 0/1:
+        Python warns about that at compile time, and the answer is None)."""
+        import warnings
         try:
-            return bool(eval(self._pyexpr(expr), {"__builtins__": {}}, {}))  # noqa: S307
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SyntaxWarning)
+                code = compile(self._pyexpr(expr).strip(), "<#if>", "eval")
+            return bool(eval(code, {"__builtins__": {}}, {}))  # noqa: S307
         except Exception:
             return None
 

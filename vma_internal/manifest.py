@@ -195,6 +195,8 @@ LOCAL_WRAPS: dict[str, str] = {
     "vma_iter_store_gfp": "pyvma_hook_iter_store_gfp",
     # the VMA slab (mm/vma_init.c's vm_area_alloc/dup; forced failure "vma_alloc")
     "kmem_cache_alloc": "pyvma_hook_kmem_cache_alloc",
+    # ... and its frees (under ASan, objects go back to malloc: see the hook)
+    "kmem_cache_free": "pyvma_hook_kmem_cache_free",
 }
 
 # Extern variables the tree declares and the harness defines, with their values

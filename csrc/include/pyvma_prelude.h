@@ -22,6 +22,11 @@
 #undef __CONCAT
 #endif
 
+/* an ASan build (the glue hands slab frees back to malloc so ASan sees them) */
+#ifdef __SANITIZE_ADDRESS__
+#define PYVMA_ASAN 1
+#endif
+
 /* WARN/BUG first: everything below must see ours. */
 #include <asm/bug.h>
 /* basic types and bit operations */

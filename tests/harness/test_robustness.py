@@ -19,6 +19,7 @@ from .scratch import scratch_tree
 
 REPO = Path(__file__).resolve().parents[2]
 SEGV_ADDR, LOOP_ADDR, BUG_ADDR, ASAN_ADDR = 0x5550000, 0x4440000, 0x3330000, 0x2220000
+UAF_ADDR = 0x1110000
 ANCHOR = "struct vm_area_struct *vma_merge_new_range(struct vma_merge_struct *vmg)\n{\n"
 
 
@@ -48,6 +49,11 @@ def faulty_tree(tree7, tmp_path_factory):
         \t\tvolatile char *p = malloc(8);
         \t\tp[8] = 1;
         \t\tfree((void *)p);
+        \t}}
+        \tif (vmg->start == {UAF_ADDR:#x}UL) {{
+        \t\tstruct vm_area_struct *freed = vm_area_alloc(vmg->mm);
+        \t\tvm_area_free(freed);
+        \t\t(void)*(volatile unsigned long *)&freed->vm_start;
         \t}}
         """)
     return scratch_tree(tree7.root, tmp_path_factory.mktemp("faulty"), {
@@ -176,13 +182,18 @@ def test_xdist_cold_cache_builds_once(fresh_tree, tmp_path):
     assert len(list((cache / "builds").iterdir())) == 1
 
 
-def test_asan_build_reports_heap_overflow_in_kernel_code(faulty_tree, tmp_path):
+def test_asan_build_reports_overflow_and_vma_use_after_free(faulty_tree, tmp_path):
     """`pyvma test --sanitizer asan` runs pytest under the ASan runtime; with
-    --isolate, the overflow fails its test and the run goes on."""
+    --isolate, each memory error fails its own test and the run goes on.  A VMA
+    used after vm_area_free() is reported although the userland slab would keep it
+    for reuse: under ASan the harness hands freed slab objects back to malloc."""
     tests = tmp_path / "test_asan.py"
     tests.write_text(textwrap.dedent(f"""\
         def test_overflow(kernel, mm):
             mm.merge_new({ASAN_ADDR:#x}, {ASAN_ADDR + 0x1000:#x})
+
+        def test_vma_use_after_free(kernel, mm):
+            mm.merge_new({UAF_ADDR:#x}, {UAF_ADDR + 0x1000:#x})
 
         def test_fine(kernel, mm):
             mm.map(0, 0x1000)
@@ -192,7 +203,8 @@ def test_asan_build_reports_heap_overflow_in_kernel_code(faulty_tree, tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out[-3000:]
     assert "heap-buffer-overflow" in out
-    assert "1 failed, 1 passed" in out
+    assert "heap-use-after-free" in out, out[-3000:]
+    assert "2 failed, 1 passed" in out
 
 
 def test_asan_build_from_a_plain_process(fresh_tree, tmp_path):
