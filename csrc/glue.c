@@ -1,23 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * pyvma glue: compiled in the same translation unit as the tree's mm/vma.c (after
- * it), so it reaches vma.c's static functions.  It gives Python a small, stable
- * C API over whatever the tree's internals look like; differences between trees
- * are absorbed through the PYVMA_* feature macros the generator derives from the
+ * it), so it reaches vma.c's static functions; the rest of the glue (glue_ops.c,
+ * glue_paths.c, glue_flags.c) is a second unit compiled alongside
+ * (glue_internal.h).  Together they give Python a small, stable C API over
+ * whatever the tree's internals look like; differences between trees are
+ * absorbed through the PYVMA_* feature macros the generator derives from the
  * tree (pyvma_tables.h).
  *
  * Every entry point Python calls is wrapped in PYVMA_ENTER/PYVMA_LEAVE: a BUG in
  * kernel code longjmps back here and the call returns PYVMA_EBUG.
  */
-/* the API is what the library exports (everything else is hidden) */
-#pragma GCC visibility push(default)
-#include "pyvma_api.h"
-#pragma GCC visibility pop
-#include "pyvma_tables.h"
+#include "glue_internal.h"
 
-static const struct vm_operations_struct pyvma_dummy_vm_ops;
-
-static void pyvma_free_avcs(struct mm_struct *mm);
+const struct vm_operations_struct pyvma_dummy_vm_ops;
 
 /* built with CONFIG_DEBUG_MAPLE_TREE in the maple-shim object */
 void mt_validate(struct maple_tree *mt);
@@ -31,7 +27,7 @@ static struct pyvma_site pyvma_warns[PYVMA_MAX_SITES];
 static int pyvma_nwarn;
 static struct pyvma_site pyvma_last_bug;
 static int pyvma_nbug;
-static jmp_buf *pyvma_jb;
+jmp_buf *pyvma_jb;
 
 /* With an isolated test, WARNs also go straight to a file descriptor, so that
  * the parent still has them if kernel code then crashes the child. */
@@ -80,16 +76,6 @@ void pyvma_warn_clear(void) { pyvma_nwarn = 0; }
 int pyvma_bug_get(struct pyvma_site *out) { *out = pyvma_last_bug; return pyvma_nbug; }
 void pyvma_bug_clear(void) { pyvma_nbug = 0; }
 
-#define PYVMA_ENTER(errval)				\
-	jmp_buf __pyvma_env;				\
-	jmp_buf *__pyvma_saved = pyvma_jb;		\
-	if (setjmp(__pyvma_env)) {			\
-		pyvma_jb = __pyvma_saved;		\
-		return errval;				\
-	}						\
-	pyvma_jb = &__pyvma_env
-#define PYVMA_LEAVE() (pyvma_jb = __pyvma_saved)
-
 /* ---- forced failures ---------------------------------------------------- */
 
 /*
@@ -99,7 +85,7 @@ void pyvma_bug_clear(void) { pyvma_nbug = 0; }
  */
 static struct { int armed; long skip, times, calls, hits; } pyvma_faults[PYVMA_NFAULTS];
 
-static int pyvma_fault(int site)
+int pyvma_fault(int site)
 {
 	typeof(&pyvma_faults[0]) f = &pyvma_faults[site];
 
@@ -140,12 +126,11 @@ void pyvma_fault_reset(void)
 /* ---- hooks the generated stubs call ----------------------------------- */
 
 /* Per-anon_vma accounting lives beside the kernel's struct (which lacks it). */
-#define PYVMA_MAX_ANON 64
-static struct { struct anon_vma *av; int clones, unlinks; } pyvma_anon[PYVMA_MAX_ANON];
+struct pyvma_anon_rec pyvma_anon[PYVMA_MAX_ANON];
 static int pyvma_nanon;
 static int pyvma_write_locks;
 
-static int pyvma_anon_slot(struct anon_vma *av)
+int pyvma_anon_slot(struct anon_vma *av)
 {
 	int i;
 
@@ -206,8 +191,6 @@ void pyvma_hook_unlink_anon_vmas(struct vm_area_struct *vma)
 		pyvma_anon[slot].unlinks++;
 }
 
-int pyvma_hook_anon_vma_prepare(struct vm_area_struct *vma);	/* glue_paths.c */
-
 struct vm_area_struct *pyvma_hook_vm_area_alloc(struct mm_struct *mm)
 {
 	struct vm_area_struct *vma;
@@ -245,7 +228,7 @@ void pyvma_hook_vm_area_free(struct vm_area_struct *vma)
 
 /* ---- the Python-facing API -------------------------------------------- */
 
-static void pyvma_once(void)
+void pyvma_once(void)
 {
 	static int done;
 
@@ -274,12 +257,10 @@ struct mm_struct *pyvma_mm_new(void)
 	return mm;
 }
 
-static void pyvma_free_vma(struct vm_area_struct *vma)
+void pyvma_free_vma(struct vm_area_struct *vma)
 {
 	vm_area_free(vma);
 }
-
-int pyvma_mm_cleanup(struct mm_struct *mm);	/* glue_ops.c */
 
 int pyvma_mm_destroy(struct mm_struct *mm)
 {
@@ -449,14 +430,14 @@ void pyvma_vma_set_file(struct vm_area_struct *vma, struct file *file)
 	vma->vm_file = file;
 }
 
-static int pyvma_closes;
+int pyvma_closes;
 
-static void pyvma_dummy_close(struct vm_area_struct *vma)
+void pyvma_dummy_close(struct vm_area_struct *vma)
 {
 	pyvma_closes++;
 }
 
-static const struct vm_operations_struct pyvma_close_vm_ops = {
+const struct vm_operations_struct pyvma_close_vm_ops = {
 	.close = pyvma_dummy_close,
 };
 
@@ -493,7 +474,7 @@ int pyvma_vma_add_avc(struct vm_area_struct *vma, struct anon_vma *av)
 	return -ENOSPC;
 }
 
-static void pyvma_free_avcs(struct mm_struct *mm)
+void pyvma_free_avcs(struct mm_struct *mm)
 {
 	int i;
 
@@ -587,13 +568,7 @@ static void pyvma_vmg_init(struct vma_merge_struct *vmg, struct mm_struct *mm,
 	vmg->state = VMA_MERGE_START;
 }
 
-#ifdef PYVMA_VMG_HAS_middle
-#define PYVMA_VMG_MIDDLE(vmg) ((vmg)->middle)
-#else
-#define PYVMA_VMG_MIDDLE(vmg) ((vmg)->vma)
-#endif
-
-static int pyvma_state(struct vma_merge_struct *vmg)
+int pyvma_state(struct vma_merge_struct *vmg)
 {
 	switch (vmg->state) {
 	case VMA_MERGE_START: return PYVMA_MERGE_START;
@@ -719,6 +694,61 @@ int pyvma_munmap(struct mm_struct *mm, unsigned long start, unsigned long len)
 	return err;
 }
 
+/* ---- entry points that reach mm/vma.c's static functions ---------------- */
+
+/* mm_take_all_locks()'s mutex (static in mm/vma.c) held by no one */
+void pyvma_all_locks_mutex_reset(void)
+{
+#ifdef PYVMA_HAS_FN_mm_take_all_locks
+	mm_all_locks_mutex.pyvma_held = 0;
+#endif
+}
+
+struct vm_area_struct *pyvma_vmg_merge_existing(struct vma_merge_struct *vmg)
+{
+	struct vm_area_struct *vma;
+	PYVMA_ENTER(NULL);
+
+	vma = vma_merge_existing_range(vmg);
+	PYVMA_LEAVE();
+	return vma;
+}
+
+/* The tree's __mmap_region() where mm/vma.c has it: the address, or -errno. */
+long pyvma_mmap_region(struct file *file, unsigned long addr, unsigned long len,
+		       unsigned long flags, unsigned long pgoff)
+{
+	long ret;
+	PYVMA_ENTER(PYVMA_EBUG);
+
+#if defined(PYVMA_HAS_FN___mmap_region) && defined(PYVMA_PTYPE___mmap_region_3_vma_flags_t)
+	{
+		vma_flags_t f;
+
+		memset(&f, 0, sizeof(f));
+		memcpy(&f, &flags, sizeof(flags));
+		ret = (long)__mmap_region(file, addr, len, f, pgoff, NULL);
+	}
+#elif defined(PYVMA_HAS_FN___mmap_region)
+	ret = (long)__mmap_region(file, addr, len, flags, pgoff, NULL);
+#else
+	(void)file; (void)addr; (void)len; (void)flags; (void)pgoff;
+	ret = -ENOSYS;
+#endif
+	PYVMA_LEAVE();
+	return ret;
+}
+
+/* is_mergeable_anon_vma() of trees where it compares two anon_vmas; -1 elsewhere. */
+int pyvma_is_mergeable_anon_vma(struct anon_vma *a, struct anon_vma *b,
+				struct vm_area_struct *vma)
+{
+#if defined(PYVMA_HAS_FN_is_mergeable_anon_vma) && PYVMA_NARGS_is_mergeable_anon_vma == 3
+	return is_mergeable_anon_vma(a, b, vma);
+#else
+	(void)a; (void)b; (void)vma;
+	return -1;
+#endif
+}
+
 #include "glue_bench.c"
-#include "glue_ops.c"
-#include "glue_paths.c"

@@ -1,14 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * pyvma glue, flags part: the tree's flag table and its vma_flags_t helpers run
- * on words Python hands over.  It needs no static function of mm/vma.c, so it is
- * a translation unit of its own (the shim, then this file), compiled while the
- * main one (the shim, mm/vma*.c, glue.c) compiles.
+ * on words Python hands over.  Compiled in the glue's second translation unit.
  */
-#pragma GCC visibility push(default)
-#include "pyvma_api.h"
-#pragma GCC visibility pop
-#include "pyvma_tables.h"
+#include "glue_internal.h"
 
 /* Flag names and masks as the tree defines them. */
 static struct pyvma_flag pyvma_flag_table[PYVMA_MAX_FLAGS];

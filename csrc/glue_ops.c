@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * pyvma glue, second part: the operations the upstream-style suites need beyond
- * glue.c's one-shot helpers.  Included at the end of glue.c, so it sees vma.c's
- * static functions and glue.c's own helpers.
+ * glue.c's one-shot helpers.  Compiled in the glue's second translation unit
+ * (with glue_paths.c and glue_flags.c): it uses mm/vma.c's public functions and
+ * glue.c's shared helpers (glue_internal.h); what needs vma.c's static functions
+ * lives in glue.c.
  *
  *  - an iterator (struct vma_iterator) and a merge request (struct
  *    vma_merge_struct) that live across calls, fields set one by one, as a test
@@ -13,6 +15,7 @@
  * Tree differences go through the generated PYVMA_* macros (pyvma_tables.h):
  * members present, parameter counts and types, helpers present.
  */
+#include "glue_internal.h"
 
 /* ---- hooks and forced failures ----------------------------------------- */
 
@@ -361,16 +364,6 @@ struct vm_area_struct *pyvma_vmg_merge_new(struct vma_merge_struct *vmg, int loo
 	return vma;
 }
 
-struct vm_area_struct *pyvma_vmg_merge_existing(struct vma_merge_struct *vmg)
-{
-	struct vm_area_struct *vma;
-	PYVMA_ENTER(NULL);
-
-	vma = vma_merge_existing_range(vmg);
-	PYVMA_LEAVE();
-	return vma;
-}
-
 int pyvma_vmg_expand(struct vma_merge_struct *vmg)
 {
 	int err;
@@ -548,41 +541,4 @@ struct vm_area_struct *pyvma_copy_vma(struct vm_area_struct **vmap, unsigned lon
 	*need_rmap_locks = need;
 	PYVMA_LEAVE();
 	return ret;
-}
-
-/* The tree's __mmap_region() where mm/vma.c has it: the address, or -errno. */
-long pyvma_mmap_region(struct file *file, unsigned long addr, unsigned long len,
-		       unsigned long flags, unsigned long pgoff)
-{
-	long ret;
-	PYVMA_ENTER(PYVMA_EBUG);
-
-#if defined(PYVMA_HAS_FN___mmap_region) && defined(PYVMA_PTYPE___mmap_region_3_vma_flags_t)
-	{
-		vma_flags_t f;
-
-		memset(&f, 0, sizeof(f));
-		memcpy(&f, &flags, sizeof(flags));
-		ret = (long)__mmap_region(file, addr, len, f, pgoff, NULL);
-	}
-#elif defined(PYVMA_HAS_FN___mmap_region)
-	ret = (long)__mmap_region(file, addr, len, flags, pgoff, NULL);
-#else
-	(void)file; (void)addr; (void)len; (void)flags; (void)pgoff;
-	ret = -ENOSYS;
-#endif
-	PYVMA_LEAVE();
-	return ret;
-}
-
-/* is_mergeable_anon_vma() of trees where it compares two anon_vmas; -1 elsewhere. */
-int pyvma_is_mergeable_anon_vma(struct anon_vma *a, struct anon_vma *b,
-				struct vm_area_struct *vma)
-{
-#if defined(PYVMA_HAS_FN_is_mergeable_anon_vma) && PYVMA_NARGS_is_mergeable_anon_vma == 3
-	return is_mergeable_anon_vma(a, b, vma);
-#else
-	(void)a; (void)b; (void)vma;
-	return -1;
-#endif
 }

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * pyvma glue, third part: the rest of mm/vma.c's entry points and the kernel
- * services they call, made observable.  Included at the end of glue.c (after the
- * tree's mm/vma.c), so it reaches vma.c's static functions.
+ * services they call, made observable.  Compiled in the glue's second
+ * translation unit (see glue_ops.c).
  *
  *  - limits and accounting: may_expand_vm() against RLIMIT_AS, mlock_future_ok()
  *    against RLIMIT_MEMLOCK, rlimit(RLIMIT_STACK), an overcommit counter that
@@ -25,6 +25,7 @@
  *
  * Tree differences go through the PYVMA_* macros of pyvma_tables.h.
  */
+#include "glue_internal.h"
 
 /* ---- limits and accounting ----------------------------------------------- */
 
@@ -292,9 +293,7 @@ int pyvma_locks_held(void) { return pyvma_nheld; }
 void pyvma_locks_reset(void)
 {
 	pyvma_nheld = 0;
-#ifdef PYVMA_HAS_FN_mm_take_all_locks
-	mm_all_locks_mutex.pyvma_held = 0;	/* a test that BUGged while holding it */
-#endif
+	pyvma_all_locks_mutex_reset();	/* a test that BUGged while holding it */
 }
 
 int pyvma_hook_mutex(struct mutex *lock, int op)

@@ -278,7 +278,7 @@ def _keep_failed(exc: PyvmaError, tmp: Path, failed: Path) -> None:
 def _build_into(out: Path, tree: KernelTree, config, sanitizer: str | None, key: str,
                 root: Path, tree_hash: str) -> dict:
     from concurrent.futures import ThreadPoolExecutor
-    from vma_internal.shim import build_shim, flags_tu_text, headers_hash, tu_text
+    from vma_internal.shim import build_shim, headers_hash, second_tu_text, tu_text
     from vma_internal.tables import tables_text
     from vma_internal.toolchain import BASE_CFLAGS, write_generated
 
@@ -306,7 +306,7 @@ def _build_into(out: Path, tree: KernelTree, config, sanitizer: str | None, key:
         shim = build_shim(src, config, gen, memo, check=False, tree_key=tree_hash)
         (gen / "pyvma_tables.h").write_text(tables_text(src))
         (gen / "pyvma_tu.c").write_text(tu_text(src, glue=True))
-        (gen / "pyvma_flags_tu.c").write_text(flags_tu_text())
+        (gen / "pyvma_glue_tu.c").write_text(second_tu_text())
         t_shim = time.monotonic() - t0
         # the two translation units compile side by side (and with the last
         # support objects, if any are still compiling)
@@ -373,8 +373,9 @@ def _abi_module(objs_dir: Path) -> Path:
     return out
 
 
-# generated into gen/: the shim + mm/vma*.c + glue.c, and the shim + glue_flags.c
-TRANSLATION_UNITS = ("pyvma_tu.c", "pyvma_flags_tu.c")
+# generated into gen/: the shim + mm/vma*.c + glue.c, and the shim + the rest of
+# the glue (vma_internal.shim.SECOND_UNIT_GLUE)
+TRANSLATION_UNITS = ("pyvma_tu.c", "pyvma_glue_tu.c")
 
 
 def _compile_tu(out: Path, gen: Path, src: Path, flags: list[str], unit: str) -> Path:

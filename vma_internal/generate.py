@@ -81,6 +81,18 @@ def root_identifiers(tree: Path) -> tuple[set[str], set[str], set[str]]:
     return used - local, tags - local, local
 
 
+def source_prototypes(tree: Path) -> list[Definition]:
+    """The global functions the tree's mm/vma*.c define, for a translation unit of
+    the glue that calls them without including those sources."""
+    out: list[Definition] = []
+    for rel in SOURCES:
+        path = tree / rel
+        if path.exists():
+            out += [d for d in parse_header(path, rel) if d.kind == "function"
+                    and not re.match(r"\s*(static|extern)\b", d.header())]
+    return out
+
+
 _PARAM_KEYWORDS = frozenset({"const", "volatile", "unsigned", "signed", "struct", "union",
                              "enum", "int", "long", "short", "char", "void", "bool", "_Bool",
                              "__user", "__rcu", "restrict", "__restrict", "double", "float"})
@@ -336,6 +348,11 @@ def emit(guard: str, defs: list[Definition], stubs: list[Stub], unresolved: list
     # the tree's own mm/vma.h: its types are what the kernel's internal.h prototypes
     # use; vma.c's own include of it is then a no-op (include guard)
     parts.append((None, '#include "vma.h"\n'))
+    # a unit of the glue without the sources sees their global functions' prototypes
+    parts.append((None, "#ifdef PYVMA_SHIM_PROTOTYPES_ONLY\n"))
+    for d in source_prototypes(tree):
+        parts.append((d, _wrap(d, d.header() + ";")))
+    parts.append((None, "#endif /* PYVMA_SHIM_PROTOTYPES_ONLY */\n"))
     parts.append((None, "".join(f"#define {name}(...) {hook}(__VA_ARGS__)\n"
                                 for name, hook in manifest.LOCAL_WRAPS.items())))
     for s in stubs:

@@ -56,11 +56,15 @@ def tu_text(tree: Path, glue: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def flags_tu_text() -> str:
-    """The second translation unit: the flag table and vma_flags_t helpers
-    (csrc/glue_flags.c needs the shim only, so it compiles alongside the main one)."""
+# the glue's second translation unit (csrc/glue_internal.h): no vma.c statics needed
+SECOND_UNIT_GLUE = ("glue_ops.c", "glue_paths.c", "glue_flags.c")
+
+
+def second_tu_text() -> str:
+    """The second translation unit: the shim (prototypes only for the global
+    functions the first unit defines), then the rest of the glue."""
     return (f'#define PYVMA_SHIM_PROTOTYPES_ONLY 1\n#include "{SHIM_NAME}"\n'
-            '#include "glue_flags.c"\n')
+            + "".join(f'#include "{name}"\n' for name in SECOND_UNIT_GLUE))
 
 
 def _errors(stderr: str) -> list[re.Match]:
