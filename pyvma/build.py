@@ -79,10 +79,16 @@ def _harness_hash() -> str:
     return h.hexdigest()
 
 
+def tree_key(tree: KernelTree) -> str:
+    """The content hash of everything a build reads from *tree*."""
+    from vma_internal.shim import shim_inputs
+    return tree.content_hash(shim_inputs(tree.root))
+
+
 def build_key(tree: KernelTree, config_key: str, sanitizer: str | None,
               patches_hash: str = "", tree_hash: str | None = None) -> str:
     h = hashlib.sha256()
-    for part in (tree_hash or tree.content_hash(), config_key, sanitizer or "none", patches_hash,
+    for part in (tree_hash or tree_key(tree), config_key, sanitizer or "none", patches_hash,
                  _harness_hash()):
         h.update(part.encode())
         h.update(b"\0")
@@ -223,7 +229,7 @@ def build(tree: KernelTree, config=None, sanitizer: str | None = None,
     if sanitizer not in SANITIZERS:
         raise BuildError(f"unknown sanitizer {sanitizer!r}: use one of ubsan, asan, coverage")
     root = cache_dir(cache)
-    tree_hash = tree.content_hash()
+    tree_hash = tree_key(tree)
     key = build_key(tree, config.key, sanitizer, patches_hash, tree_hash)
     bdir = root / "builds" / key
     done = _cached_ok(bdir)

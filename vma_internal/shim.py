@@ -71,6 +71,15 @@ def _errors(stderr: str) -> list[re.Match]:
     return list(_ERROR.finditer(stderr))
 
 
+def shim_inputs(tree: Path) -> list[str]:
+    """What the shim generator and the compiles read from *tree* beyond the
+    content hash's defaults, as paths and globs relative to it: the build key
+    covers them all (an edit to any of them rebuilds)."""
+    from .index import WIDE_GLOBS
+    return [*headers_of(tree), *manifest.SOURCE_DEFINITIONS, *WIDE_GLOBS,
+            "tools/testing/shared/**/*.h"]
+
+
 def headers_hash(tree: Path, config: HarnessConfig) -> str:
     """What the shim's settling depends on apart from mm/vma*.c: the indexed headers,
     the tools headers of the prelude, the harness sources and the config."""

@@ -258,3 +258,24 @@ def test_process_exits_cleanly_after_maple_tree_work(spec):
                               text=True)
         assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
         assert proc.stdout.strip() == "2000"
+
+
+@pytest.mark.parametrize("rel, old, new", [
+    # a body the shim takes from mm/mmap.c (manifest.SOURCE_DEFINITIONS)
+    ("mm/mmap.c", "find_vma_prev() - Find the VMA", "find_vma_prev() - find the VMA"),
+    # a uapi header the manifest indexes
+    ("include/uapi/asm-generic/mman-common.h", "#define PROT_READ", "#define  PROT_READ"),
+    # a tools/testing/shared header the compiles include
+    ("tools/testing/shared/linux/bug.h", "#include <stdio.h>", "#include <stdio.h>\n"),
+])
+def test_build_key_covers_every_file_the_build_reads(tree7, tmp_path, rel, old, new):
+    """An edit to any file the shim generator or the compiles read gives another
+    build key (else a cached build of the old text would be reused)."""
+    from pyvma.build import tree_key
+    from vma_internal.shim import shim_inputs
+    assert old in (tree7.root / rel).read_text()
+    dest = scratch_tree(tree7.root, tmp_path / "edited", {rel: lambda t: t.replace(old, new, 1)})
+    base = source.resolve(str(scratch_tree(tree7.root, tmp_path / "same", {})))
+    edited = source.resolve(str(dest))
+    assert tree_key(base) != tree_key(edited)
+    assert rel in set(edited.hashed_files(shim_inputs(dest)))
