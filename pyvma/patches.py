@@ -10,8 +10,6 @@ hunk; nothing half-applied is kept.
 from __future__ import annotations
 
 import dataclasses
-import email
-import email.policy
 import hashlib
 import os
 import re
@@ -48,6 +46,8 @@ def read_series(path: Path) -> list[Patch]:
     """The patches of a git format-patch / lore mbox, in order, cover letter skipped."""
     if not path.is_file():
         raise PatchError(f"series {path} does not exist")
+    import email            # only a series needs it (10 ms of imports)
+    import email.policy
     raw = path.read_text(errors="replace")
     chunks = [c for c in re.split(r"(?m)^From [^\n]*\n", raw) if c.strip()]
     patches: list[tuple[int, Patch]] = []
