@@ -81,7 +81,7 @@ def _harness_hash() -> str:
 
 def tree_key(tree: KernelTree) -> str:
     """The content hash of everything a build reads from *tree*."""
-    from vma_internal.shim import shim_inputs
+    from vma_internal.inputs import shim_inputs
     return tree.content_hash(shim_inputs(tree.root))
 
 

@@ -25,6 +25,7 @@ Cache layout (``$PYVMA_CACHE``, default ``~/.cache/pyvma``)::
 from __future__ import annotations
 
 import functools
+import fnmatch
 import glob
 import hashlib
 import json
@@ -415,17 +416,48 @@ def _is_glob(pattern: str) -> bool:
 def _collect(root: Path, patterns: Iterable[str]) -> list[str]:
     """Expand ``patterns`` under ``root`` to sorted relative file paths."""
     out: set[str] = set()
-    for pat in patterns:
-        pat = pat.strip("/")
+    for pat in dict.fromkeys(p.strip("/") for p in patterns):
         if not pat:
             continue
-        if _is_glob(pat):
-            base = os.path.join(glob.escape(str(root)), "")
-            # directories matching a file pattern are dropped by _content_hash
-            out.update(p[len(base):] for p in glob.glob(base + pat, recursive=True))
-        elif (root / pat).is_file():
-            out.add(pat)
+        if not _is_glob(pat):
+            if (root / pat).is_file():
+                out.add(pat)
+            continue
+        fast = _collect_fast(root, pat)
+        if fast is not None:
+            out.update(fast)
+            continue
+        base = os.path.join(glob.escape(str(root)), "")
+        # directories matching a file pattern are dropped by _content_hash
+        out.update(p[len(base):] for p in glob.glob(base + pat, recursive=True))
     return sorted(out)
+
+
+def _collect_fast(root: Path, pat: str) -> list[str] | None:
+    """``dir/NAME`` and ``dir/**/NAME`` (NAME a glob, dir plain) by scandir/walk:
+    a load of a cached build expands these on every start.  None for other
+    shapes (glob.glob does those).  Hidden names are skipped, as glob does."""
+    head, _, name = pat.rpartition("/")
+    recursive = head.endswith("/**") or head == "**"
+    top = head[:-3].rstrip("/") if recursive else head
+    if _is_glob(top) or "/" in name or _is_glob(name) is False:
+        return None
+    start = os.path.join(str(root), top)
+    found: list[str] = []
+    if not recursive:
+        try:
+            with os.scandir(start) as it:
+                found = [f"{top}/{e.name}" if top else e.name for e in it
+                         if not e.name.startswith(".") and fnmatch.fnmatchcase(e.name, name)]
+        except OSError:
+            return []
+        return found
+    for dirpath, dirnames, filenames in os.walk(start, followlinks=True):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        rel = os.path.relpath(dirpath, str(root))
+        found += [f"{rel}/{f}" for f in filenames
+                  if not f.startswith(".") and fnmatch.fnmatchcase(f, name)]
+    return found
 
 
 def _file_sha256(path: Path) -> str:

@@ -9,26 +9,10 @@ from pathlib import Path
 
 from .cparse import Definition, parse_header
 from .config import HarnessConfig
+from .inputs import WIDE_GLOBS, headers_of  # noqa: F401 (re-exported)
 from . import manifest
 
 wide_cache_dir: Path | None = None     # set by the build: <cache>/widemap
-
-
-def headers_of(tree: Path) -> list[str]:
-    """The headers to index: what the tree's own mm/vma_internal.h includes, then extras."""
-    out: list[str] = []
-    vi = tree / "mm" / "vma_internal.h"
-    text = vi.read_text(errors="replace") if vi.exists() else ""
-    for m in re.finditer(r'^\s*#\s*include\s+([<"])([^>"]+)[>"]', text, re.M):
-        inc = m.group(2)
-        if m.group(1) == '"':
-            out.append(f"mm/{inc}")
-        elif inc.startswith("linux/"):
-            out.append(f"include/{inc}")
-    for extra in manifest.EXTRA_HEADERS:
-        if extra not in out:
-            out.append(extra)
-    return [h for h in out if (tree / h).is_file()]
 
 
 @dataclass
@@ -123,10 +107,6 @@ _WIDE_DEF = re.compile(
 # the same two shapes for grep -P, printing only the name (\K) after the file name
 _WIDE_GREP = (r"(?m)^[ \t]*#[ \t]*define[ \t]+\K\w+"
               r"|^static\s+(?:__always_)?inline\b[^;{]*?\b\K\w+(?=\s*\()")
-
-
-# what the wide scan reads: the build key (the tree's content hash) covers these
-WIDE_GLOBS = ("include/linux/*.h", "include/linux/sched/*.h")
 
 
 def wide_map(tree: Path, entry: Path | None = None) -> dict[str, list[str]]:

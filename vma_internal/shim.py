@@ -24,7 +24,8 @@ from .available import prelude_names
 from .config import HarnessConfig
 from .cparse import Definition
 from .generate import Generator, Shim, SOURCES
-from .index import HeaderIndex, headers_of
+from .index import HeaderIndex
+from .inputs import headers_of, shim_inputs  # noqa: F401 (shim_inputs re-exported)
 from .toolchain import BASE_CFLAGS, CSRC, compiler, include_flags, write_generated
 from . import manifest
 
@@ -69,15 +70,6 @@ def second_tu_text() -> str:
 
 def _errors(stderr: str) -> list[re.Match]:
     return list(_ERROR.finditer(stderr))
-
-
-def shim_inputs(tree: Path) -> list[str]:
-    """What the shim generator and the compiles read from *tree* beyond the
-    content hash's defaults, as paths and globs relative to it: the build key
-    covers them all (an edit to any of them rebuilds)."""
-    from .index import WIDE_GLOBS
-    return [*headers_of(tree), *manifest.SOURCE_DEFINITIONS, *WIDE_GLOBS,
-            "tools/testing/shared/**/*.h"]
 
 
 def headers_hash(tree: Path, config: HarnessConfig) -> str:

@@ -272,7 +272,7 @@ def test_build_key_covers_every_file_the_build_reads(tree7, tmp_path, rel, old, 
     """An edit to any file the shim generator or the compiles read gives another
     build key (else a cached build of the old text would be reused)."""
     from pyvma.build import tree_key
-    from vma_internal.shim import shim_inputs
+    from vma_internal.inputs import shim_inputs
     assert old in (tree7.root / rel).read_text()
     dest = scratch_tree(tree7.root, tmp_path / "edited", {rel: lambda t: t.replace(old, new, 1)})
     base = source.resolve(str(scratch_tree(tree7.root, tmp_path / "same", {})))
