@@ -39,6 +39,9 @@ class HarnessConfig:
     """The CONFIG_* options a build is made with."""
 
     options: Mapping[str, bool] = field(default_factory=lambda: dict(BASE_CONFIG))
+    # answers of evaluate(), by condition (the options never change)
+    _answers: dict[str, bool | None] = field(default_factory=dict, compare=False,
+                                             repr=False, hash=False)
 
     @classmethod
     def from_overrides(cls, overrides: Mapping[str, bool] | None = None) -> "HarnessConfig":
@@ -78,6 +81,11 @@ class HarnessConfig:
 
     def evaluate(self, cond: str) -> bool | None:
         """True/False when *cond* is decided by the config alone, else None."""
+        if cond not in self._answers:
+            self._answers[cond] = self._evaluate(cond)
+        return self._answers[cond]
+
+    def _evaluate(self, cond: str) -> bool | None:
         expr = cond
         expr = re.sub(r"\b(IS_ENABLED|IS_BUILTIN|IS_REACHABLE|defined)\s*\(\s*(\w+)\s*\)",
                       lambda m: self._macro_value(m.group(2)), expr)

@@ -192,9 +192,8 @@ class Generator:
             self._roots = root_identifiers(self.tree)
         used, tags, local = self._roots
         self.wanted = set(used)
-        own = {n for lst in (self.index.by_name, self.index.by_tag) for n, ds in lst.items()
-               if any(d.file.startswith("csrc/") for d in ds)}
-        work = sorted(used | tags | own | set(manifest.API_ROOTS) | set(manifest.TAG_ROOTS))
+        work = sorted(used | tags | self.index.own | set(manifest.API_ROOTS)
+                      | set(manifest.TAG_ROOTS))
         seen: set[str] = set(local)
         chosen: dict[tuple[str, int], Definition] = {}
         stubs: dict[str, Stub] = {}

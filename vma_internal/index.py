@@ -27,6 +27,7 @@ class HeaderIndex:
     wide_future: object | None = None          # a Future of wide_map(), if one is running
     wide_entry: Path | None = None             # where the wide map is cached
     _parsed: set[str] = field(default_factory=set)
+    own: set[str] = field(default_factory=set)  # names and tags csrc/ overrides define
 
     def add(self, defs: list[Definition]) -> None:
         for d in defs:
@@ -41,7 +42,9 @@ class HeaderIndex:
     def build(cls, tree: Path, override_files: list[Path]) -> "HeaderIndex":
         idx = cls(tree=tree)
         for path in override_files:
-            idx.add(parse_header(path, f"csrc/{path.name}"))
+            defs = [d for d in parse_header(path, f"csrc/{path.name}") if d.kind != "fwd"]
+            idx.add(defs)
+            idx.own |= {n for d in defs for n in (*d.names, *d.tags)}
             idx.files.append(f"csrc/{path.name}")
         overridden = set(idx.by_name) | set(idx.by_tag)
         for rel in headers_of(tree):
