@@ -2,13 +2,14 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """pyvma benchmarks: every cost as a ratio measured in one run on this machine.
 
-    python3 bench/run.py [--kernel SPEC]... [--rounds N]
+    python3 bench/run.py [--kernel SPEC]... [--rounds N] [--repeat N]
 
 For each kernel (default debian:7.x and debian:6.12), on a hard-linked scratch copy
 of the tree (so upstream's make can write its objects without touching the tree):
 
   cold build          pyvma (empty cache) vs upstream `make -C tools/testing/vma -j2`,
-                      with upstream's sanitizers (ASan+UBSan) and without
+                      with upstream's sanitizers (ASan+UBSan) and without; the two
+                      alternated --repeat times (default 3), medians compared
   one-line rebuild    after a one-line change to mm/vma.c, pyvma vs upstream make
   warm start          pyvma.kernel.load() of a cached build
   upstream suite      pytest tests/upstream (warm) vs upstream's ./vma run + rebuild
@@ -24,6 +25,7 @@ import os
 import re
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -66,52 +68,63 @@ def pyvma_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "pyvma", *args]
 
 
-def bench_kernel(spec: str, rounds: int, work: Path) -> dict:
+def bench_kernel(spec: str, rounds: int, work: Path, repeat: int) -> dict:
     tree = source.resolve(spec)
-    r: dict = {"kernel": tree.version_str, "spec": spec}
-    # --- upstream make, with and without sanitizers --------------------------
-    for san in (True, False):
-        d = upstream_copy(tree.root, work / f"up-{tree.version_str}-{int(san)}", san)
-        secs, rc, out = timed(["make", "-C", str(d / "tools/testing/vma"), "-j2"])
-        key = "san" if san else "nosan"
-        r[f"up_cold_{key}"] = secs if rc == 0 else None
-        r[f"up_cold_{key}_err"] = "" if rc == 0 else _last_error(out)
-        if san and rc == 0:
-            vma_c = d / "mm" / "vma.c"
-            _one_line_change(vma_c)
-            secs, rc, _ = timed(["make", "-C", str(d / "tools/testing/vma"), "-j2"])
-            r["up_rebuild"] = secs if rc == 0 else None
-            secs, rc, out = timed([str(d / "tools/testing/vma/vma")])
-            r["up_run"] = secs
-            m = re.search(r"(\d+) tests run, (\d+) passed, (\d+) failed", out)
-            r["up_tests"] = m.group(0) if m else out.strip().splitlines()[-1:]
-    # --- pyvma cold, same sanitizers and none ----------------------------------
-    for san in ("asan", None):
-        d = scratch_tree(tree.root, work / f"py-{tree.version_str}-{san}", {})
-        env = dict(os.environ, PYVMA_CACHE=str(work / f"cache-{tree.version_str}-{san}"))
-        args = ["build", "--kernel", str(d)] + (["--sanitizer", san] if san else [])
-        secs, rc, out = timed(pyvma_cmd(*args), env=env, cwd=REPO)
-        key = "san" if san else "nosan"
-        r[f"py_cold_{key}"] = secs if rc == 0 else None
-        if rc != 0:
-            r[f"py_cold_{key}_err"] = _last_error(out)
-        if san is None and rc == 0:
-            _one_line_change(d / "mm" / "vma.c")
+    r: dict = {"kernel": tree.version_str, "spec": spec, "repeat": repeat}
+    v = tree.version_str
+    # --- cold builds: upstream make and pyvma, with and without sanitizers ----
+    # alternated, *repeat* times each, medians kept: the machine's speed drifts
+    for san, pysan, key in ((True, "asan", "san"), (False, None, "nosan")):
+        up_times, py_times = [], []
+        for i in range(repeat):
+            d = upstream_copy(tree.root, work / f"up-{v}-{key}-{i}", san)
+            secs, rc, out = timed(["make", "-C", str(d / "tools/testing/vma"), "-j2"])
+            if rc != 0:
+                r[f"up_cold_{key}_err"] = _last_error(out)
+            else:
+                up_times.append(secs)
+            pd = scratch_tree(tree.root, work / f"py-{v}-{key}-{i}", {})
+            env = dict(os.environ, PYVMA_CACHE=str(work / f"cache-{v}-{key}-{i}"))
+            args = ["build", "--kernel", str(pd)] + (["--sanitizer", pysan] if pysan else [])
             secs, rc, out = timed(pyvma_cmd(*args), env=env, cwd=REPO)
-            r["py_rebuild"] = secs if rc == 0 else None
-            m = re.search(r"total ([\d.]+)", out)
-            r["py_rebuild_inproc"] = float(m.group(1)) if m else None
-            # warm start: load() of the cached build, in a fresh process
-            code = ("import time, sys; sys.path.insert(0, '.'); import pyvma.kernel as pv;"
-                    f"t = time.perf_counter(); k = pv.load({str(d)!r});"
-                    "print(time.perf_counter() - t)")
-            # as a user's Python runs it: bytecode cached (this session's environment
-            # may set PYTHONDONTWRITEBYTECODE), so the second start is the warm one
-            warm_env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
-            for _ in range(2):
-                _, rc, out = timed([sys.executable, "-c", code], env=warm_env, cwd=REPO)
-            r["py_warm_load"] = float(out.strip().splitlines()[-1]) if rc == 0 else None
-            r.update(_ops(str(d), env, rounds))
+            if rc != 0:
+                r[f"py_cold_{key}_err"] = _last_error(out)
+            else:
+                py_times.append(secs)
+        r[f"up_cold_{key}"] = statistics.median(up_times) if up_times else None
+        r[f"py_cold_{key}"] = statistics.median(py_times) if py_times else None
+        r[f"cold_{key}_runs"] = (up_times, py_times)
+    # --- upstream's one-line rebuild and run (ASan, its default) ----------------
+    d = work / f"up-{v}-san-0"
+    if r.get("up_cold_san"):
+        _one_line_change(d / "mm" / "vma.c")
+        secs, rc, _ = timed(["make", "-C", str(d / "tools/testing/vma"), "-j2"])
+        r["up_rebuild"] = secs if rc == 0 else None
+        secs, rc, out = timed([str(d / "tools/testing/vma/vma")])
+        r["up_run"] = secs
+        m = re.search(r"(\d+) tests run, (\d+) passed, (\d+) failed", out)
+        r["up_tests"] = m.group(0) if m else out.strip().splitlines()[-1:]
+    # --- pyvma: one-line rebuild, warm start, ops (on the no-sanitizer build) ---
+    d = work / f"py-{v}-nosan-0"
+    env = dict(os.environ, PYVMA_CACHE=str(work / f"cache-{v}-nosan-0"))
+    args = ["build", "--kernel", str(d)]
+    if r.get("py_cold_nosan"):
+        _one_line_change(d / "mm" / "vma.c")
+        secs, rc, out = timed(pyvma_cmd(*args), env=env, cwd=REPO)
+        r["py_rebuild"] = secs if rc == 0 else None
+        m = re.search(r"total ([\d.]+)", out)
+        r["py_rebuild_inproc"] = float(m.group(1)) if m else None
+        # warm start: load() of the cached build, in a fresh process
+        code = ("import time, sys; sys.path.insert(0, '.'); import pyvma.kernel as pv;"
+                f"t = time.perf_counter(); k = pv.load({str(d)!r});"
+                "print(time.perf_counter() - t)")
+        # as a user's Python runs it: bytecode cached (this session's environment
+        # may set PYTHONDONTWRITEBYTECODE), so the second start is the warm one
+        warm_env = {k: x for k, x in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        for _ in range(2):
+            _, rc, out = timed([sys.executable, "-c", code], env=warm_env, cwd=REPO)
+        r["py_warm_load"] = float(out.strip().splitlines()[-1]) if rc == 0 else None
+        r.update(_ops(str(d), env, rounds))
     # --- diff throughput (a tree against itself: every operation runs twice) --
     code = ("import sys; sys.path.insert(0, '.'); import pyvma.kernel as pv;"
             "from pyvma.diff import diff;"
@@ -191,9 +204,10 @@ def table(results: list[dict], peak: float) -> str:
            "|---|---|---|---|---|---|"]
     for r in results:
         k = r["kernel"]
-        out.append(f"| cold build, ASan+UBSan | {k} | {fmt(r.get('py_cold_san'))} | "
+        med = f" (median of {r.get('repeat', 1)})" if r.get("repeat", 1) > 1 else ""
+        out.append(f"| cold build, ASan+UBSan{med} | {k} | {fmt(r.get('py_cold_san'))} | "
                    f"{fmt(r.get('up_cold_san'))} | {ratio(r.get('py_cold_san'), r.get('up_cold_san'))} | ≤ 0.7× |")
-        out.append(f"| cold build, no sanitizers | {k} | {fmt(r.get('py_cold_nosan'))} | "
+        out.append(f"| cold build, no sanitizers{med} | {k} | {fmt(r.get('py_cold_nosan'))} | "
                    f"{fmt(r.get('up_cold_nosan'))} | {ratio(r.get('py_cold_nosan'), r.get('up_cold_nosan'))} | ≤ 0.7× |")
         out.append(f"| rebuild after a one-line mm/vma.c change (process wall; in-process "
                    f"{fmt(r.get('py_rebuild_inproc'))}) | {k} | {fmt(r.get('py_rebuild'))} | "
@@ -215,6 +229,12 @@ def table(results: list[dict], peak: float) -> str:
                     "py_cold_nosan_err", "ops_err"):
             if r.get(key):
                 notes.append(f"- {r['kernel']} {key[:-4]}: {r[key]}")
+        for key, what in (("san", "ASan+UBSan"), ("nosan", "no sanitizers")):
+            up, py = r.get(f"cold_{key}_runs", ([], []))
+            if up or py:
+                notes.append(f"- {r['kernel']} cold builds, {what} (s, in run order): upstream "
+                             f"{' '.join(f'{x:.2f}' for x in up) or '—'}; pyvma "
+                             f"{' '.join(f'{x:.2f}' for x in py) or '—'}")
         if r.get("up_tests"):
             notes.append(f"- {r['kernel']} upstream ./vma: {r['up_tests']}")
         notes.append(f"- {r['kernel']} pytest tests/upstream: {r.get('py_suite_result')}")
@@ -225,13 +245,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--kernel", action="append")
     ap.add_argument("--rounds", type=int, default=20000)
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="cold builds per side, alternated; medians are reported")
     ap.add_argument("--no-memory", action="store_true")
     args = ap.parse_args()
     specs = args.kernel or ["debian:7.x", "debian:6.12"]
     results = []
     with tempfile.TemporaryDirectory(prefix="pyvma-bench-") as tmp:
         for spec in specs:
-            results.append(bench_kernel(spec, args.rounds, Path(tmp)))
+            results.append(bench_kernel(spec, args.rounds, Path(tmp), args.repeat))
     peak = 0.0 if args.no_memory else peak_memory()
     text = table(results, peak)
     print(text)
