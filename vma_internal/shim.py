@@ -58,7 +58,7 @@ def tu_text(tree: Path, glue: bool = False) -> str:
 
 
 # the glue's second translation unit (csrc/glue_internal.h): no vma.c statics needed
-SECOND_UNIT_GLUE = ("glue_ops.c", "glue_paths.c", "glue_flags.c")
+SECOND_UNIT_GLUE = ("glue_core.c", "glue_ops.c", "glue_paths.c", "glue_flags.c")
 
 
 def second_tu_text() -> str:
