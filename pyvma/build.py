@@ -68,8 +68,10 @@ class Build:
 
 
 def _harness_hash() -> str:
-    """Hash of the harness sources that shape a build (csrc/, vma_internal/, this file)."""
-    h = hashlib.sha256()
+    """Hash of the harness sources that shape a build (csrc/, vma_internal/, this
+    file) and of the cffi that wrote its ABI description."""
+    import _cffi_backend     # light (the cffi package is not imported for a load)
+    h = hashlib.sha256(f"cffi {_cffi_backend.__version__}\0".encode())
     files = sorted((REPO / "csrc").rglob("*")) + sorted((REPO / "vma_internal").glob("*.py"))
     files.append(Path(__file__))
     for f in files:
