@@ -305,7 +305,6 @@ def _build_into(out: Path, tree: KernelTree, config, sanitizer: str | None, key:
     # the support objects do not depend on the shim: compile them (both cores)
     # while the shim is generated
     pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2))
-    abi = pool.submit(_abi_module, objs_dir)
     maple = pool.submit(_compile_object, src / MAPLE_SOURCE, src, gen, [*flags, MAPLE_DUMP_STACK],
                         objs_dir)
     small = pool.submit(_support_objects, src, gen, flags, objs_dir)
@@ -320,10 +319,11 @@ def _build_into(out: Path, tree: KernelTree, config, sanitizer: str | None, key:
         # support objects, if any are still compiling)
         units = [pool.submit(_compile_tu, out, gen, src, flags, unit)
                  for unit in TRANSLATION_UNITS]
+        # Python work kept off the shim generation's path: done while gcc runs
         if shim.index is not None:
-            shim.index.save_wide()      # while the compiler runs
+            shim.index.save_wide()
+        shutil.copyfile(_abi_module(objs_dir), out / ABI_FILE)
         objects = [str(maple.result())] + [str(o) for o in small.result()]
-        shutil.copyfile(abi.result(), out / ABI_FILE)
         t_objs = time.monotonic() - t0 - t_shim
         try:
             tu_objs = [u.result() for u in units]
