@@ -25,7 +25,7 @@ from .config import HarnessConfig
 from .cparse import Definition
 from .generate import Generator, Shim, SOURCES
 from .index import HeaderIndex
-from .inputs import headers_of, shim_inputs  # noqa: F401 (shim_inputs re-exported)
+from .inputs import headers_of
 from .toolchain import BASE_CFLAGS, CSRC, compiler, include_flags, write_generated
 from . import manifest
 
