@@ -202,7 +202,23 @@ def cmd_test(args: argparse.Namespace) -> int:
                              "`apt-get install libasan8` or use --sanitizer ubsan")
         env["LD_PRELOAD"] = " ".join(filter(None, [lib, env.get("LD_PRELOAD")]))
         env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
-    return min(subprocess.call(cmd + extra, cwd=REPO, env=env), 2)
+    logdir = None
+    if args.sanitizer == "ubsan":
+        # UBSan reads where to report from its options at exec time: into files, which
+        # an isolated test's failure quotes (its child's pid) and which are printed
+        # here after the run (a report of a test that was not isolated)
+        logdir = Path(tempfile.mkdtemp(prefix="pyvma-ubsan-"))
+        opts = [o for o in env.get("UBSAN_OPTIONS", "").split(":") if o]
+        env["UBSAN_OPTIONS"] = ":".join(opts + [f"log_path={logdir}/ubsan", "print_stacktrace=1"])
+        env["PYVMA_SANITIZER_LOG"] = f"{logdir}/ubsan"
+    try:
+        return min(subprocess.call(cmd + extra, cwd=REPO, env=env), 2)
+    finally:
+        if logdir is not None:
+            for report in sorted(logdir.glob("ubsan.*")):
+                print(f"pyvma: UBSan report ({report.name}):", file=sys.stderr)
+                sys.stderr.write(report.read_text(errors="replace"))
+            shutil.rmtree(logdir, ignore_errors=True)
 
 
 def cmd_cache(args: argparse.Namespace) -> int:

@@ -21,8 +21,9 @@ from _pytest.runner import runtestprotocol
 
 
 def _sanitizer_reports_to(prefix: str) -> None:
-    """Under ASan/UBSan, send the child's reports to files the parent reads (pytest
-    captures the child's stderr)."""
+    """Under ASan (preloaded), send the child's reports to files the parent reads
+    (pytest captures the child's stderr).  UBSan takes its report path from the
+    options `pyvma test` gives it at exec (PYVMA_SANITIZER_LOG)."""
     try:
         import ctypes
         fn = ctypes.CDLL(None).__sanitizer_set_report_path
@@ -65,7 +66,7 @@ class Isolator:
                     reports = [item.config.hook.pytest_report_from_serializable(
                         config=item.config, data=d) for d in pickle.load(f)]
             if reports is None:
-                reports = [self._crash_report(item, status, elapsed, warn_file)]
+                reports = [self._crash_report(item, status, elapsed, warn_file, pid)]
         for rep in reports:
             item.ihook.pytest_runtest_logreport(report=rep)
         item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
@@ -85,7 +86,8 @@ class Isolator:
                 return "timeout", time.monotonic() - t0
             time.sleep(0.002)
 
-    def _crash_report(self, item, status, elapsed: float, warn_file: str) -> TestReport:
+    def _crash_report(self, item, status, elapsed: float, warn_file: str,
+                      pid: int) -> TestReport:
         sites = []
         if os.path.exists(warn_file):
             with open(warn_file, errors="replace") as f:
@@ -100,8 +102,15 @@ class Isolator:
         msg = f"{item.nodeid}: {what} after {elapsed:.2f} s"
         if sites:
             msg += "\nWARN/BUG sites recorded before it:\n" + "\n".join(f"  {s}" for s in sites)
-        for report in sorted(Path(warn_file).parent.glob("sanitizer.*")):
+        reports = sorted(Path(warn_file).parent.glob("sanitizer.*"))
+        # UBSan's reports go where `pyvma test` told it at exec (PYVMA_SANITIZER_LOG)
+        logged = os.environ.get("PYVMA_SANITIZER_LOG")
+        if logged and os.path.exists(f"{logged}.{pid}"):
+            reports.append(Path(f"{logged}.{pid}"))
+        for report in reports:
             lines = report.read_text(errors="replace").splitlines()
             msg += "\nsanitizer report:\n" + "\n".join(f"  {l}" for l in lines[:40])
+            if report.name.startswith(Path(logged or "-").name):
+                report.unlink()             # told here: `pyvma test` need not repeat it
         return TestReport(item.nodeid, item.location, {}, "failed", msg, "call",
                           duration=elapsed)

@@ -19,7 +19,7 @@ from .scratch import scratch_tree
 
 REPO = Path(__file__).resolve().parents[2]
 SEGV_ADDR, LOOP_ADDR, BUG_ADDR, ASAN_ADDR = 0x5550000, 0x4440000, 0x3330000, 0x2220000
-UAF_ADDR = 0x1110000
+UAF_ADDR, UB_ADDR = 0x1110000, 0x6660000
 ANCHOR = "struct vm_area_struct *vma_merge_new_range(struct vma_merge_struct *vmg)\n{\n"
 
 
@@ -54,6 +54,10 @@ def faulty_tree(tree7, tmp_path_factory):
         \t\tstruct vm_area_struct *freed = vm_area_alloc(vmg->mm);
         \t\tvm_area_free(freed);
         \t\t(void)*(volatile unsigned long *)&freed->vm_start;
+        \t}}
+        \tif (vmg->start == {UB_ADDR:#x}UL) {{
+        \t\tvolatile int shift = 70;
+        \t\tvmg->pgoff += 1UL << shift;
         \t}}
         """)
     return scratch_tree(tree7.root, tmp_path_factory.mktemp("faulty"), {
@@ -205,6 +209,27 @@ def test_asan_build_reports_overflow_and_vma_use_after_free(faulty_tree, tmp_pat
     assert "heap-buffer-overflow" in out
     assert "heap-use-after-free" in out, out[-3000:]
     assert "2 failed, 1 passed" in out
+
+
+def test_ubsan_build_fails_the_test_with_undefined_behaviour(faulty_tree, tmp_path):
+    """`pyvma test --sanitizer ubsan`: undefined behaviour in kernel code stops the
+    kernel call (-fno-sanitize-recover); with --isolate that fails its own test,
+    with UBSan's report, and the run goes on."""
+    tests = tmp_path / "test_ubsan.py"
+    tests.write_text(textwrap.dedent(f"""\
+        def test_shift(kernel, mm):
+            mm.merge_new({UB_ADDR:#x}, {UB_ADDR + 0x1000:#x})
+
+        def test_fine(kernel, mm):
+            mm.merge_new(0x2000, 0x3000)
+        """))
+    proc = cli("test", "--kernel", str(faulty_tree), "--sanitizer", "ubsan", "--",
+               "-p", "no:cacheprovider", "--isolate", "--rootdir", str(tmp_path), str(tests))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out[-3000:]
+    assert "shift exponent 70 is too large" in out, out[-3000:]
+    assert "mm/vma.c" in out
+    assert "1 failed, 1 passed" in out
 
 
 def test_asan_build_from_a_plain_process(fresh_tree, tmp_path):
