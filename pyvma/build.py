@@ -126,6 +126,8 @@ def _compile_object(src: Path, tree: Path, gen: Path, flags: list[str], objs: Pa
     h = hashlib.sha256(src.read_bytes() if text is None else text.replace(str(tree), "").encode())
     h.update("\0".join(f for f in cmd_flags if not f.startswith(("-I", str(tree)))).encode())
     h.update(_support_hash(tree).encode())
+    # the config the build's generated/autoconf.h gives every source
+    h.update((gen / "generated" / "autoconf.h").read_bytes())
     out = objs / f"{src.stem}-{h.hexdigest()[:16]}.o"
     if out.exists():
         return out
