@@ -108,7 +108,28 @@ void pyvma_hook_vm_unacct_memory(long pages)
 
 int pyvma_hook_signal_pending(void)
 {
-	return pyvma_fault(PYVMA_FAULT_SIGNAL_PENDING);
+	/* a pending fatal signal is a pending signal too */
+	return pyvma_fault(PYVMA_FAULT_SIGNAL_PENDING) | pyvma_hook_fatal_signal_pending();
+}
+
+/*
+ * A fatal signal (SIGKILL) pending: fatal_signal_pending() is true and every killable
+ * wait fails with -EINTR (as if the lock had been contended when the signal came).
+ */
+int pyvma_hook_fatal_signal_pending(void)
+{
+	return pyvma_fault(PYVMA_FAULT_FATAL_SIGNAL);
+}
+
+/* vma_start_write_killable(): no wait (so no failure) if already write-locked */
+int pyvma_hook_start_write_killable(struct vm_area_struct *vma)
+{
+	if (vma->vm_lock_seq == vma->vm_mm->pyvma_lock_session)
+		return 0;
+	if (pyvma_hook_fatal_signal_pending())
+		return -EINTR;
+	pyvma_hook_start_write(vma);
+	return 0;
 }
 
 int pyvma_hook_uffd_unmap_prep(void)

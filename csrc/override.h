@@ -155,6 +155,8 @@ unsigned long pyvma_hook_rlimit(unsigned int limit);
 int pyvma_hook_vm_enough_memory(struct mm_struct *mm, long pages);
 void pyvma_hook_vm_unacct_memory(long pages);
 int pyvma_hook_signal_pending(void);
+int pyvma_hook_fatal_signal_pending(void);
+int pyvma_hook_start_write_killable(struct vm_area_struct *vma);
 int pyvma_hook_uffd_unmap_prep(void);
 int pyvma_hook_dup_policy(void);
 int pyvma_hook_shmem_zero_setup(struct vm_area_struct *vma);

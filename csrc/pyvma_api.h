@@ -255,7 +255,8 @@ int pyvma_vma_flags_op(int op, unsigned long *a, const unsigned long *b, const i
 #define PYVMA_FAULT_SHMEM_ZERO_SETUP 11
 #define PYVMA_FAULT_MMAP_ACTION_PREPARE 12
 #define PYVMA_FAULT_MMAP_ACTION_COMPLETE 13
-#define PYVMA_NFAULTS 14
+#define PYVMA_FAULT_FATAL_SIGNAL 14
+#define PYVMA_NFAULTS 15
 
 /* limits (pyvma_set_limit): rlimits in bytes, the overcommit limit in pages */
 #define PYVMA_LIMIT_AS 0

@@ -288,6 +288,7 @@ def _keep_failed(exc: PyvmaError, tmp: Path, failed: Path) -> None:
 def _build_into(out: Path, tree: KernelTree, config, sanitizer: str | None, key: str,
                 root: Path, tree_hash: str) -> dict:
     from concurrent.futures import ThreadPoolExecutor
+    from vma_internal.generate import hook_bindings, unmatched_entries
     from vma_internal.shim import build_shim, headers_hash, second_tu_text, tu_text
     from vma_internal.tables import tables_text
     from vma_internal.toolchain import BASE_CFLAGS, write_generated
@@ -337,6 +338,8 @@ def _build_into(out: Path, tree: KernelTree, config, sanitizer: str | None, key:
             tu_objs = [_compile_tu(out, gen, src, flags, unit) for unit in TRANSLATION_UNITS]
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+    hooks = hook_bindings(shim.shim)
+    _check_hooks_kept(tree, config, root, hooks)
     module = _link_module(out, tu_objs, objects, san, key, src)
     missing = _undefined_symbols(module, san)
     if missing:
@@ -350,11 +353,45 @@ def _build_into(out: Path, tree: KernelTree, config, sanitizer: str | None, key:
         "config": dict(config.options), "sanitizer": sanitizer,
         "shim": {"extracted": len(shim.shim.extracted), "stubs": len(shim.shim.stubs),
                  "demoted": shim.shim.demoted, "rounds": shim.rounds},
+        "hooks": hooks, "manifest_unmatched": unmatched_entries(shim.shim),
         # gcov writes counts under the compile-time object dir: see scripts/coverage.py
         "compile_obj_dir": str(out / "obj"),
         "seconds": {"shim": round(t_shim, 3), "support_objects": round(t_objs, 3),
                     "total": round(t_total, 3)},
     }
+
+
+def _check_hooks_kept(tree: KernelTree, config, root: Path, hooks: dict[str, list[str]]) -> None:
+    """A patched tree keeps every hook its base tree has bound: a hooked function a
+    patch renames (or removes) must not silently become a no-op stub."""
+    base_root = tree.origin.get("patched_from")
+    if not base_root or not Path(base_root).is_dir():
+        return
+    from .source import resolve
+    from vma_internal.generate import hook_bindings as bindings_of
+    from vma_internal.shim import build_shim, headers_hash
+    base = resolve(str(base_root), root)
+    work = Path(tempfile.mkdtemp(prefix="base-shim-", dir=root / "tmp"
+                                 if (root / "tmp").is_dir() else root))
+    try:
+        src = _compile_root(base.root, root)
+        memo = root / "shimmemo" / f"{headers_hash(src, config)}.json"
+        base_shim = build_shim(src, config, work, memo if memo.exists() else None,
+                               check=False, tree_key=tree_key(base))
+        base_hooks = bindings_of(base_shim.shim)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    from vma_internal.manifest import HOOK_ROLES
+    have = {HOOK_ROLES.get(h, h) for h in hooks}
+    lost = {h: names for h, names in base_hooks.items() if HOOK_ROLES.get(h, h) not in have}
+    if lost:
+        raise BuildError(
+            "the patched tree lost harness hooks its base has (a hooked function was "
+            "renamed or is no longer called; its replacement would be a no-op stub):\n"
+            + "\n".join(f"  {h}: bound in {base.version_str} to {', '.join(n)}; "
+                        "bound to nothing here" for h, n in lost.items())
+            + "\nAdd the new name to STUB_HOOKS (or a HOOK_SIGNATURES pattern) in "
+            "vma_internal/manifest.py.")
 
 
 MODULE_NAME = "_pyvma"    # the library of every build; each loads from its own file

@@ -23,6 +23,8 @@ from .errors import PyvmaError
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_KERNEL = "debian:7.x"
+PATCHES_HELP = ("apply only these patches of the series, chosen on purpose (b4's -P syntax: "
+                "1-8, 1,3,5-)")
 
 
 def _config(items: list[str]):
@@ -30,26 +32,42 @@ def _config(items: list[str]):
     return HarnessConfig.parse(items or [])
 
 
-def _tree(spec: str, patches: list[str] | None = None, series: str | None = None):
+def _tree(spec: str, patches: list[str] | None = None, series: str | None = None,
+          chosen: str | None = None):
     from .patches import patched
-    return patched(spec, patches or [], series)
+    return patched(spec, patches or [], series, chosen=chosen)
 
 
-def _kernel(spec: str, patches=None, series=None, config_items=None):
+def _kernel(spec: str, patches=None, series=None, config_items=None, chosen=None):
     from .kernel import load_tree
-    return load_tree(_tree(spec, patches, series), _config(config_items or []))
+    return load_tree(_tree(spec, patches, series, chosen), _config(config_items or []))
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from .diff import diff, report_json, report_text
-    a = _kernel(args.a, args.a_patch, args.a_series, args.kernel_config)
-    b = _kernel(args.b, args.b_patch, args.b_series, args.kernel_config)
+    a = _kernel(args.a, args.a_patch, args.a_series, args.kernel_config, args.a_patches)
+    b = _kernel(args.b, args.b_patch, args.b_series, args.kernel_config, args.b_patches)
     divs, stats = diff(a, b, seed=args.seed, sequences=args.sequences, length=args.length,
                        seconds=args.seconds, use_corpus=not args.no_corpus)
-    names = (args.a + "".join(f"+{p}" for p in args.a_patch or []),
-             args.b + "".join(f"+{p}" for p in args.b_patch or []))
-    print((report_json if args.json else report_text)(a, b, divs, stats, names))
+    print((report_json if args.json else report_text)(a, b, divs, stats))
     return 1 if divs else 0
+
+
+class _KernelGroup(argparse.Action):
+    """``--kernel SPEC [--patch F]... [--series MBOX [--patches N-M]]``, repeatable: the
+    patch options belong to the --kernel before them (as replay lines print them)."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        groups = getattr(namespace, "kernels", None) or []
+        if option_string == "--kernel":
+            groups.append({"spec": value, "patch": [], "series": None, "patches": None})
+        elif not groups:
+            parser.error(f"{option_string} must follow the --kernel it applies to")
+        elif option_string == "--patch":
+            groups[-1]["patch"].append(value)
+        else:
+            groups[-1][option_string.lstrip("-")] = value
+        namespace.kernels = groups
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -57,7 +75,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from .diff import _pages, describe
     from .ops import World, apply
     ops = [tuple(op) for op in _json.loads(args.ops)]
-    kernels = [_kernel(k, None, None, args.kernel_config) for k in args.kernel or [DEFAULT_KERNEL]]
+    groups = args.kernels or [{"spec": DEFAULT_KERNEL, "patch": [], "series": None,
+                               "patches": None}]
+    kernels = [_kernel(g["spec"], g["patch"], g["series"], args.kernel_config, g["patches"])
+               for g in groups]
+    for k in kernels:
+        print(f"kernel {k.name}: {k.label}")
     results = []
     for k in kernels:
         k.clear_warnings()
@@ -71,7 +94,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             o = res[i]
             extra = (f"  WARN {'; '.join(o.warns)}" if o.warns else "") + \
                 (f"  BUG {o.bug}" if o.bug else "")
-            print(f"   {k.version}: ret {o.ret}{extra}")
+            print(f"   {k.name}: ret {o.ret}{extra}")
             print("\n".join("      " + l for l in _pages(o.layout).splitlines()))
     finals = {tuple(r[-1].key()) for r in results} if ops else set()
     return 1 if len(finals) > 1 else 0
@@ -82,7 +105,8 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     import time as _time
     from hypothesis import HealthCheck, settings
     from .model import Checker, make_state_machine, save_regression
-    k = _kernel(args.kernel, args.patch, args.series, args.kernel_config)
+    k = _kernel(args.kernel, args.patch, args.series, args.kernel_config, args.patches)
+    print(f"pyvma fuzz: {k.label}")
     machine = make_state_machine(k)
     machine.TestCase.settings = settings(max_examples=args.batch, stateful_step_count=40,
                                          deadline=None, database=None,
@@ -94,12 +118,12 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         try:
             machine.TestCase().runTest()
         except AssertionError as exc:
-            print(f"pyvma fuzz: {k.version}: the kernel disagrees with the model\n{exc}")
+            print(f"pyvma fuzz: {k.name}: the kernel disagrees with the model\n{exc}")
             if Checker.last_failure:
                 path = save_regression(k, Checker.last_failure, Path(args.save_dir))
                 print(f"saved as regression case {path}")
             return 1
-    print(f"pyvma fuzz: {k.version}: {rounds * args.batch} sequences in "
+    print(f"pyvma fuzz: {k.name}: {rounds * args.batch} sequences in "
           f"{args.minutes} min, no disagreement with the model")
     return 0
 
@@ -115,13 +139,19 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from .build import build
-    tree = _tree(args.kernel, args.patch, args.series)
+    tree = _tree(args.kernel, args.patch, args.series, args.patches)
     b = build(tree, _config(args.kernel_config), args.sanitizer)
     secs = b.info.get("seconds", {})
-    print(f"kernel   {tree.version_str} ({tree.root})")
+    print(f"kernel   {tree.origin.get('label') or tree.version_str} ({tree.root})")
     print(f"build    {b.key}  {b.module_path}")
     print(f"shim     {b.info['shim']['extracted']} extracted, {b.info['shim']['stubs']} stubs, "
           f"{len(b.info['shim']['demoted'])} demoted")
+    for hook, names in b.info.get("hooks", {}).items():
+        print(f"hook     {hook}: {', '.join(names)}")
+    unmatched = b.info.get("manifest_unmatched", [])
+    if unmatched:
+        print(f"unused   {len(unmatched)} manifest hooks bind nothing in this tree: "
+              f"{', '.join(unmatched)}")
     if secs:
         print(f"seconds  shim {secs['shim']}  support {secs['support_objects']}  "
               f"total {secs['total']}")
@@ -262,6 +292,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--patch", action="append", default=[], metavar="FILE",
                     help="apply this patch to a scratch copy of each kernel (repeatable)")
     sp.add_argument("--series", metavar="MBOX", help="apply a git format-patch/lore series")
+    sp.add_argument("--patches", metavar="N-M", help=PATCHES_HELP)
     sp.add_argument("--sanitizer", choices=["ubsan", "asan"], default=None,
                     help="test a sanitizer build (asan runs pytest in a subprocess with the "
                          "ASan runtime preloaded)")
@@ -272,6 +303,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--patch", action="append", default=[], metavar="FILE",
                     help="apply this patch to a scratch copy first (repeatable, in order)")
     sp.add_argument("--series", metavar="MBOX", help="apply a git format-patch/lore series")
+    sp.add_argument("--patches", metavar="N-M", help=PATCHES_HELP)
     sp.add_argument("--sanitizer", choices=["ubsan", "asan", "coverage"], default=None)
     sp.set_defaults(fn=cmd_build)
     sp = sub.add_parser("shim", help="print the generated vma_internal.h (or --report)")
@@ -286,6 +318,8 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument(f"--{side}-patch", action="append", default=[], metavar="FILE",
                         help=f"patch applied to {side.upper()} (repeatable)")
         sp.add_argument(f"--{side}-series", metavar="MBOX", help=f"series applied to {side.upper()}")
+        sp.add_argument(f"--{side}-patches", metavar="N-M", help=f"patches of {side.upper()}'s "
+                        "series to apply (e.g. 1-8)")
     sp.add_argument("--kernel-config", action="append", default=[], metavar="CONFIG_X=y|n")
     sp.add_argument("--seed", type=int, default=1)
     sp.add_argument("--sequences", type=int, default=500)
@@ -295,14 +329,19 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(fn=cmd_diff)
     sp = sub.add_parser("replay", help="replay an operation sequence (from a diff report)")
-    sp.add_argument("--kernel", action="append", metavar="SPEC")
+    sp.add_argument("--kernel", action=_KernelGroup, metavar="SPEC",
+                    help="a kernel (repeatable); --patch/--series/--patches after it apply to it")
+    sp.add_argument("--patch", action=_KernelGroup, metavar="FILE")
+    sp.add_argument("--series", action=_KernelGroup, metavar="MBOX")
+    sp.add_argument("--patches", action=_KernelGroup, metavar="N-M")
     sp.add_argument("--kernel-config", action="append", default=[], metavar="CONFIG_X=y|n")
     sp.add_argument("--ops", required=True, help="the JSON operation list of the report")
-    sp.set_defaults(fn=cmd_replay)
+    sp.set_defaults(fn=cmd_replay, kernels=None)
     sp = sub.add_parser("fuzz", help="model-based exploration (hypothesis) for a while")
     kernel_opts(sp)
     sp.add_argument("--patch", action="append", default=[], metavar="FILE")
     sp.add_argument("--series", metavar="MBOX")
+    sp.add_argument("--patches", metavar="N-M", help=PATCHES_HELP)
     sp.add_argument("--minutes", type=float, default=5.0)
     sp.add_argument("--batch", type=int, default=200, help="examples per hypothesis run")
     sp.add_argument("--save-dir", default=str(REPO / "tests" / "model" / "regressions"),

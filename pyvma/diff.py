@@ -223,9 +223,17 @@ def sequence(k: Kernel, seed: int, index: int, length: int) -> list[Op]:
     return ops
 
 
-def report_text(a: Kernel, b: Kernel, divs: list[Divergence], stats: dict,
-                names: tuple[str, str]) -> str:
-    head = (f"pyvma diff: A = {names[0]} ({a.version}), B = {names[1]} ({b.version})\n"
+def replay_line(kernels: Sequence[Kernel], ops: list) -> str:
+    """``pyvma replay --kernel A [--series ...] --kernel B ... --ops '[...]'``."""
+    import shlex
+    args = [arg for k in kernels for arg in k.replay_args]
+    return f"pyvma replay {shlex.join(args)} --ops {shlex.quote(json.dumps(ops))}"
+
+
+def report_text(a: Kernel, b: Kernel, divs: list[Divergence], stats: dict) -> str:
+    import shlex
+    head = (f"pyvma diff: A = {a.label} ({shlex.join(a.replay_args[1:])})\n"
+            f"            B = {b.label} ({shlex.join(b.replay_args[1:])})\n"
             f"{stats['corpus']} corpus scenarios, {stats['sequences']} random sequences, "
             f"{stats['ops_run']} operations, {stats['ops_per_second']} ops/s per tree, "
             f"{stats['seconds']} s\n"
@@ -252,23 +260,24 @@ def report_text(a: Kernel, b: Kernel, divs: list[Divergence], stats: dict,
         right = f"ret {d.b.ret}" + (f"  WARN {'; '.join(d.b.warns)}" if d.b.warns else "") + \
             (f"  BUG {d.b.bug}" if d.b.bug else "") + "\n" + _pages(d.b.layout)
         out.append("  after:")
-        out += ["    " + l for l in side_by_side(left, right, (f"A {a.version}",
-                                                              f"B {b.version}")).splitlines()]
-        out.append(f"  replay: pyvma replay --kernel {names[0]} --kernel {names[1]} "
-                   f"--ops '{json.dumps(d.ops)}'")
+        out += ["    " + l for l in side_by_side(left, right, (f"A {a.name}",
+                                                              f"B {b.name}")).splitlines()]
+        out.append(f"  replay: {replay_line([a, b], d.ops)}")
         out.append("")
     return "\n".join(out)
 
 
-def report_json(a: Kernel, b: Kernel, divs: list[Divergence], stats: dict,
-                names: tuple[str, str]) -> str:
+def report_json(a: Kernel, b: Kernel, divs: list[Divergence], stats: dict) -> str:
     def outcome(o: Outcome) -> dict:
         return {"ret": o.ret, "layout": o.layout, "warns": o.warns, "bug": o.bug}
     return json.dumps({
-        "a": {"spec": names[0], "version": a.version, "build": a.build.key},
-        "b": {"spec": names[1], "version": b.version, "build": b.build.key},
+        "a": {"label": a.label, "args": a.replay_args, "version": a.version,
+              "build": a.build.key},
+        "b": {"label": b.label, "args": b.replay_args, "version": b.version,
+              "build": b.build.key},
         "stats": stats,
         "divergences": [{"ops": d.ops, "origin": d.origin, "shrunk_from": d.shrunk_from,
                          "before": d.before, "a": outcome(d.a), "b": outcome(d.b),
-                         "missing_flags": d.missing} for d in divs],
+                         "missing_flags": d.missing, "replay": replay_line([a, b], d.ops)}
+                        for d in divs],
     }, indent=1, default=str)

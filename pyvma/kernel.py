@@ -88,6 +88,19 @@ class Kernel:
         return self.tree.name
 
     @property
+    def label(self) -> str:
+        """The tree as a developer names it: ``7.2.13``, or with its patches
+        ``7.2.13 + "mm: make VMA page offset handling more consistent" v2 [1-8]``."""
+        return self.tree.origin.get("label") or self.tree.version_str
+
+    @property
+    def replay_args(self) -> list[str]:
+        """``--kernel SPEC [--series MBOX --patches 1-8]``: this tree again, when pasted."""
+        args = self.tree.origin.get("replay_args")
+        return list(args) if args else ["--kernel", str(self.tree.origin.get("spec")
+                                                        or self.tree.root)]
+
+    @property
     def features(self) -> frozenset[str]:
         return self.tree.features
 
@@ -192,7 +205,7 @@ class Kernel:
     FAULTS = ("prealloc", "anon_vma_clone", "vma_alloc", "mas_store", "dup_policy",
               "may_expand_vm", "vm_enough_memory", "mlock_future_ok", "uffd_unmap_prep",
               "signal_pending", "anon_vma_prepare", "shmem_zero_setup",
-              "mmap_action_prepare", "mmap_action_complete")
+              "mmap_action_prepare", "mmap_action_complete", "fatal_signal")
 
     def _fault(self, site: str) -> int:
         try:
@@ -211,7 +224,10 @@ class Kernel:
         (security_vm_enough_memory_mm), ``mlock_future_ok``, ``uffd_unmap_prep``
         (userfaultfd_unmap_prep), ``signal_pending`` (true instead of failing),
         ``anon_vma_prepare``, ``shmem_zero_setup``, ``mmap_action_prepare`` and
-        ``mmap_action_complete`` (-EINVAL)."""
+        ``mmap_action_complete`` (-EINVAL), ``fatal_signal`` (a pending SIGKILL:
+        fatal_signal_pending() and signal_pending() are true, vma_start_write_killable()
+        of a VMA not yet write-locked, mmap_write_lock_killable() and
+        mutex_lock_killable() fail with -EINTR)."""
         self.lib.pyvma_fault_set(self._fault(site), int(on), after, times)
 
     def fault_calls(self, site: str) -> int:

@@ -666,6 +666,88 @@ def extract_tarball(tarball: Path, dest: Path) -> None:
     _check_tar(rc, err, str(tarball))
 
 
+def _archive_of(tree: KernelTree, dl: Path) -> Path:
+    """The archive *tree* was extracted from: the user's .deb or tarball, else the
+    Debian package downloaded again (same package and version) into *dl*."""
+    marker = _read_marker(tree.root) or {}
+    kind = marker.get("kind")
+    if kind in ("deb", "tarball") and Path(str(marker.get("file"))).is_file():
+        return Path(str(marker["file"]))
+    if kind == "debian" and marker.get("package") and marker.get("debian_version"):
+        cache = tree.cache or cache_dir()
+        apt = DebianApt(cache)
+        apt.update()
+        deb = apt.download(str(marker["package"]), str(marker["debian_version"]), dl)
+        if _deb_fields(deb) != (marker["package"], marker["debian_version"]):
+            raise SourceError(f"apt-get download {marker['package']}="
+                              f"{marker['debian_version']} produced another package")
+        return deb
+    raise SourceError(
+        f"{tree.root} holds only the subtrees the build reads and the archive it came "
+        f"from ({marker.get('file') or kind}) is gone: point --kernel at a full tree")
+
+
+def package_members(tree: KernelTree, rels: Sequence[str], dest: Path) -> list[str]:
+    """Extract the regular files *rels* (paths in the kernel tree) from the archive
+    *tree* came from into *dest*; return those the archive holds.  Only regular
+    files are written (0644/0755, never over a symlink); one pass over the archive."""
+    import tarfile
+
+    wanted = set(rels)
+    found: list[str] = []
+    dl = Path(tempfile.mkdtemp(prefix="members-", dir=subdir("tmp", tree.cache)))
+    try:
+        archive = _archive_of(tree, dl)
+        if archive.name.endswith(".deb"):
+            cmds = [["dpkg-deb", "--fsys-tarfile", str(archive)],
+                    ["tar", "-xO", "-f", "-", "--wildcards", "*usr/src/linux-source-*.tar.xz"],
+                    ["xz", "-dc"]]
+        elif archive.name.endswith((".tar.xz", ".txz")):
+            cmds = [["xz", "-dc", "--", str(archive)]]
+        elif archive.name.endswith((".tar.gz", ".tgz")):
+            cmds = [["gzip", "-dc", "--", str(archive)]]
+        else:
+            cmds = [["cat", "--", str(archive)]]
+        procs: list[subprocess.Popen[bytes]] = []
+        prev = None
+        for argv in cmds:
+            p = subprocess.Popen(argv, stdin=prev or subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                 env={**os.environ, **_C_ENV})
+            if prev is not None:
+                prev.close()
+            prev = p.stdout
+            procs.append(p)
+        try:
+            with tarfile.open(fileobj=prev, mode="r|") as tar:
+                for member in tar:
+                    rel = member.name.split("/", 1)[1] if "/" in member.name else ""
+                    if rel not in wanted or not member.isreg():
+                        continue
+                    data = tar.extractfile(member)
+                    target = dest / rel
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    if target.is_symlink() or target.exists():
+                        target.unlink()
+                    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                                 0o755 if member.mode & 0o111 else 0o644)
+                    with os.fdopen(fd, "wb") as out:
+                        shutil.copyfileobj(data, out)  # type: ignore[arg-type]
+                    found.append(rel)
+                    if len(found) == len(wanted):
+                        break
+        except tarfile.TarError as exc:
+            raise SourceError(f"reading {archive}: {exc}") from None
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                p.wait()
+    finally:
+        shutil.rmtree(dl, ignore_errors=True)
+    return sorted(found)
+
+
 # --------------------------------------------------------------------------
 # Cached trees
 
@@ -731,8 +813,20 @@ def _safe_key(text: str) -> str:
 
 def _resolve_dir(path: Path, spec: str, cache: Path) -> KernelTree:
     root = path.absolute()
-    origin = {"spec": spec, "kind": "dir", "path": str(root)}
-    return _load_tree(root, root.name or str(root), origin, cache)
+    origin: dict[str, Any] = {"spec": spec, "kind": "dir", "path": str(root)}
+    name = root.name or str(root)
+    if root.parent == cache / "kernels":     # a patched tree pyvma made: its identity
+        from .patches import recorded_identity
+        ident = recorded_identity(root)
+        if ident is not None:
+            origin.update(label=ident["label"], base_spec=ident["base"].get("spec"),
+                          patched_from=ident["base"].get("root"),
+                          replay_args=["--kernel", str(ident["base"].get("spec")),
+                                       *map(str, ident["args"])],
+                          patches=[p.get("name") for p in ident.get("patches", [])
+                                   if isinstance(p, dict)])
+            name = str(ident.get("short") or name)
+    return _load_tree(root, name, origin, cache)
 
 
 def _resolve_git(repo: Path, ref: str, spec: str, cache: Path) -> KernelTree:

@@ -32,6 +32,39 @@ class Stub:
     proto: Definition
     text: str
     ret: str = ""
+    hook: str = ""          # the harness hook its body calls ("" for none)
+    matched: str = ""       # how the hook was found: "name", "arity" or "signature"
+
+    @property
+    def hook_function(self) -> str:
+        """The pyvma_hook_* function its body calls, or the hook text itself."""
+        m = re.search(r"\bpyvma_hook_\w+", self.hook)
+        return m.group(0) if m else self.hook
+
+
+def param_types(params: str) -> tuple[str, ...]:
+    """``struct vm_area_struct *vma, unsigned long x`` -> ("struct vm_area_struct *",
+    "unsigned long"): the types, names and qualifiers dropped, one spelling."""
+    out = []
+    for p in params.split(","):
+        words = [w for w in p.replace("*", " * ").split() if w not in ("const", "__rcu")]
+        if len(words) > 1 and words[-1] != "*" and words[-1] not in C_TYPE_WORDS:
+            words = words[:-1]          # the parameter's name
+        if words and words != ["void"]:
+            out.append(" ".join(words).replace(" * *", " **").replace("* ", "*"))
+    return tuple(out)
+
+
+C_TYPE_WORDS = frozenset({"int", "long", "char", "short", "unsigned", "signed", "bool"})
+
+
+def _hook_by_signature(name: str, params: str) -> str | None:
+    """The hook of manifest.HOOK_SIGNATURES for a function of this name and parameters."""
+    types = param_types(params)
+    for pattern, want, hook in manifest.HOOK_SIGNATURES:
+        if re.fullmatch(pattern, name) and types == param_types(", ".join(want)):
+            return hook
+    return None
 
 
 @dataclass
@@ -155,8 +188,13 @@ def make_stub(proto: Definition) -> Stub:
     hook = manifest.STUB_HOOKS.get(proto.name)
     pnames = [re.findall(r"[A-Za-z_]\w*", p)[-1] for p in named.split(",")
               if p.strip() not in ("void", "...")]
+    matched = "name" if hook is not None else ""
     if hook is None and proto.name in manifest.STUB_HOOKS_BY_ARITY:
         hook = manifest.STUB_HOOKS_BY_ARITY[proto.name].get(len(pnames))
+        matched = "arity" if hook is not None else ""
+    if hook is None and value is None:
+        hook = _hook_by_signature(proto.name, params)
+        matched = "signature" if hook is not None else ""
     if hook is not None:
         call = hook.format(*pnames)
         body = f"{{ {call}; }}" if ret == "void" else f"{{ return {call}; }}"
@@ -169,7 +207,7 @@ def make_stub(proto: Definition) -> Stub:
                 f" return __pyvma_r; }}")
     text = (f"static inline __attribute__((unused)) {ret} {proto.name}({named})"
             f"\n{body}")
-    return Stub(proto.name, proto, text, ret)
+    return Stub(proto.name, proto, text, ret, hook or "", matched)
 
 
 class Generator:
@@ -380,3 +418,24 @@ def emit(guard: str, defs: list[Definition], stubs: list[Stub], unresolved: list
     shim = Shim(guard, "".join(out), defs, stubs, unresolved)
     shim._lines = lines
     return shim
+
+
+def hook_bindings(shim: Shim) -> dict[str, list[str]]:
+    """Which tree functions each harness hook is bound to in this shim
+    (``{"pyvma_hook_i_mmap": ["mapping_rmap_tree_insert", ...]}``), with how each was
+    matched when not by its name (``"mapping_interval_tree_insert (by signature)"``)."""
+    out: dict[str, list[str]] = {}
+    for s in shim.stubs:
+        if s.hook:
+            how = f" (by {s.matched})" if s.matched not in ("name", "") else ""
+            out.setdefault(s.hook_function, []).append(s.name + how)
+    return {k: sorted(v) for k, v in sorted(out.items())}
+
+
+def unmatched_entries(shim: Shim) -> list[str]:
+    """Manifest hooks and stub values (by name) that bind nothing in this shim: entries
+    for other trees (mapping_rmap_tree_insert on 7.2), or entries a patch made stale."""
+    have = {s.name for s in shim.stubs}
+    names = set(manifest.STUB_HOOKS) | set(manifest.STUB_HOOKS_BY_ARITY) \
+        | set(manifest.STUB_RETURNS)
+    return sorted(names - have)

@@ -129,7 +129,10 @@ TAG_ROOTS: tuple[str, ...] = (
 # {0}, {1}… are the stub's parameters, named as in the tree's prototype.
 STUB_HOOKS: dict[str, str] = {
     "vma_start_write": "pyvma_hook_start_write({0})",
-    "vma_start_write_killable": "(pyvma_hook_start_write({0}), 0)",
+    "vma_start_write_killable": "pyvma_hook_start_write_killable({0})",
+    "fatal_signal_pending": "pyvma_hook_fatal_signal_pending()",
+    "mutex_lock_killable": "(pyvma_hook_fatal_signal_pending() ? -EINTR : "
+                           "(pyvma_hook_mutex({0}, 1), 0))",
     "anon_vma_clone": "pyvma_hook_anon_vma_clone({0}, {1})",
     "unlink_anon_vmas": "pyvma_hook_unlink_anon_vmas({0})",
     "__anon_vma_prepare": "pyvma_hook_anon_vma_prepare({0})",
@@ -148,7 +151,7 @@ STUB_HOOKS: dict[str, str] = {
     "vm_unacct_memory": "pyvma_hook_vm_unacct_memory({0})",
     "signal_pending": "pyvma_hook_signal_pending()",
     # a pending (fatal) signal also fails the killable mmap lock
-    "mmap_write_lock_killable": "(pyvma_hook_signal_pending() ? -EINTR : 0)",
+    "mmap_write_lock_killable": "(pyvma_hook_fatal_signal_pending() ? -EINTR : 0)",
     "userfaultfd_unmap_prep": "pyvma_hook_uffd_unmap_prep()",
     "vma_dup_policy": "pyvma_hook_dup_policy()",
     "shmem_zero_setup": "pyvma_hook_shmem_zero_setup({0})",
@@ -174,6 +177,29 @@ STUB_HOOKS: dict[str, str] = {
     "mutex_lock": "pyvma_hook_mutex({0}, 1)",
     "mutex_unlock": "pyvma_hook_mutex({0}, -1)",
     "mutex_is_locked": "pyvma_hook_mutex({0}, 0)",
+}
+
+# Hooks found by what a function is, not by its name: a stub with no hook of its own
+# whose name matches the pattern and whose parameter types are these gets the hook.
+# A patch that renames a hooked function (v1 of the 2026 pgoff series renamed
+# vma_interval_tree_*() to mapping_interval_tree_*()) keeps its hook this way.
+# (name pattern, parameter types, hook) -- the i_mmap tree a file's VMAs live in:
+HOOK_SIGNATURES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    (r"\w*_tree_insert", ("struct vm_area_struct *", "struct address_space *"),
+     "pyvma_hook_i_mmap({1}, 1)"),
+    (r"\w*_tree_remove", ("struct vm_area_struct *", "struct address_space *"),
+     "pyvma_hook_i_mmap({1}, -1)"),
+    (r"\w*_tree_insert", ("struct vm_area_struct *", "struct rb_root_cached *"),
+     "pyvma_hook_i_mmap_root({1}, 1)"),
+    (r"\w*_tree_remove", ("struct vm_area_struct *", "struct rb_root_cached *"),
+     "pyvma_hook_i_mmap_root({1}, -1)"),
+)
+
+# Hooks that do one job for different signatures of the same kernel function: a patch
+# that moves from one to the other keeps the job done (compared as one).
+HOOK_ROLES: dict[str, str] = {
+    "pyvma_hook_i_mmap": "i_mmap tree insert/remove",
+    "pyvma_hook_i_mmap_root": "i_mmap tree insert/remove",
 }
 
 # Stub hooks whose call depends on the prototype's parameter count (the trees'

@@ -323,7 +323,7 @@ def test_vm_munmap_interrupted(kernel, mm):
     A**A     ->     AAAA
     """
     place(mm, 0, 4 * P, 0, rw(kernel))
-    kernel.fail("signal_pending")
+    kernel.fail("fatal_signal")
     assert mm.vm_munmap(P, 2 * P) == EINTR
-    kernel.fail("signal_pending", False)
+    kernel.fail("fatal_signal", False)
     assert spans(mm) == [(0, 4, 0)]
