@@ -12,9 +12,7 @@ Exit status: 0 success, 1 test failures, 2 an error (message on stderr).
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -204,51 +202,8 @@ def report(shim, tree) -> str:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    kernels = args.kernel or [DEFAULT_KERNEL]
-    if args.patch or args.series:
-        kernels = [str(_tree(k, args.patch, args.series).root) for k in kernels]
-    cmd = [sys.executable, "-m", "pytest", "-rs", "--rootdir", str(REPO),
-           "-p", "pyvma.pytest_plugin"]
-    for k in kernels:
-        cmd += ["--kernel", k]
-    for c in args.kernel_config:
-        cmd += ["--kernel-config", c]
-    extra = list(args.pytest_args)
-    if extra and extra[0] == "--":
-        extra = extra[1:]
-    if not any(a.startswith(("-q", "-v", "--quiet", "--verbose")) for a in extra):
-        cmd.append("-q")
-    if not any(not a.startswith("-") for a in extra):
-        extra.append(str(REPO / "tests"))
-    env = dict(os.environ)
-    if args.sanitizer:
-        env["PYVMA_SANITIZER"] = args.sanitizer
-    if args.sanitizer == "asan":
-        # ASan must be the first library of the process: run pytest under its runtime
-        lib = subprocess.run([os.environ.get("CC", "gcc"), "-print-file-name=libasan.so"],
-                             capture_output=True, text=True).stdout.strip()
-        if not os.path.isabs(lib):
-            raise PyvmaError("the ASan runtime (libasan.so) was not found: install it with "
-                             "`apt-get install libasan8` or use --sanitizer ubsan")
-        env["LD_PRELOAD"] = " ".join(filter(None, [lib, env.get("LD_PRELOAD")]))
-        env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
-    logdir = None
-    if args.sanitizer == "ubsan":
-        # UBSan reads where to report from its options at exec time: into files, which
-        # an isolated test's failure quotes (its child's pid) and which are printed
-        # here after the run (a report of a test that was not isolated)
-        logdir = Path(tempfile.mkdtemp(prefix="pyvma-ubsan-"))
-        opts = [o for o in env.get("UBSAN_OPTIONS", "").split(":") if o]
-        env["UBSAN_OPTIONS"] = ":".join(opts + [f"log_path={logdir}/ubsan", "print_stacktrace=1"])
-        env["PYVMA_SANITIZER_LOG"] = f"{logdir}/ubsan"
-    try:
-        return min(subprocess.call(cmd + extra, cwd=REPO, env=env), 2)
-    finally:
-        if logdir is not None:
-            for report in sorted(logdir.glob("ubsan.*")):
-                print(f"pyvma: UBSan report ({report.name}):", file=sys.stderr)
-                sys.stderr.write(report.read_text(errors="replace"))
-            shutil.rmtree(logdir, ignore_errors=True)
+    from .testrun import run_tests
+    return run_tests(args, DEFAULT_KERNEL)
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
@@ -287,12 +242,15 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--kernel-config", action="append", default=[],
                         metavar="CONFIG_X=y|n")
 
-    sp = sub.add_parser("test", help="run the suites against kernel trees")
+    sp = sub.add_parser("test", help="run the kernel suites against kernel trees (with "
+                        "patches: against the base tree too, reporting what changed)")
     kernel_opts(sp, many=True)
     sp.add_argument("--patch", action="append", default=[], metavar="FILE",
                     help="apply this patch to a scratch copy of each kernel (repeatable)")
     sp.add_argument("--series", metavar="MBOX", help="apply a git format-patch/lore series")
     sp.add_argument("--patches", metavar="N-M", help=PATCHES_HELP)
+    sp.add_argument("--no-base", action="store_true",
+                    help="with patches: the plain run, not compared with the base tree")
     sp.add_argument("--sanitizer", choices=["ubsan", "asan"], default=None,
                     help="test a sanitizer build (asan runs pytest in a subprocess with the "
                          "ASan runtime preloaded)")

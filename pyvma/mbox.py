@@ -28,7 +28,7 @@ class SeriesError(PyvmaError):
 #: a sender token, and a date with a time of day and a year.
 _FROM_LINE = re.compile(rb"From \S+ +.*\d{1,2}:\d\d(?::\d\d)? .*\d{4}\s*$")
 _MBOXRD_ESCAPE = re.compile(rb"^>(>*From )", re.M)
-_TAG = re.compile(r"^\s*\[([^\]]*\bPATCH\b[^\]]*)\]\s*(.*)$", re.I | re.S)
+_TAG = re.compile(r"^\s*\[([^\]]*)\]\s*(.*)$", re.S)
 _REPLY = re.compile(r"^\s*(re|fwd?|aw|sv)\s*:", re.I)
 _DIFF_START = re.compile(rb"^(diff --git |--- (a/|/dev/null)|Index: )", re.M)
 
@@ -159,10 +159,14 @@ def _patch_bytes(msg) -> bytes:
 
 def _parse_tag(subject: str) -> tuple[int, int, int, str] | None:
     """(n, m, version, rest) of ``[PATCH v2 3/8] rest``; None if not a PATCH subject."""
-    m = _TAG.match(subject)
-    if not m:
+    tags = []
+    rest = subject
+    while (m := _TAG.match(rest)):         # "[PATCH] [RFC 1/2] x": every leading tag
+        tags.append(m.group(1))
+        rest = m.group(2)
+    tag, rest = " ".join(tags), rest.strip()
+    if not re.search(r"\bPATCH\b", tag, re.I):
         return None
-    tag, rest = m.group(1), m.group(2).strip()
     ver = re.search(r"\bv(\d+)\b", tag, re.I)
     nm = re.search(r"\b(\d+)\s*/\s*(\d+)\b", tag)
     n, total = (int(nm.group(1)), int(nm.group(2))) if nm else (1, 1)

@@ -15,7 +15,6 @@ it holds (``PYVMA_PATCHES.json``: base, each patch's subject, message-id, sha256
 """
 from __future__ import annotations
 
-import dataclasses
 import errno
 import hashlib
 import json
@@ -329,7 +328,31 @@ def _privatise(base: KernelTree, dest: Path, ps: PatchSet) -> list[str]:
             os.symlink(target, dest / rel)
         elif partial and not any(rel == s or rel.startswith(s + "/") for s in SUBTREES):
             outside.append(rel)
-    return sorted(_from_package(base, outside, dest)) if outside else []
+    return sorted(_cached_members(base, outside, dest)) if outside else []
+
+
+def _cached_members(base: KernelTree, rels: list[str], dest: Path) -> set[str]:
+    """_from_package, through a per-base store in the cache (``members/<base>/``): a
+    series retried with other patches does not read the package again."""
+    store = subdir("members", base.cache) / base.root.name
+    absent_file = store / "ABSENT.json"
+    with file_lock(subdir("locks", base.cache) / f"members-{base.root.name}.lock"):
+        try:
+            absent = set(json.loads(absent_file.read_text()))
+        except (OSError, ValueError, TypeError):
+            absent = set()
+        unknown = [r for r in rels if r not in absent and not (store / r).is_file()]
+        if unknown:
+            got = _from_package(base, unknown, store)
+            absent |= set(unknown) - got
+            absent_file.write_text(json.dumps(sorted(absent)))
+    found = set()
+    for rel in rels:
+        src = store / rel
+        if rel not in absent and src.is_file() and not src.is_symlink():
+            _write_private(dest, rel, src.read_bytes(), src.stat().st_mode)
+            found.add(rel)
+    return found
 
 
 # --------------------------------------------------------------------------
@@ -386,6 +409,11 @@ def _apply(base: KernelTree, dest: Path, ps: PatchSet) -> None:
                          "or a revised form of it. Leave it out, e.g. with --patches.")
         else:
             lines.append(_three_way_hint(base, patch))
+        if ps.series is not None and n > len(ps.files) + 1:
+            from .mbox import format_ranges
+            done = ps.series.numbers[:n - 1 - len(ps.files)]
+            lines.append(f"The patches before it apply: --patches {format_ranges(done)} "
+                         "tests those.")
         raise PatchError("\n".join(lines))
 
 

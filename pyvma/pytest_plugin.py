@@ -56,6 +56,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="build variant to test with (ubsan runs in-process; coverage is "
                          "gcov for `make coverage`)")
     group.addoption("--ktap", default=None, metavar="FILE", help="also write KTAP v1 results")
+    group.addoption("--pyvma-results", default=None, metavar="FILE",
+                    help="also write each test's kernel, outcome and WARN/BUG sites as JSON "
+                         "(what `pyvma test --patch/--series` compares with the base)")
     group.addoption("--isolate", action="store_true",
                     help="run each test in a forked child: a crash or hang in kernel code "
                          "fails that test (with the signal and the WARNs before it) and the "
@@ -72,6 +75,12 @@ def pytest_configure(config: pytest.Config) -> None:
         from .isolate import Isolator
         config.pluginmanager.register(Isolator(config.getoption("--isolate-timeout")),
                                       "pyvma-isolate")
+    if config.getoption("--pyvma-results"):
+        from .results import ResultsWriter
+        sess = config._pyvma  # type: ignore[attr-defined]
+        config.pluginmanager.register(ResultsWriter(
+            config.getoption("--pyvma-results"),
+            {s: sess.kernel_id(s) for s in sess.specs}), "pyvma-results")
     if config.getoption("--ktap"):
         from .ktap import KtapWriter
         config.pluginmanager.register(KtapWriter(config.getoption("--ktap")), "pyvma-ktap")
@@ -108,7 +117,11 @@ class _Session:
         return self._trees[spec]
 
     def kernel_id(self, spec: str) -> str:
+        """The kernel's part of a test id: its version, or with patches its name
+        (``7.2.13+v2.1-8``)."""
         tree = self.tree(spec)
+        if getattr(tree, "origin", {}).get("label"):
+            return tree.name  # type: ignore[union-attr]
         return getattr(tree, "version_str", spec)
 
     def kernel(self, spec: str):
@@ -127,6 +140,28 @@ class _Session:
                 pytest.fail(f"kernel {spec} could not be loaded:\n{self._errors[spec]}",
                             pytrace=False)
         return self._kernels[spec]
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Each kernel as a developer names it (a patched tree: its base and series), and
+    the harness hooks of its build that bind nothing in the tree."""
+    sess: _Session = config._pyvma  # type: ignore[attr-defined]
+    lines = []
+    for spec in sess.specs:
+        tree = sess.tree(spec)
+        if isinstance(tree, Exception):
+            lines.append(f"pyvma kernel {spec}: {tree}")
+            continue
+        label = tree.origin.get("label") or tree.version_str  # type: ignore[union-attr]
+        lines.append(f"pyvma kernel {sess.kernel_id(spec)}: {label} ({tree.root})")  # type: ignore[union-attr]
+        try:
+            k = sess.kernel(spec)
+        except (Exception, pytest.fail.Exception):  # a build error fails the tests
+            continue
+        unused = k.build.info.get("manifest_unmatched", [])
+        if unused:
+            lines.append(f"  manifest hooks that bind nothing here: {', '.join(unused)}")
+    return lines
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

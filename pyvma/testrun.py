@@ -1,0 +1,162 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""``pyvma test``: the patch loop.
+
+Every input (``--kernel``, ``--kernel-config``, ``--patch``, ``--series``,
+``--patches``) is resolved and built before pytest starts: a bad one is one line and
+exit 2.  By default the kernel suites run (the harness's self-tests run in ``make
+test``, or when named).  Given patches, the same suites run on the base tree too (a
+cached base result is reused: same build, suites and harness) and the report opens
+with what the patches changed; exit 1 only if something newly fails
+(``--no-base``: the plain run, its own exit status).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .errors import PyvmaError
+
+REPO = Path(__file__).resolve().parent.parent
+#: The suites that test a kernel tree (tests/harness tests pyvma itself).
+KERNEL_SUITES = ("upstream", "upstream_c", "sticky", "merge", "model", "paths")
+
+
+def default_suites() -> list[str]:
+    return [str(REPO / "tests" / s) for s in KERNEL_SUITES if (REPO / "tests" / s).is_dir()]
+
+
+def _harness_digest() -> str:
+    """What the tests' outcomes depend on besides the build: the suites and the API."""
+    h = hashlib.sha256()
+    for top in ("tests", "pyvma"):
+        for p in sorted((REPO / top).rglob("*.py")):
+            h.update(str(p.relative_to(REPO)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _sanitizer_env(sanitizer: str | None, env: dict[str, str]) -> Path | None:
+    """Set up *env* for a sanitizer run; the UBSan log directory, if any."""
+    if sanitizer:
+        env["PYVMA_SANITIZER"] = sanitizer
+    if sanitizer == "asan":
+        # ASan must be the first library of the process: run pytest under its runtime
+        lib = subprocess.run([os.environ.get("CC", "gcc"), "-print-file-name=libasan.so"],
+                             capture_output=True, text=True).stdout.strip()
+        if not os.path.isabs(lib):
+            raise PyvmaError("the ASan runtime (libasan.so) was not found: install it with "
+                             "`apt-get install libasan8` or use --sanitizer ubsan")
+        env["LD_PRELOAD"] = " ".join(filter(None, [lib, env.get("LD_PRELOAD")]))
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
+    if sanitizer == "ubsan":
+        # UBSan reads where to report from its options at exec time: into files, which
+        # an isolated test's failure quotes (its child's pid) and which are printed
+        # after the run (a report of a test that was not isolated)
+        logdir = Path(tempfile.mkdtemp(prefix="pyvma-ubsan-"))
+        opts = [o for o in env.get("UBSAN_OPTIONS", "").split(":") if o]
+        env["UBSAN_OPTIONS"] = ":".join(opts + [f"log_path={logdir}/ubsan",
+                                                "print_stacktrace=1"])
+        env["PYVMA_SANITIZER_LOG"] = f"{logdir}/ubsan"
+        return logdir
+    return None
+
+
+def run_tests(args: argparse.Namespace, default_kernel: str) -> int:
+    from vma_internal.config import HarnessConfig
+    from .build import build
+    from .cache import subdir
+    from .patches import patched_tree, read_patches
+    from .source import resolve
+
+    cfg = HarnessConfig.parse(args.kernel_config or [])
+    specs = args.kernel or [default_kernel]
+    bases = [resolve(s) for s in specs]
+    ps = read_patches(args.patch, args.series, args.patches) \
+        if (args.patch or args.series or args.patches) else None
+    patched = [patched_tree(s, ps) for s in specs] if ps else []
+    # build all before pytest starts (a compile error is one message, here)
+    builds = {str(t.root): build(t, cfg, args.sanitizer) for t in [*bases, *patched]}
+
+    extra = list(args.pytest_args)
+    if extra and extra[0] == "--":
+        extra = extra[1:]
+    if not any(a.startswith(("-q", "-v", "--quiet", "--verbose")) for a in extra):
+        extra.insert(0, "-q")
+    if not any(not a.startswith("-") for a in extra):
+        extra += default_suites()
+    base_cmd = [sys.executable, "-m", "pytest", "-rs", "--rootdir", str(REPO),
+                "-p", "pyvma.pytest_plugin"]
+    for c in args.kernel_config or []:
+        base_cmd += ["--kernel-config", c]
+    env = dict(os.environ)
+    logdir = _sanitizer_env(args.sanitizer, env)
+    try:
+        if not patched or args.no_base:
+            kernels = [str(t.root) for t in patched] if patched else specs
+            cmd = base_cmd + [a for k in kernels for a in ("--kernel", k)] + extra
+            return min(subprocess.call(cmd, cwd=REPO, env=env), 2)
+        return _run_against_base(base_cmd, extra, env, specs, bases, patched, builds,
+                                 args, subdir("results"))
+    finally:
+        if logdir is not None:
+            for report in sorted(logdir.glob("ubsan.*")):
+                print(f"pyvma: UBSan report ({report.name}):", file=sys.stderr)
+                sys.stderr.write(report.read_text(errors="replace"))
+            shutil.rmtree(logdir, ignore_errors=True)
+
+
+def _run_against_base(base_cmd: list[str], extra: list[str], env: dict[str, str],
+                      specs: list[str], bases: list, patched: list, builds: dict,
+                      args: argparse.Namespace, results_dir: Path) -> int:
+    from . import results
+    digest = _harness_digest()
+
+    def cache_file(tree) -> Path:
+        key = hashlib.sha256(json.dumps([builds[str(tree.root)].key, args.sanitizer,
+                                         sorted(args.kernel_config or []), extra, digest])
+                             .encode()).hexdigest()[:20]
+        return results_dir / f"{key}.json"
+
+    cached = {str(b.root): results.load(cache_file(b)) for b in bases}
+    run = [(spec, b) for spec, b in zip(specs, bases) if not cached[str(b.root)]]
+    kernels = [spec for spec, _ in run] + [str(t.root) for t in patched]
+    tmp = Path(tempfile.mkdtemp(prefix="pyvma-results-"))
+    try:
+        out_file = tmp / "results.json"
+        cmd = base_cmd + [a for k in kernels for a in ("--kernel", k)] + \
+            ["--pyvma-results", str(out_file)] + extra
+        names = ", ".join(t.origin.get("label", t.name) for t in patched)
+        reused = len(bases) - len(run)
+        print(f"pyvma: running the suites on {names}"
+              + (f" and on {', '.join(b.version_str for _, b in run)}" if run else "")
+              + (f" (the base's result of an identical run reused for {reused})"
+                 if reused else "") + "; the full run follows the comparison", flush=True)
+        proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)
+        got = results.load(out_file)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if proc.returncode not in (0, 1) or not got:
+        sys.stdout.write(proc.stdout.decode(errors="replace"))
+        return min(max(proc.returncode, 2), 2) if proc.returncode else 2
+    newly_failing = 0
+    for b, t in zip(bases, patched):
+        base_id = b.version_str
+        mine = {n: r for n, r in got.items() if r.get("kernel") == base_id}
+        if mine:
+            from .cache import write_json_atomic
+            write_json_atomic(cache_file(b), mine)
+        base_records = mine or cached[str(b.root)]
+        ch = results.changes(base_records, got, base_id, t.name)
+        newly_failing += len(ch.newly_failing)
+        print(ch.text())
+    print()
+    sys.stdout.write(proc.stdout.decode(errors="replace"))
+    return 1 if newly_failing else 0
