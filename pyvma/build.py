@@ -314,6 +314,8 @@ def _build_into(out: Path, tree: KernelTree, config, sanitizer: str | None, key:
     try:
         memo = root / "shimmemo" / f"{headers_hash(src, config)}.json"
         shim = build_shim(src, config, gen, memo, check=False, tree_key=tree_hash)
+        hooks = hook_bindings(shim.shim)
+        _check_hooks_kept(tree, config, root, hooks)
         (gen / "pyvma_tables.h").write_text(tables_text(src))
         (gen / "pyvma_tu.c").write_text(tu_text(src, glue=True))
         (gen / "pyvma_glue_tu.c").write_text(second_tu_text())
@@ -338,8 +340,6 @@ def _build_into(out: Path, tree: KernelTree, config, sanitizer: str | None, key:
             tu_objs = [_compile_tu(out, gen, src, flags, unit) for unit in TRANSLATION_UNITS]
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    hooks = hook_bindings(shim.shim)
-    _check_hooks_kept(tree, config, root, hooks)
     module = _link_module(out, tu_objs, objects, san, key, src)
     missing = _undefined_symbols(module, san)
     if missing:

@@ -164,6 +164,8 @@ def _strip(path: str) -> str | None:
     path = _unquote(path.strip())
     if path == "/dev/null":
         return None
+    if path.startswith("/"):
+        return path             # absolute: kept as it is, to be refused
     return path.split("/", 1)[1] if "/" in path else path
 
 
@@ -345,6 +347,7 @@ def _cached_members(base: KernelTree, rels: list[str], dest: Path) -> set[str]:
         if unknown:
             got = _from_package(base, unknown, store)
             absent |= set(unknown) - got
+            store.mkdir(parents=True, exist_ok=True)
             absent_file.write_text(json.dumps(sorted(absent)))
     found = set()
     for rel in rels:
