@@ -21,6 +21,8 @@ from .errors import PyvmaError
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_KERNEL = "debian:7.x"
+THREE_WAY_HELP = ("a patch that does not apply is merged 3-way (as git am -3) where the "
+                  "base is a git checkout (DIR or DIR@REF) holding its pre-image blobs")
 PATCHES_HELP = ("apply only these patches of the series, chosen on purpose (b4's -P syntax: "
                 "1-8, 1,3,5-)")
 
@@ -137,7 +139,9 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from .build import build
-    tree = _tree(args.kernel, args.patch, args.series, args.patches)
+    from .patches import patched
+    tree = patched(args.kernel, args.patch, args.series, chosen=args.patches,
+                   three_way=args.three_way)
     b = build(tree, _config(args.kernel_config), args.sanitizer)
     secs = b.info.get("seconds", {})
     print(f"kernel   {tree.origin.get('label') or tree.version_str} ({tree.root})")
@@ -249,6 +253,7 @@ def parser() -> argparse.ArgumentParser:
                     help="apply this patch to a scratch copy of each kernel (repeatable)")
     sp.add_argument("--series", metavar="MBOX", help="apply a git format-patch/lore series")
     sp.add_argument("--patches", metavar="N-M", help=PATCHES_HELP)
+    sp.add_argument("--3way", dest="three_way", action="store_true", help=THREE_WAY_HELP)
     sp.add_argument("--no-base", action="store_true",
                     help="with patches: the plain run, not compared with the base tree")
     sp.add_argument("--sanitizer", choices=["ubsan", "asan"], default=None,
@@ -262,6 +267,7 @@ def parser() -> argparse.ArgumentParser:
                     help="apply this patch to a scratch copy first (repeatable, in order)")
     sp.add_argument("--series", metavar="MBOX", help="apply a git format-patch/lore series")
     sp.add_argument("--patches", metavar="N-M", help=PATCHES_HELP)
+    sp.add_argument("--3way", dest="three_way", action="store_true", help=THREE_WAY_HELP)
     sp.add_argument("--sanitizer", choices=["ubsan", "asan", "coverage"], default=None)
     sp.set_defaults(fn=cmd_build)
     sp = sub.add_parser("shim", help="print the generated vma_internal.h (or --report)")

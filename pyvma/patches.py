@@ -70,6 +70,7 @@ class PatchSet:
     series: Series | None = None
     series_path: str = ""               # --series mbox, absolute
     chosen: str | None = None           # --patches as given
+    three_way: bool = False             # --3way: fall back to a 3-way merge
 
     def label(self) -> str:
         """``"title" v2 [1-8]`` or ``0001-a.patch + 0002-b.patch``."""
@@ -96,10 +97,12 @@ class PatchSet:
             out += ["--series", self.series_path]
             if self.chosen:
                 out += ["--patches", self.chosen]
+        if self.three_way:
+            out.append("--3way")
         return out
 
     def key(self) -> str:
-        h = hashlib.sha256()
+        h = hashlib.sha256(b"3way\0" if self.three_way else b"")
         for p in self.patches:
             h.update(p.text)
             h.update(b"\0")
@@ -107,7 +110,7 @@ class PatchSet:
 
 
 def read_patches(patch_files: list[str] | None = None, series: str | None = None,
-                 chosen: str | None = None) -> PatchSet:
+                 chosen: str | None = None, three_way: bool = False) -> PatchSet:
     """The patches of ``--patch`` files (in order) then of ``--series`` (its subset)."""
     patches: list[Patch] = []
     files = []
@@ -136,7 +139,8 @@ def read_patches(patch_files: list[str] | None = None, series: str | None = None
         patches += [Patch(f'"{p.subject}"', p.text, p.subject, p.message_id,
                           f"{p.where} ({ser.source})") for p in ser.patches]
     return PatchSet(tuple(patches), tuple(files), ser,
-                    str(Path(series).expanduser().absolute()) if series else "", chosen)
+                    str(Path(series).expanduser().absolute()) if series else "", chosen,
+                    three_way)
 
 
 # --------------------------------------------------------------------------
@@ -397,10 +401,15 @@ def _failing_hunks(dest: Path, patch: Patch) -> list[str]:
     return out or [l for l in err.splitlines() if l.startswith("error:")][:3]
 
 
-def _apply(base: KernelTree, dest: Path, ps: PatchSet) -> None:
+def _apply(base: KernelTree, dest: Path, ps: PatchSet) -> list[int]:
+    """Apply every patch in order; the numbers of those a 3-way merge applied."""
+    merged = []
     for n, patch in enumerate(ps.patches, 1):
         proc = _git_apply(dest, patch.text)
         if proc.returncode == 0:
+            continue
+        if ps.three_way and _three_way(base, dest, patch):
+            merged.append(n)
             continue
         reverse = _git_apply(dest, patch.text, "--check", "--reverse").returncode == 0
         hunks = _failing_hunks(dest, patch)
@@ -418,20 +427,58 @@ def _apply(base: KernelTree, dest: Path, ps: PatchSet) -> None:
             lines.append(f"The patches before it apply: --patches {format_ranges(done)} "
                          "tests those.")
         raise PatchError("\n".join(lines))
+    return merged
+
+
+def _repo_of(base: KernelTree) -> str | None:
+    """The git repository the base tree comes from (DIR@REF, or a checkout)."""
+    repo = _marker(base.root).get("repo")
+    if repo:
+        return str(repo)
+    return str(base.root) if (base.root / ".git").exists() else None
+
+
+def _has_blobs(repo: str, patch: Patch) -> bool:
+    blobs = re.findall(rb"^index ([0-9a-f]{7,64})\.\.", patch.text, re.M)
+    return bool(blobs) and all(
+        subprocess.run(["git", "-C", repo, "cat-file", "-e", b.decode()],
+                       capture_output=True).returncode == 0 for b in blobs)
+
+
+def _three_way(base: KernelTree, dest: Path, patch: Patch) -> bool:
+    """``git apply --3way`` in the scratch copy, with a throwaway index whose objects
+    borrow (read-only, objects/info/alternates) the base repository's: the pre-image
+    blobs the patch's index lines name.  False when they are not there or it conflicts."""
+    import tempfile
+    repo = _repo_of(base)
+    if repo is None or not _has_blobs(repo, patch):
+        return False
+    objects = subprocess.run(["git", "-C", repo, "rev-parse", "--path-format=absolute",
+                              "--git-path", "objects"], capture_output=True, text=True)
+    if objects.returncode != 0:
+        return False
+    with tempfile.TemporaryDirectory(prefix="3way-", dir=subdir("tmp", base.cache)) as g:
+        env = {**os.environ, **_GIT_ENV, "GIT_DIR": g, "GIT_WORK_TREE": str(dest),
+               "GIT_INDEX_FILE": f"{g}/index"}
+        subprocess.run(["git", "init", "-q", "--bare", g], capture_output=True,
+                       env={**os.environ, **_GIT_ENV, "GIT_DIR": g})
+        Path(g, "objects", "info").mkdir(parents=True, exist_ok=True)
+        Path(g, "objects", "info", "alternates").write_text(objects.stdout.strip() + "\n")
+        present = [f for f in touched_files(patch) if (dest / f).is_file()]
+        subprocess.run(["git", "update-index", "--add", "--", *present], cwd=dest,
+                       capture_output=True, env=env)
+        proc = subprocess.run(["git", "apply", "--3way", "--whitespace=nowarn", "-"],
+                              cwd=dest, input=patch.text, capture_output=True, env=env)
+    return proc.returncode == 0
 
 
 def _three_way_hint(base: KernelTree, patch: Patch) -> str:
     """Whether a 3-way merge could help: only where the pre-image blobs can be read."""
-    blobs = re.findall(rb"^index ([0-9a-f]{7,64})\.\.", patch.text, re.M)
-    repo = _marker(base.root).get("repo") or (str(base.root) if (base.root / ".git").exists()
-                                              else None)
-    if blobs and repo:
-        have = all(subprocess.run(["git", "-C", repo, "cat-file", "-e", b.decode()],
-                                  capture_output=True).returncode == 0 for b in blobs)
-        if have:
-            return (f"Its pre-image blobs are in {repo}: `git am -3` there would try a "
-                    "3-way merge. Otherwise rebase it on this tree, or pick the tree it was "
-                    "made against.")
+    repo = _repo_of(base)
+    if repo and _has_blobs(repo, patch):
+        return (f"Its pre-image blobs are in {repo}: --3way tries a 3-way merge (as "
+                "`git am -3`). Otherwise rebase it on this tree, or pick the tree it was "
+                "made against.")
     return ("Rebase it on this tree, or pick the tree it was made against (no 3-way "
             "merge: its pre-image blobs are in no repository pyvma can read).")
 
@@ -453,8 +500,9 @@ def patched_tree(spec: str, ps: PatchSet, cache: Path | None = None) -> KernelTr
                 scratch = Path(tmp)
                 link_copy(base.root, scratch)
                 fetched = _privatise(base, scratch, ps)
-                _apply(base, scratch, ps)
+                merged = _apply(base, scratch, ps)
                 record = identity(spec, base, ps, fetched)
+                record["three_way_merged"] = merged
                 (scratch / MARKER).write_text(json.dumps(record, indent=1) + "\n")
     return resolve(str(final), cache)
 
@@ -481,9 +529,10 @@ def identity(spec: str, base: KernelTree, ps: PatchSet, fetched: list[str]) -> d
 
 
 def patched(spec: str, patch_files: list[str] | None = None, series: str | None = None,
-            cache: Path | None = None, chosen: str | None = None) -> KernelTree:
+            cache: Path | None = None, chosen: str | None = None,
+            three_way: bool = False) -> KernelTree:
     """Resolve *spec* with ``--patch`` files and/or a ``--series`` mbox applied."""
-    ps = read_patches(patch_files, series, chosen)
+    ps = read_patches(patch_files, series, chosen, three_way)
     return patched_tree(spec, ps, cache)
 
 

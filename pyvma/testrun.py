@@ -78,7 +78,7 @@ def run_tests(args: argparse.Namespace, default_kernel: str) -> int:
     cfg = HarnessConfig.parse(args.kernel_config or [])
     specs = args.kernel or [default_kernel]
     bases = [resolve(s) for s in specs]
-    ps = read_patches(args.patch, args.series, args.patches) \
+    ps = read_patches(args.patch, args.series, args.patches, args.three_way) \
         if (args.patch or args.series or args.patches) else None
     patched = [patched_tree(s, ps) for s in specs] if ps else []
     # build all before pytest starts (a compile error is one message, here)

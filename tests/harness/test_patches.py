@@ -402,3 +402,38 @@ def test_pyvma_test_opens_with_what_the_series_changed(two_versions):
     assert "no test changed its outcome" in fine.stdout
     # the pytest header names the series
     assert '"mm: sticky rework" v2 [1]' in fine.stdout
+
+
+def test_three_way_merge_where_the_base_repository_has_the_blobs(tree7, tmp_path):
+    """A patch made against an older commit of the developer's checkout does not apply
+    to its head; its pre-image blob is in the repository, so --3way merges it (as
+    git am -3 would), and the checkout is left as it was."""
+    from pyvma.patches import link_copy
+    repo = tmp_path / "linux"
+    link_copy(tree7.root, repo)
+    vma = repo / "mm/vma.c"
+    text = vma.read_text()
+    vma.unlink()                                  # a file of its own, not the cache's
+    vma.write_text(text)
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@e"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-f", "mm/vma.c"], check=True)
+    subprocess.run([*git, "commit", "-qm", "A"], check=True)
+    vma.write_text(comment_after(ANCHOR, "added")(text))
+    diff = subprocess.run([*git, "diff"], capture_output=True, text=True, check=True).stdout
+    assert re.search(r"^index [0-9a-f]+\.\.", diff, re.M)
+    lines = text.splitlines(keepends=True)
+    at = next(i for i, l in enumerate(lines) if ANCHOR in l) + 3   # in the hunk's context
+    lines[at] = lines[at].rstrip("\n") + " /* changed since */\n"
+    vma.write_text("".join(lines))
+    subprocess.run([*git, "commit", "-qam", "B"], check=True)
+    head = vma.read_bytes()
+    p = _hostile(tmp_path, "0001-old-base.patch", diff)
+    with pytest.raises(PatchError) as err:
+        patched(str(repo), [str(p)])
+    assert "--3way tries a 3-way merge" in str(err.value)
+    tree = patched(str(repo), [str(p)], three_way=True)
+    merged = vma_c(tree)
+    assert "/* added */" in merged and "/* changed since */" in merged
+    assert json.loads((tree.root / MARKER).read_text())["three_way_merged"] == [1]
+    assert vma.read_bytes() == head
