@@ -92,7 +92,8 @@ class Kernel:
         return self.tree.features
 
     def has(self, feature: str) -> bool:
-        return feature in self.tree.features
+        """Whether the tree has ``feature`` (a name in pyvma/features.py; unknown: raises)."""
+        return self.tree.has(feature)
 
     def __repr__(self) -> str:
         return f"<Kernel {self.version} ({self.tree.root}) build {self.build.key}>"
