@@ -167,9 +167,10 @@ def kernel(request: pytest.FixtureRequest, kernel_spec: str):
 def load_kernel(request: pytest.FixtureRequest, kernel_spec: str):
     """load_kernel(config={...}) -> the same tree built with another harness config."""
     from .kernel import load
+    sess: _Session = request.config._pyvma  # type: ignore[attr-defined]
 
     def _load(config=None):
-        return load(kernel_spec, config)
+        return load(kernel_spec, config, sanitizer=sess.sanitizer)
     return _load
 
 
