@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 #: Bump when a probe changes, so remembered probe results are redone.
-PROBE_REVISION = 2
+PROBE_REVISION = 3
 
 #: The files the probes read (relative to the tree's root).
 PROBED_FILES: tuple[str, ...] = (
@@ -199,6 +199,19 @@ _ALL: tuple[Feature, ...] = (
             "copy_vma(): VM_BUG_ON_VMA(faulted_in_anon_vma) became "
             "VM_WARN_ON_ONCE_VMA(!can_self_merge)",
             in_body("copy_vma", r"\bVM_WARN_ON(?:_ONCE)?_VMA\s*\(\s*!\s*can_self_merge")),
+    Feature("copy_vma_keep_source",
+            "copy_vma(..., keep_source) (MREMAP_DONTUNMAP: no self-merge of the source)",
+            "copy_vma() gained keep_source so an MREMAP_DONTUNMAP move never merges the "
+            "kept source with its copy (a stable fix, 6.12.115 / 7.2.11 in Debian)",
+            lambda t: bool(re.search(r"\bcopy_vma\s*\([^;{)]*\bbool\s+keep_source\b",
+                                     t.vma_c))),
+    Feature("mmap_prepare_unaccounts",
+            "__mmap_region() gives the charge back when ->mmap_prepare() fails",
+            "__mmap_region(): a failed ->mmap_prepare() goes to unacct_error, not "
+            "abort_munmap (the VM_ACCOUNT charge leaked before; Debian 7.2.9 has the fix)",
+            lambda t: bool(re.search(
+                r"call_mmap_prepare\s*\([^;]*\);\s*if\s*\(\s*error\s*\)\s*goto\s+unacct_error",
+                t.vma_c))),
     Feature("install_special_mapping", "__install_special_mapping() in mm/vma.c",
             "__install_special_mapping() moved from mm/mmap.c into mm/vma.c",
             defines("__install_special_mapping")),

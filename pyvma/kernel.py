@@ -817,7 +817,10 @@ class MM:
                  keep_source: bool = False) -> tuple[VMA | None, VMA, bool]:
         """copy_vma() (mremap's move): (the new or merged VMA, *vma* as copy_vma left
         it, need_rmap_locks).  *anon_pgoff* defaults to *pgoff*; trees whose copy_vma
-        takes none ignore it."""
+        takes none ignore it.  *keep_source* needs feature ``copy_vma_keep_source``."""
+        if keep_source and not self.k.has("copy_vma_keep_source"):
+            raise PyvmaError(f"copy_vma() of {self.k.version} has no keep_source "
+                             "(MREMAP_DONTUNMAP's distinct source and copy)")
         ffi = self.k.ffi
         vmap = ffi.new("struct vm_area_struct *[1]", [vma.ptr])
         need = ffi.new("int *", int(need_rmap_locks))

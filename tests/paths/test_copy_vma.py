@@ -62,7 +62,10 @@ def test_copy_of_a_file_vma(kernel, mm):
     assert new.ops == {"open", "close"}
 
 
-@pytest.mark.parametrize("keep_source", [False, True])
+KEEP_SOURCE = [False, pytest.param(True, marks=pytest.mark.requires("copy_vma_keep_source"))]
+
+
+@pytest.mark.parametrize("keep_source", KEEP_SOURCE)
 def test_unfaulted_vma_copied_next_to_itself(kernel, mm, keep_source):
     """Moved to just after itself, an unfaulted anonymous VMA merges with itself
     (the caller must take the rmap locks) - unless the source is kept, which
@@ -82,7 +85,7 @@ def test_unfaulted_vma_copied_next_to_itself(kernel, mm, keep_source):
         assert new == a and need
 
 
-@pytest.mark.parametrize("keep_source", [False, True])
+@pytest.mark.parametrize("keep_source", KEEP_SOURCE)
 def test_unfaulted_vma_copied_just_below_itself(kernel, mm, keep_source):
     """Moved to just before itself: merged into a VMA that now starts lower - the
     source VMA is that one (copy_vma() hands it back) - or, keeping the
