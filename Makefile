@@ -3,10 +3,10 @@
 # ~/.cache/pyvma); kernel trees are never written to.
 
 PYTHON ?= python3
-KERNELS ?= debian:7.x debian:6.12
+KERNELS ?= debian:7.x debian:linux-source-7.2 debian:6.12
 APT_PACKAGES = liburcu-dev gcc make xz-utils git
 
-.PHONY: all deps kernels run test bench coverage
+.PHONY: all deps kernels run test bench coverage matrix
 
 all: test
 
@@ -35,8 +35,14 @@ kernels: deps
 run: deps
 	$(PYTHON) -m pyvma test --kernel debian:7.x
 
+# The newest 6.12, 7.2 and 7.x (KERNELS) for every suite.
 test: deps kernels
-	$(PYTHON) -m pytest -q -rs tests
+	PYVMA_KERNELS="$(KERNELS)" $(PYTHON) -m pytest -q -rs tests
+
+# The kernel suites on every linux-source-6.12/-7.2/-7.3 version Debian serves,
+# one line per version (MATRIX_ARGS=--newest: the newest of each only).
+matrix: deps
+	$(PYTHON) scripts/matrix.py $(MATRIX_ARGS)
 
 bench: kernels
 	$(PYTHON) bench/run.py

@@ -48,6 +48,19 @@ struct vm_area_struct *pyvma_merge_existing(struct mm_struct *mm, struct vm_area
 
 /* ---- entry points that reach mm/vma.c's static functions ---------------- */
 
+/* split_vma(): static in mm/vma.c before it was exported to mm/vma.h */
+int pyvma_split(struct mm_struct *mm, struct vm_area_struct *vma, unsigned long addr,
+		int new_below)
+{
+	int err;
+	PYVMA_ENTER(PYVMA_EBUG);
+	VMA_ITERATOR(vmi, mm, addr);
+
+	err = split_vma(&vmi, vma, addr, new_below);
+	PYVMA_LEAVE();
+	return err;
+}
+
 /* mm_take_all_locks()'s mutex (static in mm/vma.c) held by no one */
 void pyvma_all_locks_mutex_reset(void)
 {

@@ -635,18 +635,6 @@ int pyvma_shrink(struct mm_struct *mm, struct vm_area_struct *vma, unsigned long
 	return err;
 }
 
-int pyvma_split(struct mm_struct *mm, struct vm_area_struct *vma, unsigned long addr,
-		int new_below)
-{
-	int err;
-	PYVMA_ENTER(PYVMA_EBUG);
-	VMA_ITERATOR(vmi, mm, addr);
-
-	err = split_vma(&vmi, vma, addr, new_below);
-	PYVMA_LEAVE();
-	return err;
-}
-
 int pyvma_munmap(struct mm_struct *mm, unsigned long start, unsigned long len)
 {
 	int err;

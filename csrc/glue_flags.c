@@ -28,7 +28,8 @@ int pyvma_flag_get(int i, struct pyvma_flag *out)
 
 #ifdef PYVMA_HAS_TYPE_vma_flags_t
 
-/* A variadic helper called with n (1..8) bits from b[], after a first argument. */
+/* A variadic helper called with n (1..12) bits from b[], after a first argument
+ * (upstream's tests pass up to 9 when NUM_VMA_FLAG_BITS is 128). */
 #define PYVMA_B1(b) (b)[0]
 #define PYVMA_B2(b) PYVMA_B1(b), (b)[1]
 #define PYVMA_B3(b) PYVMA_B2(b), (b)[2]
@@ -37,17 +38,25 @@ int pyvma_flag_get(int i, struct pyvma_flag *out)
 #define PYVMA_B6(b) PYVMA_B5(b), (b)[5]
 #define PYVMA_B7(b) PYVMA_B6(b), (b)[6]
 #define PYVMA_B8(b) PYVMA_B7(b), (b)[7]
+#define PYVMA_B9(b) PYVMA_B8(b), (b)[8]
+#define PYVMA_B10(b) PYVMA_B9(b), (b)[9]
+#define PYVMA_B11(b) PYVMA_B10(b), (b)[10]
+#define PYVMA_B12(b) PYVMA_B11(b), (b)[11]
 #define PYVMA_BITS(call, obj, b, n)						\
 	((n) == 1 ? call(obj, PYVMA_B1(b)) : (n) == 2 ? call(obj, PYVMA_B2(b)) :	\
 	 (n) == 3 ? call(obj, PYVMA_B3(b)) : (n) == 4 ? call(obj, PYVMA_B4(b)) :	\
 	 (n) == 5 ? call(obj, PYVMA_B5(b)) : (n) == 6 ? call(obj, PYVMA_B6(b)) :	\
-	 (n) == 7 ? call(obj, PYVMA_B7(b)) : call(obj, PYVMA_B8(b)))
+	 (n) == 7 ? call(obj, PYVMA_B7(b)) : (n) == 8 ? call(obj, PYVMA_B8(b)) :	\
+	 (n) == 9 ? call(obj, PYVMA_B9(b)) : (n) == 10 ? call(obj, PYVMA_B10(b)) :	\
+	 (n) == 11 ? call(obj, PYVMA_B11(b)) : call(obj, PYVMA_B12(b)))
 #define PYVMA_BITS0(call, b, n)							\
 	((n) == 1 ? call(PYVMA_B1(b)) : (n) == 2 ? call(PYVMA_B2(b)) :		\
 	 (n) == 3 ? call(PYVMA_B3(b)) : (n) == 4 ? call(PYVMA_B4(b)) :		\
 	 (n) == 5 ? call(PYVMA_B5(b)) : (n) == 6 ? call(PYVMA_B6(b)) :		\
-	 (n) == 7 ? call(PYVMA_B7(b)) : call(PYVMA_B8(b)))
-#define PYVMA_MAX_BITS 8
+	 (n) == 7 ? call(PYVMA_B7(b)) : (n) == 8 ? call(PYVMA_B8(b)) :		\
+	 (n) == 9 ? call(PYVMA_B9(b)) : (n) == 10 ? call(PYVMA_B10(b)) :		\
+	 (n) == 11 ? call(PYVMA_B11(b)) : call(PYVMA_B12(b)))
+#define PYVMA_MAX_BITS 12
 
 int pyvma_vma_flags_bits(void) { return NUM_VMA_FLAG_BITS; }
 int pyvma_vma_flags_words(void) { return sizeof(vma_flags_t) / sizeof(unsigned long); }

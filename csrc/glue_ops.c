@@ -534,9 +534,14 @@ struct vm_area_struct *pyvma_copy_vma(struct vm_area_struct **vmap, unsigned lon
 
 #if PYVMA_NARGS_copy_vma == 7
 	ret = copy_vma(vmap, addr, len, pgoff, anon_pgoff, &need, keep_source);
-#else
+#elif PYVMA_NARGS_copy_vma == 6
 	(void)anon_pgoff;
 	ret = copy_vma(vmap, addr, len, pgoff, &need, keep_source);
+#else
+	/* trees before copy_vma() learnt keep_source (feature copy_vma_keep_source) */
+	(void)anon_pgoff;
+	(void)keep_source;
+	ret = copy_vma(vmap, addr, len, pgoff, &need);
 #endif
 	*need_rmap_locks = need;
 	PYVMA_LEAVE();

@@ -105,7 +105,8 @@ class Kernel:
         return self.tree.features
 
     def has(self, feature: str) -> bool:
-        return feature in self.tree.features
+        """Whether the tree has ``feature`` (a name in pyvma/features.py; unknown: raises)."""
+        return self.tree.has(feature)
 
     def __repr__(self) -> str:
         return f"<Kernel {self.version} ({self.tree.root}) build {self.build.key}>"
@@ -832,7 +833,10 @@ class MM:
                  keep_source: bool = False) -> tuple[VMA | None, VMA, bool]:
         """copy_vma() (mremap's move): (the new or merged VMA, *vma* as copy_vma left
         it, need_rmap_locks).  *anon_pgoff* defaults to *pgoff*; trees whose copy_vma
-        takes none ignore it."""
+        takes none ignore it.  *keep_source* needs feature ``copy_vma_keep_source``."""
+        if keep_source and not self.k.has("copy_vma_keep_source"):
+            raise PyvmaError(f"copy_vma() of {self.k.version} has no keep_source "
+                             "(MREMAP_DONTUNMAP's distinct source and copy)")
         ffi = self.k.ffi
         vmap = ffi.new("struct vm_area_struct *[1]", [vma.ptr])
         need = ffi.new("int *", int(need_rmap_locks))
@@ -1213,7 +1217,7 @@ class VmaFlags:
     ``vf.vma_flags_test_any(flags, bit, ...)`` a bool, ``vf.vma_flags_and(flags, bit,
     ...)`` the result.  ``vma_*``/``vma_desc_*`` helpers run on a VMA / a VMA
     descriptor whose flags are the operand.  Bits are numbers or names
-    (``"VMA_READ_BIT"`` or ``"VM_READ"``); variadic helpers take 1 to 8 bits."""
+    (``"VMA_READ_BIT"`` or ``"VM_READ"``); variadic helpers take 1 to 12 bits."""
 
     def __init__(self, k: Kernel) -> None:
         self.k = k
@@ -1223,7 +1227,7 @@ class VmaFlags:
         self._a = k.ffi.new("unsigned long[]", n)
         self._b = k.ffi.new("unsigned long[]", n)
         self._out = k.ffi.new("unsigned long[]", n)
-        self._bits = k.ffi.new("int[]", 8)
+        self._bits = k.ffi.new("int[]", 12)
 
     @property
     def available(self) -> bool:
@@ -1270,8 +1274,8 @@ class VmaFlags:
         self._put(self._b, 0)
         nbits = 0
         if arg in ("bits", "bit"):
-            if not 1 <= len(args) <= (1 if arg == "bit" else 8):
-                raise PyvmaError(f"{name}() takes {'one bit' if arg == 'bit' else '1 to 8 bits'}")
+            if not 1 <= len(args) <= (1 if arg == "bit" else 12):
+                raise PyvmaError(f"{name}() takes {'one bit' if arg == 'bit' else '1 to 12 bits'}")
             for i, b in enumerate(args):
                 self._bits[i] = self.bit(b)
             nbits = len(args)
@@ -1331,6 +1335,10 @@ def load_tree(tree, config=None, sanitizer: str | None = None,
     from vma_internal.config import HarnessConfig
 
     cfg = config if isinstance(config, HarnessConfig) else HarnessConfig.from_overrides(config)
+    if cfg.vma_flag_bits != 64 and not tree.has("vma_flags_t"):
+        from vma_internal.config import ConfigError
+        raise ConfigError(f"NUM_VMA_FLAG_BITS={cfg.vma_flag_bits} needs the vma_flags_t bitmap: "
+                          f"kernel {tree.version_str} has a VM flags word only (use 64)")
     b = build(tree, cfg, sanitizer, cache=cache)
     if b.key not in _loaded:
         _loaded[b.key] = Kernel(tree, b, cfg)

@@ -14,34 +14,10 @@ import os
 
 import pytest
 
+from . import features
 from .errors import PyvmaError
 
 DEFAULT_KERNELS = ("debian:7.x", "debian:6.12")
-FEATURE_TEXT = {
-    "sticky": "sticky VMA flags (VMA_STICKY_FLAGS / VM_STICKY)",
-    "vma_flags_t": "the vma_flags_t bitmap",
-    "copy_on_fork": "VM_COPY_ON_FORK",
-    "maybe_guard": "VM_MAYBE_GUARD",
-    "soft_dirty_sticky": "soft-dirty in the sticky set",
-    "vmg_middle": "vmg->middle",
-    "vma_exec.c": "mm/vma_exec.c",
-    "vma_init.c": "mm/vma_init.c",
-    "vmg_target": "vmg->target",
-    "anon_pgoff": "a separate anonymous page offset (vma_start_anon_pgoff)",
-    "mmap_region": "__mmap_region() in mm/vma.c",
-    "mergeable_anon_vma_pair": "is_mergeable_anon_vma(anon_vma1, anon_vma2, vma)",
-    "mmap_region_checks": "mmap_region() in mm/vma.c",
-    "do_brk_flags": "do_brk_flags() in mm/vma.c",
-    "unmapped_area": "unmapped_area() / unmapped_area_topdown() in mm/vma.c",
-    "expand_downwards": "expand_downwards() in mm/vma.c",
-    "vm_munmap": "__vm_munmap() in mm/vma.c",
-    "insert_vm_struct": "insert_vm_struct() in mm/vma.c",
-    "install_special_mapping": "__install_special_mapping() in mm/vma.c",
-    "vma_mmu_pagesize": "vma_mmu_pagesize() in mm/vma.c",
-    "vma_modify_name": "vma_modify_name() (a name-only modify)",
-    "mmap_prepare": "f_op->mmap_prepare() called from mm/vma.c",
-    "mergeable_anon_vma_vmg": "is_mergeable_anon_vma() on the merge request (vmg)",
-}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -173,6 +149,24 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("kernel_spec", sess.specs, ids=ids, scope="session")
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_pycollect_makeitem(collector, name, obj):
+    """``@pytest.mark.requires`` names are checked against pyvma/features.py: an unknown
+    one is a collection error (not a skip on every kernel)."""
+    result = yield
+    items = result if isinstance(result, list) else [result]
+    for item in items:
+        if isinstance(item, pytest.Item):
+            for mark in item.iter_markers("requires"):
+                for feat in mark.args:
+                    try:
+                        features.check(feat)
+                    except features.UnknownFeature as exc:
+                        raise collector.CollectError(
+                            f"{item.nodeid}: @pytest.mark.requires: {exc}") from None
+    return result
+
+
 @pytest.fixture(scope="session")
 def kernel_spec(request: pytest.FixtureRequest) -> str:
     return request.param
@@ -186,7 +180,7 @@ def kernel(request: pytest.FixtureRequest, kernel_spec: str):
     for mark in request.node.iter_markers("requires"):
         for feat in mark.args:
             if not k.has(feat):
-                pytest.skip(f"kernel {k.version} lacks {FEATURE_TEXT.get(feat, feat)}")
+                pytest.skip(f"kernel {k.version} lacks {features.meaning(feat)}")
     warn_file = os.environ.get("PYVMA_WARN_FILE")
     if warn_file:
         k.lib.pyvma_set_warn_fd(os.open(warn_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
@@ -208,9 +202,10 @@ def kernel(request: pytest.FixtureRequest, kernel_spec: str):
 def load_kernel(request: pytest.FixtureRequest, kernel_spec: str):
     """load_kernel(config={...}) -> the same tree built with another harness config."""
     from .kernel import load
+    sess: _Session = request.config._pyvma  # type: ignore[attr-defined]
 
     def _load(config=None):
-        return load(kernel_spec, config)
+        return load(kernel_spec, config, sanitizer=sess.sanitizer)
     return _load
 
 

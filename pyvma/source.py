@@ -51,6 +51,7 @@ from .cache import (
     subdir,
     write_json_atomic,
 )
+from . import features as _features
 from .errors import SourceError
 
 log = logging.getLogger("pyvma.source")
@@ -105,49 +106,8 @@ HASHED_FILES: tuple[str, ...] = (
 #: First kernel release that has mm/vma.c.
 VMA_C_SINCE = (6, 11)
 
-#: All feature names ``probe_features`` can report.
-FEATURES: frozenset[str] = frozenset(
-    {
-        "vma.c",
-        "vma_init.c",
-        "vma_exec.c",
-        "vma_flags_t",
-        "sticky",
-        "copy_on_fork",
-        "maybe_guard",
-        "vmg_middle",
-        "vmg_vma",
-        "soft_dirty_sticky",
-        "vmg_target",
-        "anon_pgoff",
-        "mmap_region",
-        "mergeable_anon_vma_pair",
-        "mmap_region_checks",
-        "do_brk_flags",
-        "unmapped_area",
-        "expand_downwards",
-        "vm_munmap",
-        "insert_vm_struct",
-        "install_special_mapping",
-        "vma_mmu_pagesize",
-        "vma_modify_name",
-        "mmap_prepare",
-        "mergeable_anon_vma_vmg",
-    }
-)
-
-# Features that are "mm/vma.c defines this function" (feature -> function).
-VMA_C_FUNCTIONS: dict[str, str] = {
-    "mmap_region_checks": "mmap_region",
-    "do_brk_flags": "do_brk_flags",
-    "unmapped_area": "unmapped_area_topdown",
-    "expand_downwards": "expand_downwards",
-    "vm_munmap": "__vm_munmap",
-    "insert_vm_struct": "insert_vm_struct",
-    "install_special_mapping": "__install_special_mapping",
-    "vma_mmu_pagesize": "vma_mmu_pagesize",
-    "vma_modify_name": "vma_modify_name",
-}
+#: All feature names ``probe_features`` can report (the registry: pyvma/features.py).
+FEATURES: frozenset[str] = _features.NAMES
 
 DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
@@ -193,8 +153,7 @@ class KernelTree:
 
     def has(self, feature: str) -> bool:
         """Return True if the capability probe found ``feature``."""
-        if feature not in FEATURES:
-            raise ValueError(f"unknown kernel feature {feature!r}")
+        _features.check(feature)
         return feature in self.features
 
     def hashed_files(self, extra_files: Iterable[str] = ()) -> list[str]:
@@ -257,51 +216,28 @@ def _read_text(path: Path) -> str:
         return ""
 
 
-def _macro_bodies(text: str, name_re: str) -> list[str]:
-    """Return the bodies (continuations joined) of ``#define NAME ...``."""
-    pat = re.compile(
-        r"^[ \t]*#[ \t]*define[ \t]+(?:" + name_re + r")\b((?:[^\n]*\\\n)*[^\n]*)",
-        re.M,
-    )
-    return [m.group(1).replace("\\\n", " ") for m in pat.finditer(text)]
-
-
-def _struct_body(text: str, tag: str) -> str | None:
-    """Return the text between ``struct TAG {`` and its matching ``}``."""
-    m = re.search(r"\bstruct[ \t]+" + re.escape(tag) + r"\s*\{", text)
-    if not m:
-        return None
-    depth, i = 1, m.end()
-    while i < len(text) and depth:
-        c = text[i]
-        depth += (c == "{") - (c == "}")
-        i += 1
-    return text[m.end() : i - 1]
-
-
-_PROBED = ("mm/vma.c", "mm/vma_init.c", "mm/vma_exec.c", "mm/vma.h",
-           "include/linux/mm.h", "include/linux/mm_types.h")
 _probe_memo: dict[tuple, frozenset[str]] = {}
 
 
-def probe_features(root: Path) -> frozenset[str]:
+def probe_features(root: Path, cache: Path | None = None) -> frozenset[str]:
     """Cheap text probe of what the tree's mm code looks like.
 
-    See ``FEATURES`` for the names.  Nothing is compiled; this greps
-    mm/, include/linux/mm.h and include/linux/mm_types.h.  Remembered per process
-    by the probed files' sizes and mtimes.
+    See pyvma/features.py for the names.  Nothing is compiled.  Remembered per
+    process and under ``cache`` (default $PYVMA_CACHE) by the probed files' sizes
+    and mtimes and the probes' revision.
     """
-    stamp = [str(root)]
-    for rel in _PROBED:
+    stamp: list = [str(root), _features.PROBE_REVISION, sorted(_features.NAMES)]
+    for rel in _features.PROBED_FILES:
         try:
             st = os.stat(os.path.join(root, rel))
             stamp.append((st.st_size, st.st_mtime_ns))
         except OSError:
             stamp.append(None)
-    key = tuple(stamp)
+    key = (str(cache), json.dumps(stamp))
     if key in _probe_memo:
         return _probe_memo[key]
-    memo = subdir("hashes") / f"probe-{hashlib.sha256(str(root).encode()).hexdigest()[:20]}.json"
+    memo = subdir("hashes", cache) / \
+        f"probe-{hashlib.sha256(str(root).encode()).hexdigest()[:20]}.json"
     try:
         data = json.loads(memo.read_text())
         if data.get("stamp") == json.loads(json.dumps(stamp)):
@@ -309,63 +245,12 @@ def probe_features(root: Path) -> frozenset[str]:
             return _probe_memo[key]
     except (OSError, ValueError):
         pass
-    feats = _probe_memo[key] = _probe_features(root)
+    feats = _probe_memo[key] = _features.probe(root)
     try:
         write_json_atomic(memo, {"stamp": stamp, "features": sorted(feats)})
     except OSError:
         pass
     return feats
-
-
-def _probe_features(root: Path) -> frozenset[str]:
-    feats: set[str] = set()
-    for fname in ("vma.c", "vma_init.c", "vma_exec.c"):
-        if (root / "mm" / fname).is_file():
-            feats.add(fname)
-
-    mm_types = _read_text(root / "include/linux/mm_types.h")
-    if re.search(r"\}\s*vma_flags_t\s*;|\btypedef\b[^;{}]*\bvma_flags_t\s*;", mm_types):
-        feats.add("vma_flags_t")
-
-    mm_h = _read_text(root / "include/linux/mm.h")
-    sticky = _macro_bodies(mm_h, r"VMA_STICKY_FLAGS|VM_STICKY")
-    if sticky:
-        feats.add("sticky")
-        # Soft-dirty is sticky when a sticky definition names it (in the
-        # kernels that do this it sits under #ifdef CONFIG_MEM_SOFT_DIRTY).
-        if any(re.search(r"SOFT_?DIRTY", body) for body in sticky):
-            feats.add("soft_dirty_sticky")
-    if _macro_bodies(mm_h, r"VM_COPY_ON_FORK"):
-        feats.add("copy_on_fork")
-    if _macro_bodies(mm_h, r"VM_MAYBE_GUARD"):
-        feats.add("maybe_guard")
-
-    body = _struct_body(_read_text(root / "mm/vma.h"), "vma_merge_struct")
-    if body is not None:
-        if re.search(r"\*\s*middle\s*;", body):
-            feats.add("vmg_middle")
-        if re.search(r"\*\s*vma\s*;", body):
-            feats.add("vmg_vma")
-        if re.search(r"\*\s*target\s*;", body):
-            feats.add("vmg_target")
-
-    # One feature per entry point only some trees have (what the API calls).
-    vma_c = _read_text(root / "mm/vma.c")
-    if re.search(r"^(?:static\s+)?unsigned\s+long\s+__mmap_region\s*\(", vma_c, re.M):
-        feats.add("mmap_region")
-    if re.search(r"\bis_mergeable_anon_vma\s*\(\s*struct\s+anon_vma\s*\*", vma_c):
-        feats.add("mergeable_anon_vma_pair")
-    if re.search(r"\bis_mergeable_anon_vma\s*\(\s*struct\s+vma_merge_struct\s*\*", vma_c):
-        feats.add("mergeable_anon_vma_vmg")
-    if re.search(r"\bvma_start_anon_pgoff\s*\(", mm_h):
-        feats.add("anon_pgoff")
-    for feat, fn in VMA_C_FUNCTIONS.items():
-        # a definition starts at the beginning of a line (calls are indented)
-        if re.search(rf"^[A-Za-z_][\w \t\*]*?\b{re.escape(fn)}\s*\(", vma_c, re.M):
-            feats.add(feat)
-    if re.search(r"->\s*mmap_prepare\b", vma_c):
-        feats.add("mmap_prepare")
-    return frozenset(feats)
 
 
 def _load_tree(
@@ -400,7 +285,7 @@ def _load_tree(
         version=version,
         version_str=version_str,
         origin=origin,
-        features=probe_features(root),
+        features=probe_features(root, cache),
         cache=cache,
     )
 

@@ -45,6 +45,9 @@ EXTRA_HEADERS: tuple[str, ...] = (
     "include/linux/file.h",
     "include/linux/mm.h",
     "include/linux/kref.h",
+    # nodemask_t (struct mempolicy, CONFIG_NUMA=y)
+    "include/linux/nodemask_types.h",
+    "include/linux/nodemask.h",
 )
 
 # Types whose presence the generated shim announces as PYVMA_HAS_TYPE_<name>, for

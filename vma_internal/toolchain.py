@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parent.parent
 CSRC = REPO / "csrc"
 CSRC_INCLUDE = CSRC / "include"
 
-BASE_CFLAGS = ["-D_LGPL_SOURCE", "-DNUM_VMA_FLAG_BITS=64", "-DNUM_MM_FLAG_BITS=64",
+BASE_CFLAGS = ["-D_LGPL_SOURCE", "-DNUM_MM_FLAG_BITS=64",
                "-UNDEBUG", "-fno-wrapv", "-fno-strict-aliasing", "-g", "-O0",
                "-fvisibility=hidden", "-fPIC", "-Wno-unused-function", "-Wno-unused-variable",
                "-Wno-unused-but-set-variable", "-Wno-address", "-Wno-format",

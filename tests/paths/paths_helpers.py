@@ -9,12 +9,26 @@ and WARNs.  ``*`` in a diagram marks the range an operation is asked for.
 """
 from __future__ import annotations
 
+import pytest
+
 P = 0x1000
 
 EPERM, EINTR, ENOMEM, EACCES, EFAULT, EINVAL = -1, -4, -12, -13, -14, -22
 
 # x86-64 user address space of the harness (csrc/override.h)
 TASK_SIZE = (1 << 47) - P
+
+
+def soft_dirty(k) -> int:
+    """VM_SOFTDIRTY of the build; 0 where CONFIG_MEM_SOFT_DIRTY=n makes it VM_NONE."""
+    return k.flag("VM_SOFTDIRTY") if k.has_flag("VM_SOFTDIRTY") else 0
+
+
+def need_soft_dirty(k) -> None:
+    """Skip, naming the config, in a build without soft-dirty tracking."""
+    if not k.has_flag("VM_SOFTDIRTY"):
+        pytest.skip(f"this build of {k.version} has no VM_SOFTDIRTY "
+                    "(CONFIG_MEM_SOFT_DIRTY=n)")
 
 
 def rw(k) -> int:

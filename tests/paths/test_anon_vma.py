@@ -6,7 +6,7 @@ anon_vma av with one anon_vma_chain entry unless said otherwise.
 """
 import pytest
 
-from .paths_helpers import P, place, rw
+from .paths_helpers import P, need_soft_dirty, place, rw
 
 # what differs between T and its neighbour, and whether they stay compatible
 DIFFERENCES = [
@@ -56,6 +56,8 @@ def test_find_mergeable_anon_vma(kernel, mm, side, diff, compatible):
     0123456789          (next)  ....TTNN..      (prev)  ..NNTT....
     A neighbour compatible with T offers its anon_vma; any other does not.
     """
+    if diff == "softdirty":
+        need_soft_dirty(kernel)
     if diff == "anon_pgoff" and not kernel.has("anon_pgoff"):
         pytest.skip(f"kernel {kernel.version} keeps no separate anonymous page offset")
     t, n, av = _scene(kernel, mm, side, diff)

@@ -62,7 +62,10 @@ def test_copy_of_a_file_vma(kernel, mm):
     assert new.ops == {"open", "close"}
 
 
-@pytest.mark.parametrize("keep_source", [False, True])
+KEEP_SOURCE = [False, pytest.param(True, marks=pytest.mark.requires("copy_vma_keep_source"))]
+
+
+@pytest.mark.parametrize("keep_source", KEEP_SOURCE)
 def test_unfaulted_vma_copied_next_to_itself(kernel, mm, keep_source):
     """Moved to just after itself, an unfaulted anonymous VMA merges with itself
     (the caller must take the rmap locks) - unless the source is kept, which
@@ -82,7 +85,7 @@ def test_unfaulted_vma_copied_next_to_itself(kernel, mm, keep_source):
         assert new == a and need
 
 
-@pytest.mark.parametrize("keep_source", [False, True])
+@pytest.mark.parametrize("keep_source", KEEP_SOURCE)
 def test_unfaulted_vma_copied_just_below_itself(kernel, mm, keep_source):
     """Moved to just before itself: merged into a VMA that now starts lower - the
     source VMA is that one (copy_vma() hands it back) - or, keeping the
@@ -179,24 +182,23 @@ def test_file_vma_copied_to_merge_with_itself(kernel, mm):
     """Only an unfaulted anonymous VMA may merge with itself in a copy (its page
     offset follows the address).  Asked for a file offset that makes a file VMA
     merge with itself from below (mremap() never asks this), the kernel code
-    catches it: a WARN (VM_WARN_ON_ONCE_VMA) or, on older trees, a BUG
-    (VM_BUG_ON_VMA) - after the merge is done.
+    catches it after the merge is done: a WARN (VM_WARN_ON_ONCE_VMA) on trees with
+    copy_vma_self_merge_warns, a BUG (VM_BUG_ON_VMA) on the others.
 
     0123456         0123456
       **AA   ->       AAAA   (A from page offset 0x0e)
     """
     f = kernel.file()
     a = place(mm, 4 * P, 6 * P, 0x10, rw(kernel), file=f)
-    try:
+    if kernel.has("copy_vma_self_merge_warns"):
         new, src, _ = mm.copy_vma(a, 2 * P, 2 * P, 0x0e)
-        bug = None
         assert new == a and src == a
-    except KernelBug as exc:
-        bug = exc
-    warns = kernel.warnings()
-    assert (bug is not None) != bool(warns)
-    assert all("can_self_merge" in w.cond for w in warns)
-    if bug is not None:
-        assert "faulted_in_anon_vma" in bug.site.cond
+        warns = kernel.warnings()
+        assert len(warns) == 1 and "can_self_merge" in warns[0].cond
+    else:
+        with pytest.raises(KernelBug) as bug:
+            mm.copy_vma(a, 2 * P, 2 * P, 0x0e)
+        assert "faulted_in_anon_vma" in bug.value.site.cond
+        assert kernel.warnings() == []
     assert spans(mm) == [(2, 6, 0x0e)]
     kernel.clear_warnings()

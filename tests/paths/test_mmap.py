@@ -9,8 +9,10 @@ what mmap_region() unmaps balances.
 """
 import pytest
 
+from pyvma import features
+
 from .paths_helpers import (EACCES, EINVAL, ENOMEM, EPERM, P, place, row, rw, shared, show,
-                            spans)
+                            soft_dirty, spans)
 
 pytestmark = pytest.mark.requires("mmap_region_checks")
 
@@ -31,7 +33,8 @@ def test_mmap_anonymous_is_charged_and_accounted(kernel, mm):
     addr = mm.mmap(0, 4 * P, rw(kernel), 0)
     assert addr == 0
     (a,) = mm.vmas()
-    assert a.has("VM_ACCOUNT", "VM_SOFTDIRTY")
+    assert a.has("VM_ACCOUNT")
+    assert a.flags & soft_dirty(kernel) == soft_dirty(kernel)     # where the build has it
     assert kernel.committed == 4
     assert (mm.counters["total_vm"], mm.counters["data_vm"]) == (4, 4)
 
@@ -283,6 +286,16 @@ def test_mmap_locked(kernel, mm):
 
 
 @pytest.mark.requires("mmap_prepare")
+def _charge_leak_known(kernel, request) -> None:
+    """On trees without the fix a failed ->mmap_prepare() keeps the VM_ACCOUNT charge:
+    the test is an expected failure there (strict: it must fail)."""
+    if not kernel.has("mmap_prepare_unaccounts"):
+        request.applymarker(pytest.mark.xfail(
+            strict=True, raises=AssertionError,
+            reason=f"kernel {kernel.version} lacks the fix: "
+                   f"{features.meaning('mmap_prepare_unaccounts')}"))
+
+
 class TestMmapPrepare:
     def test_prepare_changes_what_is_mapped(self, kernel, mm):
         """->mmap_prepare() edits the descriptor before any merge: flags, page
@@ -314,17 +327,19 @@ class TestMmapPrepare:
         (a,) = mm.vmas()
         assert a.is_anonymous and a.file == f.ptr
 
-    def test_prepare_fails(self, kernel, mm):
+    def test_prepare_fails(self, kernel, mm, request):
         """
         0123            0123
         ****     ->              (-EINVAL; nothing charged, no reference kept)
         """
+        _charge_leak_known(kernel, request)
         f = kernel.file(mmap_prepare=True, err=EINVAL)
         assert mm.mmap(0, 4 * P, rw(kernel), 0, file=f) == EINVAL
         assert (mm.map_count, f.refs, kernel.committed) == (0, 0, 0)
 
-    def test_prepare_action_fails(self, kernel, mm):
+    def test_prepare_action_fails(self, kernel, mm, request):
         """The action ->mmap_prepare() asked for cannot be prepared."""
+        _charge_leak_known(kernel, request)
         f = kernel.file(mmap_prepare=True)
         kernel.fail("mmap_action_prepare")
         assert mm.mmap(0, 4 * P, rw(kernel), 0, file=f) == EINVAL

@@ -4,9 +4,10 @@ vma_modify_name() (vma_modify_flags_name() on trees that name and flag
 together), vma_modify_policy(), vma_modify_flags_uffd(); its failures (the
 merge running out of memory, either split failing) and give_up_on_oom.
 
-The harness config has no CONFIG_ANON_VMA_NAME, CONFIG_NUMA or
+The default harness config has no CONFIG_ANON_VMA_NAME, CONFIG_NUMA or
 CONFIG_USERFAULTFD: names, policies and userfaultfd contexts compare equal, as
-they do in such a kernel, so a modify of a whole VMA next to an identical one
+they do in such a kernel (policies and userfaultfd contexts stay equal with
+those on: the harness has none), so a modify of a whole VMA next to an identical one
 merges and one of part of a VMA splits it.
 """
 import pytest
@@ -35,15 +36,21 @@ def test_modify_name_of_part_of_a_vma_splits_it(kernel, mm):
 
 
 def test_modify_name_of_a_whole_vma_merges_with_prev(kernel, mm):
-    """Names compiled out compare equal: B merges into A.
+    """Names compiled out compare equal: B merges into A.  With
+    CONFIG_ANON_VMA_NAME=y B's new name differs from A's none: B is renamed alone.
 
     0123            0123
-    AA**     ->     AAAA
+    AA**     ->     AAAA     (CONFIG_ANON_VMA_NAME=n)
+                    AABB     (CONFIG_ANON_VMA_NAME=y)
     """
     F, a, b = _identical_pair(kernel, mm)
     vma = mm.modify_name(mm.vmi(2 * P), a, b, 2 * P, 4 * P, "heap")
-    assert vma == a
-    assert spans(mm) == [(0, 4, 0)]
+    if kernel.config.enabled("CONFIG_ANON_VMA_NAME"):
+        assert vma == b
+        assert spans(mm) == [(0, 2, 0), (2, 4, 2)]
+    else:
+        assert vma == a
+        assert spans(mm) == [(0, 4, 0)]
 
 
 def test_modify_policy_of_a_whole_vma_merges_with_prev(kernel, mm):

@@ -4,19 +4,22 @@ vma_mmu_pagesize().
 """
 import pytest
 
-from .paths_helpers import ENOMEM, P, place, rw, spans
+from pyvma.kernel import KernelBug
+
+from .paths_helpers import ENOMEM, P, place, rw, soft_dirty, spans
 
 
 @pytest.mark.requires("insert_vm_struct")
 class TestInsertVmStruct:
     def test_anonymous_vma_gets_its_address_as_page_offset(self, kernel, mm):
         """An anonymous VMA's page offset is set from its address; a file VMA's
-        is kept.
+        is kept.  Trees with a separate anonymous page offset (anon_pgoff) set
+        that from the address for every VMA, file ones too.
 
         0123456789          0123456789
-        AA   ff      ->     AA   ff     (A: pgoff 0; f: pgoff 0x77)
+          AA ff      ->       AA ff     (A: pgoff 2; f: pgoff 0x77, anon 5)
         """
-        a = mm.alloc(0, 2 * P, 0x55, rw(kernel))
+        a = mm.alloc(2 * P, 4 * P, 0x55, rw(kernel))
         a.set_vm_ops(None)
         assert mm.insert_vm_struct(a) == 0
         f = kernel.file()
@@ -24,9 +27,13 @@ class TestInsertVmStruct:
         mm._files[int(kernel.ffi.cast("uintptr_t", f.ptr))] = f
         kernel.lib.pyvma_vma_set_file(b.ptr, f.ptr)
         assert mm.insert_vm_struct(b) == 0
-        assert spans(mm) == [(0, 2, 0), (5, 7, 0x77)]
-        assert b.anon_pgoff == 5
+        assert spans(mm) == [(2, 4, 2), (5, 7, 0x77)]
         assert f.i_mmap_vmas == 1
+        if kernel.has("anon_pgoff"):
+            assert (a.anon_pgoff, b.anon_pgoff) == (2, 5)
+        else:
+            # no separate anonymous offset: what stands for it is vm_pgoff
+            assert (a.anon_pgoff, b.anon_pgoff) == (2, 0x77)
 
     def test_overlap_is_refused(self, kernel, mm):
         """
@@ -72,20 +79,26 @@ class TestInsertVmStruct:
         assert mm.insert_vm_struct(b) == ENOMEM
         assert (kernel.committed, mm.map_count) == (0, 0)
 
-    def test_anonymous_vma_with_an_anon_vma_warns(self, kernel, mm, expect_warn):
-        """A never-faulted VMA is expected: one with an anon_vma WARNs (and is
-        inserted).
+    def test_anonymous_vma_with_an_anon_vma_is_caught(self, kernel, mm, expect_warn):
+        """A never-faulted VMA is expected: one with an anon_vma WARNs and is
+        inserted (insert_vm_struct_warns), or BUGs before anything is done.
 
         0123            0123
-        AA       ->     AA       (a WARN)
+        AA       ->     AA       (a WARN)  /  (nothing: a BUG)
         """
         a = mm.alloc(0, 2 * P, 0, rw(kernel))
         a.set_vm_ops(None)
         a.set_anon_vma(kernel.anon_vma())
-        with expect_warn(count=1):
-            assert mm.insert_vm_struct(a) == 0
-        assert mm.map_count == 1
-
+        if kernel.has("insert_vm_struct_warns"):
+            with expect_warn(count=1):
+                assert mm.insert_vm_struct(a) == 0
+            assert mm.map_count == 1
+        else:
+            with pytest.raises(KernelBug) as bug:
+                mm.insert_vm_struct(a)
+            assert "anon_vma" in bug.value.site.cond
+            assert bug.value.site.file.endswith("mm/vma.c")
+            assert mm.map_count == 0
 
 @pytest.mark.requires("install_special_mapping")
 class TestInstallSpecialMapping:
@@ -101,7 +114,8 @@ class TestInstallSpecialMapping:
         flags = kernel.flag("VM_READ", "VM_EXEC", "VM_MAYREAD", "VM_MAYEXEC")
         s = mm.install_special_mapping(2 * P, 3 * P, flags, ops=["close"])
         assert s.start == 2 * P and s.end == 5 * P
-        assert s.has("VM_DONTEXPAND", "VM_SOFTDIRTY", "VM_NOHUGEPAGE", "VM_EXEC")
+        assert s.has("VM_DONTEXPAND", "VM_NOHUGEPAGE", "VM_EXEC")
+        assert s.flags & soft_dirty(kernel) == soft_dirty(kernel)
         assert not s.flags & kernel.flag("VM_LOCKED")
         assert s.ops == {"close"}
         assert s.pgoff == 0

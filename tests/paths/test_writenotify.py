@@ -9,7 +9,7 @@ in stands for protections a driver's ->mmap changed.
 """
 import pytest
 
-from .paths_helpers import P, place, rw, shared
+from .paths_helpers import P, need_soft_dirty, place, rw, shared, soft_dirty
 
 
 def _vma(kernel, mm, flags, ops=(), file=None):
@@ -42,7 +42,7 @@ def test_driver_wants_write_faults(kernel, mm, op):
     0123            0123
     AAAA     ->     AAAA   (asked, not changed)
     """
-    v = _vma(kernel, mm, shared(kernel) | kernel.flag("VM_SOFTDIRTY"), ops=[op])
+    v = _vma(kernel, mm, shared(kernel) | soft_dirty(kernel), ops=[op])
     assert v.wants_writenotify(page_prot=0x25)
     assert v.needs_dirty_tracking()
 
@@ -54,6 +54,7 @@ def test_changed_protections_win(kernel, mm):
     0123            0123
     AAAA     ->     AAAA   (asked, not changed)
     """
+    need_soft_dirty(kernel)
     v = _vma(kernel, mm, shared(kernel))
     assert v.wants_writenotify(page_prot=0)
     assert not v.wants_writenotify(page_prot=0x25)
@@ -61,16 +62,18 @@ def test_changed_protections_win(kernel, mm):
 
 def test_soft_dirty_tracking(kernel, mm):
     """Without VM_SOFTDIRTY the next write must be caught (to set it); with it,
-    and no file to write back, no notification.
+    and no file to write back, no notification.  A build without soft-dirty
+    (CONFIG_MEM_SOFT_DIRTY=n) has nothing to catch.
 
     0123            0123
     AAAA     ->     AAAA   (asked, not changed)
     """
     v = _vma(kernel, mm, shared(kernel))
-    assert v.wants_writenotify()
+    assert v.wants_writenotify() is bool(soft_dirty(kernel))
     assert not v.needs_dirty_tracking()
-    v.set_flags(shared(kernel) | kernel.flag("VM_SOFTDIRTY"))
-    assert not v.wants_writenotify()
+    if soft_dirty(kernel):
+        v.set_flags(shared(kernel) | soft_dirty(kernel))
+        assert not v.wants_writenotify()
 
 
 @pytest.mark.parametrize("writeback", [True, False])
@@ -81,7 +84,7 @@ def test_filesystem_writeback(kernel, mm, writeback):
     AAAA     ->     AAAA   (asked, not changed)
     """
     f = kernel.file(can_writeback=writeback)
-    v = _vma(kernel, mm, shared(kernel) | kernel.flag("VM_SOFTDIRTY"), file=f)
+    v = _vma(kernel, mm, shared(kernel) | soft_dirty(kernel), file=f)
     assert v.wants_writenotify() is writeback
     assert v.needs_dirty_tracking() is writeback
 
@@ -94,6 +97,7 @@ def test_pfnmap_has_nothing_to_write_back(kernel, mm):
     AAAA     ->     AAAA   (asked, not changed)
     """
     f = kernel.file(can_writeback=True)
-    v = _vma(kernel, mm, shared(kernel) | kernel.flag("VM_SOFTDIRTY", "VM_PFNMAP"), file=f)
+    v = _vma(kernel, mm, shared(kernel) | soft_dirty(kernel) | kernel.flag("VM_PFNMAP"),
+             file=f)
     assert not v.wants_writenotify()
     assert not v.needs_dirty_tracking()

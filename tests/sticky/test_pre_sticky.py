@@ -50,6 +50,9 @@ def test_softdirty_difference_never_blocks_merge(kernel, mm, path, who):
     AAA*BB    ->    AAABBB       existing-right
     AA**CC    ->    AAAAAA       existing-both
     """
+    if not kernel.has_flag("VM_SOFTDIRTY"):
+        pytest.skip(f"this build of {kernel.version} has no VM_SOFTDIRTY "
+                    "(CONFIG_MEM_SOFT_DIRTY=n)")
     sd = kernel.flag("VM_SOFTDIRTY")
     F = rw(kernel)
     X = kernel.flag("VM_EXEC")           # makes a middle VMA differ from its neighbours
