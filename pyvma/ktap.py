@@ -45,8 +45,9 @@ def _skip_reason(report: pytest.TestReport) -> str:
 class KtapWriter:
     """Collects one result per test node id and writes the KTAP file at the end."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, kernels: list[str] | None = None) -> None:
         self.path = Path(path)
+        self.kernels = kernels or []            # "<id>: <label>" of each kernel run
         # node id -> (status: ok | not ok | skip, reason)
         self.results: dict[str, tuple[str, str]] = {}
         self.line: dict[str, int] = {}       # node id -> its line in the module
@@ -87,6 +88,7 @@ class KtapWriter:
             seen.add(name)
             suites.setdefault(suite, []).append((name, status, why))
         lines = ["KTAP version 1", f"1..{len(suites)}"]
+        lines += [f"# pyvma kernel {_clean(k)}" for k in self.kernels]
         for n, (suite, tests) in enumerate(suites.items(), 1):
             lines += ["    KTAP version 1", f"    # Subtest: {suite}", f"    1..{len(tests)}"]
             for i, (name, status, why) in enumerate(tests, 1):

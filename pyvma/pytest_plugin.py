@@ -59,7 +59,9 @@ def pytest_configure(config: pytest.Config) -> None:
             {s: sess.kernel_id(s) for s in sess.specs}), "pyvma-results")
     if config.getoption("--ktap"):
         from .ktap import KtapWriter
-        config.pluginmanager.register(KtapWriter(config.getoption("--ktap")), "pyvma-ktap")
+        sess = config._pyvma  # type: ignore[attr-defined]
+        config.pluginmanager.register(KtapWriter(config.getoption("--ktap"), [
+            f"{sess.kernel_id(s)}: {sess.label(s)}" for s in sess.specs]), "pyvma-ktap")
 
 
 class _Session:
@@ -91,6 +93,13 @@ class _Session:
             except PyvmaError as exc:
                 self._trees[spec] = exc
         return self._trees[spec]
+
+    def label(self, spec: str) -> str:
+        """The kernel as a developer names it: ``7.2.13 + "title" v2 [1-8]``."""
+        tree = self.tree(spec)
+        if isinstance(tree, Exception):
+            return f"{spec} (not resolved: {tree})"
+        return tree.origin.get("label") or tree.version_str  # type: ignore[union-attr]
 
     def kernel_id(self, spec: str) -> str:
         """The kernel's part of a test id: its version, or with patches its name
@@ -128,8 +137,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         if isinstance(tree, Exception):
             lines.append(f"pyvma kernel {spec}: {tree}")
             continue
-        label = tree.origin.get("label") or tree.version_str  # type: ignore[union-attr]
-        lines.append(f"pyvma kernel {sess.kernel_id(spec)}: {label} ({tree.root})")  # type: ignore[union-attr]
+        lines.append(f"pyvma kernel {sess.kernel_id(spec)}: {sess.label(spec)} "
+                     f"({tree.root})")  # type: ignore[union-attr]
         try:
             k = sess.kernel(spec)
         except (Exception, pytest.fail.Exception):  # a build error fails the tests

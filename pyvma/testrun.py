@@ -42,6 +42,29 @@ def _harness_digest() -> str:
     return h.hexdigest()[:16]
 
 
+#: pytest options that change only how results are shown or written, not which tests
+#: run or how: a base result is reused across them.
+_OUTPUT_ONLY = ("--ktap", "--junitxml", "--junit-xml", "--pyvma-results", "--color",
+                "--tb", "--durations")
+
+
+def _selection(extra: list[str]) -> list[str]:
+    """The pytest arguments that choose and configure the tests (output options out)."""
+    out, skip = [], False
+    for a in extra:
+        if skip:
+            skip = False
+            continue
+        name = a.split("=", 1)[0]
+        if name in _OUTPUT_ONLY:
+            skip = "=" not in a
+            continue
+        if a in ("-q", "-qq", "-v", "-vv", "--quiet", "--verbose") or a.startswith("-r"):
+            continue
+        out.append(a)
+    return out
+
+
 def _sanitizer_env(sanitizer: str | None, env: dict[str, str]) -> Path | None:
     """Set up *env* for a sanitizer run; the UBSan log directory, if any."""
     if sanitizer:
@@ -120,7 +143,8 @@ def _run_against_base(base_cmd: list[str], extra: list[str], env: dict[str, str]
 
     def cache_file(tree) -> Path:
         key = hashlib.sha256(json.dumps([builds[str(tree.root)].key, args.sanitizer,
-                                         sorted(args.kernel_config or []), extra, digest])
+                                         sorted(args.kernel_config or []), _selection(extra),
+                                         digest])
                              .encode()).hexdigest()[:20]
         return results_dir / f"{key}.json"
 

@@ -387,7 +387,7 @@ def test_diff_of_two_series_versions_names_both_and_replays(two_versions):
     assert "v1 [1]" in replay.stdout and "v2 [1]" in replay.stdout
 
 
-def test_pyvma_test_opens_with_what_the_series_changed(two_versions):
+def test_pyvma_test_opens_with_what_the_series_changed(two_versions, tmp_path):
     v1, v2 = two_versions
     suite = str(REPO / "tests" / "sticky" / "test_sticky_existing_range.py")
     broken = run_cli("test", "--kernel", "debian:7.x", "--series", str(v1), "--", suite)
@@ -396,12 +396,16 @@ def test_pyvma_test_opens_with_what_the_series_changed(two_versions):
     assert "changed against" in head and "newly failing (" in head, head
     assert re.search(r"newly failing \(\d+\):\n    tests/sticky/test_sticky_existing_range"
                      r"\.py::\w+", head), head
-    fine = run_cli("test", "--kernel", "debian:7.x", "--series", str(v2), "--", suite)
+    ktap = tmp_path / "results.ktap"
+    fine = run_cli("test", "--kernel", "debian:7.x", "--series", str(v2), "--", suite,
+                   "--ktap", str(ktap))
     assert fine.returncode == 0, fine.stdout + fine.stderr
     assert "reused" in fine.stdout
     assert "no test changed its outcome" in fine.stdout
-    # the pytest header names the series
+    # the run and its KTAP name the series
     assert '"mm: sticky rework" v2 [1]' in fine.stdout
+    assert re.search(r'^# pyvma kernel \S+\+v2\.1: \S+ \+ "mm: sticky rework" v2 \[1\]$',
+                     ktap.read_text(), re.M), ktap.read_text()[:400]
 
 
 def test_three_way_merge_where_the_base_repository_has_the_blobs(tree7, tmp_path):
