@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,19 +64,26 @@ def file_lock(path: Path | str, shared: bool = False) -> Iterator[Path]:
 
 
 def _rmtree(path: Path) -> None:
-    """Remove a tree even if parts of it were made read-only."""
+    """Remove a tree even if parts of it were made read-only.
+
+    Never follows a symbolic link: only a real directory (by ``lstat``) is made
+    writable again, so a link in the tree cannot turn a chmod on its target.
+    """
+
+    def writable_dir(p: str) -> None:
+        with contextlib.suppress(OSError):
+            if stat.S_ISDIR(os.lstat(p).st_mode):
+                os.chmod(p, 0o700)
 
     def onerror(func: Any, p: str, _exc: Any) -> None:
-        try:
-            os.chmod(os.path.dirname(p) or ".", 0o755)
-            os.chmod(p, 0o755)
-        except OSError:
-            pass
-        try:
+        writable_dir(os.path.dirname(p) or ".")
+        writable_dir(p)
+        with contextlib.suppress(OSError):
             func(p)
-        except OSError:
-            pass
 
+    if os.path.islink(path):
+        os.unlink(path)
+        return
     shutil.rmtree(path, onerror=onerror)  # onexc only exists from 3.12
 
 
