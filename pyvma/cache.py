@@ -47,7 +47,10 @@ def cache_dir(override: Path | str | None = None) -> Path:
         text, where = os.environ[ENV_VAR], f"${ENV_VAR}"
     else:
         text, where = str(Path.home() / ".cache" / "pyvma"), "the cache directory"
-    path = Path(text).expanduser()
+    try:
+        path = Path(text).expanduser()
+    except RuntimeError:        # ~nosuchuser
+        path = Path(text)
     if str(path).startswith("~"):
         raise CacheError(f"{where} {shlex.quote(text)}: no such user's home directory; "
                          f"set {ENV_VAR} to an existing directory's path.")
@@ -62,16 +65,16 @@ def cache_dir(override: Path | str | None = None) -> Path:
     if path.exists() and not path.is_dir():
         raise CacheError(f"{where} {q} exists and is not a directory; set {ENV_VAR} to a "
                          "directory (or remove the file).")
-    if not path.exists():
-        try:
+    try:
+        if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.mkdir(mode=0o700)
-        except FileExistsError:
-            pass
-        except OSError as e:
-            raise CacheError(f"cannot create {where} {q}: {e.strerror}; set {ENV_VAR} to a "
-                             "writable directory.") from None
-    st = path.stat()
+            with contextlib.suppress(FileExistsError):
+                path.mkdir(mode=0o700)
+        st = path.stat()
+    except OSError as e:
+        at = f" ({e.filename})" if e.filename and str(e.filename) != key else ""
+        raise CacheError(f"cannot create {where} {q}: {e.strerror}{at}; set {ENV_VAR} to a "
+                         "writable directory.") from None
     if st.st_uid != os.geteuid():
         raise CacheError(
             f"{where} {q} is owned by uid {st.st_uid}, not by you (uid {os.geteuid()}): "
@@ -267,3 +270,69 @@ def file_digest(path: Path | str) -> str:
         digest = hashlib.sha256(f.read()).hexdigest()
     _digests[key] = (st.st_mtime_ns, st.st_size, digest)
     return digest
+
+
+def disk_usage(path: Path, seen: set[tuple[int, int]]) -> int:
+    """Bytes *path* occupies on disk (blocks, not sizes), every inode counted once
+    across calls sharing *seen* (hard links); symbolic links are not followed."""
+    total = 0
+    stack = [str(path)]
+    while stack:
+        p = stack.pop()
+        try:
+            st = os.lstat(p)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            total += st.st_blocks * 512
+        if stat.S_ISDIR(st.st_mode):
+            try:
+                with os.scandir(p) as it:
+                    stack.extend(e.path for e in it)
+            except OSError:
+                pass
+    return total
+
+
+#: subdirectories listed entry by entry; the others are listed as a whole
+_PER_ENTRY = ("kernels", "builds", "debs", "failed")
+#: kept by ``clear(keep_kernels=True)``: the trees and the verified .debs
+KERNEL_DIRS = ("kernels", "debs")
+#: never removed by ``clear``: the lock files other runs may hold right now
+LOCK_DIR = "locks"
+
+
+def usage(root: Path) -> list[tuple[str, int]]:
+    """``(relative name, bytes on disk)`` of everything in the cache: one row per
+    kept kernel, build, .deb and failed build (temporary ones too), one per other
+    subdirectory or file; hard links are counted once, at their first row."""
+    seen: set[tuple[int, int]] = set()
+    rows: list[tuple[str, int]] = []
+    for top in sorted(root.iterdir(), key=lambda e: (e.name not in _PER_ENTRY, e.name)):
+        if top.name in _PER_ENTRY and top.is_dir() and not top.is_symlink():
+            seen.add((top.lstat().st_dev, top.lstat().st_ino))
+            for e in sorted(top.iterdir()):
+                rows.append((f"{top.name}/{e.name}", disk_usage(e, seen)))
+        else:
+            rows.append((top.name + ("/" if top.is_dir() and not top.is_symlink() else ""),
+                         disk_usage(top, seen)))
+    return rows
+
+
+def clear(root: Path, keep_kernels: bool = False) -> list[str]:
+    """Remove everything in the cache but the lock files (and, with *keep_kernels*,
+    the kernel trees and their .debs); return the names removed.  Symbolic links
+    are removed, never followed."""
+    gone = []
+    for e in sorted(root.iterdir()):
+        if e.name == LOCK_DIR or (keep_kernels and e.name in KERNEL_DIRS):
+            continue
+        if e.is_dir() and not e.is_symlink():
+            _rmtree(e)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                e.unlink()
+        gone.append(e.name)
+    _trusted.discard(str(root))
+    return gone
