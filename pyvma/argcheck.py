@@ -41,8 +41,14 @@ class OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line (no usage block), exit 2."""
 
     def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+        sys.stderr.write(f"{self.prog}: error: {one_line(message)} "
+                         f"(see `{self.prog} --help`)\n")
         sys.exit(2)
+
+
+def one_line(text: str) -> str:
+    """*text* with control characters and line breaks escaped (``\\n``, ``\\x1b``)."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
 def _int(text: str, what: str) -> int:

@@ -341,10 +341,14 @@ def parse_header(path: Path, relname: str) -> list[Definition]:
     import os
     h = hashlib.sha256(f"{_parser_key()}\0{relname}\0".encode())
     h.update(raw.encode())
-    entry = parse_cache_dir / f"{h.hexdigest()[:24]}.json"
+    digest = h.hexdigest()
+    entry = parse_cache_dir / f"{digest[:24]}.json"
     try:
-        # JSON, shape-checked: the cache is data, never code (no pickle)
-        return _defs_from_json(json.loads(entry.read_bytes()))
+        # JSON, shape-checked and naming what it is the parse of: the cache is
+        # data, never code (no pickle); a damaged entry is parsed again
+        data = json.loads(entry.read_bytes())
+        if isinstance(data, dict) and data.get("key") == digest:
+            return _defs_from_json(data["defs"])
     except (OSError, ValueError, TypeError, KeyError):
         pass
     defs = _parse_text(raw, relname)
@@ -353,7 +357,7 @@ def parse_header(path: Path, relname: str) -> list[Definition]:
             parse_cache_dir.mkdir(parents=True, exist_ok=True)
             _made_dirs.add(parse_cache_dir)
         tmp = entry.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps([_def_to_json(d) for d in defs]))
+        tmp.write_text(json.dumps({"key": digest, "defs": [_def_to_json(d) for d in defs]}))
         tmp.replace(entry)
     except OSError:
         pass
