@@ -144,6 +144,12 @@ def hostile(victim: Path) -> dict[str, tuple[list, str]]:
         "write through a link": ([member(f"{top}/mm/d", tarfile.SYMTYPE, link="../.."),
                                   member(f"{top}/mm/d/x/planted")],
                                  "is a link out of the tree"),
+        "write through an in-tree link": ([member(f"{top}/mm/d", tarfile.SYMTYPE, link="."),
+                                           member(f"{top}/mm/d/planted")],
+                                          "is written through a symbolic link"),
+        "link out through links": ([member(f"{top}/mm/a", tarfile.SYMTYPE, link=".."),
+                                    member(f"{top}/mm/b", tarfile.SYMTYPE, link="a/../..")],
+                                   "is a link out of the tree (through other links"),
     }
 
 
@@ -281,7 +287,16 @@ def test_extract_members(tmp_path: Path, cache: Path) -> None:
         source.extract_members(tarball, ["../../etc/passwd"], out)
     bad = tar_with(tmp_path / "bad.tar", [member("linux-9.9.1/mm/sda", tarfile.BLKTYPE)])
     with pytest.raises(SourceError, match="is a device node: refused"):
-        source.extract_members(bad, ["mm/vma.c"], tmp_path / "out2")
+        source.extract_members(bad, ["mm/vma.c", "mm/sda"], tmp_path / "out2")
+    # a link already in the destination (e.g. a tree sharing the cached one) is
+    # never written through
+    dest = tmp_path / "out3"
+    (dest / "mm").parent.mkdir()
+    (dest / "mm").symlink_to(tmp_path / "src" / "mm")
+    before = state(tmp_path / "src")
+    with pytest.raises(SourceError, match="refused"):
+        source.extract_members(tarball, ["mm/vma.c"], dest)
+    assert state(tmp_path / "src") == before
 
 
 # --------------------------------------------------------------------------
