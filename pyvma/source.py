@@ -310,8 +310,10 @@ def probe_features(root: Path) -> frozenset[str]:
     memo = subdir("hashes") / f"probe-{hashlib.sha256(str(root).encode()).hexdigest()[:20]}.json"
     try:
         data = json.loads(memo.read_text())
-        if data.get("stamp") == json.loads(json.dumps(stamp)):
-            _probe_memo[key] = frozenset(data["features"])
+        if isinstance(data, dict) and data.get("stamp") == json.loads(json.dumps(stamp)) \
+                and isinstance(data.get("features"), list) \
+                and all(isinstance(f, str) for f in data["features"]):
+            _probe_memo[key] = frozenset(data["features"]) & FEATURES
             return _probe_memo[key]
     except (OSError, ValueError):
         pass
@@ -480,7 +482,8 @@ def _content_hash(root: Path, rels: Sequence[str], cache: Path | None) -> str:
     db_path = hdir / f"{key}.json"
     try:
         db = json.loads(db_path.read_text())
-        if db.get("root") != str(root.absolute()):
+        if not isinstance(db, dict) or db.get("root") != str(root.absolute()) \
+                or not isinstance(db.get("files"), dict):
             db = {}
     except (OSError, ValueError):
         db = {}
@@ -498,7 +501,8 @@ def _content_hash(root: Path, rels: Sequence[str], cache: Path | None) -> str:
         if stat.S_ISDIR(st.st_mode):
             continue
         old = entries.get(rel)
-        if old and old[0] == st.st_mtime_ns and old[1] == st.st_size:
+        if isinstance(old, list) and len(old) == 3 and old[0] == st.st_mtime_ns \
+                and old[1] == st.st_size and isinstance(old[2], str):
             digest = old[2]
         else:
             digest = _file_sha256(path)
@@ -1257,7 +1261,8 @@ class DebianApt:
             lists = 0
         try:
             memo = json.loads(memo_path.read_text())
-            if memo.get("lists") != lists:
+            if not isinstance(memo, dict) or memo.get("lists") != lists \
+                    or not isinstance(memo.get("answers"), dict):
                 memo = {"lists": lists, "answers": {}}
         except (OSError, ValueError):
             memo = {"lists": lists, "answers": {}}

@@ -677,3 +677,30 @@ def test_fuzz_argument_parsing(sub: str, words: list[str]) -> None:
     assert "Traceback" not in err.getvalue()
     if rc == 2:
         assert len(err.getvalue().strip().splitlines()) == 1, err.getvalue()
+
+
+@pytest.mark.parametrize("damage", ["[]", "null", "{}", '{"stamp": 1, "features": 3}',
+                                    '{"root": 1, "files": []}', '{"available": [1]}', "{"])
+def test_damaged_cache_metadata_is_rebuilt(damage: str, tmp_path: Path, cache: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every JSON file pyvma keeps in the cache, damaged or of the wrong shape: the
+    answer is worked out again, the same as from an empty cache."""
+    from vma_internal import index, shim
+    tree = make_fake_tree(tmp_path / "linux", 9, 9, 1)
+    (tree / "include/linux/mm.h").write_text("#define VM_STICKY 1\n")
+    want_feats = source._probe_features(tree)
+    want_hash = source.KernelTree(tree, "t", (9, 9, 1), "9.9.1", cache=cache).content_hash()
+    want_wide = index.wide_map(tree)
+    for f in (cache / "hashes").glob("*.json"):
+        f.write_text(damage)
+    source._probe_memo.clear()
+    pcache._digests.clear()
+    assert source.probe_features(tree) == want_feats
+    assert source.KernelTree(tree, "t", (9, 9, 1), "9.9.1", cache=cache).content_hash() == \
+        want_hash
+    entry = tmp_path / "wide.json"
+    entry.write_text(damage)
+    assert index.wide_map(tree, entry) == want_wide
+    memo = tmp_path / "memo.json"
+    memo.write_text(damage)
+    assert shim._read_memo(memo) is None
