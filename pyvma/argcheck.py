@@ -94,8 +94,10 @@ def kernel_spec(text: str) -> str:
         raise argparse.ArgumentTypeError(
             f"kernel spec {text!r} has leading or trailing white space: give "
             f"{text.strip()!r}")
-    if any(ord(c) < 32 or c == "\x7f" for c in text):
-        raise argparse.ArgumentTypeError(f"kernel spec {text!r} has control characters")
+    if not text.isprintable():
+        raise argparse.ArgumentTypeError(
+            f"kernel spec {one_line(text)!r} has control characters or line breaks: "
+            "rename the file or directory")
     if text.startswith("debian:"):
         from .source import _DEBIAN_SPEC
         if not _DEBIAN_SPEC.match(text):

@@ -1530,6 +1530,15 @@ def _debian_tree(
 # Entry point
 
 
+def _expanduser(text: str) -> Path:
+    """``~`` and ``~user`` expanded; SourceError for a user without a home."""
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:
+        raise SourceError(f"{text!r}: no such user's home directory (for the ~ in it). "
+                          f"{_SPEC_HELP}") from None
+
+
 def resolve(spec: str, cache: Path | None = None) -> KernelTree:
     """Resolve a kernel spec to a ``KernelTree`` (fetching/extracting if needed).
 
@@ -1544,7 +1553,7 @@ def resolve(spec: str, cache: Path | None = None) -> KernelTree:
     if spec.startswith("debian:"):
         return _resolve_debian(spec, cdir)
 
-    path = Path(spec).expanduser()
+    path = _expanduser(spec)
     if path.is_dir():
         return _resolve_dir(path, spec, cdir)
     if path.is_file():
@@ -1562,7 +1571,7 @@ def resolve(spec: str, cache: Path | None = None) -> KernelTree:
 
     if "@" in spec:
         repo_text, _, ref = spec.rpartition("@")
-        repo = Path(repo_text).expanduser()
+        repo = _expanduser(repo_text)
         if repo_text and ref and repo.is_dir():
             return _resolve_git(repo, ref, spec, cdir)
         if repo_text and ref:

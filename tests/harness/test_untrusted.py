@@ -704,3 +704,37 @@ def test_damaged_cache_metadata_is_rebuilt(damage: str, tmp_path: Path, cache: P
     memo = tmp_path / "memo.json"
     memo.write_text(damage)
     assert shim._read_memo(memo) is None
+
+
+@settings(max_examples=150, deadline=None, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(spec=st.one_of(st.text(max_size=30), st.from_regex(r"[./~a-z@:^-]{1,12}", fullmatch=True),
+                      st.sampled_from([".", "/", "..", "~", "/dev/null", "/proc/self",
+                                       "x.deb", "y.tar.xz", ".@", "@HEAD", "/nonexistent@v1",
+                                       "git:x", "http://x/y.deb"])))
+def test_fuzz_fetch_specs(spec: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`pyvma fetch SPEC` for random specs (not debian:, which asks the network):
+    exit 0 or 2 with one line, never a traceback, nothing written outside the cache."""
+    import contextlib
+    import io as _io
+    if spec.strip().startswith("debian:"):
+        return
+    cache = tmp_path_factory.mktemp("cache")
+    old = os.environ.get("PYVMA_CACHE")
+    os.environ["PYVMA_CACHE"] = str(cache)
+    err = _io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(_io.StringIO()):
+            try:
+                rc = cli.main(["fetch", spec])
+            except SystemExit as e:
+                rc = e.code if isinstance(e.code, int) else 2
+    finally:
+        if old is None:
+            del os.environ["PYVMA_CACHE"]
+        else:
+            os.environ["PYVMA_CACHE"] = old
+    assert rc in (0, 2), err.getvalue()
+    assert "Traceback" not in err.getvalue()
+    if rc == 2:
+        assert len(err.getvalue().strip().splitlines()) == 1, err.getvalue()
