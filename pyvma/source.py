@@ -14,8 +14,12 @@ Accepted specs (see ``resolve``):
 
 Cache layout (``$PYVMA_CACHE``, default ``~/.cache/pyvma``)::
 
-    kernels/<name>/                 extracted tree + PYVMA_SOURCE.json
+    kernels/<name>/                 extracted tree + PYVMA_SOURCE.json; <name> is
+                                    <package>_<version>-<sha256[:12] of the .deb>,
+                                    git-<sha[:12]>, or the tarball's stem (+ sha)
     kernels/.<name>.tmp-XXXX/       in-progress extraction (renamed into place)
+    debs/                           .debs trees were extracted from (sha256 checked
+                                    against Debian's lists; see source_archive)
     locks/<name>.lock               flock per cached tree; apt.lock for apt
     apt/                            sources.list, lists/, cache/, status, stamp
     hashes/<key>.json               content_hash per-file cache for one root
