@@ -252,8 +252,8 @@ def parser() -> argparse.ArgumentParser:
             sp.add_argument("--kernel", action="append", metavar="SPEC", type=kernel_spec,
                             help=f"kernel tree (repeatable; default {DEFAULT_KERNEL})")
         else:
-            sp.add_argument("--kernel", default=DEFAULT_KERNEL, metavar="SPEC", type=kernel_spec,
-                            help="DIR, DIR@REF, linux-source .deb/tarball, or "
+            sp.add_argument("--kernel", default=DEFAULT_KERNEL, metavar="SPEC",
+                            type=kernel_spec, help="DIR, DIR@REF, linux-source .deb/tarball, or "
                                  f"debian:linux-source-X.Y (default {DEFAULT_KERNEL})")
         sp.add_argument("--kernel-config", action="append", default=[],
                         metavar="CONFIG_X=y|n", type=config_item)
@@ -287,7 +287,8 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument(f"--{side}-patch", action="append", default=[], metavar="FILE",
                         help=f"patch applied to {side.upper()} (repeatable)")
         sp.add_argument(f"--{side}-series", metavar="MBOX", help=f"series applied to {side.upper()}")
-    sp.add_argument("--kernel-config", action="append", default=[], metavar="CONFIG_X=y|n", type=config_item)
+    sp.add_argument("--kernel-config", action="append", default=[], metavar="CONFIG_X=y|n",
+                    type=config_item)
     sp.add_argument("--seed", type=int_range(0, 2**64 - 1, "--seed"), default=1)
     sp.add_argument("--sequences", type=int_range(1, 10**8, "--sequences"), default=500)
     sp.add_argument("--length", type=int_range(1, 10**5, "--length"), default=30)
@@ -298,7 +299,8 @@ def parser() -> argparse.ArgumentParser:
     sp.set_defaults(fn=cmd_diff)
     sp = sub.add_parser("replay", help="replay an operation sequence (from a diff report)")
     sp.add_argument("--kernel", action="append", metavar="SPEC", type=kernel_spec)
-    sp.add_argument("--kernel-config", action="append", default=[], metavar="CONFIG_X=y|n", type=config_item)
+    sp.add_argument("--kernel-config", action="append", default=[], metavar="CONFIG_X=y|n",
+                    type=config_item)
     sp.add_argument("--ops", required=True, type=ops_json_text,
                     help="the JSON operation list of the report")
     sp.set_defaults(fn=cmd_replay)

@@ -4,9 +4,10 @@
 Integers (decimal, octal, hex; u/l suffixes), the names of *values*, ``!``,
 ``~``, unary ``-``/``+``, ``* / %``, ``+ -``, ``<< >>``, comparisons, ``== !=``,
 ``& ^ |``, ``&& ||`` (short-circuit) and ``?:``, with C's precedence and 64-bit
-wrapping.  Anything else (an unknown name, a call, a character literal, a
-division by zero, a shift out of range, nesting deeper than MAX_DEPTH, a
-function-like macro's value when it is needed) makes the answer None: the caller leaves that condition to the compiler.
+wrapping.  Anything else (an unknown name, a character literal, a division by
+zero, a shift out of range, nesting deeper than MAX_DEPTH, a function-like
+macro's value when it is needed) makes the answer None: the caller leaves that
+condition to the compiler.
 """
 from __future__ import annotations
 
