@@ -19,6 +19,7 @@ Layout under the cache::
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -31,7 +32,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cache import cache_dir, file_digest, file_lock
+from .cache import _rmtree, cache_dir, collect_stale, file_digest, file_lock
 from .errors import PyvmaError
 from .source import KernelTree
 
@@ -102,17 +103,24 @@ def _sha256(path: Path) -> str:
 
 
 def _cached_ok(bdir: Path) -> Build | None:
-    """A finished build whose module still has the recorded content, else None."""
+    """A finished build whose module still has the recorded content, else None
+    (a missing, damaged or wrongly shaped BUILD.json: the entry is rebuilt)."""
     meta = bdir / "BUILD.json"
     if not meta.exists():
         return None
     try:
         info = json.loads(meta.read_text())
-        mod = bdir / info["module_file"]
-        if not mod.exists() or _sha256(mod) != info["module_sha256"] \
-                or not (bdir / ABI_FILE).exists():
+        if not isinstance(info, dict) or not all(
+                isinstance(info.get(k), str) for k in ("key", "module_name", "module_file",
+                                                       "module_sha256")):
             return None
-    except (ValueError, KeyError, OSError):
+        if "/" in info["module_file"] or info["module_file"].startswith("."):
+            return None
+        mod = bdir / info["module_file"]
+        if not mod.is_file() or _sha256(mod) != info["module_sha256"] \
+                or not (bdir / ABI_FILE).is_file():
+            return None
+    except (ValueError, OSError):
         return None
     return Build(info["key"], bdir, info["module_name"], mod, info)
 
@@ -243,8 +251,9 @@ def build(tree: KernelTree, config=None, sanitizer: str | None = None,
         done = _cached_ok(bdir)
         if done:
             return done
-        if bdir.exists():          # a damaged entry: rebuild it
-            shutil.rmtree(bdir)
+        collect_stale(root)        # temp dirs of killed builds
+        if bdir.exists() or bdir.is_symlink():   # a damaged entry: rebuild it
+            _rmtree(bdir)
         bdir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=bdir.parent))
         try:
@@ -406,18 +415,75 @@ def _abi_module(objs_dir: Path) -> Path:
     import cffi
     from vma_internal.toolchain import CSRC
     api = (CSRC / "pyvma_api.h").read_text()
-    h = hashlib.sha256(f"{api}\0{cffi.__version__}".encode()).hexdigest()[:16]
-    out = objs_dir / f"pyvma_abi_{h}.py"
-    if out.exists():
-        return out
+    name = _abi_name()
+    out = objs_dir / f"{name}.py"
+    if out.is_file():
+        try:
+            load_abi(out)
+            return out
+        except BuildError:
+            pass                   # damaged: written again
     ffi = cffi.FFI()
     ffi.cdef(api)
-    ffi.set_source(f"pyvma_abi_{h}", None)
+    ffi.set_source(name, None)
     tmp = out.with_suffix(f".tmp{os.getpid()}")
     with contextlib.redirect_stdout(io.StringIO()):     # cffi says "generating ..."
         ffi.emit_python_code(str(tmp))
     os.replace(tmp, out)
     return out
+
+
+_ABI_KEYWORDS = frozenset({"_version", "_types", "_globals", "_struct_unions", "_enums",
+                           "_typenames"})
+
+
+def load_abi(path: Path):
+    """The ``ffi`` of a cffi ABI module, read as data and never executed: the
+    file must be exactly ``import _cffi_backend`` and ``ffi = _cffi_backend.FFI(
+    'pyvma_abi_<hash of csrc/pyvma_api.h>', <literal keywords>)``, else BuildError."""
+    import ast
+    import _cffi_backend
+    bad = BuildError(f"{path} is not the ABI description pyvma writes: refused; remove "
+                     f"{path.parent} (`pyvma cache clear`) to rebuild it.")
+    try:
+        tree = ast.parse(path.read_bytes(), str(path))
+    except (SyntaxError, ValueError, OSError):
+        raise bad from None
+    body = tree.body
+    if len(body) != 2 or not isinstance(body[0], ast.Import) or \
+            [(a.name, a.asname) for a in body[0].names] != [("_cffi_backend", None)]:
+        raise bad
+    st = body[1]
+    if not (isinstance(st, ast.Assign) and len(st.targets) == 1
+            and isinstance(st.targets[0], ast.Name) and st.targets[0].id == "ffi"
+            and isinstance(st.value, ast.Call) and isinstance(st.value.func, ast.Attribute)
+            and isinstance(st.value.func.value, ast.Name)
+            and st.value.func.value.id == "_cffi_backend" and st.value.func.attr == "FFI"
+            and len(st.value.args) == 1 and isinstance(st.value.args[0], ast.Constant)
+            and st.value.args[0].value == _abi_name()):
+        raise bad
+    kwargs = {}
+    for kw in st.value.keywords:
+        if kw.arg not in _ABI_KEYWORDS:
+            raise bad
+        try:
+            kwargs[kw.arg] = ast.literal_eval(kw.value)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            raise bad from None
+    try:
+        return _cffi_backend.FFI(_abi_name(), **kwargs)
+    except Exception:
+        raise bad from None
+
+
+@functools.lru_cache(maxsize=1)
+def _abi_name() -> str:
+    """The module name cffi's ABI description of this csrc/pyvma_api.h carries."""
+    import _cffi_backend
+    from vma_internal.toolchain import CSRC
+    api = (CSRC / "pyvma_api.h").read_text()
+    return "pyvma_abi_" + hashlib.sha256(
+        f"{api}\0{_cffi_backend.__version__}".encode()).hexdigest()[:16]
 
 
 # generated into gen/: the shim + mm/vma*.c + glue.c, and the shim + the rest of

@@ -12,35 +12,94 @@ import contextlib
 import fcntl
 import json
 import os
+import re
+import shlex
 import shutil
+import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .errors import PyvmaError
+
 ENV_VAR = "PYVMA_CACHE"
 
 
+class CacheError(PyvmaError):
+    """The cache directory cannot be used (or trusted)."""
+
+
+_trusted: set[str] = set()
+
+
 def cache_dir(override: Path | str | None = None) -> Path:
-    """Return the cache directory (created if missing), absolute.
+    """Return the cache directory (created 0700 if missing), absolute.
 
     ``override`` wins over ``$PYVMA_CACHE``, which wins over ~/.cache/pyvma.
+    Refused (CacheError) like ssh refuses ``~/.ssh``: not a directory, owned by
+    another user, or writable by group or others -- its contents are run.
     """
     if override is not None:
-        path = Path(override).expanduser()
+        text, where = str(override), "the cache directory"
     elif os.environ.get(ENV_VAR):
-        path = Path(os.environ[ENV_VAR]).expanduser()
+        text, where = os.environ[ENV_VAR], f"${ENV_VAR}"
     else:
-        path = Path.home() / ".cache" / "pyvma"
+        text, where = str(Path.home() / ".cache" / "pyvma"), "the cache directory"
+    try:
+        path = Path(text).expanduser()
+    except RuntimeError:        # ~nosuchuser
+        path = Path(text)
+    if str(path).startswith("~"):
+        raise CacheError(f"{where} {shlex.quote(text)}: no such user's home directory; "
+                         f"set {ENV_VAR} to an existing directory's path.")
     path = path.absolute()
-    path.mkdir(parents=True, exist_ok=True)
+    key = str(path)
+    if key in _trusted:
+        return path
+    q = shlex.quote(key)
+    if os.path.islink(path) and not path.exists():
+        raise CacheError(f"{where} {q} is a dangling symbolic link; remove it or set "
+                         f"{ENV_VAR} to a directory.")
+    if path.exists() and not path.is_dir():
+        raise CacheError(f"{where} {q} exists and is not a directory; set {ENV_VAR} to a "
+                         "directory (or remove the file).")
+    try:
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                path.mkdir(mode=0o700)
+        st = path.stat()
+    except OSError as e:
+        at = f" ({e.filename})" if e.filename and str(e.filename) != key else ""
+        raise CacheError(f"cannot create {where} {q}: {e.strerror}{at}; set {ENV_VAR} to a "
+                         "writable directory.") from None
+    if st.st_uid != os.geteuid():
+        raise CacheError(
+            f"{where} {q} is owned by uid {st.st_uid}, not by you (uid {os.geteuid()}): "
+            "refusing it (its owner could plant code pyvma runs); use a directory of your "
+            f"own (set {ENV_VAR}) or `chown -R {os.geteuid()} {q}`.")
+    if st.st_mode & 0o022:
+        raise CacheError(
+            f"{where} {q} is writable by group or others (mode {stat.S_IMODE(st.st_mode):o}): "
+            f"refusing it (they could plant code pyvma runs); `chmod go-w {q}` or set "
+            f"{ENV_VAR} to a directory of your own.")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise CacheError(f"{where} {q} is not writable; set {ENV_VAR} to a writable "
+                         "directory.")
+    _trusted.add(key)
     return path
 
 
 def subdir(name: str, cache: Path | str | None = None) -> Path:
     """Return ``cache_dir()/name``, created if missing."""
     path = cache_dir(cache) / name
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CacheError(f"cannot create {shlex.quote(str(path))}: {e.strerror}; check the "
+                         f"cache directory (set {ENV_VAR} to a writable one).") from None
     return path
 
 
@@ -63,20 +122,29 @@ def file_lock(path: Path | str, shared: bool = False) -> Iterator[Path]:
 
 
 def _rmtree(path: Path) -> None:
-    """Remove a tree even if parts of it were made read-only."""
+    """Remove a tree even if parts of it were made read-only.
+
+    Never follows a symbolic link: only a real directory (by ``lstat``) is made
+    writable again, so a link in the tree cannot turn a chmod on its target.
+    """
+
+    def writable_dir(p: str) -> None:
+        with contextlib.suppress(OSError):
+            if stat.S_ISDIR(os.lstat(p).st_mode):
+                os.chmod(p, 0o700)
 
     def onerror(func: Any, p: str, _exc: Any) -> None:
-        try:
-            os.chmod(os.path.dirname(p) or ".", 0o755)
-            os.chmod(p, 0o755)
-        except OSError:
-            pass
-        try:
+        writable_dir(os.path.dirname(p) or ".")
+        writable_dir(p)
+        with contextlib.suppress(OSError):
             func(p)
-        except OSError:
-            pass
 
+    if os.path.islink(path):
+        os.unlink(path)
+        return
     shutil.rmtree(path, onerror=onerror)  # onexc only exists from 3.12
+    if os.path.lexists(path):      # an unreadable directory is listed on the second pass
+        shutil.rmtree(path, onerror=onerror)
 
 
 def tmp_prefix(final: Path) -> str:
@@ -96,6 +164,51 @@ def remove_stale_tmp(final: Path) -> None:
     for entry in parent.iterdir():
         if entry.name.startswith(prefix) and entry.is_dir():
             _rmtree(entry)
+
+
+STALE_TMP_SECONDS = 6 * 3600
+
+
+def _lock_free(lock: Path) -> bool:
+    """True if no process holds *lock* (then nobody works on what it guards)."""
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def collect_stale(root: Path) -> list[Path]:
+    """Remove what killed runs left: ``builds/.tmp-<key>-*`` and
+    ``kernels/.<name>.tmp-*`` whose lock is free, and ``tmp/`` entries older than
+    STALE_TMP_SECONDS.  Returns what was removed."""
+    gone: list[Path] = []
+    locks = root / "locks"
+    for sub, pat in (("builds", r"\.tmp-([0-9a-f]+)-.*"), ("kernels", r"\.(.+)\.tmp-.*")):
+        d = root / sub
+        for e in sorted(d.iterdir()) if d.is_dir() else []:
+            m = re.fullmatch(pat, e.name)
+            if not m:
+                continue
+            lock = locks / (f"build-{m.group(1)}.lock" if sub == "builds"
+                            else f"{m.group(1)}.lock")
+            if locks.is_dir() and _lock_free(lock):
+                _rmtree(e)
+                gone.append(e)
+    tmp = root / "tmp"
+    now = time.time()
+    for e in sorted(tmp.iterdir()) if tmp.is_dir() else []:
+        with contextlib.suppress(OSError):
+            if now - e.lstat().st_mtime > STALE_TMP_SECONDS:
+                _rmtree(e) if e.is_dir() and not e.is_symlink() else e.unlink()
+                gone.append(e)
+    return gone
 
 
 @contextlib.contextmanager
@@ -157,3 +270,69 @@ def file_digest(path: Path | str) -> str:
         digest = hashlib.sha256(f.read()).hexdigest()
     _digests[key] = (st.st_mtime_ns, st.st_size, digest)
     return digest
+
+
+def disk_usage(path: Path, seen: set[tuple[int, int]]) -> int:
+    """Bytes *path* occupies on disk (blocks, not sizes), every inode counted once
+    across calls sharing *seen* (hard links); symbolic links are not followed."""
+    total = 0
+    stack = [str(path)]
+    while stack:
+        p = stack.pop()
+        try:
+            st = os.lstat(p)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            total += st.st_blocks * 512
+        if stat.S_ISDIR(st.st_mode):
+            try:
+                with os.scandir(p) as it:
+                    stack.extend(e.path for e in it)
+            except OSError:
+                pass
+    return total
+
+
+#: subdirectories listed entry by entry; the others are listed as a whole
+_PER_ENTRY = ("kernels", "builds", "debs", "failed")
+#: kept by ``clear(keep_kernels=True)``: the trees and the verified .debs
+KERNEL_DIRS = ("kernels", "debs")
+#: never removed by ``clear``: the lock files other runs may hold right now
+LOCK_DIR = "locks"
+
+
+def usage(root: Path) -> list[tuple[str, int]]:
+    """``(relative name, bytes on disk)`` of everything in the cache: one row per
+    kept kernel, build, .deb and failed build (temporary ones too), one per other
+    subdirectory or file; hard links are counted once, at their first row."""
+    seen: set[tuple[int, int]] = set()
+    rows: list[tuple[str, int]] = []
+    for top in sorted(root.iterdir(), key=lambda e: (e.name not in _PER_ENTRY, e.name)):
+        if top.name in _PER_ENTRY and top.is_dir() and not top.is_symlink():
+            seen.add((top.lstat().st_dev, top.lstat().st_ino))
+            for e in sorted(top.iterdir()):
+                rows.append((f"{top.name}/{e.name}", disk_usage(e, seen)))
+        else:
+            rows.append((top.name + ("/" if top.is_dir() and not top.is_symlink() else ""),
+                         disk_usage(top, seen)))
+    return rows
+
+
+def clear(root: Path, keep_kernels: bool = False) -> list[str]:
+    """Remove everything in the cache but the lock files (and, with *keep_kernels*,
+    the kernel trees and their .debs); return the names removed.  Symbolic links
+    are removed, never followed."""
+    gone = []
+    for e in sorted(root.iterdir()):
+        if e.name == LOCK_DIR or (keep_kernels and e.name in KERNEL_DIRS):
+            continue
+        if e.is_dir() and not e.is_symlink():
+            _rmtree(e)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                e.unlink()
+        gone.append(e.name)
+    _trusted.discard(str(root))
+    return gone

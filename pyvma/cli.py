@@ -5,7 +5,7 @@
     pyvma build  --kernel SPEC [--kernel-config ...] [--sanitizer ubsan|asan]
     pyvma shim   --kernel SPEC [--kernel-config ...] [--report]
     pyvma fetch  SPEC...
-    pyvma cache  list|clear
+    pyvma cache  list|clear [--keep-kernels]|collect
 
 Exit status: 0 success, 1 test failures, 2 an error (message on stderr).
 """
@@ -17,6 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .argcheck import (OneLineParser, config_item, finite_range, int_range, kernel_spec,
+                       ops_json_text)
 from .errors import PyvmaError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -211,40 +213,43 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    from .cache import cache_dir
+    from .cache import cache_dir, clear, collect_stale, usage
     root = cache_dir()
     if args.action == "list":
-        for sub in ("kernels", "builds"):
-            d = root / sub
-            for p in sorted(d.iterdir()) if d.exists() else []:
-                if p.name.startswith("."):
-                    continue
-                size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
-                print(f"{sub}/{p.name}\t{size // (1 << 20)} MiB")
+        from .patches import recorded_identity
+        rows = usage(root)
+        for name, size in rows:
+            ident = recorded_identity(root / name) if name.startswith("kernels/patched-") \
+                else None
+            what = f"\t{ident['label']}" if ident else ""
+            print(f"{name}\t{size / (1 << 20):.1f} MiB{what}")
+        print(f"total\t{sum(s for _, s in rows) / (1 << 20):.1f} MiB\t{root}")
         return 0
-    for sub in ("builds", "objs", "tmp"):
-        shutil.rmtree(root / sub, ignore_errors=True)
-    if args.all:
-        shutil.rmtree(root / "kernels", ignore_errors=True)
-    print(f"cleared {root}/{{builds,objs,tmp}}" + (" and kernels" if args.all else ""))
+    if args.action == "collect":
+        for p in collect_stale(root):
+            print(f"removed {p}")
+        return 0
+    gone = clear(root, keep_kernels=args.keep_kernels)
+    kept = "locks/" + (", kernels/ and debs/" if args.keep_kernels else "")
+    print(f"cleared {root}: {' '.join(gone) or 'nothing to clear'} (kept {kept})")
     return 0
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pyvma", description="Test a kernel tree's mm/vma.c "
+    p = OneLineParser(prog="pyvma", description="Test a kernel tree's mm/vma.c "
                                 "from Python (see README.md).")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     def kernel_opts(sp, many: bool = False):
         if many:
-            sp.add_argument("--kernel", action="append", metavar="SPEC",
+            sp.add_argument("--kernel", action="append", metavar="SPEC", type=kernel_spec,
                             help=f"kernel tree (repeatable; default {DEFAULT_KERNEL})")
         else:
             sp.add_argument("--kernel", default=DEFAULT_KERNEL, metavar="SPEC",
-                            help="DIR, DIR@REF, linux-source .deb/tarball, or "
+                            type=kernel_spec, help="DIR, DIR@REF, linux-source .deb/tarball, or "
                                  f"debian:linux-source-X.Y (default {DEFAULT_KERNEL})")
         sp.add_argument("--kernel-config", action="append", default=[],
-                        metavar="CONFIG_X=y|n")
+                        metavar="CONFIG_X=y|n", type=config_item)
 
     sp = sub.add_parser("test", help="run the kernel suites against kernel trees (with "
                         "patches: against the base tree too, reporting what changed)")
@@ -276,47 +281,56 @@ def parser() -> argparse.ArgumentParser:
                     help="list every definition with its tree location, stubs, demotions")
     sp.set_defaults(fn=cmd_shim)
     sp = sub.add_parser("diff", help="compare the behaviour of two kernel builds")
-    sp.add_argument("a", metavar="A", help="kernel spec A")
-    sp.add_argument("b", metavar="B", help="kernel spec B")
+    sp.add_argument("a", metavar="A", help="kernel spec A", type=kernel_spec)
+    sp.add_argument("b", metavar="B", help="kernel spec B", type=kernel_spec)
     for side in ("a", "b"):
         sp.add_argument(f"--{side}-patch", action="append", default=[], metavar="FILE",
                         help=f"patch applied to {side.upper()} (repeatable)")
         sp.add_argument(f"--{side}-series", metavar="MBOX", help=f"series applied to {side.upper()}")
         sp.add_argument(f"--{side}-patches", metavar="N-M", help=f"patches of {side.upper()}'s "
                         "series to apply (e.g. 1-8)")
-    sp.add_argument("--kernel-config", action="append", default=[], metavar="CONFIG_X=y|n")
-    sp.add_argument("--seed", type=int, default=1)
-    sp.add_argument("--sequences", type=int, default=500)
-    sp.add_argument("--length", type=int, default=30)
-    sp.add_argument("--seconds", type=float, default=60.0, help="time budget for random sequences")
+    sp.add_argument("--kernel-config", action="append", default=[], metavar="CONFIG_X=y|n",
+                    type=config_item)
+    sp.add_argument("--seed", type=int_range(0, 2**64 - 1, "--seed"), default=1)
+    sp.add_argument("--sequences", type=int_range(1, 10**8, "--sequences"), default=500)
+    sp.add_argument("--length", type=int_range(1, 10**5, "--length"), default=30)
+    sp.add_argument("--seconds", type=finite_range(0, 10**7, "--seconds"), default=60.0,
+                    help="time budget for random sequences")
     sp.add_argument("--no-corpus", action="store_true")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(fn=cmd_diff)
     sp = sub.add_parser("replay", help="replay an operation sequence (from a diff report)")
-    sp.add_argument("--kernel", action=_KernelGroup, metavar="SPEC",
+    sp.add_argument("--kernel", action=_KernelGroup, metavar="SPEC", type=kernel_spec,
                     help="a kernel (repeatable); --patch/--series/--patches after it apply to it")
     sp.add_argument("--patch", action=_KernelGroup, metavar="FILE")
     sp.add_argument("--series", action=_KernelGroup, metavar="MBOX")
     sp.add_argument("--patches", action=_KernelGroup, metavar="N-M")
-    sp.add_argument("--kernel-config", action="append", default=[], metavar="CONFIG_X=y|n")
-    sp.add_argument("--ops", required=True, help="the JSON operation list of the report")
+    sp.add_argument("--kernel-config", action="append", default=[], metavar="CONFIG_X=y|n",
+                    type=config_item)
+    sp.add_argument("--ops", required=True, type=ops_json_text,
+                    help="the JSON operation list of the report")
     sp.set_defaults(fn=cmd_replay, kernels=None)
     sp = sub.add_parser("fuzz", help="model-based exploration (hypothesis) for a while")
     kernel_opts(sp)
     sp.add_argument("--patch", action="append", default=[], metavar="FILE")
     sp.add_argument("--series", metavar="MBOX")
     sp.add_argument("--patches", metavar="N-M", help=PATCHES_HELP)
-    sp.add_argument("--minutes", type=float, default=5.0)
-    sp.add_argument("--batch", type=int, default=200, help="examples per hypothesis run")
+    sp.add_argument("--minutes", type=finite_range(0, 10**6, "--minutes"), default=5.0)
+    sp.add_argument("--batch", type=int_range(1, 10**7, "--batch"), default=200,
+                    help="examples per hypothesis run")
     sp.add_argument("--save-dir", default=str(REPO / "tests" / "model" / "regressions"),
                     help="where findings are kept as regression cases")
     sp.set_defaults(fn=cmd_fuzz)
     sp = sub.add_parser("fetch", help="fetch/extract kernel trees into the cache")
-    sp.add_argument("specs", nargs="+", metavar="SPEC")
+    sp.add_argument("specs", nargs="+", metavar="SPEC", type=kernel_spec)
     sp.set_defaults(fn=cmd_fetch)
     sp = sub.add_parser("cache", help="list or clear the cache")
-    sp.add_argument("action", choices=["list", "clear"])
-    sp.add_argument("--all", action="store_true", help="with clear: kernels too")
+    sp.add_argument("action", choices=["list", "clear", "collect"],
+                    help="list: everything with its disk use; clear: everything; collect: "
+                         "what killed runs left")
+    sp.add_argument("--keep-kernels", action="store_true",
+                    help="with clear: keep the kernel trees and their .debs")
+    sp.add_argument("--all", action="store_true", help=argparse.SUPPRESS)  # clear's default
     sp.set_defaults(fn=cmd_cache)
     return p
 

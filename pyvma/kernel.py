@@ -7,7 +7,6 @@ names (``k.flag("VM_READ", "VM_WRITE")``).  Nothing here restates a kernel mask:
 """
 from __future__ import annotations
 
-import importlib.util
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,11 +58,9 @@ class Kernel:
         # RTLD_LOCAL: two trees' libraries in one process never see each other;
         # RTLD_NODELETE: never unmapped (liburcu's call_rcu thread may still run
         # the maple tree's callbacks in it while the interpreter exits)
-        spec = importlib.util.spec_from_file_location(f"_pyvma_abi_{build.key}", build.abi_path)
-        assert spec and spec.loader
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        self.ffi = mod.ffi
+        # (read as data, never executed: see build.load_abi)
+        from .build import load_abi
+        self.ffi = load_abi(build.abi_path)
         self.lib = self.ffi.dlopen(str(build.module_path), self.ffi.RTLD_NOW
                                    | self.ffi.RTLD_LOCAL | self.ffi.RTLD_NODELETE)
         self._flags: dict[str, int] = {}

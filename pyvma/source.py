@@ -14,8 +14,12 @@ Accepted specs (see ``resolve``):
 
 Cache layout (``$PYVMA_CACHE``, default ``~/.cache/pyvma``)::
 
-    kernels/<name>/                 extracted tree + PYVMA_SOURCE.json
+    kernels/<name>/                 extracted tree + PYVMA_SOURCE.json; <name> is
+                                    <package>_<version>-<sha256[:12] of the .deb>,
+                                    git-<sha[:12]>, or the tarball's stem (+ sha)
     kernels/.<name>.tmp-XXXX/       in-progress extraction (renamed into place)
+    debs/                           .debs trees were extracted from (sha256 checked
+                                    against Debian's lists; see source_archive)
     locks/<name>.lock               flock per cached tree; apt.lock for apt
     apt/                            sources.list, lists/, cache/, status, stamp
     hashes/<key>.json               content_hash per-file cache for one root
@@ -24,6 +28,7 @@ Cache layout (``$PYVMA_CACHE``, default ``~/.cache/pyvma``)::
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import fnmatch
 import glob
@@ -31,18 +36,23 @@ import hashlib
 import json
 import logging
 import os
-import stat
+import posixpath
 import re
+import shlex
 import shutil
+import signal
+import stat
 import subprocess
+import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .cache import (
+    _rmtree,
     atomic_dir,
     remember_digest,
     cache_dir,
@@ -240,8 +250,10 @@ def probe_features(root: Path, cache: Path | None = None) -> frozenset[str]:
         f"probe-{hashlib.sha256(str(root).encode()).hexdigest()[:20]}.json"
     try:
         data = json.loads(memo.read_text())
-        if data.get("stamp") == json.loads(json.dumps(stamp)):
-            _probe_memo[key] = frozenset(data["features"])
+        if isinstance(data, dict) and data.get("stamp") == json.loads(json.dumps(stamp)) \
+                and isinstance(data.get("features"), list) \
+                and all(isinstance(f, str) for f in data["features"]):
+            _probe_memo[key] = frozenset(data["features"]) & FEATURES
             return _probe_memo[key]
     except (OSError, ValueError):
         pass
@@ -359,7 +371,8 @@ def _content_hash(root: Path, rels: Sequence[str], cache: Path | None) -> str:
     db_path = hdir / f"{key}.json"
     try:
         db = json.loads(db_path.read_text())
-        if db.get("root") != str(root.absolute()):
+        if not isinstance(db, dict) or db.get("root") != str(root.absolute()) \
+                or not isinstance(db.get("files"), dict):
             db = {}
     except (OSError, ValueError):
         db = {}
@@ -377,7 +390,8 @@ def _content_hash(root: Path, rels: Sequence[str], cache: Path | None) -> str:
         if stat.S_ISDIR(st.st_mode):
             continue
         old = entries.get(rel)
-        if old and old[0] == st.st_mtime_ns and old[1] == st.st_size:
+        if isinstance(old, list) and len(old) == 3 and old[0] == st.st_mtime_ns \
+                and old[1] == st.st_size and isinstance(old[2], str):
             digest = old[2]
         else:
             digest = _file_sha256(path)
@@ -431,37 +445,310 @@ def _tail(text: str, lines: int = 6) -> str:
     return " | ".join(text.strip().splitlines()[-lines:]) or "(no output)"
 
 
-def _pipeline(cmds: Sequence[Sequence[str]]) -> list[tuple[int, str]]:
-    """Run ``cmds`` as a pipeline (no shell); return (rc, stderr) per command."""
+#: Limits of one extraction: a kernel's subtrees are ~30k files and ~400 MB; a
+#: whole linux-source tarball ~95k members.  Beyond them an archive is refused.
+MAX_EXTRACT_BYTES = 3 << 30
+MAX_MEMBERS = 400_000
+
+
+def _first(text: str) -> str:
+    """The first line of a tool's stderr that says something (the cause)."""
+    for line in text.splitlines():
+        line = line.strip()
+        if line:
+            return line
+    return "(no output)"
+
+
+def _member_problem(m: tarfile.TarInfo, rel: str) -> str | None:
+    """Why the member may not be extracted (None: it may)."""
+    name = m.name
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if name.startswith("/") or ".." in parts:
+        return "has an absolute or '..' path"
+    if not (m.isreg() or m.isdir() or m.issym() or m.islnk()):
+        kind = ("a device node" if m.ischr() or m.isblk() else
+                "a fifo" if m.isfifo() else f"of tar type {m.type!r}")
+        return f"is {kind}"
+    if m.mode & (stat.S_ISUID | stat.S_ISGID):
+        return f"is setuid/setgid (mode {m.mode:o})"
+    if not m.issym() and m.mode & stat.S_IWOTH:
+        return f"is world-writable (mode {m.mode:o})"
+    if m.issym() or m.islnk():
+        target = m.linkname
+        if m.issym():
+            target = posixpath.join(posixpath.dirname(rel), target)
+        norm = posixpath.normpath(target)
+        if target.startswith("/") or m.linkname.startswith("/") or norm == ".." \
+                or norm.startswith("../"):
+            return f"is a link out of the tree (to {m.linkname!r})"
+    return None
+
+
+_BLOCK = 512
+_EXT_HEADERS = (b"x", b"L", b"K", b"g")   # pax, GNU long name/link, pax global
+_GNU_TYPES = (b"L", b"K", b"S", b"M", b"V", b"N", b"D")
+
+
+class _Prefiltered:
+    """The tar stream *src* with the members *keep* rejects (by name) dropped, read
+    by ``_extract_stream`` instead of *src*: tarfile parses every header it is given
+    at ~70 us each, and a kernel tarball has ~95000 of which the build reads ~20000.
+    Only a pre-filter: what it passes is checked member by member all the same."""
+
+    def __init__(self, src: Any, keep: Callable[[str], bool], what: str) -> None:
+        self.src, self.keep, self.what = src, keep, what
+        self.out = self._blocks()
+        self.buf = b""
+        self.pos = 0
+        self.members = 0
+
+    def read(self, n: int = -1) -> bytes:
+        """Up to *n* bytes (fewer at a chunk's end: tarfile reads on until it has
+        what it asked for)."""
+        if self.pos >= len(self.buf):
+            self.buf, self.pos = next(self.out, b""), 0
+        if n < 0:
+            n = len(self.buf)
+        data = self.buf[self.pos:self.pos + n]
+        self.pos += len(data)
+        return data
+
+    def _exact(self, n: int) -> bytes:
+        data = self.src.read(n)
+        while len(data) < n:
+            more = self.src.read(n - len(data))
+            if not more:
+                break
+            data += more
+        return data
+
+    def _copy(self, n: int, keep: bool) -> Iterator[bytes]:
+        while n > 0:
+            chunk = self.src.read(min(n, 1 << 20))
+            if not chunk:
+                return
+            n -= len(chunk)
+            if keep:
+                yield chunk
+
+    @staticmethod
+    def _size(hdr: bytes) -> int:
+        field = hdr[124:136]
+        if field[0] & 0x80:                   # base-256
+            return int.from_bytes(field[1:], "big")
+        text = field.split(b"\0", 1)[0].strip()
+        return int(text, 8) if text else 0
+
+    def _blocks(self) -> Iterator[bytes]:
+        pending: list[bytes] = []
+        path: str | None = None
+        size: int | None = None
+        while True:
+            hdr = self._exact(_BLOCK)
+            if len(hdr) < _BLOCK or hdr == bytes(_BLOCK):
+                yield hdr + bytes(2 * _BLOCK)     # the end (or a truncated stream)
+                return
+            typ = hdr[156:157]
+            try:
+                n = self._size(hdr)
+            except ValueError:
+                yield hdr                          # tarfile says what is wrong with it
+                yield from self._copy(1 << 62, True)
+                return
+            padded = -(-n // _BLOCK) * _BLOCK
+            if typ in _EXT_HEADERS:
+                if n > 1 << 20:
+                    raise SourceError(f"{self.what}: an extended tar header of {n} bytes: "
+                                      "refused; pass a genuine kernel source archive.")
+                data = self._exact(padded)
+                if typ == b"g":
+                    continue                       # global pax defaults: not used
+                pending.append(hdr + data)
+                body = data[:n]
+                if typ == b"L":
+                    path = body.split(b"\0", 1)[0].decode("utf-8", "replace")
+                elif typ == b"x":
+                    for m in re.finditer(rb"(?:^|\n)\d+ (path|size)=([^\n]*)", body):
+                        if m.group(1) == b"path":
+                            path = m.group(2).decode("utf-8", "replace")
+                        elif m.group(2).isdigit():
+                            size = int(m.group(2))
+                continue
+            self.members += 1
+            if self.members > MAX_MEMBERS:
+                raise SourceError(
+                    f"{self.what} has more than {MAX_MEMBERS} members: refused (a kernel "
+                    "source archive has about 100000); pass a linux-source archive.")
+            if typ == b"S":
+                raise SourceError(f"{self.what}: a GNU sparse member: refused; pass a "
+                                  "genuine kernel source archive.")
+            if size is not None:
+                n, padded = size, -(-size // _BLOCK) * _BLOCK
+            if path is None:
+                path = hdr[0:100].split(b"\0", 1)[0].decode("utf-8", "replace")
+                prefix = hdr[345:500].split(b"\0", 1)[0].decode("utf-8", "replace")
+                if prefix and typ not in _GNU_TYPES:
+                    path = f"{prefix}/{path}"
+            if path.startswith("/") or "/../" in f"/{path}/":
+                raise SourceError(f"{self.what}: member {path!r} has an absolute or '..' "
+                                  "path: refused, nothing extracted; pass a genuine kernel "
+                                  "source archive.")
+            keep = self.keep(path)
+            if keep:
+                yield from pending
+                yield hdr
+            yield from self._copy(padded, keep)
+            pending, path, size = [], None, None
+
+
+def _tamed(member: tarfile.TarInfo, _dest: str) -> tarfile.TarInfo:
+    """tarfile's ``data`` filter's attributes (no owner; files rw for the owner, no
+    group/other write, no exec bit unless the owner's; default modes for
+    directories and links) without its realpath per member: _extract_stream's
+    checks cover paths in a fresh directory."""
+    mode: int | None = None
+    if member.isreg() or member.islnk():
+        mode = (member.mode & 0o755) | 0o600
+        if not mode & 0o100:
+            mode &= ~0o111
+    return member.replace(mode=mode, uid=None, gid=None, uname=None, gname=None, deep=False)
+
+
+def _extract_stream(fileobj: Any, dest: Path, what: str,
+                    select: Callable[[str], str | None], fresh: bool = True) -> list[str]:
+    """Extract the members of the tar stream *fileobj* that *select* maps to a
+    path relative to *dest*; refuse the archive on any unsafe member.
+
+    Only regular files, directories and links staying in the tree; no device,
+    fifo, setuid/setgid or world-writable member, no absolute or '..' path, no
+    member written through a link; at most MAX_MEMBERS members and
+    MAX_EXTRACT_BYTES bytes.  Modes are those of tarfile's ``data`` filter, owners
+    are not restored.  *fresh*: *dest* is a new empty directory (then every link
+    in it is one this extraction made; otherwise tarfile's ``data`` filter checks
+    each member's real path).  Returns what was written.
+    """
+    done: set[str] = set()
+    order: list[str] = []
+    links: set[str] = set()
+    count = total = 0
+    try:
+        pre = _Prefiltered(fileobj, lambda name: select(name) is not None, what)
+        with tarfile.open(fileobj=pre, mode="r|", bufsize=1 << 16) as tf:
+            for m in tf:
+                count += 1
+                if count > MAX_MEMBERS:
+                    raise SourceError(
+                        f"{what} has more than {MAX_MEMBERS} members: refused (a kernel "
+                        "source archive has about 100000); pass a linux-source archive.")
+                rel = select(m.name)
+                why = _member_problem(m, rel if rel is not None else m.name)
+                if not why and rel is not None and links and (
+                        rel in links or any(rel[:i] in links for i, c in enumerate(rel)
+                                            if c == "/")):
+                    why = "is written through a symbolic link"
+                if why:
+                    raise SourceError(f"{what}: member {m.name!r} {why}: refused, nothing "
+                                      "extracted; pass a genuine kernel source archive.")
+                if rel is None:
+                    continue
+                total += m.size if m.isreg() else 0
+                if total > MAX_EXTRACT_BYTES:
+                    raise SourceError(
+                        f"{what} expands to more than {MAX_EXTRACT_BYTES >> 20} MiB in the "
+                        "subtrees pyvma reads: refused (a kernel's are about 400 MiB).")
+                if m.islnk():
+                    link = select(m.linkname)
+                    if link is None or link not in done:
+                        raise SourceError(f"{what}: hard link {m.name!r} to {m.linkname!r}, "
+                                          "which is not an extracted member: refused.")
+                    m = m.replace(name=rel, linkname=link, deep=False)
+                else:
+                    m = m.replace(name=rel, deep=False)
+                if m.issym():
+                    links.add(rel)
+                tf.extract(m, dest, set_attrs=True, filter=_tamed if fresh else "data")
+                done.add(rel)
+                order.append(rel)
+        if fresh:      # links to links: each must still resolve inside the tree
+            top = os.path.realpath(dest)
+            for rel in links:
+                real = os.path.realpath(os.path.join(top, rel))
+                if os.path.commonpath([real, top]) != top:
+                    raise SourceError(f"{what}: member {rel!r} is a link out of the tree "
+                                      f"(through other links, to {real}): refused.")
+    except tarfile.FilterError as e:
+        raise SourceError(f"{what}: {e}: refused; pass a genuine kernel source archive.") \
+            from None
+    except (tarfile.TarError, EOFError) as e:
+        raise SourceError(f"{what} is not a readable tar archive ({e}).") from None
+    except OSError as e:
+        raise SourceError(f"extracting {what} into {dest} failed: {e}") from None
+    return order
+
+
+def _select_prefixes(subtrees: Sequence[str]) -> tuple[frozenset[str], tuple[str, ...]]:
+    return frozenset(subtrees), tuple(s + "/" for s in subtrees)
+
+
+def _subtree_select(names: Sequence[str] | None = None, strip: int = 1,
+                    subtrees: Sequence[str] = TARBALL_SUBTREES) -> Callable[[str], str | None]:
+    """Member name -> path in the tree: the top *strip* components dropped, kept
+    if under one of *subtrees* (or exactly one of *names*)."""
+    exact, prefixes = _select_prefixes(subtrees)
+    wanted = frozenset(names) if names is not None else None
+
+    def select(name: str) -> str | None:
+        parts = [p for p in name.split("/") if p not in ("", ".")]
+        if len(parts) <= strip:
+            return None
+        rel = "/".join(parts[strip:])
+        if wanted is not None:
+            return rel if rel in wanted else None
+        return rel if rel in exact or rel.startswith(prefixes) else None
+    return select
+
+
+@contextlib.contextmanager
+def _stream(cmds: Sequence[Sequence[str]], what: str) -> Iterator[Any]:
+    """Yield the stdout of the pipeline *cmds* (no shell).  A command that failed
+    (other than by SIGPIPE after the reader stopped) raises SourceError with the
+    first line of its stderr: the cause, not the tail of the consequences."""
     procs: list[subprocess.Popen[bytes]] = []
     errs = [tempfile.TemporaryFile() for _ in cmds]
     try:
         prev = None
         for i, argv in enumerate(cmds):
-            last = i == len(cmds) - 1
             try:
-                p = subprocess.Popen(
-                    list(argv),
-                    stdin=prev if prev is not None else subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL if last else subprocess.PIPE,
-                    stderr=errs[i],
-                    env={**os.environ, **_C_ENV},
-                )
+                p = subprocess.Popen(list(argv), stdin=prev if prev is not None
+                                     else subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=errs[i], env={**os.environ, **_C_ENV})
             except FileNotFoundError as e:
                 raise SourceError(
                     f"{argv[0]} is not installed ({e}); install it (e.g. "
-                    "`make deps` or apt-get install xz-utils tar dpkg) and retry."
-                ) from None
+                    "apt-get install xz-utils tar dpkg) and retry.") from None
             if prev is not None:
                 prev.close()  # the child holds its own copy
             prev = p.stdout
             procs.append(p)
-        results = []
-        for p, err in zip(procs, errs):
+        assert prev is not None
+        body: BaseException | None = None
+        try:
+            yield prev
+            while prev.read(1 << 20):   # the rest (padding): let every command finish
+                pass
+        except Exception as e:
+            body = e
+        prev.close()
+        for argv, p, err in zip(cmds, procs, errs):
             rc = p.wait()
+            if rc in (0, -signal.SIGPIPE):
+                continue
             err.seek(0)
-            results.append((rc, err.read().decode(errors="replace")))
-        return results
+            raise SourceError(f"reading {what} failed: {Path(argv[0]).name} exit {rc}: "
+                              f"{_first(err.read().decode(errors='replace'))}") from None
+        if body is not None:
+            raise body
     finally:
         for p in procs:
             if p.poll() is None:
@@ -471,166 +758,88 @@ def _pipeline(cmds: Sequence[Sequence[str]]) -> list[tuple[int, str]]:
             err.close()
 
 
-def _tar_extract_args(dest: Path, source: str = "-") -> list[str]:
-    """``tar -x`` of the subtrees the build reads, top component stripped."""
-    return [
-        "tar",
-        "-x",
-        "-f",
-        source,
-        "-C",
-        str(dest),
-        "--no-same-owner",
-        "--strip-components=1",
-        "--wildcards",
-        "--no-wildcards-match-slash",
-        "--anchored",
-        "--",
-        *(f"*/{sub}" for sub in TARBALL_SUBTREES),
-    ]
+def _archive_cmds(archive: Path) -> list[list[str]] | None:
+    """The pipeline writing the kernel source tar of *archive* (a linux-source
+    .deb or a tarball) uncompressed; None for a plain .tar (read directly)."""
+    name = archive.name
+    if name.endswith(".deb"):
+        return [["dpkg-deb", "--fsys-tarfile", str(archive)],
+                ["tar", "-xO", "-f", "-", "--wildcards", "*usr/src/linux-source-*.tar.xz"],
+                ["xz", "-dc", "-T2"]]
+    if name.endswith((".tar.xz", ".txz")):
+        return [["xz", "-dc", "-T2", "--", str(archive)]]
+    if name.endswith((".tar.gz", ".tgz")):
+        return [["gzip", "-dc", "--", str(archive)]]
+    return None
 
 
-def _check_tar(rc: int, err: str, what: str) -> None:
-    """Accept tar's 'Not found in archive' (optional subtrees); raise otherwise."""
-    if rc == 0:
-        return
-    bad = [
-        line
-        for line in err.splitlines()
-        if line.strip()
-        and "Not found in archive" not in line
-        and "Exiting with failure status due to previous errors" not in line
-    ]
-    if rc == 2 and not bad:
-        return
-    raise SourceError(f"extracting {what} failed (tar exit {rc}): {_tail(err)}")
+def _extract_archive(archive: Path, dest: Path, select: Callable[[str], str | None],
+                     fresh: bool = True) -> list[str]:
+    what = str(archive)
+    cmds = _archive_cmds(archive)
+    if cmds is None:
+        try:
+            f = open(archive, "rb")
+        except OSError as e:
+            raise SourceError(f"cannot read {archive}: {e}") from None
+        with f:
+            return _extract_stream(f, dest, what, select, fresh)
+    with _stream(cmds, what) as out:
+        return _extract_stream(out, dest, what, select, fresh)
 
 
 def extract_deb(deb: Path, dest: Path) -> None:
-    """Extract the kernel subtrees of a linux-source .deb into ``dest``.
-
-    dpkg-deb --fsys-tarfile | tar -xO usr/src/linux-source-*.tar.xz |
-    xz -dc | tar -x (only ``TARBALL_SUBTREES``).
-    """
-    results = _pipeline(
-        [
-            ["dpkg-deb", "--fsys-tarfile", str(deb)],
-            ["tar", "-xO", "-f", "-", "--wildcards", "*usr/src/linux-source-*.tar.xz"],
-            ["xz", "-dc", "-T2"],
-            _tar_extract_args(dest),
-        ]
-    )
-    (rc0, e0), (rc1, e1), (rc2, e2), (rc3, e3) = results
-    if rc0 != 0:
-        raise SourceError(f"dpkg-deb could not read {deb} (exit {rc0}): {_tail(e0)}")
-    if rc1 != 0:
-        raise SourceError(
-            f"{deb} holds no usr/src/linux-source-*.tar.xz; is it a "
-            f"linux-source package? ({_tail(e1)})"
-        )
-    if rc2 != 0:
-        raise SourceError(f"xz could not decompress the tarball in {deb}: {_tail(e2)}")
-    _check_tar(rc3, e3, str(deb))
+    """Extract the kernel subtrees of a linux-source .deb into ``dest`` (safely,
+    see ``_extract_stream``)."""
+    if not _extract_archive(deb, dest, _subtree_select()):
+        raise SourceError(f"{deb} holds no kernel source subtrees; is it a linux-source "
+                          "package?")
 
 
 def extract_tarball(tarball: Path, dest: Path) -> None:
     """Extract the kernel subtrees of a .tar/.tar.xz/.tar.gz into ``dest``."""
-    name = tarball.name
-    if name.endswith((".tar.xz", ".txz")):
-        decomp: list[str] | None = ["xz", "-dc", "-T2", "--", str(tarball)]
-    elif name.endswith((".tar.gz", ".tgz")):
-        decomp = ["gzip", "-dc", "--", str(tarball)]
-    else:
-        decomp = None
-    if decomp is None:
-        (rc, err), = _pipeline([_tar_extract_args(dest, str(tarball))])
-    else:
-        (rc0, e0), (rc, err) = _pipeline([decomp, _tar_extract_args(dest)])
-        if rc0 != 0:
-            raise SourceError(f"could not decompress {tarball}: {_tail(e0)}")
-    _check_tar(rc, err, str(tarball))
+    _extract_archive(tarball, dest, _subtree_select())
 
 
-def _archive_of(tree: KernelTree, dl: Path) -> Path:
-    """The archive *tree* was extracted from: the user's .deb or tarball, else the
-    Debian package downloaded again (same package and version) into *dl*."""
-    marker = _read_marker(tree.root) or {}
-    kind = marker.get("kind")
-    if kind in ("deb", "tarball") and Path(str(marker.get("file"))).is_file():
-        return Path(str(marker["file"]))
-    if kind == "debian" and marker.get("package") and marker.get("debian_version"):
-        cache = tree.cache or cache_dir()
-        apt = DebianApt(cache)
-        apt.update()
-        deb = apt.download(str(marker["package"]), str(marker["debian_version"]), dl)
-        if _deb_fields(deb) != (marker["package"], marker["debian_version"]):
-            raise SourceError(f"apt-get download {marker['package']}="
-                              f"{marker['debian_version']} produced another package")
-        return deb
-    raise SourceError(
-        f"{tree.root} holds only the subtrees the build reads and the archive it came "
-        f"from ({marker.get('file') or kind}) is gone: point --kernel at a full tree")
+def extract_members(archive: Path, members: list[str], dest: Path) -> list[str]:
+    """Extract single files (paths relative to the kernel top, e.g.
+    ``arch/arm64/mm/mmap.c``) of a linux-source .deb or kernel tarball into
+    *dest*, with the same safety rules as a whole extraction; return the
+    members found (a subset of *members*).  See ``source_archive`` for a tree's."""
+    wanted = {posixpath.normpath(m.strip("/")) for m in members}
+    bad = [m for m in wanted if m.startswith("..") or m == "."]
+    if bad:
+        raise SourceError(f"cannot extract {bad[0]!r}: not a path inside a kernel tree.")
+    return _extract_archive(Path(archive), Path(dest), _subtree_select(sorted(wanted)),
+                            fresh=False)
+
+
+def source_archive(root: Path) -> Path | None:
+    """The archive a cached tree was extracted from, if it still has the sha256 its
+    marker recorded (a Debian package's .deb is kept under ``debs/``), else None."""
+    marker = _read_marker(Path(root))
+    if not marker:
+        return None
+    path, sha = marker.get("deb_path") or marker.get("file"), \
+        marker.get("deb_sha256") or marker.get("sha256")
+    if not isinstance(path, str) or not isinstance(sha, str) or not os.path.isfile(path):
+        return None
+    return Path(path) if _file_sha256(Path(path)) == sha else None
 
 
 def package_members(tree: KernelTree, rels: Sequence[str], dest: Path) -> list[str]:
-    """Extract the regular files *rels* (paths in the kernel tree) from the archive
-    *tree* came from into *dest*; return those the archive holds.  Only regular
-    files are written (0644/0755, never over a symlink); one pass over the archive."""
-    import tarfile
-
-    wanted = set(rels)
-    found: list[str] = []
-    dl = Path(tempfile.mkdtemp(prefix="members-", dir=subdir("tmp", tree.cache)))
-    try:
-        archive = _archive_of(tree, dl)
-        if archive.name.endswith(".deb"):
-            cmds = [["dpkg-deb", "--fsys-tarfile", str(archive)],
-                    ["tar", "-xO", "-f", "-", "--wildcards", "*usr/src/linux-source-*.tar.xz"],
-                    ["xz", "-dc"]]
-        elif archive.name.endswith((".tar.xz", ".txz")):
-            cmds = [["xz", "-dc", "--", str(archive)]]
-        elif archive.name.endswith((".tar.gz", ".tgz")):
-            cmds = [["gzip", "-dc", "--", str(archive)]]
-        else:
-            cmds = [["cat", "--", str(archive)]]
-        procs: list[subprocess.Popen[bytes]] = []
-        prev = None
-        for argv in cmds:
-            p = subprocess.Popen(argv, stdin=prev or subprocess.DEVNULL,
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                 env={**os.environ, **_C_ENV})
-            if prev is not None:
-                prev.close()
-            prev = p.stdout
-            procs.append(p)
-        try:
-            with tarfile.open(fileobj=prev, mode="r|") as tar:
-                for member in tar:
-                    rel = member.name.split("/", 1)[1] if "/" in member.name else ""
-                    if rel not in wanted or not member.isreg():
-                        continue
-                    data = tar.extractfile(member)
-                    target = dest / rel
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    if target.is_symlink() or target.exists():
-                        target.unlink()
-                    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
-                                 0o755 if member.mode & 0o111 else 0o644)
-                    with os.fdopen(fd, "wb") as out:
-                        shutil.copyfileobj(data, out)  # type: ignore[arg-type]
-                    found.append(rel)
-                    if len(found) == len(wanted):
-                        break
-        except tarfile.TarError as exc:
-            raise SourceError(f"reading {archive}: {exc}") from None
-        finally:
-            for p in procs:
-                if p.poll() is None:
-                    p.kill()
-                p.wait()
-    finally:
-        shutil.rmtree(dl, ignore_errors=True)
-    return sorted(found)
+    """Extract the files *rels* (paths in the kernel tree) from the archive *tree* came
+    from (``source_archive``: its kept, hash-checked .deb or tarball) into *dest*;
+    return those the archive holds.  An archive gone or changed is an error."""
+    archive = source_archive(tree.root)
+    if archive is None:
+        marker = _read_marker(tree.root) or {}
+        raise SourceError(
+            f"{tree.root} holds only the subtrees the build reads, and the archive it "
+            f"came from ({marker.get('deb_path') or marker.get('file') or 'unknown'}) is "
+            "gone or changed: fetch the tree again after `pyvma cache clear`, or point "
+            "--kernel at a full tree")
+    return extract_members(archive, list(rels), dest)
 
 
 # --------------------------------------------------------------------------
@@ -670,7 +879,7 @@ def _cached_tree(
         remove_stale_tmp(final)
         if final.exists():  # no/old marker: an interrupted or foreign dir
             log.warning("removing incomplete cached tree %s", final)
-            shutil.rmtree(final)
+            _rmtree(final)
         start = time.monotonic()
         with atomic_dir(final) as tmp:
             data = produce(tmp)
@@ -729,8 +938,9 @@ def _resolve_git(repo: Path, ref: str, spec: str, cache: Path) -> KernelTree:
                 "DIR@REF with DIR a git checkout."
             )
         raise SourceError(
-            f"git ref {ref!r} not found in {repo}; check `git -C {repo} log "
-            f"{ref}` (fetch it first if it is a remote tag or branch)."
+            f"git ref {ref!r} not found in {repo}; check "
+            f"`{shlex.join(['git', '-C', str(repo), 'log', '-1', ref, '--'])}` "
+            "(fetch it first if it is a remote tag or branch)."
         )
     key = f"git-{sha[:12]}"
 
@@ -745,16 +955,11 @@ def _resolve_git(repo: Path, ref: str, spec: str, cache: Path) -> KernelTree:
                 f"{spec!r}: commit {sha[:12]} has none of "
                 f"{', '.join(GIT_SUBTREES)}; it is not a Linux kernel tree."
             )
-        results = _pipeline(
-            [
-                ["git", "-C", str(repo), "archive", "--format=tar", sha, "--", *paths],
-                ["tar", "-x", "-f", "-", "-C", str(tmp), "--no-same-owner"],
-            ]
-        )
-        (rc0, e0), (rc1, e1) = results
-        if rc0 != 0:
-            raise SourceError(f"git archive {sha[:12]} in {repo} failed: {_tail(e0)}")
-        _check_tar(rc1, e1, f"git archive of {spec!r}")
+        what = f"git archive of {spec!r}"
+        with _stream([["git", "-C", str(repo), "archive", "--format=tar", sha, "--",
+                       *paths]], what) as out:
+            _extract_stream(out, tmp, what, _subtree_select(strip=0, names=None,
+                                                            subtrees=GIT_SUBTREES))
         return {"kind": "git", "repo": str(repo), "ref": ref, "sha": sha}
 
     root, marker = _cached_tree(cache, key, produce, lambda m: m.get("sha") == sha)
@@ -806,17 +1011,24 @@ def _resolve_deb(deb: Path, spec: str, cache: Path) -> KernelTree:
             f"{deb} is package {pkg!r}, not linux-source-X.Y; pass a "
             "linux-source-*.deb (Debian's kernel source package)."
         )
-    key = _safe_key(f"{pkg}_{ver}")
+    # keyed by content: a rebuilt .deb of the same version is another tree, and a
+    # file never serves a debian: spec (kind "deb", not "debian")
+    sha = _file_sha256(deb)
+    key = _safe_key(f"{pkg}_{ver}-{sha[:12]}")
 
     def produce(tmp: Path) -> dict[str, Any]:
-        extract_deb(deb, tmp)
-        return {"kind": "deb", "package": pkg, "debian_version": ver, "file": str(deb)}
+        kept = _keep_deb(deb, sha, cache)  # extracted from the verified copy
+        extract_deb(kept, tmp)
+        return {"kind": "deb", "package": pkg, "debian_version": ver, "file": str(deb),
+                "deb_path": str(kept), "deb_sha256": sha}
 
-    root, marker = _cached_tree(cache, key, produce)
+    root, marker = _cached_tree(cache, key, produce,
+                                lambda m: m.get("kind") == "deb" and m.get("deb_sha256") == sha)
     origin = {
         "spec": spec,
         "kind": "deb",
         "file": str(deb),
+        "sha256": sha,
         "package": pkg,
         "debian_version": ver,
         "cache_dir": str(root),
@@ -965,7 +1177,8 @@ class DebianApt:
             lists = 0
         try:
             memo = json.loads(memo_path.read_text())
-            if memo.get("lists") != lists:
+            if not isinstance(memo, dict) or memo.get("lists") != lists \
+                    or not isinstance(memo.get("answers"), dict):
                 memo = {"lists": lists, "answers": {}}
         except (OSError, ValueError):
             memo = {"lists": lists, "answers": {}}
@@ -984,6 +1197,17 @@ class DebianApt:
     def candidate(self, package: str) -> str | None:
         """Return apt's candidate version of ``package``, or None."""
         return self._memo(f"candidate {package}", lambda: self._candidate(package))
+
+    def sha256(self, package: str, version: str) -> str | None:
+        """The SHA256 Debian's (signature-checked) package lists give pkg=version."""
+        return self._memo(f"sha256 {package}={version}",
+                          lambda: self._sha256(package, version))
+
+    def _sha256(self, package: str, version: str) -> str | None:
+        proc = _run(["apt-cache", *self.options(), "show", "--no-all-versions", "--",
+                     f"{package}={version}"])
+        m = re.search(r"^SHA256:\s*([0-9a-f]{64})\s*$", proc.stdout, re.M)
+        return m.group(1) if proc.returncode == 0 and m else None
 
     def _source_packages(self) -> list[tuple[int, int]]:
         proc = _run(
@@ -1039,7 +1263,10 @@ def _cached_debian_trees(cache: Path, major: int, minor: int | None) -> list[Pat
         return []
     for d in kdir.iterdir():
         m = _read_marker(d)
-        if not m or m.get("kind") not in ("deb", "debian"):
+        # only a tree extracted from a .deb whose sha256 matched Debian's lists
+        if not m or m.get("kind") != "debian" or \
+                not re.fullmatch(r"[0-9a-f]{64}", str(m.get("deb_sha256", ""))) or \
+                not isinstance(m.get("debian_version"), str):
             continue
         pm = re.fullmatch(r"linux-source-(\d+)\.(\d+)", str(m.get("package", "")))
         if not pm or int(pm.group(1)) != major:
@@ -1057,6 +1284,52 @@ def _cached_debian_trees(cache: Path, major: int, minor: int | None) -> list[Pat
 
     best = sorted(found, key=functools.cmp_to_key(cmp))
     return [d for _, _, d in best]
+
+
+def _keep_deb(src: Path, sha: str, cache: Path) -> Path:
+    """Move or copy *src* (sha256 *sha*) to ``debs/``; return its path there."""
+    debs = subdir("debs", cache)
+    dest = debs / _safe_key(f"{src.stem}-{sha[:12]}.deb")
+    if dest.is_file() and _file_sha256(dest) == sha:
+        return dest
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=debs)
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        if _file_sha256(Path(tmp)) != sha:
+            raise SourceError(f"{src} changed while pyvma copied it into {debs}; retry.")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return dest
+
+
+def _debian_deb(apt: "DebianApt", pkg: str, ver: str, sha: str, cache: Path) -> Path:
+    """Debian's .deb of pkg=ver, kept under ``debs/``: downloaded unless a kept
+    copy has the SHA256 of Debian's package lists; refused if it has not."""
+    kept = subdir("debs", cache) / _safe_key(f"{pkg}_{ver}_all-{sha[:12]}.deb")
+    if kept.is_file() and _file_sha256(kept) == sha:
+        return kept
+    dl = Path(tempfile.mkdtemp(prefix="download-", dir=subdir("tmp", cache)))
+    try:
+        log.info("apt-get download %s=%s", pkg, ver)
+        deb = apt.download(pkg, ver, dl)
+        got = _file_sha256(deb)
+        if got != sha:
+            raise SourceError(
+                f"the downloaded {deb.name} has sha256 {got}, Debian's package lists say "
+                f"{sha}: refused (a broken mirror or proxy?); retry later.")
+        got_pkg, got_ver = _deb_fields(deb)
+        if (got_pkg, got_ver) != (pkg, ver):
+            raise SourceError(f"apt-get download {pkg}={ver} produced {got_pkg} {got_ver}.")
+        os.chmod(deb, 0o644)
+        os.replace(deb, kept)
+    finally:
+        _rmtree(dl)
+    return kept
 
 
 def _resolve_debian(spec: str, cache: Path) -> KernelTree:
@@ -1111,42 +1384,43 @@ def _resolve_debian(spec: str, cache: Path) -> KernelTree:
             )
         )
 
-    key = _safe_key(f"{package}_{version}")
+    sha = apt.sha256(package, version)
+    if sha is None:
+        return offline_fallback(SourceError(
+            f"Debian's package lists name no SHA256 for {package} {version}: refusing "
+            f"to use it; run `pyvma fetch {shlex.quote(spec)}` again later."))
+    key = _safe_key(f"{package}_{version}-{sha[:12]}")
     final = cache / "kernels" / key
+
+    def valid(m: dict[str, Any]) -> bool:
+        return m.get("kind") == "debian" and m.get("deb_sha256") == sha
+
     marker = _read_marker(final)
-    if marker is not None:
+    if marker is not None and valid(marker):
         return _debian_tree(final, marker, spec, cache, fetched=False)
 
     pkg, ver = package, version
 
     def produce(tmp: Path) -> dict[str, Any]:
-        dl = Path(tempfile.mkdtemp(prefix="download-", dir=subdir("tmp", cache)))
-        try:
-            t0 = time.monotonic()
-            log.info("apt-get download %s=%s", pkg, ver)
-            deb = apt.download(pkg, ver, dl)
-            t1 = time.monotonic()
-            got_pkg, got_ver = _deb_fields(deb)
-            if (got_pkg, got_ver) != (pkg, ver):
-                raise SourceError(
-                    f"apt-get download {pkg}={ver} produced {got_pkg} {got_ver}."
-                )
-            log.info("extracting %s", deb.name)
-            extract_deb(deb, tmp)
-            t2 = time.monotonic()
-        finally:
-            shutil.rmtree(dl, ignore_errors=True)
+        t0 = time.monotonic()
+        deb = _debian_deb(apt, pkg, ver, sha, cache)
+        t1 = time.monotonic()
+        log.info("extracting %s", deb.name)
+        extract_deb(deb, tmp)
+        t2 = time.monotonic()
         return {
             "kind": "debian",
             "package": pkg,
             "debian_version": ver,
             "deb": deb.name,
+            "deb_path": str(deb),
+            "deb_sha256": sha,
             "download_seconds": round(t1 - t0, 2),
             "extract_seconds": round(t2 - t1, 2),
         }
 
     try:
-        root, marker = _cached_tree(cache, key, produce)
+        root, marker = _cached_tree(cache, key, produce, valid)
     except SourceError as e:
         if "apt-get download" in str(e):
             return offline_fallback(e)
@@ -1172,6 +1446,15 @@ def _debian_tree(
 # Entry point
 
 
+def _expanduser(text: str) -> Path:
+    """``~`` and ``~user`` expanded; SourceError for a user without a home."""
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:
+        raise SourceError(f"{text!r}: no such user's home directory (for the ~ in it). "
+                          f"{_SPEC_HELP}") from None
+
+
 def resolve(spec: str, cache: Path | None = None) -> KernelTree:
     """Resolve a kernel spec to a ``KernelTree`` (fetching/extracting if needed).
 
@@ -1186,7 +1469,7 @@ def resolve(spec: str, cache: Path | None = None) -> KernelTree:
     if spec.startswith("debian:"):
         return _resolve_debian(spec, cdir)
 
-    path = Path(spec).expanduser()
+    path = _expanduser(spec)
     if path.is_dir():
         return _resolve_dir(path, spec, cdir)
     if path.is_file():
@@ -1204,7 +1487,7 @@ def resolve(spec: str, cache: Path | None = None) -> KernelTree:
 
     if "@" in spec:
         repo_text, _, ref = spec.rpartition("@")
-        repo = Path(repo_text).expanduser()
+        repo = _expanduser(repo_text)
         if repo_text and ref and repo.is_dir():
             return _resolve_git(repo, ref, spec, cdir)
         if repo_text and ref:

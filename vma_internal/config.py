@@ -148,24 +148,13 @@ class HarnessConfig:
         return "UNKNOWN__"
 
     @staticmethod
-    def _pyexpr(expr: str) -> str:
-        expr = re.sub(r"(\d+)[uUlL]+\b", r"\1", expr)
-        expr = expr.replace("&&", " and ").replace("||", " or ")
-        expr = re.sub(r"!(?!=)", " not ", expr)
-        return expr
-
-    def _eval(self, expr: str) -> bool | None:
-        """The value of a C condition turned Python, None when Python cannot say
-        (a function-like macro such as __has_feature(x) reads as a call of 0/1:
-        Python warns about that at compile time, and the answer is None)."""
-        import warnings
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", SyntaxWarning)
-                code = compile(self._pyexpr(expr).strip(), "<#if>", "eval")
-            return bool(eval(code, {"__builtins__": {}}, {}))  # noqa: S307
-        except Exception:
-            return None
+    def _eval(expr: str) -> bool | None:
+        """The value of a C condition whose names were replaced by 0/1, None when it
+        cannot be decided (e.g. a function-like macro such as __has_feature(x)).
+        Evaluated by a parser of its own (vma_internal.cexpr), never ``eval``."""
+        from .cexpr import evaluate
+        value = evaluate(expr)
+        return None if value is None else bool(value)
 
     def _partial(self, expr: str) -> bool | None:
         """Decide an expression with unknowns when every unknown value agrees."""

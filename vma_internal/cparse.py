@@ -337,14 +337,19 @@ def parse_header(path: Path, relname: str) -> list[Definition]:
     if parse_cache_dir is None:
         return _parse_text(raw, relname)
     import hashlib
+    import json
     import os
-    import pickle
     h = hashlib.sha256(f"{_parser_key()}\0{relname}\0".encode())
     h.update(raw.encode())
-    entry = parse_cache_dir / f"{h.hexdigest()[:24]}.pickle"
+    digest = h.hexdigest()
+    entry = parse_cache_dir / f"{digest[:24]}.json"
     try:
-        return pickle.loads(entry.read_bytes())
-    except (OSError, EOFError, pickle.UnpicklingError, AttributeError):
+        # JSON, shape-checked and naming what it is the parse of: the cache is
+        # data, never code (no pickle); a damaged entry is parsed again
+        data = json.loads(entry.read_bytes())
+        if isinstance(data, dict) and data.get("key") == digest:
+            return _defs_from_json(data["defs"])
+    except (OSError, ValueError, TypeError, KeyError):
         pass
     defs = _parse_text(raw, relname)
     try:
@@ -352,11 +357,46 @@ def parse_header(path: Path, relname: str) -> list[Definition]:
             parse_cache_dir.mkdir(parents=True, exist_ok=True)
             _made_dirs.add(parse_cache_dir)
         tmp = entry.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_bytes(pickle.dumps(defs))
+        tmp.write_text(json.dumps({"key": digest, "defs": [_def_to_json(d) for d in defs]}))
         tmp.replace(entry)
     except OSError:
         pass
     return defs
+
+
+_STR_FIELDS = ("kind", "name", "text", "file")
+_TUPLE_FIELDS = ("names", "tags", "conds", "extra_uses")
+
+
+def _def_to_json(d: Definition) -> dict:
+    out = {f: getattr(d, f) for f in (*_STR_FIELDS, *_TUPLE_FIELDS, "line")}
+    out["analysis"] = None if d.analysis is None else [sorted(x) for x in d.analysis]
+    return out
+
+
+def _strs(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise TypeError("not a list of strings")
+    return tuple(value)
+
+
+def _defs_from_json(data: object) -> list[Definition]:
+    """Definitions from a parse cache entry; TypeError/KeyError if it is damaged."""
+    if not isinstance(data, list):
+        raise TypeError("not a list")
+    out = []
+    for item in data:
+        if not isinstance(item, dict) or not all(isinstance(item[f], str) for f in _STR_FIELDS) \
+                or type(item["line"]) is not int:
+            raise TypeError("not a definition")
+        an = item["analysis"]
+        if an is not None and (not isinstance(an, list) or len(an) != 3):
+            raise TypeError("bad analysis")
+        out.append(Definition(
+            **{f: item[f] for f in _STR_FIELDS}, line=item["line"],
+            **{f: _strs(item[f]) for f in _TUPLE_FIELDS},
+            analysis=None if an is None else tuple(frozenset(_strs(x)) for x in an)))
+    return out
 
 
 _made_dirs: set[Path] = set()

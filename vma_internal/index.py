@@ -119,7 +119,11 @@ def wide_map(tree: Path, entry: Path | None = None) -> dict[str, list[str]]:
     import json
     if entry is not None and entry.exists():
         try:
-            return json.loads(entry.read_text())
+            data = json.loads(entry.read_text())
+            if isinstance(data, dict) and data and all(
+                    isinstance(k, str) and isinstance(v, list)
+                    and all(isinstance(x, str) for x in v) for k, v in data.items()):
+                return data
         except (OSError, ValueError):
             pass
     paths = sorted(p for pattern in WIDE_GLOBS for p in tree.glob(pattern))

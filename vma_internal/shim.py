@@ -91,6 +91,22 @@ def headers_hash(tree: Path, config: HarnessConfig) -> str:
     return h.hexdigest()[:20]
 
 
+def _read_memo(memo: Path) -> dict | None:
+    """A shim memo if it has the shape _write_memo gives it, else None (rebuilt)."""
+    try:
+        data = json.loads(memo.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("demoted"), dict):
+        return None
+    for k in ("available", "force", "exclude"):
+        if not isinstance(data.get(k), list) or not all(isinstance(x, str) for x in data[k]):
+            return None
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in data["demoted"].items()):
+        return None
+    return data
+
+
 def build_shim(tree: Path, config: HarnessConfig, gen_dir: Path,
                memo: Path | None = None, check: bool = True,
                tree_key: str | None = None) -> ShimResult:
@@ -102,7 +118,8 @@ def build_shim(tree: Path, config: HarnessConfig, gen_dir: Path,
     it fails).  *tree_key* (the tree's content hash) names the cached wide map."""
     gen_dir.mkdir(parents=True, exist_ok=True)
     write_generated(gen_dir, config)
-    have_memo = memo is not None and memo.exists()
+    data = _read_memo(memo) if memo is not None else None
+    have_memo = data is not None
     # the prelude's names come from two preprocessor runs: overlap them with parsing
     pool = None if have_memo else ThreadPoolExecutor(max_workers=1)
     names = pool.submit(prelude_names, tree, gen_dir) if pool else None
@@ -118,8 +135,7 @@ def build_shim(tree: Path, config: HarnessConfig, gen_dir: Path,
     index.wide_future = wide
     index.wide_entry = entry
     shim_path = gen_dir / SHIM_NAME
-    if have_memo:
-        data = json.loads(memo.read_text())
+    if data is not None:
         shim = Generator(tree, config, index, set(data["available"]), set(data["force"]),
                          set(data["exclude"])).generate()
         shim.demoted = dict(data["demoted"])

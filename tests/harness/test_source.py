@@ -11,6 +11,7 @@ that nothing was left behind.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -152,10 +153,24 @@ def test_debian_offline_uses_cached_tree(
         resolve("debian:9.x", cache=cache)
     assert kernels_left(cache) == []
 
+    # a .deb given as a file never serves a debian: spec (it was not checked
+    # against Debian's lists)
+    fake = make_fake_tree(tmp_path / "src-file", 9, 9, 3)
+    resolve(str(make_source_deb(tmp_path / "deb-file", fake, "linux-source-9.9", "9.9.3-1")),
+            cache=cache)
+    with pytest.raises(SourceError, match="cannot fetch the Debian package lists"):
+        resolve("debian:9.x", cache=cache)
+    # trees extracted from Debian's verified .debs do: the newest is used
     for ver in ("9.9.1-1", "9.9.2-1~bpo13+1"):
         fake = make_fake_tree(tmp_path / f"src-{ver}", 9, 9, int(ver.split(".")[2][0]))
         deb = make_source_deb(tmp_path / f"deb-{ver}", fake, "linux-source-9.9", ver)
-        resolve(str(deb), cache=cache)
+        sha = hashlib.sha256(deb.read_bytes()).hexdigest()
+
+        def produce(tmp: Path, deb: Path = deb, ver: str = ver, sha: str = sha) -> dict:
+            source.extract_deb(deb, tmp)
+            return {"kind": "debian", "package": "linux-source-9.9", "debian_version": ver,
+                    "deb_sha256": sha}
+        source._cached_tree(cache, f"linux-source-9.9_{ver}-{sha[:12]}", produce)
     tree = resolve("debian:9.x", cache=cache)
     assert tree.origin["kind"] == "debian"
     assert tree.origin["debian_version"] == "9.9.2-1~bpo13+1"
@@ -176,7 +191,11 @@ def test_debian_7x(k73: KernelTree) -> None:
     assert k73.origin["debian_version"].startswith(k73.version_str)
     assert (k73.root / MARKER).is_file()
     assert k73.root.parent.name == "kernels"
-    assert k73.root.name == f"{k73.origin['package']}_{k73.origin['debian_version']}"
+    marker = json.loads((k73.root / MARKER).read_text())
+    sha = marker["deb_sha256"]
+    assert k73.root.name == f"{k73.origin['package']}_{k73.origin['debian_version']}-{sha[:12]}"
+    # the .deb is kept, with the sha256 of Debian's lists
+    assert source.source_archive(k73.root) == Path(marker["deb_path"])
     for sub in ("mm", "include", "lib", "tools", "arch/x86/include", "scripts", "Makefile"):
         assert (k73.root / sub).exists(), sub
     assert not (k73.root / "drivers").exists()  # only the subtrees the build reads
@@ -357,7 +376,9 @@ def test_deb_file(tmp_path: Path, cache: Path) -> None:
     fake = make_fake_tree(tmp_path / "src", 9, 9, 1)
     deb = make_source_deb(tmp_path, fake, "linux-source-9.9", "9.9.1-1~test1")
     tree = resolve(str(deb), cache=cache)
-    assert tree.root == cache / "kernels" / "linux-source-9.9_9.9.1-1~test1"
+    sha = hashlib.sha256(deb.read_bytes()).hexdigest()
+    key = f"linux-source-9.9_9.9.1-1~test1-{sha[:12]}"
+    assert tree.root == cache / "kernels" / key
     assert tree.version == (9, 9, 1) and tree.name == "9.9.1"
     assert tree.origin["kind"] == "deb"
     assert tree.origin["package"] == "linux-source-9.9"
@@ -368,7 +389,15 @@ def test_deb_file(tmp_path: Path, cache: Path) -> None:
     marker = (tree.root / MARKER).read_text()
     assert "9.9.1-1~test1" in marker
     assert resolve(str(deb), cache=cache).root == tree.root
-    assert kernels_left(cache) == ["linux-source-9.9_9.9.1-1~test1"]
+    assert kernels_left(cache) == [key]
+    # the .deb is kept (verified) for single-file extractions later
+    kept = source.source_archive(tree.root)
+    assert kept is not None and kept.parent == cache / "debs"
+    assert hashlib.sha256(kept.read_bytes()).hexdigest() == sha
+    out = cache / "members"
+    assert source.extract_members(kept, ["arch/x86/other.c", "no/such.c"], out) == \
+        ["arch/x86/other.c"]
+    assert (out / "arch/x86/other.c").read_text() == "/* not extracted */\n"
 
 
 def test_deb_concurrent_resolves_extract_once(tmp_path: Path, cache: Path) -> None:
@@ -388,7 +417,8 @@ def test_deb_concurrent_resolves_extract_once(tmp_path: Path, cache: Path) -> No
     for t in threads:
         t.join()
     assert len(set(map(str, results))) == 1, results
-    assert kernels_left(cache) == ["linux-source-9.8_9.8-1"]
+    sha = hashlib.sha256(deb.read_bytes()).hexdigest()
+    assert kernels_left(cache) == [f"linux-source-9.8_9.8-1-{sha[:12]}"]
 
 
 @pytest.mark.parametrize("suffix", [".tar.xz", ".tar"])
