@@ -15,6 +15,7 @@ it holds (``PYVMA_PATCHES.json``: base, each patch's subject, message-id, sha256
 """
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import json
@@ -504,7 +505,11 @@ def patched_tree(spec: str, ps: PatchSet, cache: Path | None = None) -> KernelTr
                 record = identity(spec, base, ps, fetched)
                 record["three_way_merged"] = merged
                 (scratch / MARKER).write_text(json.dumps(record, indent=1) + "\n")
-    return resolve(str(final), cache)
+    tree = resolve(str(final), cache)
+    # the same patches may have been read from other paths when the tree was made:
+    # the arguments that repeat this run are this run's
+    return dataclasses.replace(tree, origin={**tree.origin,
+                                             "replay_args": ["--kernel", spec, *ps.args()]})
 
 
 def identity(spec: str, base: KernelTree, ps: PatchSet, fetched: list[str]) -> dict[str, Any]:

@@ -688,7 +688,7 @@ def test_damaged_cache_metadata_is_rebuilt(damage: str, tmp_path: Path, cache: P
     from vma_internal import index, shim
     tree = make_fake_tree(tmp_path / "linux", 9, 9, 1)
     (tree / "include/linux/mm.h").write_text("#define VM_STICKY 1\n")
-    want_feats = source._probe_features(tree)
+    want_feats = source._features.probe(tree)
     want_hash = source.KernelTree(tree, "t", (9, 9, 1), "9.9.1", cache=cache).content_hash()
     want_wide = index.wide_map(tree)
     for f in (cache / "hashes").glob("*.json"):
