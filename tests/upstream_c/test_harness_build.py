@@ -1,0 +1,74 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""How pyvma builds and reads upstream's C harness: what it supplies is the tree's
+own text, and ./vma's output is split into per-test verdicts as upstream prints them."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from pyvma import upstream_c
+
+
+@pytest.fixture
+def tree(request, kernel_spec: str):
+    t = request.config._pyvma.tree(kernel_spec)
+    if isinstance(t, Exception):
+        pytest.fail(str(t), pytrace=False)
+    if not upstream_c.present(t.root):
+        pytest.skip(f"kernel {t.version_str} has no {upstream_c.HARNESS}")
+    return t
+
+
+def test_supplied_definitions_are_the_trees(tree):
+    built = upstream_c.build(tree)
+    if not built.supplied:
+        # nothing supplied: upstream's harness must then build as the tree has it
+        assert built.ok, built.message
+        assert "pyvma supplies" not in (built.dir / "build.log").read_text()
+        return
+    assert built.ok, built.message
+    header = (built.dir / "pyvma_supplied.h").read_text()
+    for entry in built.supplied:
+        name, rel, line = re.fullmatch(r"(\w+) \((\S+):(\d+)\)", entry).groups()
+        src = (tree.root / rel).read_text().splitlines()
+        assert re.search(rf"\b{name}\b", src[int(line) - 1]), f"{rel}:{line} lacks {name}"
+        assert f'#line {line} "{tree.root / rel}"' in header
+
+
+def test_names_are_what_the_build_compiles_in(tree):
+    """Every TEST() the main file compiles in, in run order, and ./vma agrees."""
+    names = upstream_c.test_names(tree)
+    assert len(names) == len(set(names)) > 0
+    built = upstream_c.build(tree)
+    if not built.ok:
+        pytest.skip(f"upstream's harness of {tree.version_str} does not build")
+    results = upstream_c.run(built, names)
+    # parse() fails every test when ./vma's own count differs from the list
+    assert all(r.passed for r in results.values()), \
+        {n: r.output for n, r in results.items() if not r.passed}
+
+
+ASAN = """\
+Test simple_merge FAILED
+=================================================================
+==1==ERROR: AddressSanitizer: heap-use-after-free on address 0x6 at pc 0x5 bp 0x4 sp 0x3
+    #0 0x55 in vma_merge mm/vma.c:900
+    #1 0x56 in test_merge_new tests/merge.c:300
+==1==ABORTING"""
+
+
+def test_parse_crash_blames_the_test_in_the_report():
+    out = upstream_c.parse("", "Assert FAILED at x.c:1:test_simple_merge(): a is FALSE.\n"
+                           + ASAN, 1, ["simple_merge", "simple_modify", "merge_new", "copy_vma"])
+    assert out["simple_merge"].output.startswith("Assert FAILED at x.c:1")
+    assert out["simple_modify"].passed             # ran (silently) before the crash
+    assert not out["merge_new"].passed and "heap-use-after-free" in out["merge_new"].output
+    assert "./vma ended in this test (exit status 1)" in out["merge_new"].output
+    assert not out["copy_vma"].passed and "not run to the end" in out["copy_vma"].output
+
+
+def test_parse_summary_mismatch_fails_all():
+    out = upstream_c.parse("3 tests run, 3 passed, 0 failed.\n", "", 0, ["a", "b"])
+    assert not any(r.passed for r in out.values())
+    assert "disagrees" in out["a"].output
