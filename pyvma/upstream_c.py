@@ -152,7 +152,8 @@ def scratch_copy(root: Path, dest: Path) -> Path:
 
 def _make(harness: Path, *targets: str, supply: bool = False) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items()
-           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "CFLAGS", "LDFLAGS")}
+           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "CFLAGS", "LDFLAGS", "LD_PRELOAD")
+           and not k.startswith(("ASAN_", "UBSAN_", "LSAN_"))}
     env["LC_ALL"] = "C"
     argv = ["make", "-f", "pyvma.mk", f"-j{min(os.cpu_count() or 1, 4)}", *targets]
     if supply:
@@ -437,14 +438,16 @@ def parse(stdout: str, stderr: str, returncode: int, names: list[str]
     if summary is None:
         how = (f"killed by signal {-returncode}" if returncode < 0
                else f"exit status {returncode}")
-        crashed = [n for n in names if n in failed and n not in
-                   re.findall(r"^Test (\w+) FAILED$", stderr, re.M)]
+        reported = re.findall(r"^Test (\w+) FAILED$", stderr, re.M)
+        crashed = [n for n in names if n in failed and n not in reported]
         stop = names.index(crashed[0]) if crashed else None
+        # a test before the last one that said FAILED has run to its end
+        ran = max((names.index(n) for n in reported if n in known), default=-1)
         for i, n in enumerate(names):
             if n in failed:
                 out[n] = CaseResult(n, False, "\n".join(failed[n]).strip() +
                                     (f"\n./vma ended in this test ({how})" if i == stop else ""))
-            elif stop is not None and i < stop:
+            elif i < ran or (stop is not None and i < stop):
                 out[n] = CaseResult(n, True, "")
             else:
                 out[n] = CaseResult(n, False, f"not run to the end: ./vma ended ({how}) "

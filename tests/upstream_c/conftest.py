@@ -76,7 +76,8 @@ def _case(sess, spec: str, name: str, names: list[str]) -> None:
                               f"{built.message} (log: {built.dir}/build.log)"))
     supplied = (f"pyvma supplied: {', '.join(built.supplied)}" if built.supplied
                 else "built as the tree has it")
-    print(f"{where}: {supplied}")
+    if built.supplied:
+        print(f"{where}: {supplied}")
     if built.key not in _runs:
         _runs[built.key] = upstream_c.run(built, names)
     res = _runs[built.key][name]

@@ -72,3 +72,14 @@ def test_parse_summary_mismatch_fails_all():
     out = upstream_c.parse("3 tests run, 3 passed, 0 failed.\n", "", 0, ["a", "b"])
     assert not any(r.passed for r in out.values())
     assert "disagrees" in out["a"].output
+
+
+def test_parse_abort_without_a_stack():
+    """An abort with no sanitizer stack: tests before the last FAILED line ran to
+    their end; the ones after it did not run to the end (one of them aborted)."""
+    err = "Test b FAILED\nvma: x.h:1: f: Assertion `0' failed.\n"
+    out = upstream_c.parse("", err, -6, ["a", "b", "c", "d"])
+    assert out["a"].passed and not out["b"].passed
+    for n in "cd":
+        assert not out[n].passed
+        assert "killed by signal 6" in out[n].output and "Assertion `0'" in out[n].output
