@@ -45,7 +45,7 @@ KEY_FILES = ("tools/testing/vma/**/*", "tools/testing/shared/**/*", "tools/inclu
              "lib/*.[ch]", "mm/*.[ch]", "include/uapi/**/*.h", "include/asm-generic/*.h")
 #: what `make clean` of the harness removes, and what a build leaves: never copied
 BUILD_PRODUCTS = re.compile(r"(.*\.o|vma|radix-tree\.c|idr\.c|pyvma.*|generated)$")
-KEY_VERSION = "upstream-c-v1"
+KEY_VERSION = "upstream-c-v2"
 MAX_SUPPLY_ROUNDS = 4
 TEST_EXPANSION = re.compile(r'"Test " "(\w+)" " FAILED')
 UNDEFINED = re.compile(r"undefined reference to [`'\u2018](\w+)['\u2019]")
@@ -55,6 +55,8 @@ WRAPPER_MK = """\
 # written by pyvma: upstream's Makefile, plus a preprocessed main file and, when
 # PYVMA_SUPPLY is set, a force-included header of definitions pyvma supplies
 include Makefile
+# debug info names the tree's files by their paths in the tree, not in the scratch copy
+CFLAGS += -fdebug-prefix-map=$(PYVMA_SRC)/=
 pyvma-main.i: {main}.c generated/map-shift.h generated/bit-length.h generated/autoconf.h
 \t$(CC) -E $(CFLAGS) $< -o $@
 ifdef PYVMA_SUPPLY
@@ -155,7 +157,9 @@ def _make(harness: Path, *targets: str, supply: bool = False) -> subprocess.Comp
            if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "CFLAGS", "LDFLAGS", "LD_PRELOAD")
            and not k.startswith(("ASAN_", "UBSAN_", "LSAN_"))}
     env["LC_ALL"] = "C"
-    argv = ["make", "-f", "pyvma.mk", f"-j{min(os.cpu_count() or 1, 4)}", *targets]
+    src = harness.parents[len(Path(HARNESS).parts) - 1]
+    argv = ["make", "-f", "pyvma.mk", f"-j{min(os.cpu_count() or 1, 4)}", *targets,
+            f"PYVMA_SRC={src}"]
     if supply:
         argv.append("PYVMA_SUPPLY=1")
     try:
@@ -398,6 +402,7 @@ def run(built: Built, names: list[str], timeout: float = 600.0) -> dict[str, Cas
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("ASAN_", "UBSAN_", "LSAN_", "LD_PRELOAD", "PYVMA_"))}
     env["UBSAN_OPTIONS"] = "print_stacktrace=1"
+    env["ASAN_OPTIONS"] = "handle_abort=1"      # an abort shows its stack: the test
     try:
         proc = subprocess.run([str(built.binary)], capture_output=True, text=True,
                               timeout=timeout, env=env, cwd=built.dir, errors="replace")

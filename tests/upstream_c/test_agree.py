@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -21,29 +22,31 @@ from ..harness.scratch import scratch_tree
 REPO = Path(__file__).resolve().parents[2]
 PLANT_FN = "bool is_mergeable_vma(struct vma_merge_struct *vmg, bool merge_next)"
 PLANTED = "simple_merge"        # a C test and a port that need is_mergeable_vma()
-KTAP_LINE = re.compile(r"^\s+(ok|not ok) \d+ test_(\w+)\[[^\]]*\]( # SKIP .*)?$")
+PORT_NAME = re.compile(r"test_(\w+)\[")
 
 
 def ported(spec: str, tmp: Path, only: str | None = None) -> dict[str, str]:
     """Verdicts of the ports in tests/upstream on *spec*, by C test name:
     "pass", "fail" or "skip" (a port with several ids fails if one does, passes if
-    one passes and none fails)."""
-    ktap = tmp / "port.ktap"
+    one passes and none fails).  Read from pytest's JUnit XML."""
+    xml = tmp / "port.xml"
     target = "tests/upstream" if only is None else f"tests/upstream/test_merge.py::test_{only}"
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           "--kernel", spec, "--ktap", str(ktap), target],
+                           "--kernel", spec, "--junitxml", str(xml), target],
                           cwd=REPO, capture_output=True, text=True,
                           env={k: v for k, v in os.environ.items()
                                if not k.startswith("PYTEST_XDIST")})
-    assert ktap.is_file(), f"the ports did not run on {spec}:\n{proc.stdout[-3000:]}"
+    assert xml.is_file(), f"the ports did not run on {spec}:\n{proc.stdout[-3000:]}"
     out: dict[str, str] = {}
-    for line in ktap.read_text().splitlines():
-        m = KTAP_LINE.match(line)
+    for case in ElementTree.parse(xml).iter("testcase"):
+        m = PORT_NAME.match(case.get("name", ""))
         if not m:
             continue
-        now = "skip" if m.group(3) else "pass" if m.group(1) == "ok" else "fail"
-        old = out.get(m.group(2))
-        out[m.group(2)] = now if old is None or now == "fail" or old == "skip" else old
+        kinds = {child.tag for child in case}
+        now = "fail" if kinds & {"failure", "error"} else "skip" if "skipped" in kinds \
+            else "pass"
+        old = out.get(m.group(1))
+        out[m.group(1)] = now if old is None or now == "fail" or old == "skip" else old
     return out
 
 
