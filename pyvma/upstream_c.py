@@ -45,7 +45,7 @@ KEY_FILES = ("tools/testing/vma/**/*", "tools/testing/shared/**/*", "tools/inclu
              "lib/*.[ch]", "mm/*.[ch]", "include/uapi/**/*.h", "include/asm-generic/*.h")
 #: what `make clean` of the harness removes, and what a build leaves: never copied
 BUILD_PRODUCTS = re.compile(r"(.*\.o|vma|radix-tree\.c|idr\.c|pyvma.*|generated)$")
-KEY_VERSION = "upstream-c-v2"
+KEY_VERSION = "upstream-c-v3"
 MAX_SUPPLY_ROUNDS = 4
 TEST_EXPANSION = re.compile(r'"Test " "(\w+)" " FAILED')
 UNDEFINED = re.compile(r"undefined reference to [`'\u2018](\w+)['\u2019]")
@@ -81,6 +81,7 @@ class Built:
     supplied: list[str] = field(default_factory=list)   # "vma_close (mm/internal.h:144)"
     seconds: float = 0.0           # the build's wall time when it was made
     cached: bool = True            # found in the cache by this process
+    tried: list[str] = field(default_factory=list)      # supplied, yet no build
 
     @property
     def binary(self) -> Path:
@@ -123,7 +124,7 @@ def harness_key(tree: KernelTree) -> str:
     return _keys[tree.root]
 
 
-def _main_file(harness: Path) -> str:
+def main_file(harness: Path) -> str:
     """The stem of the harness's main source: the one that includes mm/vma.c."""
     for c in sorted(harness.glob("*.c")):
         if re.search(r'#\s*include\s+"(\.\./)+mm/vma\.c"', c.read_text(errors="replace")):
@@ -191,16 +192,27 @@ def _stop_children() -> None:
 
 def _prepare(tree: KernelTree, dest: Path) -> tuple[Path, str]:
     harness = scratch_copy(tree.root, dest)
-    main = _main_file(harness)
+    main = main_file(harness)
     (harness / "pyvma.mk").write_text(WRAPPER_MK.format(main=main))
     return harness, main
 
 
-def error_lines(log: str, limit: int = 12) -> str:
-    """The compiler's and linker's own error lines from a make log."""
+def error_lines(log: str, src: Path | None = None, limit: int = 12) -> str:
+    """The compiler's and linker's own error lines from a make log, their file names
+    as paths in the tree (``mm/vma.c:332``, ``tools/testing/vma/vma.c:1605``)."""
     keep = [ln for ln in log.splitlines()
-            if re.search(r"\berror\b|undefined reference|\*\*\*|No such file", ln)]
-    return "\n".join((keep or log.splitlines()[-limit:])[:limit])
+            if re.search(r"\berror\b|undefined reference|\*\*\*|No such file", ln)
+            and "Waiting for unfinished jobs" not in ln]
+    text = "\n".join((keep or log.splitlines()[-limit:])[:limit])
+    if src is not None:
+        text = text.replace(f"{src}/", "")
+
+    def in_tree(m: re.Match) -> str:
+        path = m.group(1)
+        if not path.startswith(("/", "tools/", "mm/", "include/", "lib/", "arch/")):
+            path = f"{HARNESS}/{path}"
+        return os.path.normpath(path) + m.group(2)
+    return re.sub(r"(?m)(?<![\w/.])([\w./-]+\.[chS])(:\d+)", in_tree, text)
 
 
 def source_test_names(root: Path) -> list[str]:
@@ -231,8 +243,9 @@ def test_names(tree: KernelTree) -> list[str]:
         harness, main = _prepare(tree, Path(tmp) / "src")
         proc = _make(harness, "pyvma-main.i")
         if proc.returncode != 0:
+            lines = error_lines(proc.stdout, harness.parents[2])
             data = {"error": f"upstream C harness of {tree.version_str} does not "
-                             f"preprocess ({HARNESS}/{main}.c):\n{error_lines(proc.stdout)}"}
+                             f"preprocess ({HARNESS}/{main}.c):\n{lines}"}
         else:
             found = TEST_EXPANSION.findall((harness / "pyvma-main.i").read_text(errors="replace"))
             names = list(dict.fromkeys(found))
@@ -310,7 +323,7 @@ def _do_build(tree: KernelTree, tmp: Path) -> dict:
     if ok:
         os.replace(harness / "vma", tmp / "vma")
     elif not message:
-        message = error_lines(proc.stdout)
+        message = error_lines(proc.stdout, tmp / "src")
     if supplied:
         shutil.copy(harness / "pyvma_supplied.h", tmp / "pyvma_supplied.h")
     (tmp / "build.log").write_text("".join(log))
@@ -334,9 +347,13 @@ def build(tree: KernelTree) -> Built:
                 shutil.rmtree(final)
             with atomic_dir(final) as tmp:
                 write_json_atomic(tmp / "RESULT.json", _do_build(tree, tmp))
+    return _load(final, cached)
+
+
+def _load(final: Path, cached: bool) -> Built:
     data = json.loads((final / "RESULT.json").read_text())
-    return Built(key, final, data["ok"], data["message"], data["supplied"], data["seconds"],
-                 cached)
+    return Built(final.name, final, data["ok"], data["message"], data["supplied"],
+                 data["seconds"], cached, [] if data["ok"] else data["tried_supplying"])
 
 
 class _Pending:
@@ -369,9 +386,7 @@ class _Pending:
                 # a forked child (--isolate): the parent's thread builds; its lock
                 # is this process's too, so wait for the result, not the lock
                 if (self.final / "RESULT.json").is_file():
-                    data = json.loads((self.final / "RESULT.json").read_text())
-                    return Built(self.final.name, self.final, data["ok"], data["message"],
-                                 data["supplied"], data["seconds"], True)
+                    return _load(self.final, True)
         self.waited += time.monotonic() - t0
         if self.error is not None:
             raise self.error

@@ -72,7 +72,8 @@ def _case(sess, spec: str, name: str, names: list[str]) -> None:
     built = upstream_c.start(tree).result()
     where = f"{upstream_c.HARNESS} of {tree.version_str}"
     if not built.ok:
-        pytest.skip(_one_line(f"upstream's {where} does not build under pyvma: "
+        tried = f" (pyvma supplied {', '.join(built.tried)})" if built.tried else ""
+        pytest.skip(_one_line(f"upstream's {where} does not build under pyvma{tried}: "
                               f"{built.message} (log: {built.dir}/build.log)"))
     supplied = (f"pyvma supplied: {', '.join(built.supplied)}" if built.supplied
                 else "built as the tree has it")
@@ -84,6 +85,12 @@ def _case(sess, spec: str, name: str, names: list[str]) -> None:
     if not res.passed:
         pytest.fail(f"upstream C test {name} FAILED on {tree.version_str} ({where}, "
                     f"./vma in {built.dir}; {supplied}):\n{res.output}", pytrace=False)
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    """The C tests run last (in their order): their build, which starts with the run,
+    then overlaps pyvma's own build and the Python suites."""
+    items.sort(key=lambda i: hasattr(i, "_pyvma_upstream_c"))
 
 
 @pytest.hookimpl(tryfirst=True)

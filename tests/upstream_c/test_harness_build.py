@@ -83,3 +83,38 @@ def test_parse_abort_without_a_stack():
     for n in "cd":
         assert not out[n].passed
         assert "killed by signal 6" in out[n].output and "Assertion `0'" in out[n].output
+
+
+def test_unbuildable_harness_skips_each_test_with_the_compilers_line(tree, tmp_path):
+    """A harness that does not compile (a planted undeclared name in its main file):
+    every C test is an item, skipped with the compiler's own error line."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    from xml.etree import ElementTree
+
+    from ..harness.scratch import scratch_tree
+    main = upstream_c.main_file(tree.root / upstream_c.HARNESS)
+    rel = f"{upstream_c.HARNESS}/{main}.c"
+    root = scratch_tree(tree.root, tmp_path / "tree", {})
+    for sub in (upstream_c.HARNESS, "tools/scripts"):     # what link_copy leaves out
+        if (tree.root / sub).is_dir() and not (root / sub).exists():
+            import shutil
+            shutil.copytree(tree.root / sub, root / sub, copy_function=os.link)
+    text = (root / rel).read_text()
+    (root / rel).unlink()
+    (root / rel).write_text(text + "\nint pyvma_planted = pyvma_undeclared_name;\n")
+    xml = tmp_path / "c.xml"
+    repo = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                    "--kernel", str(root), "--junitxml", str(xml),
+                    "tests/upstream_c/test_upstream_c.py"], cwd=repo, capture_output=True,
+                   env={k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")})
+    cases = list(ElementTree.parse(xml).iter("testcase"))
+    assert [c.get("name").split("[")[0] for c in cases] == upstream_c.test_names(tree)
+    for case in cases:
+        skipped = case.find("skipped")
+        assert skipped is not None, case.get("name")
+        assert f"{main}.c" in skipped.get("message") and \
+            "error: 'pyvma_undeclared_name' undeclared" in skipped.get("message")
