@@ -13,8 +13,8 @@ of the tree (so upstream's make can write its objects without touching the tree)
   one-line rebuild    after a one-line change to mm/vma.c, pyvma vs upstream make
   warm start          pyvma.kernel.load() of a cached build
   upstream suite      pytest tests/upstream (warm) vs upstream's ./vma run + rebuild
-  upstream C tests    what tests/upstream_c (upstream's own C tests as items) adds to
-                      pytest tests/upstream, cold (empty caches) and warm
+  upstream C tests    what tests/upstream_c/test_upstream_c.py (upstream's own C tests
+                      as items) adds to pytest tests/upstream, cold (empty caches), warm
   ops/s               merge+munmap driven from Python vs the same loop in C (same build)
   peak memory         of a pytest run of tests/ (max RSS)
 
@@ -148,11 +148,11 @@ def bench_kernel(spec: str, rounds: int, work: Path, repeat: int) -> dict:
 
 
 def c_tests_added(root: Path, work: Path) -> dict:
-    """What upstream's C tests as items (tests/upstream_c) add to a run of
-    tests/upstream, cold (empty caches) and warm: pytest wall with them minus without."""
+    """What upstream's C tests as items (tests/upstream_c/test_upstream_c.py) add to a
+    run of tests/upstream, cold (empty caches) and warm: pytest wall with minus without."""
     out: dict = {}
     for what, paths in (("without", ["tests/upstream"]),
-                        ("with", ["tests/upstream", "tests/upstream_c"])):
+                        ("with", ["tests/upstream", "tests/upstream_c/test_upstream_c.py"])):
         env = dict(os.environ, PYVMA_CACHE=str(work / f"cache-{what}"))
         for temp in ("cold", "warm"):
             secs, rc, res = timed([sys.executable, "-m", "pytest", "-q", "-p",

@@ -258,13 +258,12 @@ def test_names(tree: KernelTree) -> list[str]:
     return data["names"]
 
 
-def _supplied_header(tree: KernelTree, harness: Path, main: str, names: list[str]
-                     ) -> tuple[str, list[str]]:
+def _supplied_header(tree: KernelTree, harness: Path, main: str, names: list[str],
+                     idx) -> tuple[str, list[str]]:
     """The text of pyvma_supplied.h for *names*: the main file's leading includes
-    (so the harness's own shim comes first), then each definition as the tree has it."""
+    (so the harness's own shim comes first), then each definition as the tree has it
+    (found by the shim's index *idx* of the tree's headers)."""
     from vma_internal.config import HarnessConfig
-    from vma_internal.index import HeaderIndex
-    idx = HeaderIndex.build(tree.root, [])
     cfg = HarnessConfig.from_overrides()
     out = ["/* written by pyvma: definitions upstream's harness lacks, from the tree */"]
     text = (harness / f"{main}.c").read_text(errors="replace")
@@ -299,6 +298,7 @@ def _do_build(tree: KernelTree, tmp: Path) -> dict:
     missing: list[str] = []
     supplied: list[str] = []
     message = ""
+    idx = None
     for _ in range(MAX_SUPPLY_ROUNDS):
         if proc.returncode == 0:
             break
@@ -310,8 +310,11 @@ def _do_build(tree: KernelTree, tmp: Path) -> dict:
         if not new or others:
             break
         missing += new
+        if idx is None:
+            from vma_internal.index import HeaderIndex
+            idx = HeaderIndex.build(tree.root, [])
         try:
-            text, supplied = _supplied_header(tree, harness, main, missing)
+            text, supplied = _supplied_header(tree, harness, main, missing, idx)
         except UpstreamCError as exc:
             message = str(exc)
             break
