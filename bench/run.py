@@ -13,6 +13,8 @@ of the tree (so upstream's make can write its objects without touching the tree)
   one-line rebuild    after a one-line change to mm/vma.c, pyvma vs upstream make
   warm start          pyvma.kernel.load() of a cached build
   upstream suite      pytest tests/upstream (warm) vs upstream's ./vma run + rebuild
+  upstream C tests    what tests/upstream_c/test_upstream_c.py (upstream's own C tests
+                      as items) adds to pytest tests/upstream, cold (empty caches), warm
   ops/s               merge+munmap driven from Python vs the same loop in C (same build)
   peak memory         of a pytest run of tests/ (max RSS)
 
@@ -146,7 +148,28 @@ def bench_kernel(spec: str, rounds: int, work: Path, repeat: int) -> dict:
                            "--kernel", spec, "tests/upstream"], cwd=REPO)
     r["py_suite"] = secs
     r["py_suite_result"] = out.strip().splitlines()[-1] if out.strip() else ""
+    r.update(c_tests_added(tree.root, work / f"ctests-{v}"))
     return r
+
+
+def c_tests_added(root: Path, work: Path) -> dict:
+    """What upstream's C tests as items (tests/upstream_c/test_upstream_c.py) add to a
+    run of tests/upstream, cold (empty caches) and warm: pytest wall with minus without."""
+    out: dict = {}
+    for what, paths in (("without", ["tests/upstream"]),
+                        ("with", ["tests/upstream", "tests/upstream_c/test_upstream_c.py"])):
+        env = dict(os.environ, PYVMA_CACHE=str(work / f"cache-{what}"))
+        for temp in ("cold", "warm"):
+            secs, rc, res = timed([sys.executable, "-m", "pytest", "-q", "-p",
+                                   "no:cacheprovider", "--kernel", str(root), *paths],
+                                  env=env, cwd=REPO)
+            out[f"ct_{temp}_{what}"] = secs if rc == 0 else None
+            if what == "with":
+                out[f"ct_{temp}_result"] = res.strip().splitlines()[-1] if res.strip() else ""
+    for temp in ("cold", "warm"):
+        a, b = out.get(f"ct_{temp}_without"), out.get(f"ct_{temp}_with")
+        out[f"ct_{temp}_added"] = b - a if a and b else None
+    return out
 
 
 def _ops(tree: str, env: dict, rounds: int) -> dict:
@@ -230,6 +253,10 @@ def table(results: list[dict], peak: float) -> str:
         out.append(f"| patch loop: one-line mm/vma.c change -> kernel suites' verdict "
                    f"(`pyvma test` vs make + ./vma) | {k} | {fmt(r.get('py_loop'))} | "
                    f"{fmt(up_total)} | {ratio(r.get('py_loop'), up_total)} | ≤ 0.5× |")
+        for temp in ("cold", "warm"):
+            out.append(f"| upstream C tests added to pytest tests/upstream, {temp} (wall with "
+                       f"{fmt(r.get(f'ct_{temp}_with'))}) | {k} | "
+                       f"{fmt(r.get(f'ct_{temp}_added'))} | | | |")
         out.append(f"| ops/s, Python-driven vs native C loop | {k} | {fmt(r.get('ops_py'), 'n')} | "
                    f"{fmt(r.get('ops_c'), 'n')} | {ratio(r.get('ops_py'), r.get('ops_c'))} | ≥ 0.3× |")
         out.append(f"| diff throughput, random sequences (ops/s per tree) | {k} | "
@@ -252,6 +279,9 @@ def table(results: list[dict], peak: float) -> str:
         notes.append(f"- {r['kernel']} pytest tests/upstream: {r.get('py_suite_result')}")
         if r.get("py_loop_result"):
             notes.append(f"- {r['kernel']} patch loop, pyvma test: {r['py_loop_result']}")
+        if r.get("ct_cold_result"):
+            notes.append(f"- {r['kernel']} pytest tests/upstream tests/upstream_c: "
+                         f"{r['ct_cold_result']} (cold), {r.get('ct_warm_result')} (warm)")
     return "\n".join(out + ([""] + notes if notes else [])) + "\n"
 
 
