@@ -178,12 +178,18 @@ def changes(text: bytes) -> list[Change]:
     """The file sections of a patch, as git apply -p1 reads them."""
     out: list[Change] = []
     cur: dict[str, Any] | None = None
+    left = [0, 0]                       # old and new lines of the hunk still to come
 
     def flush() -> None:
         if cur is not None and (cur["old"] or cur["new"]):
             out.append(Change(cur["old"], cur["new"], cur["mode"], tuple(cur["hunks"])))
 
     for raw in text.decode("utf-8", "surrogateescape").splitlines():
+        if left[0] > 0 or left[1] > 0:  # a hunk's body: '--- x' is a removed '-- x'
+            tag = raw[:1]
+            left[0] -= tag in (" ", "-", "")
+            left[1] -= tag in (" ", "+", "")
+            continue
         if raw.startswith("diff --git "):
             flush()
             m = re.match(r'diff --git ("(?:[^"\\]|\\.)*"|\S+) ("(?:[^"\\]|\\.)*"|\S+)$', raw)
@@ -206,8 +212,10 @@ def changes(text: bytes) -> list[Change]:
         elif raw.startswith(("rename to ", "copy to ")):
             cur["new"] = _unquote(raw.split(" ", 2)[2])
         elif raw.startswith("@@ "):
-            m = re.match(r"@@ -(\d+)", raw)
+            m = re.match(r"@@ -(\d+)(?:,(\d+))? \+\d+(?:,(\d+))? @@", raw)
             cur["hunks"].append(int(m.group(1)) if m else 0)
+            if m:
+                left[:] = [int(m.group(2) or 1), int(m.group(3) or 1)]
     flush()
     return out
 

@@ -441,3 +441,15 @@ def test_three_way_merge_where_the_base_repository_has_the_blobs(tree7, tmp_path
     assert "/* added */" in merged and "/* changed since */" in merged
     assert json.loads((tree.root / MARKER).read_text())["three_way_merged"] == [1]
     assert vma.read_bytes() == head
+
+
+def test_a_removed_line_that_looks_like_a_file_header_stays_in_its_hunk():
+    """'--- x' inside a hunk is a removed '-- x', not a new file section: the paths a
+    patch touches are read as git apply reads them (hunk line counts)."""
+    from pyvma.patches import changes
+    text = (b"diff --git a/mm/a.c b/mm/a.c\n--- a/mm/a.c\n+++ b/mm/a.c\n@@ -1,3 +1,2 @@\n"
+            b" keep\n--- /etc/passwd\n keep\n"
+            b"diff --git a/mm/b.c b/mm/b.c\nnew file mode 100644\n--- /dev/null\n"
+            b"+++ b/mm/b.c\n@@ -0,0 +1 @@\n+new\n")
+    got = [(c.old, c.new, c.hunks) for c in changes(text)]
+    assert got == [("mm/a.c", "mm/a.c", (1,)), (None, "mm/b.c", (0,))]
