@@ -106,3 +106,9 @@ def judge(ctx: Context, sc: Scenario) -> Verdict:
 def _change(feature: str) -> str:
     from ..features import REGISTRY
     return REGISTRY[feature].change
+
+
+def live_soft_dirty() -> bool:
+    """Whether the running kernel marks a new mapping soft-dirty (CONFIG_MEM_SOFT_DIRTY)."""
+    res = live.run([["mmap", 0, 1, "rw", "anon", 0]])
+    return any(v.flags and "VM_SOFTDIRTY" in v.flags for v in res.vmas)

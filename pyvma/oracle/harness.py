@@ -37,6 +37,10 @@ class _World:
     mm: MM
     file: object = None
     keep: list = field(default_factory=list)     # every MM made (fork): closed at the end
+    base: int = BASE                             # the address of page 0
+
+    def a(self, page: int) -> int:
+        return self.base + page * PAGE_SIZE
 
     def f(self, *names: str) -> int:
         return self.k.flag(*[n for n in names if self.k.has_flag(n)])
@@ -45,10 +49,6 @@ class _World:
         if self.file is None:
             self.file = self.k.file().behave(mmap=True, ops=())
         return self.file
-
-
-def _a(page: int) -> int:
-    return BASE + page * PAGE_SIZE
 
 
 def _vmas_in(mm: MM, s: int, e: int):
@@ -121,7 +121,7 @@ def _fault(w: _World, vma) -> None:
 
 
 def _mmap(w: _World, s, e, prot, backing, pgoff) -> object:
-    if _vmas_in(w.mm, _a(s), _a(e)):
+    if _vmas_in(w.mm, w.a(s), w.a(e)):
         return "EEXIST"                         # MAP_FIXED_NOREPLACE
     flags = _prot_bits(w, prot) | w.f(*MAY)
     file = None
@@ -130,16 +130,16 @@ def _mmap(w: _World, s, e, prot, backing, pgoff) -> object:
         if backing == "memfd-shared":
             flags |= w.f("VM_SHARED", "VM_MAYSHARE")
     else:
-        pgoff = s + BASE // PAGE_SIZE
+        pgoff = w.a(s) // PAGE_SIZE
         if backing == "anon-noreserve":
             flags |= w.f("VM_NORESERVE")
-    return _errno(w.mm.mmap(_a(s), (e - s) * PAGE_SIZE, flags, pgoff, file))
+    return _errno(w.mm.mmap(w.a(s), (e - s) * PAGE_SIZE, flags, pgoff, file))
 
 
 def _mprotect(w: _World, s, e, prot) -> object:
     acc, wr = w.f(*ACCESS), w.f("VM_WRITE")
     bits = _prot_bits(w, prot)
-    if not _covered(w.mm, _a(s), _a(e)):
+    if not _covered(w.mm, w.a(s), w.a(e)):
         pass                                   # the loop returns ENOMEM at the hole
 
     def new(vma):
@@ -157,13 +157,13 @@ def _mprotect(w: _World, s, e, prot) -> object:
         elif vma.flags & w.f("VM_ACCOUNT") and vma.is_anonymous and vma.anon_vma is None:
             nf &= ~w.f("VM_ACCOUNT")
         return nf
-    return _fixup_loop(w, _a(s), _a(e), new)
+    return _fixup_loop(w, w.a(s), w.a(e), new)
 
 
 def _mlock(w: _World, s, e, on: bool, onfault: bool = False) -> object:
     locked = w.f("VM_LOCKED", "VM_LOCKONFAULT")
     special = w.f("VM_IO", "VM_DONTEXPAND", "VM_PFNMAP", "VM_MIXEDMAP")
-    if not _covered(w.mm, _a(s), _a(e)):
+    if not _covered(w.mm, w.a(s), w.a(e)):
         return "ENOMEM"
 
     def new(vma):
@@ -174,13 +174,13 @@ def _mlock(w: _World, s, e, on: bool, onfault: bool = False) -> object:
             nf |= w.f("VM_LOCKED") | (w.f("VM_LOCKONFAULT") if onfault else 0)
         return nf
     populate = (lambda v: _fault(w, v)) if on and not onfault else None
-    return _fixup_loop(w, _a(s), _a(e), new, populate)
+    return _fixup_loop(w, w.a(s), w.a(e), new, populate)
 
 
 def _madvise(w: _World, s, e, adv) -> object:
     f = w.f
     if adv == "GUARD_INSTALL":
-        vmas = _vmas_in(w.mm, _a(s), _a(e))
+        vmas = _vmas_in(w.mm, w.a(s), w.a(e))
         for v in vmas:
             if v.flags & f("VM_LOCKED", "VM_LOCKONFAULT", "VM_IO", "VM_DONTEXPAND",
                            "VM_PFNMAP", "VM_MIXEDMAP", "VM_HUGETLB"):
@@ -190,9 +190,9 @@ def _madvise(w: _World, s, e, adv) -> object:
                 v.set_flags(v.flags | f("VM_MAYBE_GUARD"))
             if v.is_anonymous:
                 w.mm.anon_vma_prepare(v)
-        return 0 if _covered(w.mm, _a(s), _a(e)) else "ENOMEM"
+        return 0 if _covered(w.mm, w.a(s), w.a(e)) else "ENOMEM"
     if adv == "GUARD_REMOVE":
-        return 0 if _covered(w.mm, _a(s), _a(e)) else "ENOMEM"
+        return 0 if _covered(w.mm, w.a(s), w.a(e)) else "ENOMEM"
     bit = {"DONTFORK": "VM_DONTCOPY", "DOFORK": "VM_DONTCOPY",
            "WIPEONFORK": "VM_WIPEONFORK", "KEEPONFORK": "VM_WIPEONFORK"}[adv]
     set_it = adv in ("DONTFORK", "WIPEONFORK")
@@ -203,15 +203,15 @@ def _madvise(w: _World, s, e, adv) -> object:
         if adv == "WIPEONFORK" and (not vma.is_anonymous or vma.flags & f("VM_SHARED")):
             return "EINVAL"
         return (vma.flags | f(bit)) if set_it else (vma.flags & ~f(bit))
-    return _fixup_loop(w, _a(s), _a(e), new)
+    return _fixup_loop(w, w.a(s), w.a(e), new)
 
 
 def _mseal(w: _World, s, e) -> object:
     if not w.k.has_flag("VM_SEALED"):
         return "ENOSYS"
-    if not _covered(w.mm, _a(s), _a(e)):
+    if not _covered(w.mm, w.a(s), w.a(e)):
         return "ENOMEM"
-    return _fixup_loop(w, _a(s), _a(e), lambda v: v.flags | w.f("VM_SEALED"))
+    return _fixup_loop(w, w.a(s), w.a(e), lambda v: v.flags | w.f("VM_SEALED"))
 
 
 def _sealed(w: _World, s: int, e: int) -> bool:
@@ -222,47 +222,47 @@ def _mremap(w: _World, s, e, new) -> object:
     """A move (MREMAP_MAYMOVE|MREMAP_FIXED, same length): the target is unmapped,
     copy_vma() makes (or merges) the copy, the source range is unmapped."""
     mm = w.mm
-    src = next((v for v in mm.vmas() if v.start <= _a(s) < v.end), None)
+    src = next((v for v in mm.vmas() if v.start <= w.a(s) < v.end), None)
     if src is None:
         return "EFAULT"
-    if _a(e) > src.end:
+    if w.a(e) > src.end:
         return "EFAULT"
-    if _sealed(w, _a(s), _a(e)) or _sealed(w, _a(new), _a(new + e - s)):
+    if _sealed(w, w.a(s), w.a(e)) or _sealed(w, w.a(new), w.a(new + e - s)):
         return "EPERM"
     length = (e - s) * PAGE_SIZE
-    ret = mm.munmap(_a(new), _a(new) + length)
+    ret = mm.munmap(w.a(new), w.a(new) + length)
     if ret:
         return _errno(ret)
-    src = next(v for v in mm.vmas() if v.start <= _a(s) < v.end)
-    pgoff = src.pgoff + (_a(s) - src.start) // PAGE_SIZE
+    src = next(v for v in mm.vmas() if v.start <= w.a(s) < v.end)
+    pgoff = src.pgoff + (w.a(s) - src.start) // PAGE_SIZE
     kw = {}
     if w.k.has("anon_pgoff"):
-        kw["anon_pgoff"] = src.anon_pgoff + (_a(s) - src.start) // PAGE_SIZE
-    copy, _, _ = mm.copy_vma(src, _a(new), length, pgoff, **kw)
+        kw["anon_pgoff"] = src.anon_pgoff + (w.a(s) - src.start) // PAGE_SIZE
+    copy, _, _ = mm.copy_vma(src, w.a(new), length, pgoff, **kw)
     if copy is None:
         return "ENOMEM"
-    return _errno(mm.munmap(_a(s), _a(e)))
+    return _errno(mm.munmap(w.a(s), w.a(e)))
 
 
 def _mremap_resize(w: _World, s, e, new_e) -> object:
     mm = w.mm
-    vma = next((v for v in mm.vmas() if v.start <= _a(s) < v.end), None)
-    if vma is None or _a(e) > vma.end:
+    vma = next((v for v in mm.vmas() if v.start <= w.a(s) < v.end), None)
+    if vma is None or w.a(e) > vma.end:
         return "EFAULT"
-    if _sealed(w, _a(s), _a(e)):
+    if _sealed(w, w.a(s), w.a(e)):
         return "EPERM"
     if new_e <= e:
-        return _errno(mm.munmap(_a(new_e), _a(e))) if new_e < e else 0
-    if _a(e) != vma.end or _vmas_in(mm, _a(e), _a(new_e)):
+        return _errno(mm.munmap(w.a(new_e), w.a(e))) if new_e < e else 0
+    if w.a(e) != vma.end or _vmas_in(mm, w.a(e), w.a(new_e)):
         return "ENOMEM"
-    got = mm.merge_extend(mm.vmi(vma.start), vma, _a(new_e) - _a(e))
+    got = mm.merge_extend(mm.vmi(vma.start), vma, w.a(new_e) - w.a(e))
     return 0 if got is not None else "ENOMEM"
 
 
 def _touch(w: _World, s, e) -> object:
-    if not _covered(w.mm, _a(s), _a(e)):
+    if not _covered(w.mm, w.a(s), w.a(e)):
         return "ENOMEM"
-    for v in _vmas_in(w.mm, _a(s), _a(e)):
+    for v in _vmas_in(w.mm, w.a(s), w.a(e)):
         if not v.flags & w.f("VM_WRITE"):
             return "EFAULT"
         _fault(w, v)
@@ -304,7 +304,7 @@ def apply(w: _World, op: list) -> object:
     if name == "mprotect":
         return _mprotect(w, *a)
     if name == "munmap":
-        return _errno(w.mm.munmap(_a(a[0]), _a(a[1])))
+        return _errno(w.mm.munmap(w.a(a[0]), w.a(a[1])))
     if name == "mremap":
         return _mremap(w, *a)
     if name == "mremap_resize":
@@ -325,6 +325,12 @@ def apply(w: _World, op: list) -> object:
         _fork(w)
         return 0
     raise ValueError(f"unknown operation {name!r}")
+
+
+def syscall(k: Kernel, mm: MM, op: list) -> object:
+    """One oracle operation (pages absolute, not window-relative) on *mm*, e.g.
+    ``["mprotect", s, e, "r"]`` on a layout MM.from_smaps() loaded: 0 or an errno name."""
+    return apply(_World(k, mm, base=0), op)
 
 
 def layout(w: _World) -> list:
