@@ -72,9 +72,18 @@ class _KernelGroup(argparse.Action):
         namespace.kernels = groups
 
 
+def _maps_text(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read(64 << 20)
+    except OSError as exc:
+        raise PyvmaError(f"--maps {path}: cannot read it ({exc.strerror})") from None
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     import json as _json
     from .diff import _pages, describe
+    from .kernel import MM
     from .ops import World, apply
     ops = [tuple(op) for op in _json.loads(args.ops)]
     groups = args.kernels or [{"spec": DEFAULT_KERNEL, "patch": [], "series": None,
@@ -84,10 +93,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     for k in kernels:
         print(f"kernel {k.name}: {k.label}")
     results = []
+    maps_text = _maps_text(args.maps) if args.maps else None
     for k in kernels:
         k.clear_warnings()
-        with k.mm() as mm:
+        with (k.mm() if maps_text is None else MM.from_smaps(k, maps_text)) as mm:
             w = World(k, mm)
+            if maps_text is not None:
+                print(f"{k.name}: loaded {args.maps}:\n" + mm.diagram())
             results.append([apply(w, op) for op in ops])
         k.clear_warnings()
     for i, op in enumerate(ops):
@@ -100,6 +112,25 @@ def cmd_replay(args: argparse.Namespace) -> int:
             print("\n".join("      " + l for l in _pages(o.layout).splitlines()))
     finals = {tuple(r[-1].key()) for r in results} if ops else set()
     return 1 if len(finals) > 1 else 0
+
+
+def cmd_oracle(args: argparse.Namespace) -> int:
+    """The corpus on the running kernel and on a tree; exit 1 on a disagreement."""
+    from .oracle import compare, corpus, report, versions
+    spec = args.kernel
+    if spec == "running":
+        spec, how = versions.resolve_running()
+        print(f"pyvma oracle: --kernel running: {spec} ({how})", file=sys.stderr)
+    config = list(args.kernel_config)
+    if not any(c.startswith("CONFIG_MEM_SOFT_DIRTY=") for c in config) and \
+            not compare.live_soft_dirty():
+        config.append("CONFIG_MEM_SOFT_DIRTY=n")      # as the running kernel shows it
+    k = _kernel(spec, args.patch, args.series, config, args.patches)
+    ctx = compare.Context.make(k)
+    verdicts = [compare.judge(ctx, sc) for sc in corpus.scenarios(small=args.small)]
+    print(report.as_json(k, ctx, verdicts) if args.json
+          else report.text(k, ctx, verdicts, verbose=args.verbose))
+    return 1 if any(v.status in ("disagree", "error") for v in verdicts) else 0
 
 
 def cmd_fuzz(args: argparse.Namespace) -> int:
@@ -309,7 +340,22 @@ def parser() -> argparse.ArgumentParser:
                     type=config_item)
     sp.add_argument("--ops", required=True, type=ops_json_text,
                     help="the JSON operation list of the report")
+    sp.add_argument("--maps", metavar="FILE", help="start from this layout (/proc/PID/smaps, "
+                    "maps, or a PROCMAP_QUERY dump) instead of an empty mm")
     sp.set_defaults(fn=cmd_replay, kernels=None)
+    sp = sub.add_parser("oracle", help="compare a tree's mm/vma.c with the running kernel")
+    sp.add_argument("--kernel", default=DEFAULT_KERNEL, metavar="SPEC",
+                    type=lambda s: s if s == "running" else kernel_spec(s),
+                    help="the tree (default %(default)s); running: the closest Debian serves")
+    sp.add_argument("--kernel-config", action="append", default=[], metavar="CONFIG_X=y|n",
+                    type=config_item)
+    sp.add_argument("--patch", action="append", default=[], metavar="FILE")
+    sp.add_argument("--series", metavar="MBOX")
+    sp.add_argument("--patches", metavar="N-M", help=PATCHES_HELP)
+    sp.add_argument("--small", action="store_true", help="one scenario of each family")
+    sp.add_argument("--verbose", action="store_true", help="list agreeing scenarios too")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(fn=cmd_oracle)
     sp = sub.add_parser("fuzz", help="model-based exploration (hypothesis) for a while")
     kernel_opts(sp)
     sp.add_argument("--patch", action="append", default=[], metavar="FILE")

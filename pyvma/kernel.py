@@ -996,6 +996,13 @@ class MM:
             out[letter] = self.map(s * page, e * page, s, flags)
         return out
 
+    @classmethod
+    def from_smaps(cls, k: Kernel, text: str) -> "MM":
+        """A new MM of *k* holding the layout of an smaps/maps text or a PROCMAP_QUERY dump
+        (see pyvma/oracle/load.py); an unrepresentable line raises, naming it."""
+        from .oracle.load import from_text
+        return from_text(k, text)
+
     def diagram(self, page: int = PAGE_SIZE) -> str:
         from .diagram import render
         return render(self.layout(), page, self.k.names_of)
