@@ -4,6 +4,7 @@
 
 PYTHON ?= python3
 KERNELS ?= debian:7.x debian:linux-source-7.2 debian:6.12
+JOBS ?= 2
 APT_PACKAGES = liburcu-dev gcc make xz-utils git
 
 .PHONY: all deps kernels run test bench coverage matrix
@@ -37,7 +38,7 @@ run: deps
 
 # The newest 6.12, 7.2 and 7.x (KERNELS) for every suite.
 test: deps kernels
-	PYVMA_KERNELS="$(KERNELS)" $(PYTHON) -m pytest -q -rs tests
+	PYVMA_KERNELS="$(KERNELS)" $(PYTHON) -m pytest -q -rs -n $(JOBS) tests
 
 # The kernel suites on every linux-source-6.12/-7.2/-7.3 version Debian serves,
 # one line per version (MATRIX_ARGS=--newest: the newest of each only).
