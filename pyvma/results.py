@@ -32,7 +32,9 @@ class ResultsWriter:
     @pytest.hookimpl
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for item in items:
-            spec = getattr(item, "callspec", None) and item.callspec.params.get("kernel_spec")
+            # Python suites are parametrized by kernel_spec; upstream's C tests carry theirs
+            spec = getattr(item, "_pyvma_upstream_c", None) or (
+                getattr(item, "callspec", None) and item.callspec.params.get("kernel_spec"))
             if spec:
                 self.kernel_of[item.nodeid] = self.kernel_ids.get(spec, spec)
 
