@@ -453,3 +453,26 @@ def test_a_removed_line_that_looks_like_a_file_header_stays_in_its_hunk():
             b"+++ b/mm/b.c\n@@ -0,0 +1 @@\n+new\n")
     got = [(c.old, c.new, c.hunks) for c in changes(text)]
     assert got == [("mm/a.c", "mm/a.c", (1,)), (None, "mm/b.c", (0,))]
+
+
+def test_a_cache_on_another_filesystem_gets_copies(tree7, tmp_path):
+    """--patch with the cache on another filesystem than the tree (here tmpfs): hard
+    links cannot cross it, so the scratch copy is made of copies; the tree is
+    untouched."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tree7.root).st_dev:
+        pytest.skip("no second filesystem (/dev/shm on another device) here")
+    cache = Path(__import__("tempfile").mkdtemp(prefix="pyvma-xdev-", dir=shm))
+    try:
+        p = _hostile(tmp_path, "0001-xdev.patch", diff_of(tree7.root, {
+            "mm/vma.c": comment_after(ANCHOR, "across filesystems")}))
+        before = _snapshot(tree7.root)
+        tree = patched(str(tree7.root), [str(p)], cache=cache)
+        assert "/* across filesystems */" in vma_c(tree)
+        vma_h = tree.root / "mm/vma.h"
+        assert os.stat(vma_h).st_dev != os.stat(tree7.root / "mm/vma.h").st_dev
+        assert vma_h.read_bytes() == (tree7.root / "mm/vma.h").read_bytes()
+        assert _snapshot(tree7.root) == before
+    finally:
+        import shutil
+        shutil.rmtree(cache, ignore_errors=True)
