@@ -177,7 +177,9 @@ def _ops(tree: str, env: dict, rounds: int) -> dict:
 import sys, time
 sys.path.insert(0, '.')
 import pyvma.kernel as pv
+from bench.native import native_loop
 k = pv.load({tree!r})
+native = native_loop(k)
 mm = k.mm()
 rw = k.flag("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE")
 mm.map(0, 0x1000, 0, rw); mm.map(0x2000, 0x3000, 2, rw)
@@ -188,7 +190,7 @@ for _ in range(n):
     mm.munmap(0x1000, 0x2000)
 py = 2 * n / (time.perf_counter() - t)
 t = time.perf_counter()
-ops = k.lib.pyvma_bench_native(mm.ptr, n, rw)
+ops = native(mm.ptr, n, rw)
 c = ops / (time.perf_counter() - t)
 assert ops == 2 * n, ops
 print(py, c)
