@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The benchmark's native loop (csrc/bench/pyvma_bench.c), built only when the
+"""The benchmark's native loop (bench/native.c), built only when the
 benchmark asks: compiled into a small library of its own, linked against a loaded
 Kernel's library (the same instance: its state is the one Python drives)."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 REPO = Path(__file__).resolve().parent.parent
-SOURCE = REPO / "csrc" / "bench" / "pyvma_bench.c"
+SOURCE = REPO / "bench" / "native.c"
 CDEF = "long pyvma_bench_native(void *mm, long rounds, unsigned long flags);"
 
 
@@ -21,7 +21,7 @@ def native_loop(k) -> Callable[[object, int, int], int]:
     import cffi
     module = Path(k.build.module_path)
     with tempfile.TemporaryDirectory(prefix="pyvma-bench-native-") as tmp:
-        out = Path(tmp) / "pyvma_bench.so"
+        out = Path(tmp) / "pyvma_bench_native.so"
         cmd = [os.environ.get("CC", "gcc"), "-shared", "-fPIC", "-O0", "-g",
                "-I", str(REPO / "csrc"), str(SOURCE), str(module),
                f"-Wl,-rpath,{module.parent}", "-o", str(out)]

@@ -17,7 +17,7 @@
  * The first translation unit is the shim, the tree's mm/vma*.c and
  * entry_static.c; the second is the shim (prototypes only) and the other files,
  * bottom up (vma_internal/shim.py).  The two compile side by side.  The
- * benchmark's native loop (csrc/bench/) is no part of the library.
+ * benchmark's native loop (bench/native.c) is no part of the library.
  * Everything here is hidden (-fvisibility=hidden): the library exports
  * csrc/pyvma_api.h and nothing else.
  */

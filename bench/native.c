@@ -2,8 +2,9 @@
 /*
  * pyvma benchmark loop: the same operation sequence the Python benchmark drives,
  * run natively, as the physical limit of the Python-driven rate.  No part of the
- * library: bench/native.py builds it, when the benchmark asks, into a small
- * library of its own that calls the loaded kernel library's API.
+ * library (nor of its build key): bench/native.py builds it, when the benchmark
+ * asks, into a small library of its own that calls the loaded kernel library's
+ * API (csrc/pyvma_api.h).
  *
  *   0123            0123            0123
  *   A C   merge ->  AAA   munmap -> A C      (2 operations per round)
