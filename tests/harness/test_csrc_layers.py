@@ -26,9 +26,9 @@ LAYERS = (
     "entry_static.c",   # entry points that need mm/vma.c's statics (its unit)
 )
 
-_COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
+_COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.DOTALL)
 _LITERAL = re.compile(r'"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'')
-_PREPROC = re.compile(r"^[ \t]*#(?:[^\n]*\\\n)*[^\n]*", re.M)
+_PREPROC = re.compile(r"^[ \t]*#(?:[^\n]*\\\n)*[^\n]*", re.MULTILINE)
 _IDENT = re.compile(r"\b[A-Za-z_]\w*\b")
 _MEMBER = re.compile(r"(?:\.|->)\s*[A-Za-z_]\w*")
 
@@ -118,7 +118,12 @@ def test_no_glue_file_uses_a_function_of_a_file_above_it():
 
 
 def test_the_build_compiles_the_layers_in_order_and_not_the_bench():
-    from vma_internal.shim import FIRST_UNIT_GLUE, SECOND_UNIT_GLUE, second_tu_text, tu_text
+    from vma_internal.shim import (
+        FIRST_UNIT_GLUE,
+        SECOND_UNIT_GLUE,
+        second_tu_text,
+        tu_text,
+    )
     assert (*SECOND_UNIT_GLUE, FIRST_UNIT_GLUE) == LAYERS
     units = second_tu_text() + tu_text(CSRC, glue=True)
     assert "bench" not in units and not list(CSRC.rglob("*bench*"))
