@@ -57,8 +57,10 @@ def upstream_copy(tree: Path, dest: Path, sanitizers: bool) -> Path:
             .replace(" -fsanitize=undefined", "").replace(SAN_FLAGS, "")
     path = scratch_tree(tree, dest, edits)
     # upstream's harness lives in tools/testing/vma: link it in (read, not modified)
-    shutil.copytree(tree / "tools" / "testing" / "vma", dest / "tools" / "testing" / "vma",
-                    copy_function=os.link)
+    # unless the scratch copy has it already (patches.SUBTREES holds it since issue 16)
+    if not (dest / "tools" / "testing" / "vma").exists():
+        shutil.copytree(tree / "tools" / "testing" / "vma", dest / "tools" / "testing" / "vma",
+                        copy_function=os.link)
     for extra in ("lib", "tools/scripts", "tools/build", "scripts", "arch/x86", "tools/arch"):
         s = tree / extra
         if s.exists() and not (dest / extra).exists():
