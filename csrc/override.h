@@ -37,7 +37,7 @@
 #define flush_dcache_mmap_unlock(mapping)	do { } while (0)
 #define flush_cache_range(vma, start, end)	do { } while (0)
 #define DEFINE_MUTEX(name)	struct mutex name = { PTHREAD_MUTEX_INITIALIZER, 0 }
-/* rmap locks taken by kernel code go to the harness's lock registry (glue_paths.c) */
+/* rmap locks taken by kernel code go to the harness's lock registry (hooks.c) */
 #define down_write_nest_lock(sem, nest_lock)	pyvma_hook_lock(sem)
 
 typedef struct { unsigned long pgprot; } pgprot_t;
@@ -110,7 +110,7 @@ struct file {
 	atomic_long_t f_count;
 	void *private_data;
 	/* harness: the file's own operations and what its ->mmap / ->mmap_prepare
-	 * do when the test installs them (csrc/glue_paths.c) */
+	 * do when the test installs them (csrc/hooks_file.c) */
 	struct file_operations pyvma_fops;
 	struct pyvma_file_behaviour *pyvma_beh;
 };
@@ -134,7 +134,7 @@ struct mmu_gather {
 extern struct task_struct pyvma_current_task;
 #define current (&pyvma_current_task)
 
-/* Harness hooks (csrc/glue.c) that the generated stubs call. */
+/* Harness hooks (csrc/hooks.c, csrc/hooks_file.c) that the generated stubs call. */
 void pyvma_hook_start_write(struct vm_area_struct *vma);
 void pyvma_hook_assert_write_locked(struct vm_area_struct *vma);
 int pyvma_hook_anon_vma_clone(struct vm_area_struct *dst, struct vm_area_struct *src);

@@ -77,7 +77,6 @@ void pyvma_anon_reset(void);
 struct file *pyvma_file_new(void);
 void pyvma_file_free(struct file *f);
 void pyvma_set_fail_clone(int fail);
-int pyvma_write_lock_count(void);
 
 struct vm_area_struct *pyvma_merge_new(struct mm_struct *mm, unsigned long start,
 				       unsigned long end, unsigned long pgoff,
@@ -99,10 +98,8 @@ int pyvma_munmap(struct mm_struct *mm, unsigned long start, unsigned long len);
 int pyvma_flag_count(void);
 int pyvma_flag_get(int i, struct pyvma_flag *out);
 
-long pyvma_bench_native(struct mm_struct *mm, long rounds, unsigned long flags);
-
-/* ---- glue_ops.c: long-lived iterator and merge request, modify/copy/mmap,
- * forced failures, mm counters, the tree's vma_flags_t helpers ---- */
+/* ---- long-lived iterator and merge request, modify/copy/mmap, forced
+ * failures, mm counters, the tree's vma_flags_t helpers ---- */
 struct vma_iterator;
 struct vma_merge_struct;
 
@@ -236,7 +233,7 @@ int pyvma_vma_flags_words(void);
 int pyvma_vma_flags_op(int op, unsigned long *a, const unsigned long *b, const int *bits,
 		       int nbits, unsigned long *out);
 
-/* ---- glue_paths.c: the rest of mm/vma.c's entry points (mmap, brk, stack
+/* ---- the rest of mm/vma.c's entry points (mmap, brk, stack
  * growth, gap search, special mappings, rmap locking, writenotify), the
  * services they call made observable, and forced failures ---- */
 

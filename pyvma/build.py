@@ -486,8 +486,8 @@ def _abi_name() -> str:
         f"{api}\0{_cffi_backend.__version__}".encode()).hexdigest()[:16]
 
 
-# generated into gen/: the shim + mm/vma*.c + glue.c, and the shim + the rest of
-# the glue (vma_internal.shim.SECOND_UNIT_GLUE)
+# generated into gen/: the shim + mm/vma*.c + entry_static.c, and the shim + the
+# rest of the glue (vma_internal.shim.SECOND_UNIT_GLUE)
 TRANSLATION_UNITS = ("pyvma_tu.c", "pyvma_glue_tu.c")
 
 

@@ -20,9 +20,9 @@ from .index import HeaderIndex
 from . import manifest
 
 SOURCES = ("mm/vma.c", "mm/vma_init.c", "mm/vma_exec.c")
-# Our glue (glue.c and the csrc/*.c it includes) is compiled after the tree's
-# sources: what it names is a root too.
-GLUE = Path(__file__).resolve().parent.parent / "csrc" / "glue.c"
+# Our glue (csrc/*.c; entry_static.c is the one in the tree's translation unit) is
+# compiled after the tree's sources: what it names is a root too.
+GLUE = Path(__file__).resolve().parent.parent / "csrc" / "entry_static.c"
 LOCAL_HEADERS = ("mm/vma.h",)
 
 

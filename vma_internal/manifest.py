@@ -128,7 +128,7 @@ TAG_ROOTS: tuple[str, ...] = (
     "struct vm_unmapped_area_info", "struct pagetable_move_control", "struct anon_vma_name",
 )
 
-# Stubs whose body calls into the harness (csrc/glue.c) so tests can observe them.
+# Stubs whose body calls into the harness (csrc/hooks.c, hooks_file.c) so tests can observe them.
 # {0}, {1}… are the stub's parameters, named as in the tree's prototype.
 STUB_HOOKS: dict[str, str] = {
     "vma_start_write": "pyvma_hook_start_write({0})",
@@ -145,7 +145,7 @@ STUB_HOOKS: dict[str, str] = {
     "vma_assert_write_locked": "pyvma_hook_assert_write_locked({0})",
     # KSM adds no flags here: the flags pass through (a zero stub would drop them all)
     "ksm_vma_flags": "{2}",
-    # limits and accounting (csrc/glue_paths.c): RLIMIT_AS / RLIMIT_MEMLOCK /
+    # limits and accounting (csrc/hooks.c): RLIMIT_AS / RLIMIT_MEMLOCK /
     # RLIMIT_STACK and an overcommit limit the tests set, and forced failures
     "may_expand_vm": "pyvma_hook_may_expand_vm({0}, {2})",
     "mlock_future_ok": "pyvma_hook_mlock_future_ok({0}, {1}, {2})",

@@ -49,16 +49,20 @@ class ShimResult:
 
 def tu_text(tree: Path, glue: bool = False) -> str:
     """The main translation unit: shim first (its guard hides the real
-    vma_internal.h), the tree's mm/vma*.c, then glue.c (which reaches their statics)."""
+    vma_internal.h), the tree's mm/vma*.c, then entry_static.c (which reaches their
+    statics)."""
     lines = [f'#include "{SHIM_NAME}"']
     lines += [f'#include "{Path(s).name}"' for s in SOURCES if (tree / s).exists()]
     if glue:
-        lines.append('#include "glue.c"')
+        lines.append(f'#include "{FIRST_UNIT_GLUE}"')
     return "\n".join(lines) + "\n"
 
 
-# the glue's second translation unit (csrc/glue_internal.h): no vma.c statics needed
-SECOND_UNIT_GLUE = ("glue_core.c", "glue_ops.c", "glue_paths.c", "glue_flags.c")
+# the glue's files by layer (csrc/pyvma_internal.h), bottom up: the second
+# translation unit (no vma.c statics needed), then the first unit's glue on top
+SECOND_UNIT_GLUE = ("runtime.c", "hooks.c", "hooks_file.c", "flags.c", "objects.c",
+                    "requests.c", "entry_merge.c", "entry_mmap.c")
+FIRST_UNIT_GLUE = "entry_static.c"
 
 
 def second_tu_text() -> str:

@@ -2,7 +2,7 @@
 """pyvma_tables.h: what the glue needs to know about a tree, derived from the tree.
 
 Feature macros (which sources exist, which members the merge request and the VMA
-have, which helpers vma.h/vma.c define) let csrc/glue.c follow each tree; the
+have, which helpers vma.h/vma.c define) let the glue in csrc/ follow each tree; the
 flag table gives Python every flag and mask by the tree's names and values.
 """
 from __future__ import annotations

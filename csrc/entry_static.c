@@ -1,16 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * pyvma glue, first part: the entry points that need mm/vma.c's static
- * functions (vma_link(), vma_merge_existing_range(), __mmap_region(), ...) or
- * its static data.  Compiled in the same translation unit as the tree's
- * mm/vma.c (after it); the rest of the glue (glue_core.c, glue_ops.c,
- * glue_paths.c, glue_flags.c) is a second unit compiled alongside, and the two
- * share glue_internal.h.  Together they give Python a small, stable C API over
- * whatever the tree's internals look like; differences between trees are
- * absorbed through the PYVMA_* feature macros the generator derives from the
- * tree (pyvma_tables.h).
+ * pyvma entry points that need mm/vma.c's static functions (vma_link(),
+ * vma_merge_existing_range(), split_vma() where static, __mmap_region(), ...) or
+ * its static data (mm_all_locks_mutex).  The only glue file of the first
+ * translation unit: generated gen/pyvma_tu.c includes the shim, the tree's
+ * mm/vma*.c, then this file.  The top of the layers (pyvma_internal.h): it may
+ * call into every other glue file, none calls into it.
  */
-#include "glue_internal.h"
+#include "pyvma_internal.h"
 
 int pyvma_vma_link(struct mm_struct *mm, struct vm_area_struct *vma)
 {
@@ -61,9 +58,13 @@ int pyvma_split(struct mm_struct *mm, struct vm_area_struct *vma, unsigned long 
 	return err;
 }
 
-/* mm_take_all_locks()'s mutex (static in mm/vma.c) held by no one */
-void pyvma_all_locks_mutex_reset(void)
+/*
+ * No rmap lock held, mm_take_all_locks()'s mutex (static in mm/vma.c) held by no
+ * one: after a test that BUGged while holding them.
+ */
+void pyvma_locks_reset(void)
 {
+	pyvma_lock_registry_reset();
 #ifdef PYVMA_HAS_FN_mm_take_all_locks
 	mm_all_locks_mutex.pyvma_held = 0;
 #endif

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * pyvma glue, flags part: the tree's flag table and its vma_flags_t helpers run
- * on words Python hands over.  Compiled in the glue's second translation unit.
+ * pyvma flags: the tree's flag table and its vma_flags_t helpers run on words
+ * Python hands over.  Object layer (calls only the tree's code); see
+ * pyvma_internal.h for the order.
  */
-#include "glue_internal.h"
+#include "pyvma_internal.h"
 
 /* Flag names and masks as the tree defines them. */
 static struct pyvma_flag pyvma_flag_table[PYVMA_MAX_FLAGS];
