@@ -105,6 +105,7 @@ void pyvma_hook_vm_area_free(struct vm_area_struct *vma)
 
 int pyvma_hook_anon_vma_clone(struct vm_area_struct *dst, struct vm_area_struct *src)
 {
+	struct anon_vma_chain *avc;
 	int slot;
 
 	if (pyvma_fault(PYVMA_FAULT_ANON_VMA_CLONE)) {
@@ -115,15 +116,30 @@ int pyvma_hook_anon_vma_clone(struct vm_area_struct *dst, struct vm_area_struct 
 	dst->anon_vma = src->anon_vma;
 	if (src->anon_vma && (slot = pyvma_anon_slot(src->anon_vma)) >= 0)
 		pyvma_anon[slot].clones++;
+	/*
+	 * As the kernel's clone does, one chain entry of dst's per entry of src's: a
+	 * piece split off a faulted VMA keeps a singular chain (is_mergeable_anon_vma()
+	 * reads it; found by pyvma oracle against the running kernel).  A chain a test
+	 * gave dst already (upstream's tests give every VMA one entry) is left as it is.
+	 */
+	if (!list_empty(&dst->anon_vma_chain))
+		return 0;
+	list_for_each_entry_reverse(avc, &src->anon_vma_chain, same_vma)
+		if (pyvma_avc_link(dst, avc->anon_vma))
+			return -ENOMEM;
 	return 0;
 }
 
 void pyvma_hook_unlink_anon_vmas(struct vm_area_struct *vma)
 {
+	struct anon_vma_chain *avc, *next;
 	int slot;
 
 	if (vma->anon_vma && (slot = pyvma_anon_slot(vma->anon_vma)) >= 0)
 		pyvma_anon[slot].unlinks++;
+	/* the entries themselves are freed with their mm (pyvma_avcs_free) */
+	list_for_each_entry_safe(avc, next, &vma->anon_vma_chain, same_vma)
+		list_del_init(&avc->same_vma);
 }
 
 struct anon_vma *pyvma_anon_vma_alloc(void)

@@ -14,11 +14,7 @@ from pyvma.oracle import compare, corpus, harness, live, load, maps
 pytestmark = pytest.mark.skipif(sys.platform != "linux" or os.uname().machine != "x86_64",
                                 reason="the oracle's system calls are x86-64 Linux ones")
 
-# split faulted anonymous VMAs: the harness's anon_vma_clone() leaves the kept
-# piece with no anon_vma_chain entry (README "Oracle findings")
-KNOWN_HARNESS = ("/refill",)
-
-
+@pytest.mark.requires("mmap_region")
 def test_small_corpus_agrees(kernel):
     ctx = compare.Context.make(kernel)
     for sc in corpus.scenarios(small=True):
@@ -26,11 +22,10 @@ def test_small_corpus_agrees(kernel):
         if v.status == "skipped":
             continue                      # the reason names the forbidden operation
         assert v.status != "error", v.why
-        if any(sc.name.endswith(k) for k in KNOWN_HARNESS) and "faulted-A" in sc.name:
-            continue
         assert v.status in ("agree", "explained"), (sc.name, v.why, v.live, v.tree)
 
 
+@pytest.mark.requires("mmap_region")
 def test_forbidden_operation_is_skipped_with_its_reason(kernel):
     ctx = compare.Context.make(kernel)
     ctx.allowed = dict(ctx.allowed, mseal="ENOSYS (pretend: a container without mseal)")
