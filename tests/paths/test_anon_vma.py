@@ -118,3 +118,22 @@ def test_anon_vma_prepare_shares_the_neighbours(kernel, mm):
     t, n, av = _scene(kernel, mm, "next", "access")
     assert mm.anon_vma_prepare(t) == 0
     assert t.anon_vma == av
+
+
+def test_split_off_piece_keeps_one_chain_entry_and_merges_back(kernel, mm):
+    """munmap() in the middle of a faulted VMA: each piece keeps the anon_vma with one
+    anon_vma_chain entry (the clone copies the chain), so a new unfaulted mapping of
+    the hole merges with them as the running kernel merges it (found by pyvma oracle).
+
+    0123456789          0123456789          0123456789
+    AAAAAA....   ->     AA**AA....   ->     AAAAAA....
+    """
+    a = place(mm, 0, 6 * P, 0, rw(kernel))
+    assert mm.anon_vma_prepare(a) == 0
+    assert mm.munmap(2 * P, 4 * P) == 0
+    left, right = mm.vmas()
+    assert (left.avc_count, right.avc_count) == (1, 1)
+    assert left.anon_vma == right.anon_vma == a.anon_vma
+    vma, state = mm.merge_new(2 * P, 4 * P, 2, rw(kernel))
+    assert (vma, state) == (left, "success")
+    assert [(v.start, v.end) for v in mm.vmas()] == [(0, 6 * P)]
