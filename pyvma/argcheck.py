@@ -99,8 +99,8 @@ def kernel_spec(text: str) -> str:
             f"kernel spec {one_line(text)!r} has control characters or line breaks: "
             "rename the file or directory")
     if text.startswith("debian:"):
-        from .source import _DEBIAN_SPEC
-        if not _DEBIAN_SPEC.match(text):
+        from .tree.debian import DEBIAN_SPEC
+        if not DEBIAN_SPEC.match(text):
             raise argparse.ArgumentTypeError(
                 f"cannot parse Debian spec {text!r}: use debian:X.Y (e.g. debian:6.12), "
                 "debian:linux-source-X.Y or debian:X.x (e.g. debian:7.x)")

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from .cache import _rmtree, cache_dir, collect_stale, file_digest, file_lock
 from .errors import PyvmaError
-from .source import KernelTree
+from .tree import KernelTree
 
 REPO = Path(__file__).resolve().parent.parent
 # instrumentation variants of a build ("coverage" is gcov, for `make coverage`)
@@ -376,7 +376,7 @@ def _check_hooks_kept(tree: KernelTree, config, root: Path, hooks: dict[str, lis
     base_root = tree.origin.get("patched_from")
     if not base_root or not Path(base_root).is_dir():
         return
-    from .source import resolve
+    from .tree import resolve
     from vma_internal.generate import hook_bindings as bindings_of
     from vma_internal.shim import build_shim, headers_hash
     base = resolve(str(base_root), root)

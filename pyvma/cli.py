@@ -36,7 +36,7 @@ def _config(items: list[str]):
 
 def _tree(spec: str, patches: list[str] | None = None, series: str | None = None,
           chosen: str | None = None):
-    from .patches import patched
+    from .tree.patches import patched
     return patched(spec, patches or [], series, chosen=chosen)
 
 
@@ -131,9 +131,9 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    from . import source
+    from .tree import resolve
     for spec in args.specs:
-        tree = source.resolve(spec)
+        tree = resolve(spec)
         deb = tree.origin.get("debian_version") or tree.origin.get("package", "")
         print(f"{spec}\t{tree.version_str}\t{tree.root}" + (f"\t{deb}" if deb else ""))
     return 0
@@ -141,7 +141,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from .build import build
-    from .patches import patched
+    from .tree.patches import patched
     tree = patched(args.kernel, args.patch, args.series, chosen=args.patches,
                    three_way=args.three_way)
     b = build(tree, _config(args.kernel_config), args.sanitizer)
@@ -163,10 +163,10 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_shim(args: argparse.Namespace) -> int:
-    from . import source
+    from .tree import resolve
     from .cache import subdir
     from vma_internal.shim import build_shim
-    tree = source.resolve(args.kernel)
+    tree = resolve(args.kernel)
     work = Path(tempfile.mkdtemp(prefix="shim-", dir=subdir("tmp")))
     try:
         res = build_shim(tree.root, _config(args.kernel_config), work)
@@ -216,7 +216,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
     from .cache import cache_dir, clear, collect_stale, usage
     root = cache_dir()
     if args.action == "list":
-        from .patches import recorded_identity
+        from .tree.patches import recorded_identity
         rows = usage(root)
         for name, size in rows:
             ident = recorded_identity(root / name) if name.startswith("kernels/patched-") \

@@ -1318,11 +1318,11 @@ _loaded: dict[str, Kernel] = {}
 def load(kernel: str = "debian:7.x", config: Mapping[str, bool] | None = None,
          sanitizer: str | None = None, cache: Path | None = None) -> Kernel:
     """Fetch/resolve *kernel*, build it (or reuse the cached build) and load it."""
-    from . import source
+    from .tree import resolve
     from vma_internal.config import HarnessConfig
 
     cfg = config if isinstance(config, HarnessConfig) else HarnessConfig.from_overrides(config)
-    return load_tree(source.resolve(kernel, cache), cfg, sanitizer, cache)
+    return load_tree(resolve(kernel, cache), cfg, sanitizer, cache)
 
 
 def load_tree(tree, config=None, sanitizer: str | None = None,

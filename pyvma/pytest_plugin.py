@@ -14,7 +14,7 @@ import os
 
 import pytest
 
-from . import features
+from .tree import features
 from .errors import PyvmaError
 
 DEFAULT_KERNELS = ("debian:7.x", "debian:6.12")
@@ -87,9 +87,9 @@ class _Session:
 
     def tree(self, spec: str):
         if spec not in self._trees:
-            from . import source
+            from .tree import resolve
             try:
-                self._trees[spec] = source.resolve(spec)
+                self._trees[spec] = resolve(spec)
             except PyvmaError as exc:
                 self._trees[spec] = exc
         return self._trees[spec]

@@ -95,8 +95,8 @@ def run_tests(args: argparse.Namespace, default_kernel: str) -> int:
     from vma_internal.config import HarnessConfig
     from .build import build
     from .cache import subdir
-    from .patches import patched_tree, read_patches
-    from .source import resolve
+    from .tree.patches import patched_tree, read_patches
+    from .tree import resolve
 
     cfg = HarnessConfig.parse(args.kernel_config or [])
     specs = args.kernel or [default_kernel]

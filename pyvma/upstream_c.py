@@ -36,7 +36,7 @@ from pathlib import Path
 
 from .cache import file_lock, remove_stale_tmp, subdir, atomic_dir, write_json_atomic
 from .errors import PyvmaError
-from .source import KernelTree
+from .tree import KernelTree
 
 HARNESS = "tools/testing/vma"
 #: what upstream's harness build reads beyond the content hash's defaults

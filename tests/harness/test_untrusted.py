@@ -26,6 +26,7 @@ from pyvma import build as pbuild
 from pyvma import cache as pcache
 from pyvma import cli, source
 from pyvma.errors import PyvmaError, SourceError
+from pyvma.tree import archive as archive_mod
 from vma_internal import cexpr, cparse
 from vma_internal.config import HarnessConfig
 
@@ -206,11 +207,11 @@ def test_archive_limits(limit: str, tmp_path: Path, cache: Path, victim: Path,
                         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     """A small archive expanding beyond the limits is refused with a clear line."""
     if limit == "bytes":
-        monkeypatch.setattr(source, "MAX_EXTRACT_BYTES", 1 << 20)
+        monkeypatch.setattr(archive_mod, "MAX_EXTRACT_BYTES", 1 << 20)
         members = [member("linux-9.9.1/mm/zeros", data=bytes(4 << 20))]
         want = "expands to more than 1 MiB"
     else:
-        monkeypatch.setattr(source, "MAX_MEMBERS", 50)
+        monkeypatch.setattr(archive_mod, "MAX_MEMBERS", 50)
         members = [member(f"linux-9.9.1/lib/f{i}", data=b"") for i in range(60)]
         want = "has more than 50 members"
     archive = tar_with(tmp_path / "bomb.tar.xz", members)

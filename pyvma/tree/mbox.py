@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import PyvmaError
+from ..errors import PyvmaError
 
 
 class SeriesError(PyvmaError):
