@@ -12,7 +12,8 @@ import json
 import math
 import re
 import sys
-from typing import Any, Callable, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 #: the user address space the operations work in, in pages (47-bit, 4 KiB pages)
 MAX_PAGE = 1 << 35

@@ -17,11 +17,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .argcheck import (OneLineParser, config_item, finite_range, int_range, kernel_spec,
-                       ops_json_text)
-from .errors import PyvmaError
+from .argcheck import OneLineParser, config_item, finite_range, int_range, kernel_spec, ops_json_text
+from .errors import PyvmaError, wrap_shim_errors
+from .paths import TESTS
 
-REPO = Path(__file__).resolve().parent.parent
 DEFAULT_KERNEL = "debian:7.x"
 THREE_WAY_HELP = ("a patch that does not apply is merged 3-way (as git am -3) where the "
                   "base is a git checkout (DIR or DIR@REF) holding its pre-image blobs")
@@ -41,12 +40,12 @@ def _tree(spec: str, patches: list[str] | None = None, series: str | None = None
 
 
 def _kernel(spec: str, patches=None, series=None, config_items=None, chosen=None):
-    from .kernel import load_tree
+    from .api import load_tree
     return load_tree(_tree(spec, patches, series, chosen), _config(config_items or []))
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from .diff import diff, report_json, report_text
+    from .engine.diff import diff, report_json, report_text
     a = _kernel(args.a, args.a_patch, args.a_series, args.kernel_config, args.a_patches)
     b = _kernel(args.b, args.b_patch, args.b_series, args.kernel_config, args.b_patches)
     divs, stats = diff(a, b, seed=args.seed, sequences=args.sequences, length=args.length,
@@ -74,8 +73,9 @@ class _KernelGroup(argparse.Action):
 
 def cmd_replay(args: argparse.Namespace) -> int:
     import json as _json
-    from .diff import _pages, describe
-    from .ops import World, apply
+
+    from .engine.diff import _pages, describe
+    from .engine.ops import World, apply
     ops = [tuple(op) for op in _json.loads(args.ops)]
     groups = args.kernels or [{"spec": DEFAULT_KERNEL, "patch": [], "series": None,
                                "patches": None}]
@@ -105,8 +105,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_fuzz(args: argparse.Namespace) -> int:
     """Hold the kernel to the reference model for --minutes; keep what fails."""
     import time as _time
+
     from hypothesis import HealthCheck, settings
-    from .model import Checker, make_state_machine, save_regression
+
+    from .engine.model import Checker, make_state_machine, save_regression
     k = _kernel(args.kernel, args.patch, args.series, args.kernel_config, args.patches)
     print(f"pyvma fuzz: {k.label}")
     machine = make_state_machine(k)
@@ -163,13 +165,16 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_shim(args: argparse.Namespace) -> int:
-    from .tree import resolve
-    from .cache import subdir
     from vma_internal.shim import build_shim
+
+    from . import paths
+    from .cache import subdir
+    from .tree import resolve
     tree = resolve(args.kernel)
     work = Path(tempfile.mkdtemp(prefix="shim-", dir=subdir("tmp")))
     try:
-        res = build_shim(tree.root, _config(args.kernel_config), work)
+        with wrap_shim_errors():
+            res = build_shim(tree.root, _config(args.kernel_config), work, paths.harness())
         if args.report:
             print(report(res.shim, tree))
         else:
@@ -318,7 +323,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--minutes", type=finite_range(0, 10**6, "--minutes"), default=5.0)
     sp.add_argument("--batch", type=int_range(1, 10**7, "--batch"), default=200,
                     help="examples per hypothesis run")
-    sp.add_argument("--save-dir", default=str(REPO / "tests" / "model" / "regressions"),
+    sp.add_argument("--save-dir", default=str(TESTS / "model" / "regressions"),
                     help="where findings are kept as regression cases")
     sp.set_defaults(fn=cmd_fuzz)
     sp = sub.add_parser("fetch", help="fetch/extract kernel trees into the cache")
@@ -338,7 +343,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        return args.fn(args)
+        with wrap_shim_errors():
+            return args.fn(args)
     except PyvmaError as exc:
         print(f"pyvma: error: {exc}", file=sys.stderr)
         return 2

@@ -14,8 +14,8 @@ import os
 
 import pytest
 
+from .errors import PyvmaError, wrap_shim_errors
 from .tree import features
-from .errors import PyvmaError
 
 DEFAULT_KERNELS = ("debian:7.x", "debian:6.12")
 
@@ -77,7 +77,8 @@ class _Session:
         self.config_items = config.getoption("--kernel-config")
         self._cfg_error: Exception | None = None
         try:
-            self.cfg = HarnessConfig.parse(self.config_items)
+            with wrap_shim_errors():
+                self.cfg = HarnessConfig.parse(self.config_items)
         except PyvmaError as exc:
             self._cfg_error = exc
             self.cfg = HarnessConfig.from_overrides()
@@ -116,7 +117,7 @@ class _Session:
             pytest.fail(f"kernel {spec} could not be loaded:\n{self._errors[spec]}",
                         pytrace=False)
         if spec not in self._kernels:
-            from .kernel import load
+            from .api import load
             try:
                 self._kernels[spec] = load(spec, self.cfg, sanitizer=self.sanitizer)
             except PyvmaError as exc:
@@ -160,7 +161,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_pycollect_makeitem(collector, name, obj):
-    """``@pytest.mark.requires`` names are checked against pyvma/features.py: an unknown
+    """``@pytest.mark.requires`` names are checked against pyvma/tree/features.py: an unknown
     one is a collection error (not a skip on every kernel)."""
     result = yield
     items = result if isinstance(result, list) else [result]
@@ -210,7 +211,7 @@ def kernel(request: pytest.FixtureRequest, kernel_spec: str):
 @pytest.fixture
 def load_kernel(request: pytest.FixtureRequest, kernel_spec: str):
     """load_kernel(config={...}) -> the same tree built with another harness config."""
-    from .kernel import load
+    from .api import load
     sess: _Session = request.config._pyvma  # type: ignore[attr-defined]
 
     def _load(config=None):

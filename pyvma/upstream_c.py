@@ -34,8 +34,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cache import file_lock, remove_stale_tmp, subdir, atomic_dir, write_json_atomic
-from .errors import PyvmaError
+from .cache import atomic_dir, file_lock, remove_stale_tmp, subdir, write_json_atomic
+from .errors import UpstreamCError
 from .tree import KernelTree
 
 HARNESS = "tools/testing/vma"
@@ -65,9 +65,6 @@ ifdef PYVMA_SUPPLY
 endif
 """
 
-
-class UpstreamCError(PyvmaError):
-    """Upstream's C harness could not be prepared, built or run."""
 
 
 @dataclass

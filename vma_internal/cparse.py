@@ -143,7 +143,7 @@ def used_identifiers(text: str) -> tuple[set[str], set[str], set[str]]:
 _DEFINE_HEAD = re.compile(r"^#\s*define\s+\w+(\([^)]*\))?")
 
 
-def _analyse(d: "Definition") -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+def _analyse(d: Definition) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
     """What *d* uses: a macro's parameters, a definition's own names and tags, and a
     function's own name (parameters and locals resolve to nothing) are left out."""
     if d.kind == "macro":
@@ -326,15 +326,14 @@ def _logical_lines(text: str):
 
 
 _PARSE_CACHE_VERSION = "5"
-parse_cache_dir: Path | None = None     # set by the build: <cache>/parsecache
 
 
-def parse_header(path: Path, relname: str) -> list[Definition]:
+def parse_header(path: Path, relname: str, cache: Path | None = None) -> list[Definition]:
     """Cut one header into definitions (include guard dropped from conditions).
 
-    Results are cached by content in *parse_cache_dir* when that is set."""
+    Results are cached by content in the directory *cache*, if given."""
     raw = path.read_text(errors="replace")
-    if parse_cache_dir is None:
+    if cache is None:
         return _parse_text(raw, relname)
     import hashlib
     import json
@@ -342,7 +341,7 @@ def parse_header(path: Path, relname: str) -> list[Definition]:
     h = hashlib.sha256(f"{_parser_key()}\0{relname}\0".encode())
     h.update(raw.encode())
     digest = h.hexdigest()
-    entry = parse_cache_dir / f"{digest[:24]}.json"
+    entry = cache / f"{digest[:24]}.json"
     try:
         # JSON, shape-checked and naming what it is the parse of: the cache is
         # data, never code (no pickle); a damaged entry is parsed again
@@ -353,9 +352,9 @@ def parse_header(path: Path, relname: str) -> list[Definition]:
         pass
     defs = _parse_text(raw, relname)
     try:
-        if parse_cache_dir not in _made_dirs:
-            parse_cache_dir.mkdir(parents=True, exist_ok=True)
-            _made_dirs.add(parse_cache_dir)
+        if cache not in _made_dirs:
+            cache.mkdir(parents=True, exist_ok=True)
+            _made_dirs.add(cache)
         tmp = entry.with_suffix(f".tmp{os.getpid()}")
         tmp.write_text(json.dumps({"key": digest, "defs": [_def_to_json(d) for d in defs]}))
         tmp.replace(entry)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import posixpath
 import re
@@ -15,16 +14,13 @@ import tarfile
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from vma_internal.digest import sha256_file
 
 from ..errors import SourceError
-
-log = logging.getLogger("pyvma.source")
-
 from .kernel_tree import TARBALL_SUBTREES
-from .hashing import _file_sha256
 from .markers import _read_marker
-from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .kernel_tree import KernelTree
@@ -32,8 +28,6 @@ if TYPE_CHECKING:
 
 _C_ENV = {"LC_ALL": "C", "LANG": "C", "DEBIAN_FRONTEND": "noninteractive"}
 
-# --------------------------------------------------------------------------
-# Subprocess helpers
 
 
 def _run(
@@ -446,7 +440,7 @@ def source_archive(root: Path) -> Path | None:
         marker.get("deb_sha256") or marker.get("sha256")
     if not isinstance(path, str) or not isinstance(sha, str) or not os.path.isfile(path):
         return None
-    return Path(path) if _file_sha256(Path(path)) == sha else None
+    return Path(path) if sha256_file(Path(path)) == sha else None
 
 
 def package_members(tree: KernelTree, rels: Sequence[str], dest: Path) -> list[str]:

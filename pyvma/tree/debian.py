@@ -16,7 +16,9 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from vma_internal.digest import sha256_file
 
 from ..cache import (
     _rmtree,
@@ -25,18 +27,15 @@ from ..cache import (
     write_json_atomic,
 )
 from ..errors import SourceError
-
-log = logging.getLogger("pyvma.source")
-
-from .kernel_tree import VMA_C_SINCE, _OFFLINE_HELP
-from .validate import _load_tree, _read_text
-from .hashing import _file_sha256
 from .archive import _run, _tail, extract_deb
+from .kernel_tree import _OFFLINE_HELP, VMA_C_SINCE
 from .markers import _cached_tree, _read_marker, _safe_key
-from typing import TYPE_CHECKING
+from .validate import _load_tree, _read_text
 
 if TYPE_CHECKING:
     from .kernel_tree import KernelTree
+
+log = logging.getLogger("pyvma.source")
 
 
 DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
@@ -65,8 +64,6 @@ def _deb_fields(deb: Path) -> tuple[str, str]:
     return pkg, ver
 
 
-# --------------------------------------------------------------------------
-# Debian (apt-get download through a project-local apt configuration)
 
 
 class DebianApt:
@@ -282,13 +279,13 @@ def _keep_deb(src: Path, sha: str, cache: Path) -> Path:
     """Move or copy *src* (sha256 *sha*) to ``debs/``; return its path there."""
     debs = subdir("debs", cache)
     dest = debs / _safe_key(f"{src.stem}-{sha[:12]}.deb")
-    if dest.is_file() and _file_sha256(dest) == sha:
+    if dest.is_file() and sha256_file(dest) == sha:
         return dest
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=debs)
     os.close(fd)
     try:
         shutil.copyfile(src, tmp)
-        if _file_sha256(Path(tmp)) != sha:
+        if sha256_file(Path(tmp)) != sha:
             raise SourceError(f"{src} changed while pyvma copied it into {debs}; retry.")
         os.chmod(tmp, 0o644)
         os.replace(tmp, dest)
@@ -299,17 +296,17 @@ def _keep_deb(src: Path, sha: str, cache: Path) -> Path:
     return dest
 
 
-def _debian_deb(apt: "DebianApt", pkg: str, ver: str, sha: str, cache: Path) -> Path:
+def _debian_deb(apt: DebianApt, pkg: str, ver: str, sha: str, cache: Path) -> Path:
     """Debian's .deb of pkg=ver, kept under ``debs/``: downloaded unless a kept
     copy has the SHA256 of Debian's package lists; refused if it has not."""
     kept = subdir("debs", cache) / _safe_key(f"{pkg}_{ver}_all-{sha[:12]}.deb")
-    if kept.is_file() and _file_sha256(kept) == sha:
+    if kept.is_file() and sha256_file(kept) == sha:
         return kept
     dl = Path(tempfile.mkdtemp(prefix="download-", dir=subdir("tmp", cache)))
     try:
         log.info("apt-get download %s=%s", pkg, ver)
         deb = apt.download(pkg, ver, dl)
-        got = _file_sha256(deb)
+        got = sha256_file(deb)
         if got != sha:
             raise SourceError(
                 f"the downloaded {deb.name} has sha256 {got}, Debian's package lists say "

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import functools
 import fnmatch
 import glob
 import hashlib
@@ -16,6 +15,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from vma_internal.digest import sha256_file
+
 from ..cache import (
     remember_digest,
     subdir,
@@ -26,8 +27,6 @@ log = logging.getLogger("pyvma.source")
 
 
 
-# --------------------------------------------------------------------------
-# Content hash
 
 
 def _is_glob(pattern: str) -> bool:
@@ -81,14 +80,6 @@ def _collect_fast(root: Path, pat: str) -> list[str] | None:
     return found
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(functools.partial(f.read, 1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _content_hash(root: Path, rels: Sequence[str], cache: Path | None) -> str:
     hdir = subdir("hashes", cache)
     key = hashlib.sha256(str(root.absolute()).encode()).hexdigest()[:24]
@@ -118,7 +109,7 @@ def _content_hash(root: Path, rels: Sequence[str], cache: Path | None) -> str:
                 and old[1] == st.st_size and isinstance(old[2], str):
             digest = old[2]
         else:
-            digest = _file_sha256(path)
+            digest = sha256_file(path)
             changed = True
         remember_digest(path, st.st_mtime_ns, st.st_size, digest)
         if st.st_mtime_ns < racy_before:

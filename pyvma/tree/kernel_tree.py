@@ -3,18 +3,13 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import features as _features
-
-log = logging.getLogger("pyvma.source")
-
 from .hashing import _collect, _content_hash
-
 
 #: Marker file written into every tree pyvma extracts; its presence means
 #: the extraction finished.
@@ -81,8 +76,6 @@ _OFFLINE_HELP = (
     "downloaded linux-source-*.deb / *.tar.xz file."
 )
 
-# --------------------------------------------------------------------------
-# KernelTree
 
 
 @dataclass(frozen=True)

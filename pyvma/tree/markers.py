@@ -19,15 +19,11 @@ from ..cache import (
     subdir,
     write_json_atomic,
 )
-
-log = logging.getLogger("pyvma.source")
-
 from .kernel_tree import MARKER, MARKER_FORMAT
 from .validate import _load_tree
 
+log = logging.getLogger("pyvma.source")
 
-# --------------------------------------------------------------------------
-# Cached trees
 
 
 def _read_marker(tree: Path) -> dict[str, Any] | None:

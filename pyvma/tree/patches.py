@@ -29,10 +29,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..cache import atomic_dir, cache_dir, file_lock, subdir
-from ..errors import PyvmaError
-from .mbox import Series, read_series
+from ..errors import PatchError
 from .archive import package_members
 from .kernel_tree import KernelTree
+from .mbox import Series, read_series
 from .resolve import resolve
 
 #: What a build reads, hard-linked from the base tree into every patched tree.
@@ -44,9 +44,6 @@ MARKER = "PYVMA_PATCHES.json"
 _GIT_ENV = {"GIT_DIR": os.devnull, "LC_ALL": "C", "LANG": "C", "GIT_CONFIG_NOSYSTEM": "1",
             "GIT_CONFIG_GLOBAL": os.devnull}
 
-
-class PatchError(PyvmaError):
-    """A patch or series could not be read or applied."""
 
 
 @dataclass(frozen=True)
@@ -237,7 +234,7 @@ def check_paths(ps: PatchSet, base: Path) -> None:
     """Refuse the whole set before anything is touched: absolute, ``..``, or through a
     symlink (of the base tree, or one an earlier patch creates)."""
     links: set[str] = set()
-    for n, patch in enumerate(ps.patches, 1):
+    for patch in ps.patches:
         for c in changes(patch.text):
             for rel in filter(None, (c.old, c.new)):
                 why = _bad_path(rel)

@@ -3,28 +3,22 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..cache import (
     cache_dir,
 )
 from ..errors import SourceError
-
-log = logging.getLogger("pyvma.source")
-
+from .debian import _resolve_debian
 from .kernel_tree import _SPEC_HELP
 from .resolvers import _resolve_deb, _resolve_dir, _resolve_git, _resolve_tarball
-from .debian import _resolve_debian
-from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .kernel_tree import KernelTree
 
 
-# --------------------------------------------------------------------------
-# Entry point
 
 
 def _expanduser(text: str) -> Path:

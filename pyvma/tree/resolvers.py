@@ -3,29 +3,22 @@
 
 from __future__ import annotations
 
-import logging
 import re
 import shlex
 from pathlib import Path
 from typing import Any
 
+from vma_internal.digest import sha256_file
+
 from ..cache import (
     subdir,
 )
 from ..errors import SourceError
-
-log = logging.getLogger("pyvma.source")
-
-from .kernel_tree import GIT_SUBTREES, KernelTree, _SPEC_HELP
-from .validate import _load_tree
-from .hashing import _file_sha256
 from .archive import _extract_stream, _run, _stream, _subtree_select, _tail, extract_deb, extract_tarball
-from .markers import _cached_tree, _read_marker, _safe_key
 from .debian import _deb_fields, _keep_deb
-
-
-# --------------------------------------------------------------------------
-# Spec kinds
+from .kernel_tree import _SPEC_HELP, GIT_SUBTREES, KernelTree
+from .markers import _cached_tree, _read_marker, _safe_key
+from .validate import _load_tree
 
 
 def _resolve_dir(path: Path, spec: str, cache: Path) -> KernelTree:
@@ -121,7 +114,7 @@ def _resolve_deb(deb: Path, spec: str, cache: Path) -> KernelTree:
         )
     # keyed by content: a rebuilt .deb of the same version is another tree, and a
     # file never serves a debian: spec (kind "deb", not "debian")
-    sha = _file_sha256(deb)
+    sha = sha256_file(deb)
     key = _safe_key(f"{pkg}_{ver}-{sha[:12]}")
 
     def produce(tmp: Path) -> dict[str, Any]:
@@ -163,7 +156,7 @@ def _resolve_tarball(tarball: Path, spec: str, cache: Path) -> KernelTree:
         key = stem
         sha = marker["sha256"]
     else:
-        sha = _file_sha256(tarball)
+        sha = sha256_file(tarball)
         key = stem if marker is None or marker.get("sha256") == sha else f"{stem}-{sha[:12]}"
 
     def produce(tmp: Path) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import re
 from pathlib import Path
@@ -15,17 +14,9 @@ from ..cache import (
     subdir,
     write_json_atomic,
 )
-from . import features as _features
 from ..errors import SourceError
-
-log = logging.getLogger("pyvma.source")
-
-from .kernel_tree import FEATURES, KernelTree, VMA_C_SINCE
-
-
-# --------------------------------------------------------------------------
-# Parsing and probing
-
+from . import features as _features
+from .kernel_tree import FEATURES, VMA_C_SINCE, KernelTree
 
 _MK_VAR = re.compile(
     r"^(VERSION|PATCHLEVEL|SUBLEVEL|EXTRAVERSION)[ \t]*=[ \t]*(.*?)[ \t]*$", re.M
@@ -75,7 +66,7 @@ _probe_memo: dict[tuple, frozenset[str]] = {}
 def probe_features(root: Path, cache: Path | None = None) -> frozenset[str]:
     """Cheap text probe of what the tree's mm code looks like.
 
-    See pyvma/features.py for the names.  Nothing is compiled.  Remembered per
+    See pyvma/tree/features.py for the names.  Nothing is compiled.  Remembered per
     process and under ``cache`` (default $PYVMA_CACHE) by the probed files' sizes
     and mtimes and the probes' revision.
     """

@@ -2,7 +2,7 @@
 """Layouts as diagrams, both ways."""
 import pytest
 
-from pyvma.diagram import parse
+from pyvma.api.diagram import parse
 
 
 def test_parse_reads_letters_and_gaps():

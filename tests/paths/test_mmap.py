@@ -9,7 +9,7 @@ what mmap_region() unmaps balances.
 """
 import pytest
 
-from pyvma import features
+from pyvma.tree import features
 
 from .paths_helpers import (EACCES, EINVAL, ENOMEM, EPERM, P, place, row, rw, shared, show,
                             soft_dirty, spans)

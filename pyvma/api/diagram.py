@@ -9,7 +9,7 @@ One column a page; each VMA a letter (in address order); gaps are spaces.
 from __future__ import annotations
 
 import string
-from typing import Sequence
+from collections.abc import Sequence
 
 LETTERS = string.ascii_uppercase + string.ascii_lowercase
 

@@ -1,0 +1,46 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Where pyvma's own C sources, suites and data are: computed once, here.
+
+From a checkout they sit beside the package (``csrc/``, ``tests/``); from an
+installed wheel (``pip install .``) they are package data inside it
+(``pyvma/csrc``, ``pyvma/suites``).  The C units the build compiles are listed
+here too: one list, whatever the C glue is split into.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import vma_internal
+from vma_internal.harness import Harness
+
+PACKAGE = Path(__file__).resolve().parent
+#: The checkout's root (the directory above the package; site-packages when installed).
+REPO = PACKAGE.parent
+
+
+def _data(installed: str, checkout: str) -> Path:
+    here = PACKAGE / installed
+    return here if here.is_dir() else REPO / checkout
+
+
+#: The C glue, its headers and the shim's overrides.
+CSRC = _data("csrc", "csrc")
+CSRC_INCLUDE = CSRC / "include"
+#: The suites ``pyvma test`` runs (tests/ of the checkout).
+TESTS = _data("suites", "tests")
+#: The shim generator's sources (part of every build's key).
+VMA_INTERNAL = Path(vma_internal.__file__).resolve().parent
+
+#: The glue unit that #includes the tree's mm/vma*.c (it reaches their statics);
+#: the first translation unit is the shim, mm/vma*.c, then this.
+GLUE_FIRST_UNIT = "glue.c"
+#: The rest of the glue, #included in this order by the second translation unit.
+GLUE_SECOND_UNIT: tuple[str, ...] = ("glue_core.c", "glue_ops.c", "glue_paths.c", "glue_flags.c")
+
+
+def harness(cache: Path | None = None) -> Harness:
+    """What the shim generator is given: the C glue and its units, and (with the
+    cache directory *cache*) where it caches header parses and wide maps."""
+    return Harness(CSRC, GLUE_FIRST_UNIT, GLUE_SECOND_UNIT,
+                   parse_cache=cache / "parsecache" if cache else None,
+                   wide_cache=cache / "widemap" if cache else None)
