@@ -74,7 +74,7 @@ class _KernelGroup(argparse.Action):
 def cmd_replay(args: argparse.Namespace) -> int:
     import json as _json
 
-    from .engine.diff import _pages, describe
+    from .engine.diff import describe, layout_diagram
     from .engine.ops import World, apply
     ops = [tuple(op) for op in _json.loads(args.ops)]
     groups = args.kernels or [{"spec": DEFAULT_KERNEL, "patch": [], "series": None,
@@ -97,7 +97,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             extra = (f"  WARN {'; '.join(o.warns)}" if o.warns else "") + \
                 (f"  BUG {o.bug}" if o.bug else "")
             print(f"   {k.name}: ret {o.ret}{extra}")
-            print("\n".join("      " + l for l in _pages(o.layout).splitlines()))
+            print("\n".join("      " + l for l in layout_diagram(o.layout).splitlines()))
     finals = {tuple(r[-1].key()) for r in results} if ops else set()
     return 1 if len(finals) > 1 else 0
 

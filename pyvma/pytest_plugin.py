@@ -100,14 +100,14 @@ class _Session:
         tree = self.tree(spec)
         if isinstance(tree, Exception):
             return f"{spec} (not resolved: {tree})"
-        return tree.origin.get("label") or tree.version_str  # type: ignore[union-attr]
+        return tree.origin.get("label") or tree.version_str
 
     def kernel_id(self, spec: str) -> str:
         """The kernel's part of a test id: its version, or with patches its name
         (``7.2.13+v2.1-8``)."""
         tree = self.tree(spec)
         if getattr(tree, "origin", {}).get("label"):
-            return tree.name  # type: ignore[union-attr]
+            return tree.name
         return getattr(tree, "version_str", spec)
 
     def kernel(self, spec: str):
@@ -139,7 +139,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             lines.append(f"pyvma kernel {spec}: {tree}")
             continue
         lines.append(f"pyvma kernel {sess.kernel_id(spec)}: {sess.label(spec)} "
-                     f"({tree.root})")  # type: ignore[union-attr]
+                     f"({tree.root})")
         try:
             k = sess.kernel(spec)
         except (Exception, pytest.fail.Exception):  # a build error fails the tests

@@ -32,7 +32,8 @@ class ResultsWriter:
     @pytest.hookimpl
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for item in items:
-            spec = getattr(item, "callspec", None) and item.callspec.params.get("kernel_spec")
+            callspec = getattr(item, "callspec", None)
+            spec = callspec and callspec.params.get("kernel_spec")
             if spec:
                 self.kernel_of[item.nodeid] = self.kernel_ids.get(spec, spec)
 

@@ -71,8 +71,8 @@ def _sanitizer_env(sanitizer: str | None, env: dict[str, str]) -> Path | None:
         env["PYVMA_SANITIZER"] = sanitizer
     if sanitizer == "asan":
         # ASan must be the first library of the process: run pytest under its runtime
-        lib = subprocess.run([os.environ.get("CC", "gcc"), "-print-file-name=libasan.so"],
-                             capture_output=True, text=True).stdout.strip()
+        from vma_internal.toolchain import asan_runtime
+        lib = asan_runtime()
         if not os.path.isabs(lib):
             raise PyvmaError("the ASan runtime (libasan.so) was not found: install it with "
                              "`apt-get install libasan8` or use --sanitizer ubsan")

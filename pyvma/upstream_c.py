@@ -98,7 +98,7 @@ def present(root: Path) -> bool:
 
 
 def _compiler_id() -> str:
-    cc = os.environ.get("CC", "cc")
+    cc = os.environ.get("CC", "cc")     # as upstream's Makefile, which make runs, reads it
     try:
         out = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
     except OSError:
@@ -476,8 +476,8 @@ def parse(stdout: str, stderr: str, returncode: int, names: list[str]
     run_n, _, fail_n = (int(g) for g in summary.groups())
     for n in names:
         out[n] = CaseResult(n, n not in failed, "\n".join(failed.get(n, [])).strip())
-    reported = set(re.findall(r"^Test (\w+) FAILED$", stderr, re.M))
-    if run_n != len(names) or fail_n != len(reported):
+    failed_lines = set(re.findall(r"^Test (\w+) FAILED$", stderr, re.M))
+    if run_n != len(names) or fail_n != len(failed_lines):
         why = (f"./vma's summary ({summary.group(0)}) disagrees with what pyvma read: "
                f"{len(names)} tests compiled in, {len(reported)} FAILED lines")
         for n in names:

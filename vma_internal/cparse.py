@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 IDENT = re.compile(r"[A-Za-z_]\w*")
 C_KEYWORDS = frozenset("""
@@ -391,10 +392,10 @@ def _defs_from_json(data: object) -> list[Definition]:
         an = item["analysis"]
         if an is not None and (not isinstance(an, list) or len(an) != 3):
             raise TypeError("bad analysis")
-        out.append(Definition(
-            **{f: item[f] for f in _STR_FIELDS}, line=item["line"],
-            **{f: _strs(item[f]) for f in _TUPLE_FIELDS},
-            analysis=None if an is None else tuple(frozenset(_strs(x)) for x in an)))
+        fields: dict[str, Any] = {f: item[f] for f in _STR_FIELDS}
+        fields.update({f: _strs(item[f]) for f in _TUPLE_FIELDS})
+        fields["analysis"] = None if an is None else tuple(frozenset(_strs(x)) for x in an)
+        out.append(Definition(line=item["line"], **fields))
     return out
 
 
@@ -545,3 +546,29 @@ def _expand_enum_macro_items(defs: list[Definition]) -> None:
                 names.append(em.group())
         defs[i] = Definition(d.kind, d.name, tuple(names), d.tags, d.text, d.file, d.line,
                              d.conds, extra_uses=tuple(sorted(used)))
+
+
+def split_params(params: str) -> list[str]:
+    """A parameter list's declarations, split at its top-level commas (none for an
+    empty or ``void`` list)."""
+    if params.strip() in ("", "void"):
+        return []
+    items: list[str] = []
+    cur, depth = "", 0
+    for ch in params:
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        if ch == "," and depth == 0:
+            items.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return items + [cur]
+
+
+def header_params(head: str, name: str) -> list[str]:
+    """The parameter declarations of the function *name*'s header *head*."""
+    params = head[head.index(name) + len(name):]
+    return split_params(params[params.index("(") + 1:params.rindex(")")])

@@ -16,7 +16,15 @@ from pathlib import Path
 
 from . import manifest
 from .config import HarnessConfig
-from .cparse import C_KEYWORDS, IDENT, Definition, parse_header, strip_comments, used_identifiers
+from .cparse import (
+    C_KEYWORDS,
+    IDENT,
+    Definition,
+    parse_header,
+    split_params,
+    strip_comments,
+    used_identifiers,
+)
 from .index import HeaderIndex
 
 SOURCES = ("mm/vma.c", "mm/vma_init.c", "mm/vma_exec.c")
@@ -137,21 +145,7 @@ def _name_params(params: str) -> str:
     if params.strip() in ("", "void"):
         return "void"
     out: list[str] = []
-    depth = 0
-    cur = ""
-    items: list[str] = []
-    for ch in params:
-        if ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-        if ch == "," and depth == 0:
-            items.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    items.append(cur)
-    for i, item in enumerate(items):
+    for i, item in enumerate(split_params(params)):
         item = item.strip()
         if item == "..." or "(*" in item.replace(" ", ""):
             out.append(item)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +23,7 @@ class HeaderIndex:
     files: list[str] = field(default_factory=list)
     tree: Path | None = None
     _wide: dict[str, list[str]] | None = None
-    wide_future: object | None = None          # a Future of wide_map(), if one is running
+    wide_future: Future[dict[str, list[str]]] | None = None   # wide_map() running, if it is
     wide_entry: Path | None = None             # where the wide map is cached
     _parsed: set[str] = field(default_factory=set)
     own: set[str] = field(default_factory=set)  # names and tags csrc/ overrides define

@@ -138,6 +138,7 @@ def build_shim(tree: Path, config: HarnessConfig, gen_dir: Path, harness: Harnes
         shim.demoted = dict(data["demoted"])
         shim_path.write_text(shim.text)
         return ShimResult(shim, shim_path, 0, index)
+    assert names is not None and pool is not None
     available = names.result()
     pool.shutdown()
     if not check:

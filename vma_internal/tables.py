@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from . import manifest
-from .cparse import parse_header
+from .cparse import header_params, parse_header
 from .generate import LOCAL_HEADERS, SOURCES
 
 
@@ -39,44 +39,11 @@ def _find_struct(tree: Path, rel: str, tag: str, cache: Path | None) -> str | No
     return None
 
 
-def _nargs(head: str, name: str) -> int:
-    """Number of parameters in a function header."""
-    params = head[head.index(name) + len(name):]
-    params = params[params.index("(") + 1:params.rindex(")")]
-    if params.strip() in ("", "void"):
-        return 0
-    depth = 0
-    count = 1
-    for ch in params:
-        depth += ch == "("
-        depth -= ch == ")"
-        count += ch == "," and depth == 0
-    return count
-
-
 _TYPE_WORDS = frozenset({"int", "long", "short", "char", "unsigned", "signed", "bool", "_Bool",
                          "void", "double", "float"})
 # Headers whose unconditional inline functions the glue may call: their presence is
 # announced as PYVMA_HAS_HDR_<name> (macros are tested with #ifdef directly).
 HELPER_HEADERS: tuple[str, ...] = ("include/linux/mm.h", "include/linux/mm_types.h")
-
-
-def _params(head: str, name: str) -> list[str]:
-    """The parameter declarations of a function header, split at top-level commas."""
-    params = head[head.index(name) + len(name):]
-    params = params[params.index("(") + 1:params.rindex(")")]
-    if params.strip() in ("", "void"):
-        return []
-    items, cur, depth = [], "", 0
-    for ch in params:
-        depth += ch == "("
-        depth -= ch == ")"
-        if ch == "," and depth == 0:
-            items.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    return items + [cur]
 
 
 def _param_type(decl: str) -> str:
@@ -112,10 +79,10 @@ def tables_text(tree: Path, parse_cache: Path | None = None) -> str:
             for d in parse_header(tree / rel, rel, parse_cache):
                 if d.kind == "function":
                     out.append(f"#define PYVMA_HAS_FN_{d.name} 1")
-                    out.append(f"#define PYVMA_NARGS_{d.name} {_nargs(d.header(), d.name)}")
+                    out.append(f"#define PYVMA_NARGS_{d.name} {len(header_params(d.header(), d.name))}")
                     # PYVMA_PTYPE_<fn>_<index>_<type>: what each parameter is, so the
                     # glue can follow a signature change (vm_flags_t -> vma_flags_t *)
-                    for i, p in enumerate(_params(d.header(), d.name)):
+                    for i, p in enumerate(header_params(d.header(), d.name)):
                         t = _param_type(p)
                         if re.fullmatch(r"\w+", t):
                             out.append(f"#define PYVMA_PTYPE_{d.name}_{i}_{t} 1")

@@ -42,6 +42,12 @@ def compiler() -> str:
     return os.environ.get("CC", "gcc")
 
 
+def asan_runtime() -> str:
+    """The compiler's libasan.so: an absolute path, or the bare name if it has none."""
+    return subprocess.run([compiler(), "-print-file-name=libasan.so"],
+                          capture_output=True, text=True).stdout.strip()
+
+
 def preprocess(source: Path, tree: Path, gen_dir: Path, csrc: Path,
                extra: list[str] | None = None) -> str:
     """Run the preprocessor; returns its output (raises CalledProcessError)."""

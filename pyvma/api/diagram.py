@@ -14,22 +14,29 @@ from collections.abc import Sequence
 LETTERS = string.ascii_uppercase + string.ascii_lowercase
 
 
+def draw(pages: Sequence[tuple[int, int]], legend: Sequence[str],
+         letters: str = LETTERS) -> str:
+    """The one layout drawing: a ruler, the row of letters of the VMAs spanning
+    *pages* ((first page, end page) each, in address order), then one line a VMA,
+    ``"<letter>: <its legend>"``."""
+    if not pages:
+        return "(empty)"
+    last = max(e for _, e in pages)
+    row = [" "] * last
+    for i, (s, e) in enumerate(pages):
+        for p in range(s, e):
+            row[p] = letters[i % len(letters)]
+    lines = ["".join(str(p % 10) for p in range(last)), "".join(row).rstrip()]
+    lines += [f"{letters[i % len(letters)]}: {text}" for i, text in enumerate(legend)]
+    return "\n".join(lines)
+
+
 def render(regions: Sequence, page: int = 0x1000, flag_names=None) -> str:
     """The diagram of *regions* (objects with start, end, pgoff, flags)."""
-    if not regions:
-        return "(empty)"
-    last = max(r.end for r in regions) // page
-    row = [" "] * last
-    for i, r in enumerate(regions):
-        for p in range(r.start // page, r.end // page):
-            row[p] = LETTERS[i % len(LETTERS)]
-    ruler = "".join(str(p % 10) for p in range(last))
-    lines = [ruler, "".join(row).rstrip()]
-    for i, r in enumerate(regions):
-        names = f" {' '.join(sorted(flag_names(r.flags)))}" if flag_names else f" flags={r.flags:#x}"
-        lines.append(f"{LETTERS[i % len(LETTERS)]}: {r.start:#x}-{r.end:#x} pgoff={r.pgoff:#x}"
-                     f"{names}")
-    return "\n".join(lines)
+    legend = [f"{r.start:#x}-{r.end:#x} pgoff={r.pgoff:#x}"
+              + (f" {' '.join(sorted(flag_names(r.flags)))}" if flag_names
+                 else f" flags={r.flags:#x}") for r in regions]
+    return draw([(r.start // page, r.end // page) for r in regions], legend)
 
 
 def side_by_side(left: str, right: str, titles: tuple[str, str] = ("", "")) -> str:

@@ -123,24 +123,24 @@ class VmaFlags:
         if not self.available:
             raise PyvmaError(f"kernel {self.k.version} has no vma_flags_t")
         op, on, arg, result = _VMA_FLAGS_HELPERS[name]
-        args = list(args)
-        operand = args.pop(0) if on is not None else 0
+        rest = list(args)
+        operand = rest.pop(0) if on is not None else 0
         self._put(self._a, operand)
         self._put(self._b, 0)
         nbits = 0
         if arg in ("bits", "bit"):
-            if not 1 <= len(args) <= (1 if arg == "bit" else 12):
+            if not 1 <= len(rest) <= (1 if arg == "bit" else 12):
                 raise PyvmaError(f"{name}() takes {'one bit' if arg == 'bit' else '1 to 12 bits'}")
-            for i, b in enumerate(args):
+            for i, b in enumerate(rest):
                 self._bits[i] = self.bit(b)
-            nbits = len(args)
+            nbits = len(rest)
         elif arg in ("mask", "word"):
-            if len(args) != 1:
+            if len(rest) != 1:
                 raise PyvmaError(f"{name}() takes one {arg}")
-            self._put(self._b, args[0])
+            self._put(self._b, rest[0])
             if arg == "word":
-                self._b[0] = args[0] & 0xFFFFFFFFFFFFFFFF
-        elif args:
+                self._b[0] = rest[0] & 0xFFFFFFFFFFFFFFFF
+        elif rest:
             raise PyvmaError(f"{name}() takes only the flags")
         ret = self.k.lib.pyvma_vma_flags_op(getattr(self.k.lib, "PYVMA_VF_" + op), self._a,
                                             self._b, self._bits, nbits, self._out)

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, wrap_shim_errors
 from .kernel import Kernel
 
+if TYPE_CHECKING:
+    from vma_internal.config import HarnessConfig
+
 _loaded: dict[str, Kernel] = {}
 
 
-def load(kernel: str = "debian:7.x", config: Mapping[str, bool] | None = None,
+def load(kernel: str = "debian:7.x", config: Mapping[str, bool] | HarnessConfig | None = None,
          sanitizer: str | None = None, cache: Path | None = None) -> Kernel:
     """Fetch/resolve *kernel*, build it (or reuse the cached build) and load it."""
     from vma_internal.config import HarnessConfig

@@ -58,6 +58,15 @@ class MM:
     def _vma(self, ptr) -> VMA | None:
         return VMA(self, ptr) if ptr != self.k.ffi.NULL else None
 
+    def _vma_or_errno(self, ptr, err) -> VMA | int:
+        """What a call returning a VMA or an ERR_PTR gave: the VMA, or -errno (*err*)."""
+        if err[0]:
+            return int(err[0])
+        vma = self._vma(ptr)
+        if vma is None:
+            raise PyvmaError("the kernel returned neither a VMA nor an error")
+        return vma
+
     def _call(self, fn, *args):
         if fn is self.k.lib.pyvma_mm_check:
             self.k.lib.pyvma_mm_set_current(self.ptr)
@@ -176,7 +185,7 @@ class MM:
         err = ffi.new("long *")
         ptr = self._call(self.k.lib.pyvma_modify_flags, vmi.ptr, prev.ptr if prev else ffi.NULL,
                          vma.ptr, start, end, word, err)
-        return int(err[0]) if err[0] else self._vma(ptr)
+        return self._vma_or_errno(ptr, err)
 
     def modify_name(self, vmi: VMI, prev: VMA | None, vma: VMA, start: int, end: int,
                     name: str | None, flags: int | Iterable[str] | None = None) -> VMA | int:
@@ -189,7 +198,7 @@ class MM:
         ptr = self._call(self.k.lib.pyvma_modify_name, vmi.ptr, prev.ptr if prev else ffi.NULL,
                          vma.ptr, start, end, word,
                          name.encode() if name is not None else ffi.NULL, err)
-        return int(err[0]) if err[0] else self._vma(ptr)
+        return self._vma_or_errno(ptr, err)
 
     def modify_policy(self, vmi: VMI, prev: VMA | None, vma: VMA, start: int,
                       end: int) -> VMA | int:
@@ -199,7 +208,7 @@ class MM:
         err = ffi.new("long *")
         ptr = self._call(self.k.lib.pyvma_modify_policy, vmi.ptr,
                          prev.ptr if prev else ffi.NULL, vma.ptr, start, end, err)
-        return int(err[0]) if err[0] else self._vma(ptr)
+        return self._vma_or_errno(ptr, err)
 
     def modify_flags_uffd(self, vmi: VMI, prev: VMA | None, vma: VMA, start: int, end: int,
                           flags: int | Iterable[str] | None = None,
@@ -212,7 +221,7 @@ class MM:
         ptr = self._call(self.k.lib.pyvma_modify_flags_uffd, vmi.ptr,
                          prev.ptr if prev else ffi.NULL, vma.ptr, start, end, word,
                          int(give_up_on_oom), err)
-        return int(err[0]) if err[0] else self._vma(ptr)
+        return self._vma_or_errno(ptr, err)
 
     def merge_extend(self, vmi: VMI, vma: VMA, delta: int) -> VMA | None:
         """vma_merge_extend(): grow *vma* by *delta* bytes, merging with what follows."""
@@ -296,7 +305,7 @@ class MM:
         ptr = self._call(self.k.lib.pyvma_install_special_mapping, self.ptr, addr, length,
                          self._flags(flags), -1 if ops is None else _ops_bits(self.k, ops),
                          err)
-        return int(err[0]) if err[0] else self._vma(ptr)
+        return self._vma_or_errno(ptr, err)
 
     def find_mergeable_anon_vma(self, vma: VMA) -> AnonVma | None:
         """find_mergeable_anon_vma(vma): a neighbour's anon_vma *vma* may share."""

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from ..errors import PyvmaError
 
@@ -74,7 +74,7 @@ class File:
 
     def behave(self, mmap: bool | None = None, mmap_prepare: bool | None = None,
                err: int | None = None, set_flags: int | None = None,
-               clear_flags: int | None = None, ops: Iterable[str] | None | bool = False,
+               clear_flags: int | None = None, ops: Iterable[str] | Literal[False] | None = False,
                move_start: int | None = None, swap: File | None = None,
                pgoff_delta: int | None = None, hide_rmap: bool | None = None,
                can_writeback: bool | None = None) -> File:

@@ -9,9 +9,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from vma_internal.harness import Harness
+from vma_internal.toolchain import asan_runtime, compiler
 
 from ..errors import BuildError, wrap_shim_errors
 from ..tree import KernelTree
@@ -21,7 +23,7 @@ from .key import tree_key
 
 def _check_toolchain() -> None:
     """A compiler and liburcu's headers, or a message saying how to get them."""
-    cc = os.environ.get("CC", "gcc")
+    cc = compiler()
     if shutil.which(cc) is None:
         raise BuildError(f"no C compiler: `{cc}` is not on PATH. Install gcc with "
                          "`apt-get install gcc` (or run `make deps`).")
@@ -33,14 +35,13 @@ def _check_toolchain() -> None:
                          "(or run `make deps`).")
 
 
-def _undefined_symbols(module: Path, san: list[str] = ()) -> list[str]:
+def _undefined_symbols(module: Path, san: Sequence[str] = ()) -> list[str]:
     """Symbols the module needs that nothing in the process provides (a shared object
     otherwise fails only at import): dlopen it with RTLD_NOW — in a child process
     under the ASan runtime for an ASan build, in this process otherwise."""
     import ctypes
     if any("address" in f for f in san):
-        lib = subprocess.run([os.environ.get("CC", "gcc"), "-print-file-name=libasan.so"],
-                             capture_output=True, text=True).stdout.strip()
+        lib = asan_runtime()
         probe = ("import ctypes, os, sys\n"
                  "try:\n ctypes.CDLL(sys.argv[1], mode=ctypes.RTLD_LOCAL | os.RTLD_NOW)\n"
                  "except OSError as e:\n print(e)\n")

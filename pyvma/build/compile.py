@@ -10,6 +10,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from vma_internal.toolchain import compiler, include_flags
+
 from ..cache import file_digest
 from ..errors import BuildError
 from ..paths import CSRC
@@ -30,7 +32,6 @@ def _compile_object(src: Path, tree: Path, gen: Path, flags: list[str], objs: Pa
                     text: str | None = None) -> Path:
     """Compile one support source (or *text*, a unit including several), cached by
     (source, flags, what the support sources read)."""
-    from vma_internal.toolchain import include_flags
     cmd_flags = [*flags, *include_flags(tree, gen, CSRC)]
     h = hashlib.sha256(src.read_bytes() if text is None else text.replace(str(tree), "").encode())
     h.update("\0".join(f for f in cmd_flags if not f.startswith(("-I", str(tree)))).encode())
@@ -46,7 +47,7 @@ def _compile_object(src: Path, tree: Path, gen: Path, flags: list[str], objs: Pa
         unit.write_text(text)
         src = unit
     try:
-        proc = subprocess.run([os.environ.get("CC", "gcc"), "-c", *cmd_flags, str(src), "-o",
+        proc = subprocess.run([compiler(), "-c", *cmd_flags, str(src), "-o",
                                str(tmp)], capture_output=True, text=True)
     finally:
         if text is not None:
@@ -103,7 +104,6 @@ TRANSLATION_UNITS = ("pyvma_tu.c", "pyvma_glue_tu.c")
 
 def _compile_tu(out: Path, gen: Path, src: Path, flags: list[str], unit: str) -> Path:
     """One generated translation unit (see TRANSLATION_UNITS) into out/obj/."""
-    from vma_internal.toolchain import compiler, include_flags
     objdir = out / "obj"
     objdir.mkdir(parents=True, exist_ok=True)
     obj = objdir / f"{Path(unit).stem}.o"
@@ -117,7 +117,6 @@ def _link_module(out: Path, tu_objs: list[Path], objects: list[str], san: list[s
     """The library: the translation units and the support objects."""
     import sysconfig
 
-    from vma_internal.toolchain import compiler
     module = out / f"_pyvma_{key}{sysconfig.get_config_var('SHLIB_SUFFIX') or '.so'}"
     objdir = tu_objs[0].parent
     _run_cc([compiler(), "-shared", *san, *map(str, tu_objs), *objects, "-lurcu",

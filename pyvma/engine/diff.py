@@ -15,9 +15,10 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..api import Kernel
-from ..api.diagram import side_by_side
+from ..api.diagram import draw, side_by_side
 from .ops import BASE, EXTRA, Generator, Op, Outcome, World, apply
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -36,7 +37,7 @@ class Divergence:
     def kind(self) -> tuple:
         """What differs, for reporting each divergence once."""
         op = self.ops[-1][0]
-        parts = []
+        parts: list[tuple[str, object, object]] = []
         if self.a.ret != self.b.ret:
             parts.append(("ret", str(self.a.ret), str(self.b.ret)))
         if self.a.layout != self.b.layout:
@@ -52,21 +53,15 @@ class Divergence:
         return (op, tuple(parts))
 
 
-def _pages(layout: tuple) -> str:
-    """The layout diagram: one column a page, a letter a VMA, flags listed below."""
-    if not layout:
-        return "(empty)"
-    last = max(r[1] for r in layout)
-    row = [" "] * last
-    for i, r in enumerate(layout):
-        for p in range(r[0], r[1]):
-            row[p] = LETTERS[i % 26]
-    lines = ["".join(str(p % 10) for p in range(last)), "".join(row).rstrip()]
-    for i, (s, e, pgoff, flags, av, f) in enumerate(layout):
+def layout_diagram(layout: tuple) -> str:
+    """An op layout (pages) drawn: one column a page, a letter a VMA, flags listed
+    below (their VM_ prefix and the base flags left out)."""
+    legend = []
+    for s, e, pgoff, flags, av, f in layout:
         extra = (f" anon={av}" if av else "") + (f" file={f}" if f else "")
         short = " ".join(n.removeprefix("VM_") for n in flags if n not in BASE)
-        lines.append(f"{LETTERS[i % 26]}: {s:#x}-{e:#x} pgoff {pgoff:#x} {short}{extra}".rstrip())
-    return "\n".join(lines)
+        legend.append(f"{s:#x}-{e:#x} pgoff {pgoff:#x} {short}{extra}".rstrip())
+    return draw([(r[0], r[1]) for r in layout], legend, LETTERS)
 
 
 def describe(op: Op) -> str:
@@ -133,7 +128,9 @@ class Differ:
     def found(self, ops: list[Op], origin: str) -> Divergence:
         full = len(ops)
         ops = self.shrink(list(ops))
-        i, before, oa, ob = self.lockstep(ops)
+        got = self.lockstep(ops)
+        assert got is not None, "found() is given a diverging sequence"
+        i, before, oa, ob = got
         ops = ops[:i + 1]
         missing = {}
         if oa.missing or ob.missing:
@@ -183,7 +180,7 @@ def diff(a: Kernel, b: Kernel, seed: int = 1, sequences: int = 200, length: int 
     d = Differ(a, b)
     seen: dict[tuple, Divergence] = {}
     t0 = time.monotonic()
-    stats = {"corpus": 0, "sequences": 0}
+    stats: dict[str, Any] = {"corpus": 0, "sequences": 0}
     if use_corpus:
         for n, ops in enumerate(corpus()):
             got = d.lockstep(ops)
@@ -277,11 +274,11 @@ def report_text(a: Kernel, b: Kernel, divs: list[Divergence], stats: dict) -> st
                     out.append(f"  note: {', '.join(miss)} not a flag of "
                                f"{(a if side == 'a' else b).version} (left out there)")
         out.append("  before the last operation (both):")
-        out += ["    " + l for l in _pages(d.before).splitlines()]
+        out += ["    " + l for l in layout_diagram(d.before).splitlines()]
         left = f"ret {d.a.ret}" + (f"  WARN {'; '.join(d.a.warns)}" if d.a.warns else "") + \
-            (f"  BUG {d.a.bug}" if d.a.bug else "") + "\n" + _pages(d.a.layout)
+            (f"  BUG {d.a.bug}" if d.a.bug else "") + "\n" + layout_diagram(d.a.layout)
         right = f"ret {d.b.ret}" + (f"  WARN {'; '.join(d.b.warns)}" if d.b.warns else "") + \
-            (f"  BUG {d.b.bug}" if d.b.bug else "") + "\n" + _pages(d.b.layout)
+            (f"  BUG {d.b.bug}" if d.b.bug else "") + "\n" + layout_diagram(d.b.layout)
         out.append("  after:")
         out += ["    " + l for l in side_by_side(left, right, (f"A {a.name}",
                                                               f"B {b.name}")).splitlines()]

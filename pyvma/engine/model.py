@@ -67,18 +67,19 @@ class Model:
             and prev.pgoff + (s - prev.start) == pgoff
         right = nxt is not None and self._same(nxt.flags, flags) and nxt.file == file \
             and pgoff + (e - s) == nxt.pgoff
-        if left and right and not self._same(prev.flags, nxt.flags):
+        if left and right and prev is not None and nxt is not None \
+                and not self._same(prev.flags, nxt.flags):
             right = False
         sticky = flags & self.sticky
-        if left and right:
+        if left and right and prev is not None and nxt is not None:
             self.vmas.remove(prev)
             self.vmas.remove(nxt)
             st = sticky | (prev.flags | nxt.flags) & self.sticky
             self.vmas.append(replace(prev, end=nxt.end, flags=prev.flags | st))
-        elif left:
+        elif left and prev is not None:
             self.vmas.remove(prev)
             self.vmas.append(replace(prev, end=e, flags=prev.flags | sticky))
-        elif right:
+        elif right and nxt is not None:
             self.vmas.remove(nxt)
             self.vmas.append(replace(nxt, start=s, pgoff=pgoff, flags=nxt.flags | sticky))
         else:
@@ -108,16 +109,16 @@ class Model:
         right = nxt is not None and self._same(nxt.flags, flags) and nxt.file == v.file \
             and pgoff + (e - s) == nxt.pgoff
         sticky = flags & self.sticky
-        if left and right:
+        if left and right and prev is not None and nxt is not None:
             self.vmas = [x for x in self.vmas if x not in (prev, v, nxt)]
             st = sticky | (prev.flags | nxt.flags) & self.sticky
             self.vmas.append(replace(prev, end=nxt.end, flags=prev.flags | st))
-        elif left:
+        elif left and prev is not None:
             self.vmas = [x for x in self.vmas if x not in (prev, v)]
             self.vmas.append(replace(prev, end=e, flags=prev.flags | sticky | prev.flags & self.sticky))
             if e < v.end:
                 self.vmas.append(replace(v, start=e, pgoff=v.pgoff + (e - v.start)))
-        elif right:
+        elif right and nxt is not None:
             self.vmas = [x for x in self.vmas if x not in (v, nxt)]
             self.vmas.append(replace(nxt, start=s, pgoff=pgoff,
                                      flags=nxt.flags | sticky | nxt.flags & self.sticky))
@@ -221,13 +222,13 @@ class Checker:
 
     def explain(self, what: str) -> str:
         from ..api.diagram import side_by_side
-        from .diff import _pages
+        from .diff import layout_diagram
         names = self.k.sorted_names_of
         real = tuple((s, e, p, names(f), None, fl) for s, e, p, f, fl in real_layout(self.w))
         model = tuple((s, e, p, names(f), None, fl) for s, e, p, f, fl in self.model.layout())
         return (f"{what} after {len(self.ops)} operation(s) on {self.k.version}:\n"
                 + "\n".join(f"  {op}" for op in self.ops) + "\n"
-                + side_by_side(_pages(real), _pages(model), ("kernel", "model"))
+                + side_by_side(layout_diagram(real), layout_diagram(model), ("kernel", "model"))
                 + f"\nreplay: pyvma replay --kernel {self.k.tree.root} --ops "
                   f"'{json.dumps(self.ops)}'")
 

@@ -228,7 +228,9 @@ def _tamed(member: tarfile.TarInfo, _dest: str) -> tarfile.TarInfo:
         mode = (member.mode & 0o755) | 0o600
         if not mode & 0o100:
             mode &= ~0o111
-    return member.replace(mode=mode, uid=None, gid=None, uname=None, gname=None, deep=False)
+    # None: "leave unset" (tarfile's own data filter does the same; typeshed says int)
+    unset: dict[str, Any] = {"mode": mode, "uid": None, "gid": None, "uname": None, "gname": None}
+    return member.replace(**unset, deep=False)
 
 
 def _extract_stream(fileobj: Any, dest: Path, what: str,
@@ -249,7 +251,7 @@ def _extract_stream(fileobj: Any, dest: Path, what: str,
     links: set[str] = set()
     count = total = 0
     try:
-        pre = _Prefiltered(fileobj, lambda name: select(name) is not None, what)
+        pre: Any = _Prefiltered(fileobj, lambda name: select(name) is not None, what)
         with tarfile.open(fileobj=pre, mode="r|", bufsize=1 << 16) as tf:
             for m in tf:
                 count += 1

@@ -10,7 +10,7 @@
 """
 import pytest
 
-from .sticky_helpers import P, other, row, show, sk, spans  # noqa: F401
+from .sticky_helpers import P, other, row, show, spans
 
 pytestmark = pytest.mark.requires("sticky")
 

@@ -7,7 +7,7 @@ flags.  ``*`` marks a range being expanded over, unmapped or merged.
 """
 import pytest
 
-from .sticky_helpers import P, other, row, show, sk, spans  # noqa: F401
+from .sticky_helpers import P, other, row, show, spans
 
 pytestmark = pytest.mark.requires("sticky")
 

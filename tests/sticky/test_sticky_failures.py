@@ -14,7 +14,7 @@ must have exactly the flags it had unless it really merged.
 """
 import pytest
 
-from .sticky_helpers import P, faulted, other, row, show, sk, spans  # noqa: F401
+from .sticky_helpers import P, faulted, other, row, show, spans
 
 pytestmark = pytest.mark.requires("sticky")
 

@@ -8,7 +8,7 @@ not merge must keep their own flags.  ``*`` marks the new range.
 """
 import pytest
 
-from .sticky_helpers import P, row, show, sk, spans  # noqa: F401
+from .sticky_helpers import P, row, show, spans
 
 pytestmark = pytest.mark.requires("sticky")
 

@@ -10,18 +10,12 @@ from __future__ import annotations
 import itertools
 
 import pytest
-
-P = 0x1000
+from ..helpers import P, rw  # noqa: F401  (the suite's helpers)
 
 
 def suite(kernel) -> str:
     """Which upstream suite the tree's own tools/testing/vma follows."""
     return "7.3" if kernel.has("vma_flags_t") else "6.12"
-
-
-def rw(kernel) -> int:
-    """VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE, from the tree."""
-    return kernel.flag("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE")
 
 
 def offsets(vma) -> tuple[int, int]:
