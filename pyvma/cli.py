@@ -1,11 +1,19 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The ``pyvma`` command.
 
-    pyvma test   [--kernel SPEC]... [--kernel-config CONFIG_X=y|n]... [-- PYTEST ARGS]
-    pyvma build  --kernel SPEC [--kernel-config ...] [--sanitizer ubsan|asan]
+    pyvma test   [--kernel SPEC]... [--kernel-config CONFIG_X=y|n]...
+                 [--patch FILE]... [--series MBOX] [--kernel-sanitizer ubsan|asan]
+                 [-- PYTEST ARGS]
+    pyvma build  --kernel SPEC [--kernel-config ...] [--kernel-sanitizer ubsan|asan|coverage]
     pyvma shim   --kernel SPEC [--kernel-config ...] [--report]
+    pyvma diff   A B [--seed N] [--sequences N] [--length N] [--json]
+    pyvma replay --kernel SPEC... --ops JSON
+    pyvma fuzz   [--kernel SPEC] [--minutes M]
     pyvma fetch  SPEC...
     pyvma cache  list|clear [--keep-kernels]|collect
+
+``--sanitizer`` is accepted as the old spelling of ``--kernel-sanitizer`` (the
+pytest plugin's name for it).
 
 Exit status: 0 success, 1 test failures, 2 an error (message on stderr).
 """
@@ -176,7 +184,7 @@ def cmd_shim(args: argparse.Namespace) -> int:
         with wrap_shim_errors():
             res = build_shim(tree.root, _config(args.kernel_config), work, paths.harness())
         if args.report:
-            print(report(res.shim, tree))
+            print(shim_report(res.shim, tree))
         else:
             sys.stdout.write(res.shim.text)
     finally:
@@ -184,7 +192,7 @@ def cmd_shim(args: argparse.Namespace) -> int:
     return 0
 
 
-def report(shim, tree) -> str:
+def shim_report(shim, tree) -> str:
     """Every definition with its tree location, every stub, every demotion."""
     lines = [f"# pyvma shim report for {tree.version_str} ({tree.root})",
              f"# include guard {shim.guard}; {len(shim.extracted)} definitions extracted, "
@@ -266,7 +274,8 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--3way", dest="three_way", action="store_true", help=THREE_WAY_HELP)
     sp.add_argument("--no-base", action="store_true",
                     help="with patches: the plain run, not compared with the base tree")
-    sp.add_argument("--sanitizer", choices=["ubsan", "asan"], default=None,
+    sp.add_argument("--kernel-sanitizer", "--sanitizer", dest="sanitizer",
+                    choices=["ubsan", "asan"], default=None,
                     help="test a sanitizer build (asan runs pytest in a subprocess with the "
                          "ASan runtime preloaded)")
     sp.add_argument("pytest_args", nargs=argparse.REMAINDER)
@@ -278,7 +287,9 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--series", metavar="MBOX", help="apply a git format-patch/lore series")
     sp.add_argument("--patches", metavar="N-M", help=PATCHES_HELP)
     sp.add_argument("--3way", dest="three_way", action="store_true", help=THREE_WAY_HELP)
-    sp.add_argument("--sanitizer", choices=["ubsan", "asan", "coverage"], default=None)
+    sp.add_argument("--kernel-sanitizer", "--sanitizer", dest="sanitizer",
+                    choices=["ubsan", "asan", "coverage"], default=None,
+                    help="build with a sanitizer or gcov (as the plugin's --kernel-sanitizer)")
     sp.set_defaults(fn=cmd_build)
     sp = sub.add_parser("shim", help="print the generated vma_internal.h (or --report)")
     kernel_opts(sp)

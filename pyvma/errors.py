@@ -26,6 +26,10 @@ class SourceError(PyvmaError):
     """A kernel source spec could not be resolved, fetched or extracted."""
 
 
+class DownloadError(SourceError):
+    """``apt-get download`` failed, or fetched another package than asked for."""
+
+
 class CacheError(PyvmaError):
     """The cache directory cannot be used (or trusted)."""
 

@@ -1,3 +1,20 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Compatibility: moved to ``pyvma.engine.ops``."""
-from .engine.ops import BASE, EXTRA, SPAN, Generator, Op, Outcome, World, apply, modify_flags, run, valid  # noqa: F401
+"""Compatibility: moved to ``pyvma.engine.ops`` (``Generator`` is ``OpGenerator``,
+``SPAN``/``EXTRA`` are ``GEN_PAGES``/``GEN_FLAGS`` there)."""
+from .engine.ops import (  # noqa: F401
+                         BASE,
+                         GEN_FLAGS,
+                         GEN_PAGES,
+                         Op,
+                         OpGenerator,
+                         Outcome,
+                         World,
+                         apply,
+                         modify_flags,
+                         run,
+                         valid,
+)
+
+Generator = OpGenerator
+SPAN = GEN_PAGES
+EXTRA = GEN_FLAGS

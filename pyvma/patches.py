@@ -1,12 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Compatibility: moved to ``pyvma.tree.patches``."""
-from .tree.patches import *  # noqa: F403
+"""Compatibility: moved to ``pyvma.tree.patches`` (``link_copy``: ``pyvma.tree.scratch``)."""
 from .tree.patches import (  # noqa: F401
     MARKER,
     PatchError,
-    link_copy,
     patched,
     patched_tree,
     read_patches,
     recorded_identity,
 )
+from .tree.scratch import link_copy  # noqa: F401

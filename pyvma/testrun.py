@@ -75,7 +75,7 @@ def _sanitizer_env(sanitizer: str | None, env: dict[str, str]) -> Path | None:
         lib = asan_runtime()
         if not os.path.isabs(lib):
             raise PyvmaError("the ASan runtime (libasan.so) was not found: install it with "
-                             "`apt-get install libasan8` or use --sanitizer ubsan")
+                             "`apt-get install libasan8` or use --kernel-sanitizer ubsan")
         env["LD_PRELOAD"] = " ".join(filter(None, [lib, env.get("LD_PRELOAD")]))
         env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
     if sanitizer == "ubsan":

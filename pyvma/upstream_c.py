@@ -479,7 +479,7 @@ def parse(stdout: str, stderr: str, returncode: int, names: list[str]
     failed_lines = set(re.findall(r"^Test (\w+) FAILED$", stderr, re.M))
     if run_n != len(names) or fail_n != len(failed_lines):
         why = (f"./vma's summary ({summary.group(0)}) disagrees with what pyvma read: "
-               f"{len(names)} tests compiled in, {len(reported)} FAILED lines")
+               f"{len(names)} tests compiled in, {len(failed_lines)} FAILED lines")
         for n in names:
             out[n] = CaseResult(n, False, (out[n].output + "\n" + why).strip())
     return out

@@ -114,10 +114,11 @@ class MM:
         """Account *vma*'s pages to the mm as mmap does (the tree's vm_stat_account())."""
         self.k.lib.pyvma_vma_account(self.ptr, vma.ptr)
 
-    def merge_new(self, start: int, end: int, pgoff: int | None = None,
+    def merge_new_range(self, start: int, end: int, pgoff: int | None = None,
                   flags: int | Iterable[str] | None = None, anon_vma: AnonVma | None = None,
                   file: File | None = None) -> tuple[VMA | None, str]:
-        """vma_merge_new_range() for [start, end): (merged VMA or None, state)."""
+        """vma_merge_new_range() on a new request for [start, end) (prev and next
+        looked up around it): (merged VMA or None, state)."""
         pgoff = start // PAGE_SIZE if pgoff is None else pgoff
         self._remember(anon_vma)
         ptr = self._call(self.k.lib.pyvma_merge_new, self.ptr, start, end, pgoff,

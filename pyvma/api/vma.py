@@ -37,7 +37,8 @@ class VMA:
     def flag_names(self) -> frozenset[str]:
         return self.mm.k.names_of(self.flags)
 
-    def has(self, *names: str) -> bool:
+    def has_flags(self, *names: str) -> bool:
+        """Whether every flag named is set on the VMA."""
         want = self.mm.k.flag(*names)
         return self.flags & want == want
 

@@ -127,9 +127,9 @@ class VMG:
         and flags; anon_vma, file and state are kept."""
         self.mm.k.lib.pyvma_vmg_set_range(self.ptr, start, end, pgoff, self.mm._flags(flags))
 
-    def merge_new(self) -> VMA | None:
-        """Upstream's merge_new(): prev and next from the iterator, then
-        vma_merge_new_range()."""
+    def upstream_merge_new(self) -> VMA | None:
+        """What upstream's test helper merge_new() does (tools/testing/vma): prev and
+        next from the iterator, then vma_merge_new_range()."""
         return self.mm._vma(self.mm._call(self.mm.k.lib.pyvma_vmg_merge_new, self.ptr, 1))
 
     def merge_new_range(self) -> VMA | None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..api import Kernel
 from ..api.diagram import draw, side_by_side
-from .ops import BASE, EXTRA, Generator, Op, Outcome, World, apply
+from .ops import BASE, GEN_FLAGS, Op, OpGenerator, Outcome, World, apply
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -85,7 +85,7 @@ class Differ:
         self.ops_run = 0
         # per operation, how often each outcome came back (A's side): what was exercised
         self.exercised: dict[str, dict[str, int]] = {}
-        names = set(EXTRA) | set(BASE)
+        names = set(GEN_FLAGS) | set(BASE)
         # flags one tree lacks: left out of the comparison, named once in the report
         self.lacking = frozenset(n for n in names if a.has_flag(n) != b.has_flag(n))
 
@@ -228,7 +228,7 @@ def exercised_text(stats: dict) -> str:
 
 def sequence(k: Kernel, seed: int, index: int, length: int) -> list[Op]:
     """Random sequence *index* of *seed*, generated against kernel *k*'s layouts."""
-    gen = Generator(seed * 1_000_003 + index)
+    gen = OpGenerator(seed * 1_000_003 + index)
     ops: list[Op] = []
     k.clear_warnings()
     with k.mm() as mm:

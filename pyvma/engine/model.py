@@ -19,8 +19,9 @@ from pathlib import Path
 from ..api import PAGE_SIZE, Kernel
 from .ops import BASE, Op, World, apply
 
-SPAN = 16
-EXTRA = ("VM_DONTDUMP", "VM_MAYBE_GUARD", "VM_SOFTDIRTY")
+# the state machine's address space (pages) and the extra flags it sets
+MODEL_PAGES = 16
+MODEL_FLAGS = ("VM_DONTDUMP", "VM_MAYBE_GUARD", "VM_SOFTDIRTY")
 
 
 @dataclass(frozen=True)
@@ -242,8 +243,8 @@ def make_state_machine(k: Kernel):
     from hypothesis import strategies as st
     from hypothesis.stateful import RuleBasedStateMachine, rule
 
-    pages = st.integers(0, SPAN - 1)
-    extras = st.lists(st.sampled_from(EXTRA), max_size=2, unique=True).map(tuple)
+    pages = st.integers(0, MODEL_PAGES - 1)
+    extras = st.lists(st.sampled_from(MODEL_FLAGS), max_size=2, unique=True).map(tuple)
 
     class VmaModel(RuleBasedStateMachine):
         def __init__(self) -> None:
@@ -259,14 +260,14 @@ def make_state_machine(k: Kernel):
         @rule(s=pages, n=st.integers(1, 3), extra=extras, file=st.sampled_from([None, "f0"]),
               jump=st.sampled_from([0, 0, 0, 3]))
         def map(self, s, n, extra, file, jump):
-            e = min(SPAN, s + n)
+            e = min(MODEL_PAGES, s + n)
             if self._free(s, e):
                 self.c.step(("map", s, e, s + jump if file else s, self.c.flags(extra), None, file))
 
         @rule(s=pages, n=st.integers(1, 3), extra=extras, file=st.sampled_from([None, "f0"]),
               jump=st.sampled_from([0, 0, 0, 3]))
         def merge_new(self, s, n, extra, file, jump):
-            e = min(SPAN, s + n)
+            e = min(MODEL_PAGES, s + n)
             if self._free(s, e):
                 self.c.step(("merge_new", s, e, s + jump if file else s, self.c.flags(extra),
                              None, file))
@@ -279,13 +280,13 @@ def make_state_machine(k: Kernel):
 
         @rule(s=pages, n=st.integers(1, 4))
         def munmap(self, s, n):
-            self.c.step(("munmap", s, min(SPAN, s + n)))
+            self.c.step(("munmap", s, min(MODEL_PAGES, s + n)))
 
         @rule(page=pages)
         def split(self, page):
             self.c.step(("split", page, False))
 
-        @rule(page=pages, extra=st.sampled_from(EXTRA))
+        @rule(page=pages, extra=st.sampled_from(MODEL_FLAGS))
         def set_flags(self, page, extra):
             if self.c.k.has_flag(extra):
                 self.c.step(("set_flags", page, (extra,)))

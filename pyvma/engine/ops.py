@@ -17,9 +17,9 @@ from ..api import MM, PAGE_SIZE, Kernel, KernelBug
 
 Op = tuple
 BASE = ("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE")
-# extra flags the generator mixes in: one that blocks merges, the sticky ones
-EXTRA = ("VM_DONTDUMP", "VM_MAYBE_GUARD", "VM_SOFTDIRTY", "VM_EXEC")
-SPAN = 24           # pages of address space the generator works in
+# extra flags the op generator mixes in: one that blocks merges, the sticky ones
+GEN_FLAGS = ("VM_DONTDUMP", "VM_MAYBE_GUARD", "VM_SOFTDIRTY", "VM_EXEC")
+GEN_PAGES = 24      # pages of address space the op generator works in
 
 
 @dataclass
@@ -155,7 +155,7 @@ def apply(w: World, op: Op) -> Outcome:
         elif name == "merge_new":
             s, e, pgoff, names, av, f = a
             flags, missing = w.flags(names)
-            vma, state = mm.merge_new(s * PAGE_SIZE, e * PAGE_SIZE, pgoff, flags, w.av(av),
+            vma, state = mm.merge_new_range(s * PAGE_SIZE, e * PAGE_SIZE, pgoff, flags, w.av(av),
                                       w.file(f))
             if vma is None and state == "nomerge":
                 vma = mm.map(s * PAGE_SIZE, e * PAGE_SIZE, pgoff, flags, w.av(av), w.file(f))
@@ -237,7 +237,7 @@ def run(k: Kernel, ops: Sequence[Op]) -> list[Outcome]:
     return out
 
 
-class Generator:
+class OpGenerator:
     """Seeded random operation sequences, valid by construction against the layout
     the sequence builds (computed on a reference kernel as it goes)."""
 
@@ -245,12 +245,12 @@ class Generator:
         self.rnd = random.Random(seed)
 
     def _flags(self) -> tuple[str, ...]:
-        extra = [f for f in EXTRA if self.rnd.random() < 0.2]
+        extra = [f for f in GEN_FLAGS if self.rnd.random() < 0.2]
         return BASE + tuple(extra)
 
     def _gap(self, layout) -> tuple[int, int] | None:
         used = [(r[0], r[1]) for r in layout]
-        free = [p for p in range(SPAN) if not any(s <= p < e for s, e in used)]
+        free = [p for p in range(GEN_PAGES) if not any(s <= p < e for s, e in used)]
         if not free:
             return None
         p = self.rnd.choice(free)
@@ -276,8 +276,8 @@ class Generator:
         if not layout or r < 0.35:
             gap = self._gap(layout)
             if gap is None:
-                s = self.rnd.randrange(SPAN)
-                return ("munmap", s, min(SPAN, s + self.rnd.randint(1, 4)))
+                s = self.rnd.randrange(GEN_PAGES)
+                return ("munmap", s, min(GEN_PAGES, s + self.rnd.randint(1, 4)))
             s, e = gap
             kind = "map" if not layout or self.rnd.random() < 0.3 else "merge_new"
             return (kind, s, e, self._pgoff(layout, s), self._flags(), av, f)
@@ -288,14 +288,14 @@ class Generator:
             b = self.rnd.randint(a + 1, e)
             return ("modify", a, b, self._flags())
         if r < 0.62:
-            return ("set_flags", s, (self.rnd.choice(EXTRA),))
+            return ("set_flags", s, (self.rnd.choice(GEN_FLAGS),))
         if r < 0.72 and e - s > 1:
             return ("split", self.rnd.randint(s + 1, e - 1), self.rnd.random() < 0.5)
         if r < 0.80:
-            nxt = min([x[0] for x in layout if x[0] >= e] + [SPAN])
+            nxt = min([x[0] for x in layout if x[0] >= e] + [GEN_PAGES])
             if nxt > e:
                 return ("expand", s, self.rnd.randint(e + 1, nxt))
         if r < 0.86 and e - s > 1:
             return ("shrink", s, self.rnd.randint(s + 1, e - 1))
-        a = self.rnd.randrange(SPAN)
-        return ("munmap", a, min(SPAN, a + self.rnd.randint(1, 4)))
+        a = self.rnd.randrange(GEN_PAGES)
+        return ("munmap", a, min(GEN_PAGES, a + self.rnd.randint(1, 4)))

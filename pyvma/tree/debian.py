@@ -26,7 +26,7 @@ from ..cache import (
     subdir,
     write_json_atomic,
 )
-from ..errors import SourceError
+from ..errors import DownloadError, SourceError
 from .archive import _run, _tail, extract_deb
 from .kernel_tree import _OFFLINE_HELP, VMA_C_SINCE
 from .markers import _cached_tree, _read_marker, _safe_key
@@ -225,7 +225,7 @@ class DebianApt:
         )
         debs = sorted(dest.glob("*.deb"))
         if proc.returncode != 0 or len(debs) != 1:
-            raise SourceError(
+            raise DownloadError(
                 f"apt-get download {package}={version} failed: "
                 f"{_tail(proc.stderr or proc.stdout)}. {_OFFLINE_HELP}"
             )
@@ -313,7 +313,7 @@ def _debian_deb(apt: DebianApt, pkg: str, ver: str, sha: str, cache: Path) -> Pa
                 f"{sha}: refused (a broken mirror or proxy?); retry later.")
         got_pkg, got_ver = _deb_fields(deb)
         if (got_pkg, got_ver) != (pkg, ver):
-            raise SourceError(f"apt-get download {pkg}={ver} produced {got_pkg} {got_ver}.")
+            raise DownloadError(f"apt-get download {pkg}={ver} produced {got_pkg} {got_ver}.")
         os.chmod(deb, 0o644)
         os.replace(deb, kept)
     finally:
@@ -410,10 +410,8 @@ def _resolve_debian(spec: str, cache: Path) -> KernelTree:
 
     try:
         root, marker = _cached_tree(cache, key, produce, valid)
-    except SourceError as e:
-        if "apt-get download" in str(e):
-            return offline_fallback(e)
-        raise
+    except DownloadError as e:
+        return offline_fallback(e)
     return _debian_tree(root, marker, spec, cache, fetched=True)
 
 

@@ -16,7 +16,6 @@ it holds (``PYVMA_PATCHES.json``: base, each patch's subject, message-id, sha256
 from __future__ import annotations
 
 import dataclasses
-import errno
 import hashlib
 import json
 import os
@@ -30,21 +29,17 @@ from typing import Any
 
 from ..cache import atomic_dir, cache_dir, file_lock, subdir
 from ..errors import PatchError
-from .archive import package_members
 from .kernel_tree import KernelTree
 from .mbox import Series, read_series
 from .resolve import resolve
+from .scratch import SUBTREES, _from_package, _marker, _write_private, link_copy
 
-#: What a build reads, hard-linked from the base tree into every patched tree.
-SUBTREES = ("Makefile", "mm", "include", "lib", "tools", "arch/x86/include", "scripts")
 #: Subtrees a Debian/tarball/git-archive base tree holds whole (a file missing under
 #: them is missing from the package too).
 PARTIAL_KINDS = ("debian", "deb", "tarball", "git")
 MARKER = "PYVMA_PATCHES.json"
 _GIT_ENV = {"GIT_DIR": os.devnull, "LC_ALL": "C", "LANG": "C", "GIT_CONFIG_NOSYSTEM": "1",
             "GIT_CONFIG_GLOBAL": os.devnull}
-
-
 
 @dataclass(frozen=True)
 class Patch:
@@ -249,71 +244,6 @@ def check_paths(ps: PatchSet, base: Path) -> None:
                                      "copy; nothing was applied")
             if c.new and c.new_mode is not None and stat.S_ISLNK(c.new_mode):
                 links.add(c.new)
-
-
-# --------------------------------------------------------------------------
-# The scratch copy
-
-def _link_or_copy(src: str, dst: str) -> None:
-    """Hard link; a copy when the cache is on another filesystem."""
-    try:
-        os.link(src, dst, follow_symlinks=False)
-    except OSError as exc:
-        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
-            raise
-        shutil.copy2(src, dst, follow_symlinks=False)
-
-
-def link_copy(src: Path, dest: Path, subtrees: tuple[str, ...] = SUBTREES) -> None:
-    """Hard-link the subtrees a build reads from *src* into *dest* (copies across
-    filesystems); symlinks stay symlinks."""
-    for rel in subtrees:
-        s = src / rel
-        d = dest / rel
-        d.parent.mkdir(parents=True, exist_ok=True)
-        if s.is_dir() and not s.is_symlink():
-            shutil.copytree(s, d, copy_function=_link_or_copy, symlinks=True)
-        elif s.is_file() and not s.is_symlink():
-            _link_or_copy(str(s), str(d))
-
-
-def _write_private(dest: Path, rel: str, data: bytes, mode: int) -> None:
-    """Replace scratch *rel* by a new file of its own (never the base tree's inode)."""
-    target = dest / rel
-    target.parent.mkdir(parents=True, exist_ok=True)
-    real = os.path.realpath(target.parent)
-    if not (real + "/").startswith(os.path.realpath(dest) + "/"):
-        raise PatchError(f"{rel}: its directory leaves the scratch copy; nothing applied")
-    if target.is_symlink() or target.exists():
-        target.unlink()
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode & 0o755)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-
-
-def _from_package(base: KernelTree, rels: list[str], dest: Path) -> set[str]:
-    """Extract *rels* (files outside the cached subtrees) from the base tree's own
-    package or git ref into *dest*; the set of those the package holds."""
-    marker = _marker(base.root)
-    if marker.get("kind") == "git":
-        repo, sha = marker.get("repo"), marker.get("sha")
-        found = set()
-        for rel in rels:
-            proc = subprocess.run(["git", "-C", str(repo), "show", f"{sha}:{rel}"],
-                                  capture_output=True)
-            if proc.returncode == 0:
-                _write_private(dest, rel, proc.stdout, 0o644)
-                found.add(rel)
-        return found
-    return set(package_members(base, rels, dest))
-
-
-def _marker(root: Path) -> dict[str, Any]:
-    try:
-        data = json.loads((root / "PYVMA_SOURCE.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _privatise(base: KernelTree, dest: Path, ps: PatchSet) -> list[str]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 from pathlib import Path
@@ -88,19 +89,7 @@ def _resolve_git(repo: Path, ref: str, spec: str, cache: Path) -> KernelTree:
         "cache_dir": str(root),
     }
     tree = _load_tree(root, None, origin, cache)
-    return _renamed(tree, f"{tree.version_str}-g{sha[:12]}")
-
-
-def _renamed(tree: KernelTree, name: str) -> KernelTree:
-    return KernelTree(
-        root=tree.root,
-        name=name,
-        version=tree.version,
-        version_str=tree.version_str,
-        origin=tree.origin,
-        features=tree.features,
-        cache=tree.cache,
-    )
+    return dataclasses.replace(tree, name=f"{tree.version_str}-g{sha[:12]}")
 
 
 def _resolve_deb(deb: Path, spec: str, cache: Path) -> KernelTree:

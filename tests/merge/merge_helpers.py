@@ -79,8 +79,8 @@ class Backing:
         return mm.map(first * P, end * P, self.pgoff(first) if pgoff is None else pgoff,
                       flags, **kw)
 
-    def merge_new(self, mm, first: int, end: int, flags: int, pgoff: int | None = None,
+    def merge_new_range(self, mm, first: int, end: int, flags: int, pgoff: int | None = None,
                   **kw):
         kw.setdefault("file", self.file)
-        return mm.merge_new(first * P, end * P, self.pgoff(first) if pgoff is None else pgoff,
+        return mm.merge_new_range(first * P, end * P, self.pgoff(first) if pgoff is None else pgoff,
                             flags, **kw)

@@ -114,7 +114,7 @@ class TestInstallSpecialMapping:
         flags = kernel.flag("VM_READ", "VM_EXEC", "VM_MAYREAD", "VM_MAYEXEC")
         s = mm.install_special_mapping(2 * P, 3 * P, flags, ops=["close"])
         assert s.start == 2 * P and s.end == 5 * P
-        assert s.has("VM_DONTEXPAND", "VM_NOHUGEPAGE", "VM_EXEC")
+        assert s.has_flags("VM_DONTEXPAND", "VM_NOHUGEPAGE", "VM_EXEC")
         assert s.flags & soft_dirty(kernel) == soft_dirty(kernel)
         assert not s.flags & kernel.flag("VM_LOCKED")
         assert s.ops == {"close"}

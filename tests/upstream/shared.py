@@ -53,7 +53,7 @@ def alloc_and_link_vma(mm, start, end, pgoff, flags):
 
 def merge_new(vmg):
     """Upstream's merge_new(): prev/next from the iterator, vma_merge_new_range()."""
-    vma = vmg.merge_new()
+    vma = vmg.upstream_merge_new()
     if vma is not None:
         assert_attached(vma)
     return vma
