@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ..errors import InvariantError, PyvmaError
 from .constants import MERGE_STATES, PAGE_SIZE
 from .objects import AnonVma, _ops_bits
+from .registry import Registry
 from .vma import VMA, Region
 from .vmg import VMG, VMI
 
@@ -25,29 +25,12 @@ class MM:
         self.k = k
         self.check_each = check_each
         self.ptr = k.lib.pyvma_mm_new()
-        self._info1 = k.ffi.new("struct pyvma_vma_info *")
-        self._walk_buf = k.ffi.new("struct pyvma_vma_info[64]")
-        self._anon: dict[int, AnonVma] = {}
+        #: The Python objects of this mm's kernel objects, and the shared buffers.
+        self.objects = Registry(k)
         self._msg = k.ffi.new("char[256]")
         self.default_flags = k.flag("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE")
-        self._files: dict[int, File] = {}
-        self._vmis: weakref.WeakSet[VMI] = weakref.WeakSet()
 
     # -- helpers ----------------------------------------------------------------
-    def _remember(self, av: AnonVma | None) -> None:
-        if av is not None:
-            self._anon[int(self.k.ffi.cast("uintptr_t", av.ptr))] = av
-
-    def _anon_of(self, ptr) -> AnonVma | None:
-        """The AnonVma for an anon_vma pointer (one the kernel code made is wrapped)."""
-        if ptr == self.k.ffi.NULL:
-            return None
-        key = int(self.k.ffi.cast("uintptr_t", ptr))
-        av = self._anon.get(key)
-        if av is None:
-            av = self._anon[key] = AnonVma(self.k, self.k.ffi.cast("struct anon_vma *", ptr))
-        return av
-
     def _flags(self, flags: int | Iterable[str] | None) -> int:
         if flags is None:
             return self.default_flags
@@ -97,7 +80,7 @@ class MM:
         if anon_vma is not None:
             vma.set_anon_vma(anon_vma)
         if file is not None:
-            self._files[int(self.k.ffi.cast("uintptr_t", file.ptr))] = file
+            self.objects.remember_file(file)
             self.k.lib.pyvma_vma_set_file(vma.ptr, file.ptr)
         err = self._call(self.k.lib.pyvma_vma_link, self.ptr, vma.ptr)
         if err:
@@ -120,7 +103,7 @@ class MM:
         """vma_merge_new_range() on a new request for [start, end) (prev and next
         looked up around it): (merged VMA or None, state)."""
         pgoff = start // PAGE_SIZE if pgoff is None else pgoff
-        self._remember(anon_vma)
+        self.objects.remember_anon(anon_vma)
         ptr = self._call(self.k.lib.pyvma_merge_new, self.ptr, start, end, pgoff,
                          self._flags(flags), anon_vma.ptr if anon_vma else self.k.ffi.NULL,
                          file.ptr if file else self.k.ffi.NULL, self.k._state)
@@ -134,7 +117,7 @@ class MM:
         if pgoff is None:
             pgoff = middle.pgoff + (start - middle.start) // PAGE_SIZE
         av = anon_vma if anon_vma is not None else middle.anon_vma
-        self._remember(av)
+        self.objects.remember_anon(av)
         ptr = self._call(self.k.lib.pyvma_merge_existing, self.ptr,
                          prev.ptr if prev else self.k.ffi.NULL, middle.ptr, start, end, pgoff,
                          self._flags(flags) if flags is not None else middle.flags,
@@ -249,7 +232,7 @@ class MM:
         """The tree's __mmap_region() (trees whose mm/vma.c has it: feature
         ``mmap_region``) with this mm as current->mm: the address, or -errno."""
         if file is not None:
-            self._files[int(self.k.ffi.cast("uintptr_t", file.ptr))] = file
+            self.objects.remember_file(file)
         pgoff = addr // PAGE_SIZE if pgoff is None else pgoff
         return int(self._call(self.k.lib.pyvma_mmap_region,
                               file.ptr if file else self.k.ffi.NULL, addr, length,
@@ -261,7 +244,7 @@ class MM:
         the writable-file-mapping check, then __mmap_region(); the address, or
         -errno.  *uf*: with a userfaultfd unmap list."""
         if file is not None:
-            self._files[int(self.k.ffi.cast("uintptr_t", file.ptr))] = file
+            self.objects.remember_file(file)
         pgoff = addr // PAGE_SIZE if pgoff is None else pgoff
         return int(self._call(self.k.lib.pyvma_mmap, file.ptr if file else self.k.ffi.NULL,
                               addr, length, self._flags(flags), pgoff, int(uf)))
@@ -310,7 +293,7 @@ class MM:
 
     def find_mergeable_anon_vma(self, vma: VMA) -> AnonVma | None:
         """find_mergeable_anon_vma(vma): a neighbour's anon_vma *vma* may share."""
-        return self._anon_of(self._call(self.k.lib.pyvma_find_mergeable_anon_vma, vma.ptr))
+        return self.objects.anon_of(self._call(self.k.lib.pyvma_find_mergeable_anon_vma, vma.ptr))
 
     def anon_vma_prepare(self, vma: VMA) -> int:
         """anon_vma_prepare(vma) as a first fault calls it: the harness's
@@ -348,7 +331,7 @@ class MM:
         Returns how many VMAs were freed; the mm stays usable, and its iterators
         restart at 0."""
         n = self._call(self.k.lib.pyvma_mm_cleanup, self.ptr)
-        for vmi in list(self._vmis):    # their walk state points into the old tree
+        for vmi in list(self.objects.vmis):    # their walk state points into the old tree
             vmi.set(0)
         self.k.fail_prealloc(False)
         self.k.lib.pyvma_anon_reset()

@@ -23,9 +23,7 @@ class VMA:
         self.ptr = ptr
 
     def _info(self):
-        info = self.mm._info1
-        self.mm.k.lib.pyvma_vma_info(self.ptr, info)
-        return info
+        return self.mm.objects.vma_info(self.ptr)
 
     start = property(lambda self: int(self._info().start))
     end = property(lambda self: int(self._info().end))
@@ -45,7 +43,7 @@ class VMA:
     @property
     def anon_vma(self) -> AnonVma | None:
         ptr = self._info().anon_vma
-        return self.mm._anon_of(ptr)
+        return self.mm.objects.anon_of(ptr)
 
     def set_ops(self, *names: str) -> None:
         """Install harness vm_operations with the named callbacks: ``open``,
@@ -119,7 +117,7 @@ class VMA:
 
     def add_avc(self, av: AnonVma) -> None:
         """Link one anon_vma_chain entry for *av* into this VMA's chain."""
-        self.mm._remember(av)
+        self.mm.objects.remember_anon(av)
         if self.mm.k.lib.pyvma_vma_add_avc(self.ptr, av.ptr):
             raise PyvmaError("no room for another anon_vma_chain entry")
 
@@ -132,7 +130,7 @@ class VMA:
         return self._info().file
 
     def set_anon_vma(self, av: AnonVma | None) -> None:
-        self.mm._remember(av)
+        self.mm.objects.remember_anon(av)
         self.mm.k.lib.pyvma_vma_set_anon_vma(self.ptr, av.ptr if av else self.mm.k.ffi.NULL)
 
     @property

@@ -21,7 +21,7 @@ class VMI:
         self.mm = mm
         lib = mm.k.lib
         self.ptr = mm.k.ffi.gc(lib.pyvma_vmi_new(mm.ptr, addr), lib.pyvma_vmi_free)
-        mm._vmis.add(self)
+        mm.objects.vmis.add(self)
 
     def set(self, addr: int) -> None:
         """vma_iter_set(): restart the walk at *addr*."""
@@ -78,9 +78,9 @@ class VMG:
         ffi = self.mm.k.ffi
         if kind in ("vma", "anon", "file"):
             if kind == "anon":
-                self.mm._remember(value)
-            elif kind == "file" and value is not None:
-                self.mm._files[int(ffi.cast("uintptr_t", value.ptr))] = value
+                self.mm.objects.remember_anon(value)
+            elif kind == "file":
+                self.mm.objects.remember_file(value)
             raw = 0 if value is None else int(ffi.cast("uintptr_t", value.ptr))
         elif kind == "state":
             raw = {v: k for k, v in MERGE_STATES.items()}[value]
@@ -96,9 +96,9 @@ class VMG:
         if kind == "vma":
             return VMA(self.mm, self.mm.k.ffi.cast("struct vm_area_struct *", raw)) if raw else None
         if kind == "anon":
-            return self.mm._anon.get(raw) if raw else None
+            return self.mm.objects.anon_at(raw) if raw else None
         if kind == "file":
-            return self.mm._files.get(raw) if raw else None
+            return self.mm.objects.file_at(raw) if raw else None
         if kind == "bool":
             return bool(raw)
         if kind == "state":

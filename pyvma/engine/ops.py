@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..api import MM, PAGE_SIZE, Kernel, KernelBug
+from ..api.registry import WALK_ROWS
 
 Op = tuple
 BASE = ("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE")
@@ -87,16 +88,14 @@ class World:
             self._ptr_names.setdefault(int(cast("uintptr_t", f.ptr)), n)
         names = self._ptr_names
         sorted_names = self.k.sorted_names_of
-        lib = self.k.lib
-        n = lib.pyvma_mm_walk(self.mm.ptr, self.mm._walk_buf, 64)
-        if n > 64:
+        n, buf = self.mm.objects.walk(self.mm.ptr)
+        if n > WALK_ROWS:
             return tuple((r.start // PAGE_SIZE, r.end // PAGE_SIZE, r.pgoff,
                           sorted_names(r.flags),
                           names.get(r.anon_vma, "?") if r.anon_vma else None,
                           names.get(r.file, "?") if r.file else None)
                          for r in self.mm.layout())
         out = []
-        buf = self.mm._walk_buf
         for i in range(n):
             b = buf[i]
             av = int(cast("uintptr_t", b.anon_vma))

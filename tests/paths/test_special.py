@@ -24,7 +24,7 @@ class TestInsertVmStruct:
         assert mm.insert_vm_struct(a) == 0
         f = kernel.file()
         b = mm.alloc(5 * P, 7 * P, 0x77, rw(kernel))
-        mm._files[int(kernel.ffi.cast("uintptr_t", f.ptr))] = f
+        mm.objects.remember_file(f)
         kernel.lib.pyvma_vma_set_file(b.ptr, f.ptr)
         assert mm.insert_vm_struct(b) == 0
         assert spans(mm) == [(2, 4, 2), (5, 7, 0x77)]
