@@ -9,6 +9,7 @@ here as subclasses of both (``wrap_shim_errors`` turns the one into the other).
 from __future__ import annotations
 
 import contextlib
+import errno as _errno
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -95,6 +96,17 @@ class KernelBug(PyvmaError):
         if warnings:
             msg += "\nWARNs before it:\n" + "\n".join(f"  {w}" for w in warnings)
         super().__init__(msg)
+
+
+class KernelError(PyvmaError):
+    """Kernel code failed a call that hands back a VMA (an ERR_PTR): ``ret`` is the
+    -errno it returned, ``errno`` its positive value."""
+
+    def __init__(self, call: str, ret: int):
+        self.call = call
+        self.ret = ret
+        self.errno = -ret
+        super().__init__(f"{call} failed: {ret} ({_errno.errorcode.get(-ret, '?')})")
 
 
 class InvariantError(PyvmaError):

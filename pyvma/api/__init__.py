@@ -10,7 +10,7 @@ identity, flags, WARN/BUG, faults and limits) -> ``mm`` (``MM``) -> ``vmg``
 (``VMI``, ``VMG``) -> ``vma`` (``VMA``, ``Region``) -> ``objects`` (``AnonVma``,
 ``File``) and ``flags`` (``VmaFlags``) -> ``constants``; ``diagram`` draws layouts.
 """
-from ..errors import InvariantError, KernelBug, Site
+from ..errors import InvariantError, KernelBug, KernelError, Site
 from .constants import MERGE_STATES, PAGE_SIZE
 from .flags import VmaFlags
 from .kernel import Kernel
@@ -21,5 +21,5 @@ from .vma import VMA, Region
 from .vmg import VMG, VMI
 
 __all__ = ["MERGE_STATES", "MM", "PAGE_SIZE", "VMA", "VMG", "VMI", "AnonVma", "File",
-           "InvariantError", "Kernel", "KernelBug", "Region", "Site", "VmaFlags", "load",
+           "InvariantError", "Kernel", "KernelBug", "KernelError", "Region", "Site", "VmaFlags", "load",
            "load_tree"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from ..errors import InvariantError, PyvmaError
+from ..errors import InvariantError, KernelError, PyvmaError
 from .constants import MERGE_STATES, PAGE_SIZE
 from .objects import AnonVma, _ops_bits
 from .registry import Registry
@@ -41,13 +41,14 @@ class MM:
     def _vma(self, ptr) -> VMA | None:
         return VMA(self, ptr) if ptr != self.k.ffi.NULL else None
 
-    def _vma_or_errno(self, ptr, err) -> VMA | int:
-        """What a call returning a VMA or an ERR_PTR gave: the VMA, or -errno (*err*)."""
+    def _vma_or_raise(self, call: str, ptr, err) -> VMA:
+        """What *call*, returning a VMA or an ERR_PTR, gave: the VMA; KernelError
+        carrying the -errno (*err*) if it failed."""
         if err[0]:
-            return int(err[0])
+            raise KernelError(call, int(err[0]))
         vma = self._vma(ptr)
         if vma is None:
-            raise PyvmaError("the kernel returned neither a VMA nor an error")
+            raise PyvmaError(f"{call} returned neither a VMA nor an error")
         return vma
 
     def _call(self, fn, *args):
@@ -161,51 +162,54 @@ class MM:
         return VMG(self, vmi)
 
     def modify_flags(self, vmi: VMI, prev: VMA | None, vma: VMA, start: int, end: int,
-                     flags: int | Iterable[str] | None = None) -> VMA | int:
+                     flags: int | Iterable[str] | None = None) -> VMA:
         """vma_modify_flags(): split/merge so [start, end) of *vma* can take *flags*.
-        The VMA to modify, or -errno."""
+        The VMA to modify (KernelError
+        carrying the -errno if it fails)."""
         ffi = self.k.ffi
         word = ffi.new("unsigned long *", self._flags(flags))
         err = ffi.new("long *")
         ptr = self._call(self.k.lib.pyvma_modify_flags, vmi.ptr, prev.ptr if prev else ffi.NULL,
                          vma.ptr, start, end, word, err)
-        return self._vma_or_errno(ptr, err)
+        return self._vma_or_raise("vma_modify_flags()", ptr, err)
 
     def modify_name(self, vmi: VMI, prev: VMA | None, vma: VMA, start: int, end: int,
-                    name: str | None, flags: int | Iterable[str] | None = None) -> VMA | int:
+                    name: str | None, flags: int | Iterable[str] | None = None) -> VMA:
         """vma_modify_name() with a new anon_vma_name *name* (None: no name); on trees
         with vma_modify_flags_name() instead, that, with *flags* (default: the VMA's).
-        The VMA to modify, or -errno."""
+        The VMA to modify (KernelError
+        carrying the -errno if it fails)."""
         ffi = self.k.ffi
         err = ffi.new("long *")
         word = vma.flags if flags is None else self._flags(flags)
         ptr = self._call(self.k.lib.pyvma_modify_name, vmi.ptr, prev.ptr if prev else ffi.NULL,
                          vma.ptr, start, end, word,
                          name.encode() if name is not None else ffi.NULL, err)
-        return self._vma_or_errno(ptr, err)
+        return self._vma_or_raise("vma_modify_name()", ptr, err)
 
     def modify_policy(self, vmi: VMI, prev: VMA | None, vma: VMA, start: int,
-                      end: int) -> VMA | int:
+                      end: int) -> VMA:
         """vma_modify_policy() with a NULL mempolicy (the harness has no policies;
-        mpol_equal() is stubbed true).  The VMA to modify, or -errno."""
+        mpol_equal() is stubbed true).  The VMA to modify (KernelError
+        carrying the -errno if it fails)."""
         ffi = self.k.ffi
         err = ffi.new("long *")
         ptr = self._call(self.k.lib.pyvma_modify_policy, vmi.ptr,
                          prev.ptr if prev else ffi.NULL, vma.ptr, start, end, err)
-        return self._vma_or_errno(ptr, err)
+        return self._vma_or_raise("vma_modify_policy()", ptr, err)
 
     def modify_flags_uffd(self, vmi: VMI, prev: VMA | None, vma: VMA, start: int, end: int,
                           flags: int | Iterable[str] | None = None,
-                          give_up_on_oom: bool = False) -> VMA | int:
+                          give_up_on_oom: bool = False) -> VMA:
         """vma_modify_flags_uffd() with a null userfaultfd context.  The VMA to
-        modify, or -errno."""
+        modify (KernelError carrying the -errno if it fails)."""
         ffi = self.k.ffi
         word = ffi.new("unsigned long *", self._flags(flags))
         err = ffi.new("long *")
         ptr = self._call(self.k.lib.pyvma_modify_flags_uffd, vmi.ptr,
                          prev.ptr if prev else ffi.NULL, vma.ptr, start, end, word,
                          int(give_up_on_oom), err)
-        return self._vma_or_errno(ptr, err)
+        return self._vma_or_raise("vma_modify_flags_uffd()", ptr, err)
 
     def merge_extend(self, vmi: VMI, vma: VMA, delta: int) -> VMA | None:
         """vma_merge_extend(): grow *vma* by *delta* bytes, merging with what follows."""
@@ -282,14 +286,15 @@ class MM:
 
     def install_special_mapping(self, addr: int, length: int,
                                 flags: int | Iterable[str] | None = None,
-                                ops: Iterable[str] | None = None) -> VMA | int:
+                                ops: Iterable[str] | None = None) -> VMA:
         """__install_special_mapping() (feature ``install_special_mapping``) with
-        harness vm_operations having *ops* (None: no vm_ops): the VMA or -errno."""
+        harness vm_operations having *ops* (None: no vm_ops): the VMA (KernelError
+        carrying the -errno if it fails)."""
         err = self.k.ffi.new("long *")
         ptr = self._call(self.k.lib.pyvma_install_special_mapping, self.ptr, addr, length,
                          self._flags(flags), -1 if ops is None else _ops_bits(self.k, ops),
                          err)
-        return self._vma_or_errno(ptr, err)
+        return self._vma_or_raise("__install_special_mapping()", ptr, err)
 
     def find_mergeable_anon_vma(self, vma: VMA) -> AnonVma | None:
         """find_mergeable_anon_vma(vma): a neighbour's anon_vma *vma* may share."""

@@ -4,7 +4,7 @@ vma_mmu_pagesize().
 """
 import pytest
 
-from pyvma.kernel import KernelBug
+from pyvma.errors import KernelBug, KernelError
 
 from .paths_helpers import ENOMEM, P, place, rw, soft_dirty, spans
 
@@ -142,8 +142,9 @@ class TestInstallSpecialMapping:
         AAAA
         """
         place(mm, 0, 4 * P, 0, rw(kernel))
-        assert mm.install_special_mapping(P, 2 * P, kernel.flag("VM_READ"),
-                                          ops=["close"]) == ENOMEM
+        with pytest.raises(KernelError) as failed:
+            mm.install_special_mapping(P, 2 * P, kernel.flag("VM_READ"), ops=["close"])
+        assert failed.value.ret == ENOMEM
         assert spans(mm) == [(0, 4, 0)]
         assert mm.counters["total_vm"] == 4
 
@@ -153,7 +154,9 @@ class TestInstallSpecialMapping:
         **       ->              (-ENOMEM: no VMA)
         """
         kernel.fail("vma_alloc")
-        assert mm.install_special_mapping(0, 2 * P, kernel.flag("VM_READ"), ops=[]) == ENOMEM
+        with pytest.raises(KernelError) as failed:
+            mm.install_special_mapping(0, 2 * P, kernel.flag("VM_READ"), ops=[])
+        assert failed.value.ret == ENOMEM
         assert mm.map_count == 0
 
 
