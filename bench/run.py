@@ -163,7 +163,7 @@ mm.map(0, 0x1000, 0, rw); mm.map(0x2000, 0x3000, 2, rw)
 n = {rounds}
 t = time.perf_counter()
 for _ in range(n):
-    mm.merge_new(0x1000, 0x2000, 1, rw)
+    mm.merge_new_range(0x1000, 0x2000, 1, rw)
     mm.munmap(0x1000, 0x2000)
 py = 2 * n / (time.perf_counter() - t)
 t = time.perf_counter()

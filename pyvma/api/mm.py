@@ -86,7 +86,7 @@ class MM:
         err = self._call(self.k.lib.pyvma_vma_link, self.ptr, vma.ptr)
         if err:
             self.k.lib.pyvma_vma_free(vma.ptr)
-            raise PyvmaError(f"vma_link({start:#x}-{end:#x}) failed: {err}")
+            raise KernelError(f"vma_link({start:#x}-{end:#x})", int(err))
         return vma
 
     def link(self, vma: VMA) -> int:
