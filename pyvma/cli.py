@@ -229,7 +229,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
     from .cache import cache_dir, clear, collect_stale, usage
     root = cache_dir()
     if args.action == "list":
-        from .tree.patches import recorded_identity
+        from .tree.markers import recorded_identity
         rows = usage(root)
         for name, size in rows:
             ident = recorded_identity(root / name) if name.startswith("kernels/patched-") \

@@ -79,3 +79,19 @@ def _cached_tree(
 def _safe_key(text: str) -> str:
     """Make ``text`` usable as one path component."""
     return re.sub(r"[^A-Za-z0-9._+~-]", "_", text).lstrip(".") or "_"
+
+
+#: What a patched tree records it holds (base, each patch's subject, message-id, sha256).
+PATCHES_MARKER = "PYVMA_PATCHES.json"
+
+
+def recorded_identity(root: Path) -> dict[str, Any] | None:
+    """The ``PYVMA_PATCHES.json`` of a patched tree in the cache, shape-checked."""
+    try:
+        data = json.loads((root / PATCHES_MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("label"), str) or \
+            not isinstance(data.get("args"), list) or not isinstance(data.get("base"), dict):
+        return None
+    return data

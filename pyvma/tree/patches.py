@@ -30,6 +30,7 @@ from typing import Any
 from ..cache import atomic_dir, cache_dir, file_lock, subdir
 from ..errors import PatchError
 from .kernel_tree import KernelTree
+from .markers import PATCHES_MARKER, recorded_identity  # noqa: F401  (recorded_identity: re-exported)
 from .mbox import Series, read_series
 from .resolve import resolve
 from .scratch import SUBTREES, _from_package, _marker, _write_private, link_copy
@@ -37,7 +38,6 @@ from .scratch import SUBTREES, _from_package, _marker, _write_private, link_copy
 #: Subtrees a Debian/tarball/git-archive base tree holds whole (a file missing under
 #: them is missing from the package too).
 PARTIAL_KINDS = ("debian", "deb", "tarball", "git")
-MARKER = "PYVMA_PATCHES.json"
 _GIT_ENV = {"GIT_DIR": os.devnull, "LC_ALL": "C", "LANG": "C", "GIT_CONFIG_NOSYSTEM": "1",
             "GIT_CONFIG_GLOBAL": os.devnull}
 
@@ -422,7 +422,7 @@ def patched_tree(spec: str, ps: PatchSet, cache: Path | None = None) -> KernelTr
     root = cache_dir(cache)
     final = root / "kernels" / key
     with file_lock(subdir("locks", cache) / f"{key}.lock"):
-        if not (final / MARKER).is_file():
+        if not (final / PATCHES_MARKER).is_file():
             if final.exists():
                 shutil.rmtree(final)
             with atomic_dir(final) as tmp:
@@ -432,7 +432,7 @@ def patched_tree(spec: str, ps: PatchSet, cache: Path | None = None) -> KernelTr
                 merged = _apply(base, scratch, ps)
                 record = identity(spec, base, ps, fetched)
                 record["three_way_merged"] = merged
-                (scratch / MARKER).write_text(json.dumps(record, indent=1) + "\n")
+                (scratch / PATCHES_MARKER).write_text(json.dumps(record, indent=1) + "\n")
     tree = resolve(str(final), cache)
     # the same patches may have been read from other paths when the tree was made:
     # the arguments that repeat this run are this run's
@@ -467,15 +467,3 @@ def patched(spec: str, patch_files: list[str] | None = None, series: str | None 
     """Resolve *spec* with ``--patch`` files and/or a ``--series`` mbox applied."""
     ps = read_patches(patch_files, series, chosen, three_way)
     return patched_tree(spec, ps, cache)
-
-
-def recorded_identity(root: Path) -> dict[str, Any] | None:
-    """The ``PYVMA_PATCHES.json`` of a patched tree in the cache, shape-checked."""
-    try:
-        data = json.loads((root / MARKER).read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("label"), str) or \
-            not isinstance(data.get("args"), list) or not isinstance(data.get("base"), dict):
-        return None
-    return data

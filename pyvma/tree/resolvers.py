@@ -27,7 +27,7 @@ def _resolve_dir(path: Path, spec: str, cache: Path) -> KernelTree:
     origin: dict[str, Any] = {"spec": spec, "kind": "dir", "path": str(root)}
     name = root.name or str(root)
     if root.parent == cache / "kernels":     # a patched tree pyvma made: its identity
-        from .patches import recorded_identity
+        from .markers import recorded_identity
         ident = recorded_identity(root)
         if ident is not None:
             origin.update(label=ident["label"], base_spec=ident["base"].get("spec"),
