@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import manifest
-from .available import prelude_names
 from .config import HarnessConfig
 from .cparse import Definition
 from .digest import file_digest
@@ -28,6 +27,7 @@ from .generate import SOURCES, Generator, Shim
 from .harness import Harness
 from .index import HeaderIndex
 from .inputs import headers_of
+from .prelude import prelude_names
 from .toolchain import BASE_CFLAGS, compiler, include_flags, write_generated
 
 SHIM_NAME = "pyvma_shim.h"
