@@ -110,12 +110,14 @@ _keys: dict[Path, str] = {}
 
 
 def harness_key(tree: KernelTree) -> str:
-    """Key of a harness build: the tree's content (what the harness reads), the
+    """Key of a harness build: the tree's content (what the harness reads), its
+    root (the supplied header's ``#line`` directives name the tree's files), the
     recipe's version (bump KEY_VERSION when the wrapper or supplied header changes)
     and the compiler."""
     if tree.root not in _keys:
         h = hashlib.sha256(KEY_VERSION.encode())
         h.update(tree.content_hash(KEY_FILES).encode())
+        h.update(f"\0{tree.root}\0".encode())
         h.update(_compiler_id().encode())
         _keys[tree.root] = h.hexdigest()[:32]
     return _keys[tree.root]
