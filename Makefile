@@ -7,7 +7,7 @@ KERNELS ?= debian:7.x debian:linux-source-7.2 debian:6.12
 JOBS ?= 2
 APT_PACKAGES = liburcu-dev gcc make xz-utils git
 
-.PHONY: all deps kernels run test bench coverage matrix
+.PHONY: all deps kernels run test check bench coverage matrix
 
 all: test
 
@@ -27,6 +27,8 @@ deps:
 		here = os.path.dirname(os.path.dirname(os.path.realpath(pyvma.__file__))); \
 		raise SystemExit(here != os.path.realpath(os.environ["PYVMA_SRC"]))' 2>/dev/null || \
 		$(PYTHON) -m pip install -q -e "$(CURDIR)"
+	@$(PYTHON) -m ruff --version >/dev/null 2>&1 && $(PYTHON) -m mypy --version >/dev/null 2>&1 || \
+		$(PYTHON) -m pip install -q ruff mypy
 
 kernels: deps
 	$(PYTHON) -m pyvma fetch $(KERNELS)
@@ -35,6 +37,11 @@ kernels: deps
 # the report (skips name the kernel feature they need).
 run: deps
 	$(PYTHON) -m pyvma test --kernel debian:7.x
+
+# Lint and type-check the package and the shim generator (configured in pyproject.toml).
+check: deps
+	$(PYTHON) -m ruff check pyvma vma_internal
+	$(PYTHON) -m mypy
 
 # The newest 6.12, 7.2 and 7.x (KERNELS) for every suite.
 test: deps kernels

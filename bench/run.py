@@ -26,7 +26,6 @@ import argparse
 import os
 import re
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -35,37 +34,15 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests" / "harness"))
+sys.path.insert(0, str(REPO))      # pyvma of this checkout, installed or not
 
 from pyvma import source  # noqa: E402
-from scratch import scratch_tree  # noqa: E402
-
-SAN_FLAGS = "-fsanitize=address -fsanitize=undefined"
-
+from pyvma.tree.scratch import scratch_tree, upstream_scratch  # noqa: E402
 
 def timed(cmd: list[str], env: dict | None = None, cwd: Path | None = None) -> tuple[float, int, str]:
     t0 = time.monotonic()
     p = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
     return time.monotonic() - t0, p.returncode, p.stdout + p.stderr
-
-
-def upstream_copy(tree: Path, dest: Path, sanitizers: bool) -> Path:
-    edits = {}
-    if not sanitizers:
-        edits["tools/testing/shared/shared.mk"] = lambda t: t.replace(" -fsanitize=address", "") \
-            .replace(" -fsanitize=undefined", "").replace(SAN_FLAGS, "")
-    path = scratch_tree(tree, dest, edits)
-    # upstream's harness lives in tools/testing/vma: link it in (read, not modified)
-    # unless the scratch copy has it already (patches.SUBTREES holds it since issue 16)
-    if not (dest / "tools" / "testing" / "vma").exists():
-        shutil.copytree(tree / "tools" / "testing" / "vma", dest / "tools" / "testing" / "vma",
-                        copy_function=os.link)
-    for extra in ("lib", "tools/scripts", "tools/build", "scripts", "arch/x86", "tools/arch"):
-        s = tree / extra
-        if s.exists() and not (dest / extra).exists():
-            shutil.copytree(s, dest / extra, copy_function=os.link, symlinks=True)
-    return path
 
 
 def pyvma_cmd(*args: str) -> list[str]:
@@ -81,7 +58,7 @@ def bench_kernel(spec: str, rounds: int, work: Path, repeat: int) -> dict:
     for san, pysan, key in ((True, "asan", "san"), (False, None, "nosan")):
         up_times, py_times = [], []
         for i in range(repeat):
-            d = upstream_copy(tree.root, work / f"up-{v}-{key}-{i}", san)
+            d = upstream_scratch(tree.root, work / f"up-{v}-{key}-{i}", san)
             secs, rc, out = timed(["make", "-C", str(d / "tools/testing/vma"), "-j2"])
             if rc != 0:
                 r[f"up_cold_{key}_err"] = _last_error(out)
@@ -188,7 +165,7 @@ mm.map(0, 0x1000, 0, rw); mm.map(0x2000, 0x3000, 2, rw)
 n = {rounds}
 t = time.perf_counter()
 for _ in range(n):
-    mm.merge_new(0x1000, 0x2000, 1, rw)
+    mm.merge_new_range(0x1000, 0x2000, 1, rw)
     mm.munmap(0x1000, 0x2000)
 py = 2 * n / (time.perf_counter() - t)
 t = time.perf_counter()

@@ -12,7 +12,8 @@ import json
 import math
 import re
 import sys
-from typing import Any, Callable, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 #: the user address space the operations work in, in pages (47-bit, 4 KiB pages)
 MAX_PAGE = 1 << 35
@@ -99,8 +100,8 @@ def kernel_spec(text: str) -> str:
             f"kernel spec {one_line(text)!r} has control characters or line breaks: "
             "rename the file or directory")
     if text.startswith("debian:"):
-        from .source import _DEBIAN_SPEC
-        if not _DEBIAN_SPEC.match(text):
+        from .tree.debian import DEBIAN_SPEC
+        if not DEBIAN_SPEC.match(text):
             raise argparse.ArgumentTypeError(
                 f"cannot parse Debian spec {text!r}: use debian:X.Y (e.g. debian:6.12), "
                 "debian:linux-source-X.Y or debian:X.x (e.g. debian:7.x)")

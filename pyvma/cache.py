@@ -22,13 +22,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import PyvmaError
+from vma_internal.digest import _digests, file_digest, remember_digest, sha256_file  # noqa: F401  (re-exported)
+
+from .errors import CacheError
 
 ENV_VAR = "PYVMA_CACHE"
 
-
-class CacheError(PyvmaError):
-    """The cache directory cannot be used (or trusted)."""
 
 
 _trusted: set[str] = set()
@@ -250,26 +249,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
 # Per-process file digests, keyed by (path, mtime_ns, size): the build key, the
 # shim memo key and the support objects' key read overlapping sets of files;
 # each file is read once per process.
-_digests: dict[str, tuple[int, int, str]] = {}
-
-
-def remember_digest(path: str, mtime_ns: int, size: int, digest: str) -> None:
-    """Record a digest computed elsewhere (the content hash's on-disk db)."""
-    _digests[path] = (mtime_ns, size, digest)
-
-
-def file_digest(path: Path | str) -> str:
-    """sha256 hex digest of *path*'s bytes, memoised for this process."""
-    import hashlib
-    key = str(path)
-    st = os.stat(key)
-    old = _digests.get(key)
-    if old and old[0] == st.st_mtime_ns and old[1] == st.st_size:
-        return old[2]
-    with open(key, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
-    _digests[key] = (st.st_mtime_ns, st.st_size, digest)
-    return digest
+# file digests (memoised per process) are vma_internal's: one hasher for both
 
 
 def disk_usage(path: Path, seen: set[tuple[int, int]]) -> int:

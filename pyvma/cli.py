@@ -1,11 +1,19 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The ``pyvma`` command.
 
-    pyvma test   [--kernel SPEC]... [--kernel-config CONFIG_X=y|n]... [-- PYTEST ARGS]
-    pyvma build  --kernel SPEC [--kernel-config ...] [--sanitizer ubsan|asan]
+    pyvma test   [--kernel SPEC]... [--kernel-config CONFIG_X=y|n]...
+                 [--patch FILE]... [--series MBOX] [--kernel-sanitizer ubsan|asan]
+                 [-- PYTEST ARGS]
+    pyvma build  --kernel SPEC [--kernel-config ...] [--kernel-sanitizer ubsan|asan|coverage]
     pyvma shim   --kernel SPEC [--kernel-config ...] [--report]
+    pyvma diff   A B [--seed N] [--sequences N] [--length N] [--json]
+    pyvma replay --kernel SPEC... --ops JSON
+    pyvma fuzz   [--kernel SPEC] [--minutes M]
     pyvma fetch  SPEC...
     pyvma cache  list|clear [--keep-kernels]|collect
+
+``--sanitizer`` is accepted as the old spelling of ``--kernel-sanitizer`` (the
+pytest plugin's name for it).
 
 Exit status: 0 success, 1 test failures, 2 an error (message on stderr).
 """
@@ -17,11 +25,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .argcheck import (OneLineParser, config_item, finite_range, int_range, kernel_spec,
-                       ops_json_text)
-from .errors import PyvmaError
+from .argcheck import OneLineParser, config_item, finite_range, int_range, kernel_spec, ops_json_text
+from .errors import PyvmaError, wrap_shim_errors
+from .paths import TESTS
 
-REPO = Path(__file__).resolve().parent.parent
 DEFAULT_KERNEL = "debian:7.x"
 THREE_WAY_HELP = ("a patch that does not apply is merged 3-way (as git am -3) where the "
                   "base is a git checkout (DIR or DIR@REF) holding its pre-image blobs")
@@ -36,17 +43,17 @@ def _config(items: list[str]):
 
 def _tree(spec: str, patches: list[str] | None = None, series: str | None = None,
           chosen: str | None = None):
-    from .patches import patched
+    from .tree.patches import patched
     return patched(spec, patches or [], series, chosen=chosen)
 
 
 def _kernel(spec: str, patches=None, series=None, config_items=None, chosen=None):
-    from .kernel import load_tree
+    from .api import load_tree
     return load_tree(_tree(spec, patches, series, chosen), _config(config_items or []))
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from .diff import diff, report_json, report_text
+    from .engine.diff import diff, report_json, report_text
     a = _kernel(args.a, args.a_patch, args.a_series, args.kernel_config, args.a_patches)
     b = _kernel(args.b, args.b_patch, args.b_series, args.kernel_config, args.b_patches)
     divs, stats = diff(a, b, seed=args.seed, sequences=args.sequences, length=args.length,
@@ -82,9 +89,10 @@ def _maps_text(path: str) -> str:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     import json as _json
-    from .diff import _pages, describe
-    from .kernel import MM
-    from .ops import World, apply
+
+    from .engine.diff import describe, layout_diagram
+    from .engine.ops import World, apply
+    from .api.mm import MM
     ops = [tuple(op) for op in _json.loads(args.ops)]
     groups = args.kernels or [{"spec": DEFAULT_KERNEL, "patch": [], "series": None,
                                "patches": None}]
@@ -109,7 +117,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             extra = (f"  WARN {'; '.join(o.warns)}" if o.warns else "") + \
                 (f"  BUG {o.bug}" if o.bug else "")
             print(f"   {k.name}: ret {o.ret}{extra}")
-            print("\n".join("      " + l for l in _pages(o.layout).splitlines()))
+            print("\n".join("      " + l for l in layout_diagram(o.layout).splitlines()))
     finals = {tuple(r[-1].key()) for r in results} if ops else set()
     return 1 if len(finals) > 1 else 0
 
@@ -136,8 +144,10 @@ def cmd_oracle(args: argparse.Namespace) -> int:
 def cmd_fuzz(args: argparse.Namespace) -> int:
     """Hold the kernel to the reference model for --minutes; keep what fails."""
     import time as _time
+
     from hypothesis import HealthCheck, settings
-    from .model import Checker, make_state_machine, save_regression
+
+    from .engine.model import Checker, make_state_machine, save_regression
     k = _kernel(args.kernel, args.patch, args.series, args.kernel_config, args.patches)
     print(f"pyvma fuzz: {k.label}")
     machine = make_state_machine(k)
@@ -162,9 +172,9 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    from . import source
+    from .tree import resolve
     for spec in args.specs:
-        tree = source.resolve(spec)
+        tree = resolve(spec)
         deb = tree.origin.get("debian_version") or tree.origin.get("package", "")
         print(f"{spec}\t{tree.version_str}\t{tree.root}" + (f"\t{deb}" if deb else ""))
     return 0
@@ -172,7 +182,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from .build import build
-    from .patches import patched
+    from .tree.patches import patched
     tree = patched(args.kernel, args.patch, args.series, chosen=args.patches,
                    three_way=args.three_way)
     b = build(tree, _config(args.kernel_config), args.sanitizer)
@@ -194,15 +204,18 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_shim(args: argparse.Namespace) -> int:
-    from . import source
-    from .cache import subdir
     from vma_internal.shim import build_shim
-    tree = source.resolve(args.kernel)
+
+    from . import paths
+    from .cache import subdir
+    from .tree import resolve
+    tree = resolve(args.kernel)
     work = Path(tempfile.mkdtemp(prefix="shim-", dir=subdir("tmp")))
     try:
-        res = build_shim(tree.root, _config(args.kernel_config), work)
+        with wrap_shim_errors():
+            res = build_shim(tree.root, _config(args.kernel_config), work, paths.harness())
         if args.report:
-            print(report(res.shim, tree))
+            print(shim_report(res.shim, tree))
         else:
             sys.stdout.write(res.shim.text)
     finally:
@@ -210,7 +223,7 @@ def cmd_shim(args: argparse.Namespace) -> int:
     return 0
 
 
-def report(shim, tree) -> str:
+def shim_report(shim, tree) -> str:
     """Every definition with its tree location, every stub, every demotion."""
     lines = [f"# pyvma shim report for {tree.version_str} ({tree.root})",
              f"# include guard {shim.guard}; {len(shim.extracted)} definitions extracted, "
@@ -247,7 +260,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
     from .cache import cache_dir, clear, collect_stale, usage
     root = cache_dir()
     if args.action == "list":
-        from .patches import recorded_identity
+        from .tree.markers import recorded_identity
         rows = usage(root)
         for name, size in rows:
             ident = recorded_identity(root / name) if name.startswith("kernels/patched-") \
@@ -292,7 +305,8 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--3way", dest="three_way", action="store_true", help=THREE_WAY_HELP)
     sp.add_argument("--no-base", action="store_true",
                     help="with patches: the plain run, not compared with the base tree")
-    sp.add_argument("--sanitizer", choices=["ubsan", "asan"], default=None,
+    sp.add_argument("--kernel-sanitizer", "--sanitizer", dest="sanitizer",
+                    choices=["ubsan", "asan"], default=None,
                     help="test a sanitizer build (asan runs pytest in a subprocess with the "
                          "ASan runtime preloaded)")
     sp.add_argument("pytest_args", nargs=argparse.REMAINDER)
@@ -304,7 +318,9 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--series", metavar="MBOX", help="apply a git format-patch/lore series")
     sp.add_argument("--patches", metavar="N-M", help=PATCHES_HELP)
     sp.add_argument("--3way", dest="three_way", action="store_true", help=THREE_WAY_HELP)
-    sp.add_argument("--sanitizer", choices=["ubsan", "asan", "coverage"], default=None)
+    sp.add_argument("--kernel-sanitizer", "--sanitizer", dest="sanitizer",
+                    choices=["ubsan", "asan", "coverage"], default=None,
+                    help="build with a sanitizer or gcov (as the plugin's --kernel-sanitizer)")
     sp.set_defaults(fn=cmd_build)
     sp = sub.add_parser("shim", help="print the generated vma_internal.h (or --report)")
     kernel_opts(sp)
@@ -364,7 +380,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--minutes", type=finite_range(0, 10**6, "--minutes"), default=5.0)
     sp.add_argument("--batch", type=int_range(1, 10**7, "--batch"), default=200,
                     help="examples per hypothesis run")
-    sp.add_argument("--save-dir", default=str(REPO / "tests" / "model" / "regressions"),
+    sp.add_argument("--save-dir", default=str(TESTS / "model" / "regressions"),
                     help="where findings are kept as regression cases")
     sp.set_defaults(fn=cmd_fuzz)
     sp = sub.add_parser("fetch", help="fetch/extract kernel trees into the cache")
@@ -384,7 +400,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        return args.fn(args)
+        with wrap_shim_errors():
+            return args.fn(args)
     except PyvmaError as exc:
         print(f"pyvma: error: {exc}", file=sys.stderr)
         return 2

@@ -50,9 +50,9 @@ class Isolator:
                     faulthandler.disable()          # the parent reports the crash
                     os.environ["PYVMA_WARN_FILE"] = warn_file
                     _sanitizer_reports_to(os.path.join(tmp, "sanitizer"))
-                    reports = runtestprotocol(item, log=False, nextitem=nextitem)
+                    ran = runtestprotocol(item, log=False, nextitem=nextitem)
                     data = [item.config.hook.pytest_report_to_serializable(
-                        config=item.config, report=r) for r in reports]
+                        config=item.config, report=r) for r in ran]
                     with open(report_file, "wb") as f:
                         pickle.dump(data, f)
                 except BaseException:               # noqa: BLE001
@@ -60,7 +60,7 @@ class Isolator:
                 finally:
                     os._exit(code)
             status, elapsed = self._wait(pid)
-            reports = None
+            reports: list[TestReport] | None = None
             if status == 0 and os.path.exists(report_file):
                 with open(report_file, "rb") as f:
                     reports = [item.config.hook.pytest_report_from_serializable(

@@ -14,8 +14,8 @@ import os
 
 import pytest
 
-from . import features
-from .errors import PyvmaError
+from .errors import PyvmaError, wrap_shim_errors
+from .tree import features
 
 DEFAULT_KERNELS = ("debian:7.x", "debian:6.12")
 
@@ -77,7 +77,8 @@ class _Session:
         self.config_items = config.getoption("--kernel-config")
         self._cfg_error: Exception | None = None
         try:
-            self.cfg = HarnessConfig.parse(self.config_items)
+            with wrap_shim_errors():
+                self.cfg = HarnessConfig.parse(self.config_items)
         except PyvmaError as exc:
             self._cfg_error = exc
             self.cfg = HarnessConfig.from_overrides()
@@ -87,9 +88,9 @@ class _Session:
 
     def tree(self, spec: str):
         if spec not in self._trees:
-            from . import source
+            from .tree import resolve
             try:
-                self._trees[spec] = source.resolve(spec)
+                self._trees[spec] = resolve(spec)
             except PyvmaError as exc:
                 self._trees[spec] = exc
         return self._trees[spec]
@@ -99,14 +100,14 @@ class _Session:
         tree = self.tree(spec)
         if isinstance(tree, Exception):
             return f"{spec} (not resolved: {tree})"
-        return tree.origin.get("label") or tree.version_str  # type: ignore[union-attr]
+        return tree.origin.get("label") or tree.version_str
 
     def kernel_id(self, spec: str) -> str:
         """The kernel's part of a test id: its version, or with patches its name
         (``7.2.13+v2.1-8``)."""
         tree = self.tree(spec)
         if getattr(tree, "origin", {}).get("label"):
-            return tree.name  # type: ignore[union-attr]
+            return tree.name
         return getattr(tree, "version_str", spec)
 
     def kernel(self, spec: str):
@@ -116,7 +117,7 @@ class _Session:
             pytest.fail(f"kernel {spec} could not be loaded:\n{self._errors[spec]}",
                         pytrace=False)
         if spec not in self._kernels:
-            from .kernel import load
+            from .api import load
             try:
                 self._kernels[spec] = load(spec, self.cfg, sanitizer=self.sanitizer)
             except PyvmaError as exc:
@@ -138,7 +139,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             lines.append(f"pyvma kernel {spec}: {tree}")
             continue
         lines.append(f"pyvma kernel {sess.kernel_id(spec)}: {sess.label(spec)} "
-                     f"({tree.root})")  # type: ignore[union-attr]
+                     f"({tree.root})")
         try:
             k = sess.kernel(spec)
         except (Exception, pytest.fail.Exception):  # a build error fails the tests
@@ -160,7 +161,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_pycollect_makeitem(collector, name, obj):
-    """``@pytest.mark.requires`` names are checked against pyvma/features.py: an unknown
+    """``@pytest.mark.requires`` names are checked against pyvma/tree/features.py: an unknown
     one is a collection error (not a skip on every kernel)."""
     result = yield
     items = result if isinstance(result, list) else [result]
@@ -210,7 +211,7 @@ def kernel(request: pytest.FixtureRequest, kernel_spec: str):
 @pytest.fixture
 def load_kernel(request: pytest.FixtureRequest, kernel_spec: str):
     """load_kernel(config={...}) -> the same tree built with another harness config."""
-    from .kernel import load
+    from .api import load
     sess: _Session = request.config._pyvma  # type: ignore[attr-defined]
 
     def _load(config=None):

@@ -22,22 +22,22 @@ import tempfile
 from pathlib import Path
 
 from .errors import PyvmaError
+from .paths import PACKAGE, REPO, TESTS
 
-REPO = Path(__file__).resolve().parent.parent
 #: The suites that test a kernel tree (tests/harness tests pyvma itself).
 KERNEL_SUITES = ("upstream", "upstream_c", "sticky", "merge", "model", "paths")
 
 
 def default_suites() -> list[str]:
-    return [str(REPO / "tests" / s) for s in KERNEL_SUITES if (REPO / "tests" / s).is_dir()]
+    return [str(TESTS / s) for s in KERNEL_SUITES if (TESTS / s).is_dir()]
 
 
 def _harness_digest() -> str:
     """What the tests' outcomes depend on besides the build: the suites and the API."""
     h = hashlib.sha256()
-    for top in ("tests", "pyvma"):
-        for p in sorted((REPO / top).rglob("*.py")):
-            h.update(str(p.relative_to(REPO)).encode())
+    for top in (TESTS, PACKAGE):
+        for p in sorted(top.rglob("*.py")):
+            h.update(f"{top.name}/{p.relative_to(top)}".encode())
             h.update(p.read_bytes())
     return h.hexdigest()[:16]
 
@@ -71,11 +71,11 @@ def _sanitizer_env(sanitizer: str | None, env: dict[str, str]) -> Path | None:
         env["PYVMA_SANITIZER"] = sanitizer
     if sanitizer == "asan":
         # ASan must be the first library of the process: run pytest under its runtime
-        lib = subprocess.run([os.environ.get("CC", "gcc"), "-print-file-name=libasan.so"],
-                             capture_output=True, text=True).stdout.strip()
+        from vma_internal.toolchain import asan_runtime
+        lib = asan_runtime()
         if not os.path.isabs(lib):
             raise PyvmaError("the ASan runtime (libasan.so) was not found: install it with "
-                             "`apt-get install libasan8` or use --sanitizer ubsan")
+                             "`apt-get install libasan8` or use --kernel-sanitizer ubsan")
         env["LD_PRELOAD"] = " ".join(filter(None, [lib, env.get("LD_PRELOAD")]))
         env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
     if sanitizer == "ubsan":
@@ -93,10 +93,11 @@ def _sanitizer_env(sanitizer: str | None, env: dict[str, str]) -> Path | None:
 
 def run_tests(args: argparse.Namespace, default_kernel: str) -> int:
     from vma_internal.config import HarnessConfig
+
     from .build import build
     from .cache import subdir
-    from .patches import patched_tree, read_patches
-    from .source import resolve
+    from .tree import resolve
+    from .tree.patches import patched_tree, read_patches
 
     cfg = HarnessConfig.parse(args.kernel_config or [])
     specs = args.kernel or [default_kernel]

@@ -34,9 +34,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cache import file_lock, remove_stale_tmp, subdir, atomic_dir, write_json_atomic
-from .errors import PyvmaError
-from .source import KernelTree
+from .cache import atomic_dir, file_lock, remove_stale_tmp, subdir, write_json_atomic
+from .errors import UpstreamCError
+from .tree import KernelTree
 
 HARNESS = "tools/testing/vma"
 #: what upstream's harness build reads beyond the content hash's defaults
@@ -65,9 +65,6 @@ ifdef PYVMA_SUPPLY
 endif
 """
 
-
-class UpstreamCError(PyvmaError):
-    """Upstream's C harness could not be prepared, built or run."""
 
 
 @dataclass
@@ -101,7 +98,7 @@ def present(root: Path) -> bool:
 
 
 def _compiler_id() -> str:
-    cc = os.environ.get("CC", "cc")
+    cc = os.environ.get("CC", "cc")     # as upstream's Makefile, which make runs, reads it
     try:
         out = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
     except OSError:
@@ -113,12 +110,14 @@ _keys: dict[Path, str] = {}
 
 
 def harness_key(tree: KernelTree) -> str:
-    """Key of a harness build: the tree's content (what the harness reads), the
+    """Key of a harness build: the tree's content (what the harness reads), its
+    root (the supplied header's ``#line`` directives name the tree's files), the
     recipe's version (bump KEY_VERSION when the wrapper or supplied header changes)
     and the compiler."""
     if tree.root not in _keys:
         h = hashlib.sha256(KEY_VERSION.encode())
         h.update(tree.content_hash(KEY_FILES).encode())
+        h.update(f"\0{tree.root}\0".encode())
         h.update(_compiler_id().encode())
         _keys[tree.root] = h.hexdigest()[:32]
     return _keys[tree.root]
@@ -479,10 +478,10 @@ def parse(stdout: str, stderr: str, returncode: int, names: list[str]
     run_n, _, fail_n = (int(g) for g in summary.groups())
     for n in names:
         out[n] = CaseResult(n, n not in failed, "\n".join(failed.get(n, [])).strip())
-    reported = set(re.findall(r"^Test (\w+) FAILED$", stderr, re.M))
-    if run_n != len(names) or fail_n != len(reported):
+    failed_lines = set(re.findall(r"^Test (\w+) FAILED$", stderr, re.M))
+    if run_n != len(names) or fail_n != len(failed_lines):
         why = (f"./vma's summary ({summary.group(0)}) disagrees with what pyvma read: "
-               f"{len(names)} tests compiled in, {len(reported)} FAILED lines")
+               f"{len(names)} tests compiled in, {len(failed_lines)} FAILED lines")
         for n in names:
             out[n] = CaseResult(n, False, (out[n].output + "\n" + why).strip())
     return out

@@ -20,9 +20,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
-sys.path.insert(0, str(REPO / "tests" / "harness"))
+sys.path.insert(0, str(REPO))      # pyvma of this checkout, installed or not
 
 from pyvma import source  # noqa: E402
 from pyvma.build import build  # noqa: E402
@@ -71,8 +69,8 @@ def pyvma_coverage(spec: str, tests: list[str]) -> tuple:
 
 
 def upstream_coverage(tree: Path, work: Path) -> tuple | str:
-    from run import upstream_copy
-    d = upstream_copy(tree, work / "upstream", sanitizers=False)
+    from pyvma.tree.scratch import upstream_scratch
+    d = upstream_scratch(tree, work / "upstream", sanitizers=False)
     vma = d / "tools" / "testing" / "vma"
     proc = subprocess.run(["make", "-C", str(vma), "-j2", "EXTRA_CFLAGS=--coverage"],
                           capture_output=True, text=True)

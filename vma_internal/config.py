@@ -7,10 +7,10 @@ named here is off.  Conditions on other macros are left to the C preprocessor.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
-from pyvma.errors import PyvmaError
+from .errors import ConfigError
 
 # What the harness needs on; the user may flip the ones in TUNABLE.
 BASE_CONFIG: dict[str, bool] = {
@@ -41,9 +41,6 @@ FIXED_MACROS: dict[str, bool] = {
 }
 
 
-class ConfigError(PyvmaError):
-    """An unknown or malformed config option."""
-
 
 @dataclass(frozen=True)
 class HarnessConfig:
@@ -58,7 +55,7 @@ class HarnessConfig:
 
     @classmethod
     def from_overrides(cls, overrides: Mapping[str, bool | int] | None = None
-                       ) -> "HarnessConfig":
+                       ) -> HarnessConfig:
         """BASE_CONFIG with the given tunables (and NUM_VMA_FLAG_BITS) changed."""
         opts = dict(BASE_CONFIG)
         bits = DEFAULT_VMA_FLAG_BITS
@@ -80,7 +77,7 @@ class HarnessConfig:
         return cls(opts, bits)
 
     @classmethod
-    def parse(cls, items: list[str]) -> "HarnessConfig":
+    def parse(cls, items: list[str]) -> HarnessConfig:
         """Parse ``CONFIG_X=y|n`` strings (the command-line form)."""
         over: dict[str, bool | int] = {}
         for item in items:

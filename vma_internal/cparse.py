@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 IDENT = re.compile(r"[A-Za-z_]\w*")
 C_KEYWORDS = frozenset("""
@@ -143,7 +144,7 @@ def used_identifiers(text: str) -> tuple[set[str], set[str], set[str]]:
 _DEFINE_HEAD = re.compile(r"^#\s*define\s+\w+(\([^)]*\))?")
 
 
-def _analyse(d: "Definition") -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+def _analyse(d: Definition) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
     """What *d* uses: a macro's parameters, a definition's own names and tags, and a
     function's own name (parameters and locals resolve to nothing) are left out."""
     if d.kind == "macro":
@@ -326,15 +327,14 @@ def _logical_lines(text: str):
 
 
 _PARSE_CACHE_VERSION = "5"
-parse_cache_dir: Path | None = None     # set by the build: <cache>/parsecache
 
 
-def parse_header(path: Path, relname: str) -> list[Definition]:
+def parse_header(path: Path, relname: str, cache: Path | None = None) -> list[Definition]:
     """Cut one header into definitions (include guard dropped from conditions).
 
-    Results are cached by content in *parse_cache_dir* when that is set."""
+    Results are cached by content in the directory *cache*, if given."""
     raw = path.read_text(errors="replace")
-    if parse_cache_dir is None:
+    if cache is None:
         return _parse_text(raw, relname)
     import hashlib
     import json
@@ -342,7 +342,7 @@ def parse_header(path: Path, relname: str) -> list[Definition]:
     h = hashlib.sha256(f"{_parser_key()}\0{relname}\0".encode())
     h.update(raw.encode())
     digest = h.hexdigest()
-    entry = parse_cache_dir / f"{digest[:24]}.json"
+    entry = cache / f"{digest[:24]}.json"
     try:
         # JSON, shape-checked and naming what it is the parse of: the cache is
         # data, never code (no pickle); a damaged entry is parsed again
@@ -353,9 +353,9 @@ def parse_header(path: Path, relname: str) -> list[Definition]:
         pass
     defs = _parse_text(raw, relname)
     try:
-        if parse_cache_dir not in _made_dirs:
-            parse_cache_dir.mkdir(parents=True, exist_ok=True)
-            _made_dirs.add(parse_cache_dir)
+        if cache not in _made_dirs:
+            cache.mkdir(parents=True, exist_ok=True)
+            _made_dirs.add(cache)
         tmp = entry.with_suffix(f".tmp{os.getpid()}")
         tmp.write_text(json.dumps({"key": digest, "defs": [_def_to_json(d) for d in defs]}))
         tmp.replace(entry)
@@ -392,10 +392,10 @@ def _defs_from_json(data: object) -> list[Definition]:
         an = item["analysis"]
         if an is not None and (not isinstance(an, list) or len(an) != 3):
             raise TypeError("bad analysis")
-        out.append(Definition(
-            **{f: item[f] for f in _STR_FIELDS}, line=item["line"],
-            **{f: _strs(item[f]) for f in _TUPLE_FIELDS},
-            analysis=None if an is None else tuple(frozenset(_strs(x)) for x in an)))
+        fields: dict[str, Any] = {f: item[f] for f in _STR_FIELDS}
+        fields.update({f: _strs(item[f]) for f in _TUPLE_FIELDS})
+        fields["analysis"] = None if an is None else tuple(frozenset(_strs(x)) for x in an)
+        out.append(Definition(line=item["line"], **fields))
     return out
 
 
@@ -546,3 +546,29 @@ def _expand_enum_macro_items(defs: list[Definition]) -> None:
                 names.append(em.group())
         defs[i] = Definition(d.kind, d.name, tuple(names), d.tags, d.text, d.file, d.line,
                              d.conds, extra_uses=tuple(sorted(used)))
+
+
+def split_params(params: str) -> list[str]:
+    """A parameter list's declarations, split at its top-level commas (none for an
+    empty or ``void`` list)."""
+    if params.strip() in ("", "void"):
+        return []
+    items: list[str] = []
+    cur, depth = "", 0
+    for ch in params:
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        if ch == "," and depth == 0:
+            items.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return items + [cur]
+
+
+def header_params(head: str, name: str) -> list[str]:
+    """The parameter declarations of the function *name*'s header *head*."""
+    params = head[head.index(name) + len(name):]
+    return split_params(params[params.index("(") + 1:params.rindex(")")])

@@ -14,15 +14,22 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import HarnessConfig
-from .cparse import C_KEYWORDS, IDENT, Definition, parse_header, strip_comments, used_identifiers
-from .index import HeaderIndex
 from . import manifest
+from .config import HarnessConfig
+from .cparse import (
+    C_KEYWORDS,
+    IDENT,
+    Definition,
+    parse_header,
+    split_params,
+    strip_comments,
+    used_identifiers,
+)
+from .index import HeaderIndex
 
 SOURCES = ("mm/vma.c", "mm/vma_init.c", "mm/vma_exec.c")
 # Our glue (csrc/*.c; entry_static.c is the one in the tree's translation unit) is
-# compiled after the tree's sources: what it names is a root too.
-GLUE = Path(__file__).resolve().parent.parent / "csrc" / "entry_static.c"
+# sources: what it names is a root too.
 LOCAL_HEADERS = ("mm/vma.h",)
 
 
@@ -93,8 +100,10 @@ def include_guard(tree: Path) -> str:
     return m.group(1)
 
 
-def root_identifiers(tree: Path) -> tuple[set[str], set[str], set[str]]:
-    """(used names, used tags, names the sources define themselves)."""
+def root_identifiers(tree: Path, glue: list[Path], parse_cache: Path | None = None
+                     ) -> tuple[set[str], set[str], set[str]]:
+    """(used names, used tags, names the sources define themselves); *glue*: the
+    harness's C files (``Harness.glue_sources()``)."""
     used: set[str] = set()
     tags: set[str] = set()
     local: set[str] = set()
@@ -106,22 +115,22 @@ def root_identifiers(tree: Path) -> tuple[set[str], set[str], set[str]]:
         u, t, p = used_identifiers(text)
         used |= u
         tags |= t
-        for d in parse_header(path, rel):
+        for d in parse_header(path, rel, parse_cache):
             local |= set(d.names) | set(d.tags)
-    for glue in [GLUE] + sorted(p for p in GLUE.parent.glob("*.c") if p != GLUE):
-        u, t, _ = used_identifiers(strip_comments(glue.read_text()))
+    for unit in glue:
+        u, t, _ = used_identifiers(strip_comments(unit.read_text()))
         used |= {n for n in u if not n.startswith(("pyvma_", "PYVMA_"))}
     return used - local, tags - local, local
 
 
-def source_prototypes(tree: Path) -> list[Definition]:
+def source_prototypes(tree: Path, parse_cache: Path | None = None) -> list[Definition]:
     """The global functions the tree's mm/vma*.c define, for a translation unit of
     the glue that calls them without including those sources."""
     out: list[Definition] = []
     for rel in SOURCES:
         path = tree / rel
         if path.exists():
-            out += [d for d in parse_header(path, rel) if d.kind == "function"
+            out += [d for d in parse_header(path, rel, parse_cache) if d.kind == "function"
                     and not re.match(r"\s*(static|extern)\b", d.header())]
     return out
 
@@ -136,21 +145,7 @@ def _name_params(params: str) -> str:
     if params.strip() in ("", "void"):
         return "void"
     out: list[str] = []
-    depth = 0
-    cur = ""
-    items: list[str] = []
-    for ch in params:
-        if ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-        if ch == "," and depth == 0:
-            items.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    items.append(cur)
-    for i, item in enumerate(items):
+    for i, item in enumerate(split_params(params)):
         item = item.strip()
         if item == "..." or "(*" in item.replace(" ", ""):
             out.append(item)
@@ -214,9 +209,10 @@ class Generator:
     """Computes the closure of definitions for one tree and config."""
 
     def __init__(self, tree: Path, config: HarnessConfig, index: HeaderIndex,
-                 available: set[str], force_stub: set[str] | None = None,
+                 available: set[str], glue: list[Path], force_stub: set[str] | None = None,
                  exclude: set[str] | None = None) -> None:
         self.tree = tree
+        self.glue = glue
         self.config = config
         self.index = index
         self.available = available
@@ -227,7 +223,7 @@ class Generator:
 
     def closure(self) -> tuple[list[Definition], list[Stub], list[str]]:
         if not hasattr(self, "_roots"):
-            self._roots = root_identifiers(self.tree)
+            self._roots = root_identifiers(self.tree, self.glue, self.index.parse_cache)
         used, tags, local = self._roots
         self.wanted = set(used)
         work = sorted(used | tags | self.index.own | set(manifest.API_ROOTS)
@@ -304,7 +300,7 @@ class Generator:
             self.predemoted.update(bad)
         guard = include_guard(self.tree)
         has = [t for t in manifest.OPTIONAL_TYPES if self.index.lookup(t, self.config)]
-        shim = emit(guard, defs, stubs, unresolved, self.tree, has)
+        shim = emit(guard, defs, stubs, unresolved, self.tree, has, self.index.parse_cache)
         shim.demoted = dict(self.predemoted)
         return shim
 
@@ -346,7 +342,7 @@ def _wrap(d: Definition | Stub, text: str) -> str:
 
 
 def emit(guard: str, defs: list[Definition], stubs: list[Stub], unresolved: list[str],
-         tree: Path, has_types: list[str]) -> Shim:
+         tree: Path, has_types: list[str], parse_cache: Path | None = None) -> Shim:
     """Lay the pieces out in an order C accepts and record which line is whose."""
     parts: list[tuple[Definition | Stub | None, str]] = []
     parts.append((None, f"/* Generated by pyvma from the kernel tree {tree}: do not edit.\n"
@@ -387,7 +383,7 @@ def emit(guard: str, defs: list[Definition], stubs: list[Stub], unresolved: list
     parts.append((None, '#include "vma.h"\n'))
     # a unit of the glue without the sources sees their global functions' prototypes
     parts.append((None, "#ifdef PYVMA_SHIM_PROTOTYPES_ONLY\n"))
-    for d in source_prototypes(tree):
+    for d in source_prototypes(tree, parse_cache):
         parts.append((d, _wrap(d, d.header() + ";")))
     parts.append((None, "#endif /* PYVMA_SHIM_PROTOTYPES_ONLY */\n"))
     parts.append((None, "".join(f"#define {name}(...) {hook}(__VA_ARGS__)\n"

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cparse import Definition, parse_header
-from .config import HarnessConfig
-from .inputs import WIDE_GLOBS, headers_of  # noqa: F401 (re-exported)
 from . import manifest
-
-wide_cache_dir: Path | None = None     # set by the build: <cache>/widemap
+from .config import HarnessConfig
+from .cparse import Definition, parse_header
+from .inputs import WIDE_GLOBS, headers_of  # noqa: F401 (re-exported)
 
 
 @dataclass
@@ -24,10 +23,11 @@ class HeaderIndex:
     files: list[str] = field(default_factory=list)
     tree: Path | None = None
     _wide: dict[str, list[str]] | None = None
-    wide_future: object | None = None          # a Future of wide_map(), if one is running
+    wide_future: Future[dict[str, list[str]]] | None = None   # wide_map() running, if it is
     wide_entry: Path | None = None             # where the wide map is cached
     _parsed: set[str] = field(default_factory=set)
     own: set[str] = field(default_factory=set)  # names and tags csrc/ overrides define
+    parse_cache: Path | None = None             # where parse_header caches
 
     def add(self, defs: list[Definition]) -> None:
         for d in defs:
@@ -39,23 +39,24 @@ class HeaderIndex:
                 self.by_tag[t].append(d)
 
     @classmethod
-    def build(cls, tree: Path, override_files: list[Path]) -> "HeaderIndex":
-        idx = cls(tree=tree)
+    def build(cls, tree: Path, override_files: list[Path],
+              parse_cache: Path | None = None) -> HeaderIndex:
+        idx = cls(tree=tree, parse_cache=parse_cache)
         for path in override_files:
-            defs = [d for d in parse_header(path, f"csrc/{path.name}") if d.kind != "fwd"]
+            defs = [d for d in parse_header(path, f"csrc/{path.name}", parse_cache) if d.kind != "fwd"]
             idx.add(defs)
             idx.own |= {n for d in defs for n in (*d.names, *d.tags)}
             idx.files.append(f"csrc/{path.name}")
         overridden = set(idx.by_name) | set(idx.by_tag)
         for rel in headers_of(tree):
-            defs = parse_header(tree / rel, rel)
+            defs = parse_header(tree / rel, rel, parse_cache)
             idx.add([d for d in defs
                      if not (set(d.names) | set(d.tags)) & overridden])
             idx.files.append(rel)
             idx._parsed.add(rel)
         for rel, names in manifest.SOURCE_DEFINITIONS.items():
             if (tree / rel).is_file():
-                idx.add([d for d in parse_header(tree / rel, rel)
+                idx.add([d for d in parse_header(tree / rel, rel, parse_cache)
                          if d.kind == "function" and d.name in names])
                 idx.files.append(rel)
         return idx
@@ -85,7 +86,7 @@ class HeaderIndex:
                 continue
             self._parsed.add(rel)
             self.files.append(rel)
-            self.add(parse_header(self.tree / rel, rel))
+            self.add(parse_header(self.tree / rel, rel, self.parse_cache))
         return self.lookup(name, config)
 
     def lookup(self, name: str, config: HarnessConfig) -> list[Definition]:

@@ -102,10 +102,9 @@ FORCE_STUB: frozenset[str] = frozenset({
     "vm_get_page_prot", "vma_set_page_prot", "mm_flags_set", "mm_flags_clear",
     "get_file", "fput", "security_mmap_addr", "security_vm_enough_memory_mm",
     "vm_unacct_memory", "mapping_map_writable", "mapping_unmap_writable",
-    "vma_mark_attached",
     "mutex_lock", "mutex_unlock", "mutex_lock_killable", "mutex_trylock", "mutex_is_locked",
     "signal_pending", "fatal_signal_pending", "rlimit", "task_rlimit", "mapping_can_writeback",
-    "vm_get_page_prot", "pgprot_modify", "vma_pgtable_walk_begin", "vma_pgtable_walk_end",
+    "pgprot_modify", "vma_pgtable_walk_begin", "vma_pgtable_walk_end",
 })
 
 # Return values for stubs where "zero" is the wrong answer for a test harness.

@@ -18,25 +18,23 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyvma.cache import file_digest
-from pyvma.errors import PyvmaError
-from .available import prelude_names
+from . import manifest
 from .config import HarnessConfig
 from .cparse import Definition
-from .generate import Generator, Shim, SOURCES
+from .digest import file_digest
+from .errors import ShimError
+from .generate import SOURCES, Generator, Shim
+from .harness import Harness
 from .index import HeaderIndex
 from .inputs import headers_of
-from .toolchain import BASE_CFLAGS, CSRC, compiler, include_flags, write_generated
-from . import manifest
+from .prelude import prelude_names
+from .toolchain import BASE_CFLAGS, compiler, include_flags, write_generated
 
 SHIM_NAME = "pyvma_shim.h"
 MAX_ROUNDS = 40
 _ERROR = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):(?P<col>\d+): (?:fatal )?error: (?P<msg>.*)$",
                     re.M)
 
-
-class ShimError(PyvmaError):
-    """The shim could not be made to compile."""
 
 
 @dataclass
@@ -47,48 +45,42 @@ class ShimResult:
     index: HeaderIndex | None = None
 
 
-def tu_text(tree: Path, glue: bool = False) -> str:
+def tu_text(tree: Path, glue_unit: str | None = None) -> str:
     """The main translation unit: shim first (its guard hides the real
-    vma_internal.h), the tree's mm/vma*.c, then entry_static.c (which reaches their
-    statics)."""
+    vma_internal.h), the tree's mm/vma*.c, then *glue_unit* (``Harness.first_unit``,
+    which reaches their statics)."""
     lines = [f'#include "{SHIM_NAME}"']
     lines += [f'#include "{Path(s).name}"' for s in SOURCES if (tree / s).exists()]
-    if glue:
-        lines.append(f'#include "{FIRST_UNIT_GLUE}"')
+    if glue_unit:
+        lines.append(f'#include "{glue_unit}"')
     return "\n".join(lines) + "\n"
 
 
-# the glue's files by layer (csrc/pyvma_internal.h), bottom up: the second
-# translation unit (no vma.c statics needed), then the first unit's glue on top
-SECOND_UNIT_GLUE = ("runtime.c", "hooks.c", "hooks_file.c", "flags.c", "objects.c",
-                    "requests.c", "entry_merge.c", "entry_mmap.c")
-FIRST_UNIT_GLUE = "entry_static.c"
-
-
-def second_tu_text() -> str:
+def second_tu_text(units: tuple[str, ...]) -> str:
     """The second translation unit: the shim (prototypes only for the global
     functions the first unit defines), then the rest of the glue.  The glue's
     calls of the tree's always-inline helpers (the vma_flags_t ones above all)
     are plain calls here: the same C, a third less compile time; mm/vma*.c in the
-    first unit is compiled as the tree has it."""
+    first unit is compiled as the tree has it.  *units*: ``Harness.second_units``
+    (they need no vma.c statics)."""
     return ('#define PYVMA_SHIM_PROTOTYPES_ONLY 1\n#include "pyvma_prelude.h"\n'
             '#undef __always_inline\n#define __always_inline inline\n'
             f'#include "{SHIM_NAME}"\n'
-            + "".join(f'#include "{name}"\n' for name in SECOND_UNIT_GLUE))
+            + "".join(f'#include "{name}"\n' for name in units))
 
 
 def _errors(stderr: str) -> list[re.Match]:
     return list(_ERROR.finditer(stderr))
 
 
-def headers_hash(tree: Path, config: HarnessConfig) -> str:
+def headers_hash(tree: Path, config: HarnessConfig, harness: Harness) -> str:
     """What the shim's settling depends on apart from mm/vma*.c: the indexed headers,
     the tools headers of the prelude, the harness sources and the config."""
     h = hashlib.sha256(config.key.encode())
     files = [tree / rel for rel in headers_of(tree)] + [tree / "mm" / "mmap.c"]
     files += sorted((tree / "tools" / "include").rglob("*.h"))
     files += sorted((tree / "tools" / "testing" / "shared").glob("**/*.h"))
-    files += sorted(Path(__file__).parent.glob("*.py")) + sorted(CSRC.rglob("*"))
+    files += sorted(Path(__file__).parent.glob("*.py")) + sorted(harness.csrc.rglob("*"))
     for f in files:
         if f.is_file():
             h.update(f"{f}\0{file_digest(f)}\n".encode())
@@ -111,7 +103,7 @@ def _read_memo(memo: Path) -> dict | None:
     return data
 
 
-def build_shim(tree: Path, config: HarnessConfig, gen_dir: Path,
+def build_shim(tree: Path, config: HarnessConfig, gen_dir: Path, harness: Harness,
                memo: Path | None = None, check: bool = True,
                tree_key: str | None = None) -> ShimResult:
     """Write generated/ and the shim into *gen_dir*; compile-check; return it.
@@ -126,30 +118,32 @@ def build_shim(tree: Path, config: HarnessConfig, gen_dir: Path,
     have_memo = data is not None
     # the prelude's names come from two preprocessor runs: overlap them with parsing
     pool = None if have_memo else ThreadPoolExecutor(max_workers=1)
-    names = pool.submit(prelude_names, tree, gen_dir) if pool else None
+    names = pool.submit(prelude_names, tree, gen_dir, harness) if pool else None
     # the scan of every include/linux header for the names the index lacks (a grep)
     # runs while this thread parses the headers the index is built from
     from . import index as index_mod
     scan = ThreadPoolExecutor(max_workers=1)
-    entry = index_mod.wide_cache_dir / f"{tree_key[:24]}.json" \
-        if tree_key and index_mod.wide_cache_dir else None
+    entry = harness.wide_cache / f"{tree_key[:24]}.json" \
+        if tree_key and harness.wide_cache else None
     wide = scan.submit(index_mod.wide_map, tree, entry)
     scan.shutdown(wait=False)
-    index = HeaderIndex.build(tree, [CSRC / "override.h"])
+    index = HeaderIndex.build(tree, [harness.csrc / "override.h"], harness.parse_cache)
+    glue = harness.glue_sources()
     index.wide_future = wide
     index.wide_entry = entry
     shim_path = gen_dir / SHIM_NAME
     if data is not None:
-        shim = Generator(tree, config, index, set(data["available"]), set(data["force"]),
+        shim = Generator(tree, config, index, set(data["available"]), glue, set(data["force"]),
                          set(data["exclude"])).generate()
         shim.demoted = dict(data["demoted"])
         shim_path.write_text(shim.text)
         return ShimResult(shim, shim_path, 0, index)
+    assert names is not None and pool is not None
     available = names.result()
     pool.shutdown()
     if not check:
         # the caller's real compile checks it (and calls again with check=True on errors)
-        shim = Generator(tree, config, index, available).generate()
+        shim = Generator(tree, config, index, available, glue).generate()
         shim_path.write_text(shim.text)
         if memo is not None:
             _write_memo(memo, available, set(), set(), shim.demoted)
@@ -157,14 +151,14 @@ def build_shim(tree: Path, config: HarnessConfig, gen_dir: Path,
     force: set[str] = set()
     exclude: set[str] = set()
     demoted: dict[str, str] = {}
-    check = gen_dir / "pyvma_check.c"
-    check.write_text(tu_text(tree))
+    check_unit = gen_dir / "pyvma_check.c"
+    check_unit.write_text(tu_text(tree))
     for rounds in range(1, MAX_ROUNDS + 1):
-        shim = Generator(tree, config, index, available, force, exclude).generate()
+        shim = Generator(tree, config, index, available, glue, force, exclude).generate()
         shim.demoted.update(demoted)
         shim_path.write_text(shim.text)
         proc = subprocess.run([compiler(), "-fsyntax-only", *BASE_CFLAGS,
-                               *include_flags(tree, gen_dir), str(check)],
+                               *include_flags(tree, gen_dir, harness.csrc), str(check_unit)],
                               capture_output=True, text=True)
         if proc.returncode == 0:
             if memo is not None:
@@ -217,13 +211,14 @@ def _describe_failure(stderr: str, tree: Path, gen_dir: Path,
         lines.append(f"  {m['file']}:{m['line']}:{m['col']}: error: {m['msg']}")
     if len(errs) > 15:
         lines.append(f"  ... and {len(errs) - 15} more errors")
-    missing = sorted({n for m in errs for n in re.findall(
+    missing = sorted({name for m in errs for pair in re.findall(
         r"(?:implicit declaration of function|unknown type name) ‘(\w+)’|‘(\w+)’ undeclared",
-        m["msg"]) for n in n if n})
+        m["msg"]) for name in pair if name})
     if missing and index is not None:
         headers = [f for f in index.files if not f.startswith("csrc/")]
         lines.append(f"no definition of {', '.join(missing)} was found: looked in the "
-                     f"{len(headers)} headers indexed from mm/vma_internal.h and the manifest ({', '.join(headers[:6])}"
+                     f"{len(headers)} headers indexed from mm/vma_internal.h and the manifest "
+                     f"({', '.join(headers[:6])}"
                      f"{', …' if len(headers) > 6 else ''}), in every include/linux header "
                      "(macros and inline functions), and in csrc/override.h.")
     lines.append("If the error is in the tree's mm/ code, fix the tree; if a kernel definition"

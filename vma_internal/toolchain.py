@@ -7,10 +7,6 @@ from pathlib import Path
 
 from .config import HarnessConfig
 
-REPO = Path(__file__).resolve().parent.parent
-CSRC = REPO / "csrc"
-CSRC_INCLUDE = CSRC / "include"
-
 BASE_CFLAGS = ["-D_LGPL_SOURCE", "-DNUM_MM_FLAG_BITS=64",
                "-UNDEBUG", "-fno-wrapv", "-fno-strict-aliasing", "-g", "-O0",
                "-fvisibility=hidden", "-fPIC", "-Wno-unused-function", "-Wno-unused-variable",
@@ -19,16 +15,16 @@ BASE_CFLAGS = ["-D_LGPL_SOURCE", "-DNUM_MM_FLAG_BITS=64",
                "-Werror=implicit-function-declaration", "-Werror=implicit-int"]
 
 
-def include_dirs(tree: Path, gen_dir: Path) -> list[Path]:
+def include_dirs(tree: Path, gen_dir: Path, csrc: Path) -> list[Path]:
     """Our generated and override dirs first: a stale generated/ dir in a user's tree
-    must never shadow ours."""
-    return [gen_dir, gen_dir / "generated", CSRC_INCLUDE, CSRC,
+    must never shadow ours.  *csrc*: the harness's C sources (``Harness.csrc``)."""
+    return [gen_dir, gen_dir / "generated", csrc / "include", csrc,
             tree / "tools" / "testing" / "shared", tree / "tools" / "include",
             tree / "tools" / "arch" / "x86" / "include"]
 
 
-def include_flags(tree: Path, gen_dir: Path) -> list[str]:
-    return [f"-I{p}" for p in include_dirs(tree, gen_dir)] + ["-iquote", str(tree / "mm")]
+def include_flags(tree: Path, gen_dir: Path, csrc: Path) -> list[str]:
+    return [f"-I{p}" for p in include_dirs(tree, gen_dir, csrc)] + ["-iquote", str(tree / "mm")]
 
 
 def write_generated(gen_dir: Path, config: HarnessConfig) -> None:
@@ -41,13 +37,20 @@ def write_generated(gen_dir: Path, config: HarnessConfig) -> None:
 
 
 def compiler() -> str:
-    """The C compiler: $CC (as distutils, which links the module, also reads it), else gcc."""
+    """The C compiler: $CC, else gcc (the one lookup of it: the build links with it too)."""
     import os
     return os.environ.get("CC", "gcc")
 
 
-def preprocess(source: Path, tree: Path, gen_dir: Path, extra: list[str] | None = None) -> str:
+def asan_runtime() -> str:
+    """The compiler's libasan.so: an absolute path, or the bare name if it has none."""
+    return subprocess.run([compiler(), "-print-file-name=libasan.so"],
+                          capture_output=True, text=True).stdout.strip()
+
+
+def preprocess(source: Path, tree: Path, gen_dir: Path, csrc: Path,
+               extra: list[str] | None = None) -> str:
     """Run the preprocessor; returns its output (raises CalledProcessError)."""
-    cmd = [compiler(), "-E", *BASE_CFLAGS, *include_flags(tree, gen_dir), *(extra or []),
+    cmd = [compiler(), "-E", *BASE_CFLAGS, *include_flags(tree, gen_dir, csrc), *(extra or []),
            str(source)]
     return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout

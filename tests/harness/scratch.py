@@ -1,30 +1,14 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Scratch copies of a kernel tree for tests that edit kernel source.
-
-The copy hard-links every file (cheap) and replaces only the edited ones with new
-files, so the original tree is never modified.
-"""
+"""Test helpers for tests that edit kernel source: edits, diffs and mails made at
+test time (the scratch copy itself: pyvma.tree.scratch)."""
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
 from typing import Callable
 
-from pyvma.patches import link_copy
+from pyvma.tree.scratch import scratch_tree  # noqa: F401  (the tests' scratch copies)
 
-
-
-def scratch_tree(src: Path, dest: Path, edits: dict[str, Callable[[str], str]]) -> Path:
-    """Copy *src* into *dest* (hard links) and apply each edit (text -> text)."""
-    link_copy(src, dest)
-    for rel, edit in edits.items():
-        path = dest / rel
-        old = path.read_text()
-        new = edit(old)
-        assert new != old, f"edit of {rel} changed nothing"
-        path.unlink()                       # break the hard link first
-        path.write_text(new)
-    return dest
 
 
 def insert_after(pattern: str, text: str) -> Callable[[str], str]:

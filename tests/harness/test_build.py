@@ -51,7 +51,7 @@ def _merge_dontdump(k):
     with k.mm() as mm:
         rw = k.flag("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE")
         mm.map(0, 0x2000, 0, rw | k.flag("VM_DONTDUMP"))
-        vma, state = mm.merge_new(0x2000, 0x3000, 2, rw)
+        vma, state = mm.merge_new_range(0x2000, 0x3000, 2, rw)
         return state, (vma.flags if vma else None)
 
 
@@ -100,12 +100,12 @@ def test_bug_on_raises_kernel_bug_with_site(bug_tree):
     mm = k.mm()
     mm.map(0, 0x1000)
     with pytest.raises(KernelBug) as err:
-        mm.merge_new(BUG_ADDR, BUG_ADDR + 0x1000)
+        mm.merge_new_range(BUG_ADDR, BUG_ADDR + 0x1000)
     assert err.value.site.file.endswith("mm/vma.c")
     assert err.value.site.line == line
     assert "vmg->start ==" in err.value.site.cond
     # the process survives and the kernel keeps working
-    vma, state = mm.merge_new(0x1000, 0x2000)
+    vma, state = mm.merge_new_range(0x1000, 0x2000)
     assert state == "success" and (vma.start, vma.end) == (0, 0x2000)
     mm.close()
 
@@ -117,7 +117,7 @@ def test_warn_on_once_records_every_hit(bug_tree):
     mm = k.mm()
     mm.map(0, 0x1000)
     for _ in range(3):
-        mm.merge_new(WARN_ADDR, WARN_ADDR + 0x1000)
+        mm.merge_new_range(WARN_ADDR, WARN_ADDR + 0x1000)
     warns = [w for w in k.warnings() if w.line == line]
     k.clear_warnings()
     mm.close()
@@ -251,10 +251,10 @@ def test_process_exits_cleanly_after_maple_tree_work(spec):
         "rw = k.flag('VM_READ', 'VM_WRITE', 'VM_MAYREAD', 'VM_MAYWRITE')\n"
         "mm.map(0, 0x1000, 0, rw); mm.map(0x2000, 0x3000, 2, rw)\n"
         "for _ in range(1000):\n"
-        "    mm.merge_new(0x1000, 0x2000, 1, rw); mm.munmap(0x1000, 0x2000)\n"
+        "    mm.merge_new_range(0x1000, 0x2000, 1, rw); mm.munmap(0x1000, 0x2000)\n"
         "ops = 0\n"
         "for _ in range(1000):\n"
-        "    mm.merge_new(0x1000, 0x2000, 1, rw); mm.munmap(0x1000, 0x2000); ops += 2\n"
+        "    mm.merge_new_range(0x1000, 0x2000, 1, rw); mm.munmap(0x1000, 0x2000); ops += 2\n"
         "print(ops)\n")
     for _ in range(3):
         proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,

@@ -118,17 +118,13 @@ def test_no_glue_file_uses_a_function_of_a_file_above_it():
 
 
 def test_the_build_compiles_the_layers_in_order_and_not_the_bench():
-    from vma_internal.shim import (
-        FIRST_UNIT_GLUE,
-        SECOND_UNIT_GLUE,
-        second_tu_text,
-        tu_text,
-    )
-    assert (*SECOND_UNIT_GLUE, FIRST_UNIT_GLUE) == LAYERS
-    units = second_tu_text() + tu_text(CSRC, glue=True)
+    from pyvma.paths import GLUE_FIRST_UNIT, GLUE_SECOND_UNIT
+    from vma_internal.shim import second_tu_text, tu_text
+    assert (*GLUE_SECOND_UNIT, GLUE_FIRST_UNIT) == LAYERS
+    second = second_tu_text(GLUE_SECOND_UNIT)
+    units = second + tu_text(CSRC, GLUE_FIRST_UNIT)
     assert "bench" not in units and not list(CSRC.rglob("*bench*"))
-    assert [n for n in re.findall(r'#include "(\w+\.c)"', second_tu_text())] == \
-        list(SECOND_UNIT_GLUE)
+    assert [n for n in re.findall(r'#include "(\w+\.c)"', second)] == list(GLUE_SECOND_UNIT)
 
 
 @pytest.mark.parametrize("name", ["pyvma_bench_native", "pyvma_write_lock_count"])

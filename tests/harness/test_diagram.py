@@ -2,7 +2,7 @@
 """Layouts as diagrams, both ways."""
 import pytest
 
-from pyvma.diagram import parse
+from pyvma.api.diagram import parse
 
 
 def test_parse_reads_letters_and_gaps():
@@ -18,6 +18,6 @@ def test_from_diagram_round_trips_through_the_kernel(kernel, mm):
     assert mm.diagram().splitlines()[1] == "AAA BB  CC"
     # 0123456789
     # AAA*BB  CC   ->   AAAAAA  CC
-    vma, state = mm.merge_new(0x3000, 0x4000, 3)
+    vma, state = mm.merge_new_range(0x3000, 0x4000, 3)
     assert state == "success" and vma == vmas["A"]
     assert mm.diagram().splitlines()[1] == "AAAAAA  BB"

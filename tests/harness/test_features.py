@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The feature registry (pyvma/features.py) and ``@pytest.mark.requires`` checking
+"""The feature registry (pyvma/tree/features.py) and ``@pytest.mark.requires`` checking
 its names at collection."""
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pyvma import features, source
+from pyvma import source
+from pyvma.tree import features
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -22,7 +22,7 @@ import pytest
 from pyvma import source
 from pyvma.cache import cache_dir
 from pyvma.kernel import load_tree
-from pyvma.mbox import SeriesError, read_series, split_mbox
+from pyvma.tree.mbox import SeriesError, read_series, split_mbox
 from pyvma.patches import MARKER, PatchError, patched
 from tests.harness.scratch import diff_of, mail, mbox
 from tests.paths.paths_helpers import place, rw, spans

@@ -72,18 +72,18 @@ def test_isolate_reports_segfault_hang_and_bug_and_goes_on(faulty_tree, tmp_path
 
         def test_segv(kernel, mm):
             mm.map(0, 0x1000)
-            mm.merge_new({SEGV_ADDR:#x}, {SEGV_ADDR + 0x1000:#x})
+            mm.merge_new_range({SEGV_ADDR:#x}, {SEGV_ADDR + 0x1000:#x})
 
         def test_loop(kernel, mm):
-            mm.merge_new({LOOP_ADDR:#x}, {LOOP_ADDR + 0x1000:#x})
+            mm.merge_new_range({LOOP_ADDR:#x}, {LOOP_ADDR + 0x1000:#x})
 
         def test_bug(kernel, mm):
             with pytest.raises(KernelBug):
-                mm.merge_new({BUG_ADDR:#x}, {BUG_ADDR + 0x1000:#x})
+                mm.merge_new_range({BUG_ADDR:#x}, {BUG_ADDR + 0x1000:#x})
 
         def test_fine(kernel, mm):
             mm.map(0, 0x1000)
-            vma, state = mm.merge_new(0x1000, 0x2000)
+            vma, state = mm.merge_new_range(0x1000, 0x2000)
             assert state == "success"
         """))
     (tmp_path / "conftest.py").write_text('pytest_plugins = ["pyvma.pytest_plugin"]\n')
@@ -194,10 +194,10 @@ def test_asan_build_reports_overflow_and_vma_use_after_free(faulty_tree, tmp_pat
     tests = tmp_path / "test_asan.py"
     tests.write_text(textwrap.dedent(f"""\
         def test_overflow(kernel, mm):
-            mm.merge_new({ASAN_ADDR:#x}, {ASAN_ADDR + 0x1000:#x})
+            mm.merge_new_range({ASAN_ADDR:#x}, {ASAN_ADDR + 0x1000:#x})
 
         def test_vma_use_after_free(kernel, mm):
-            mm.merge_new({UAF_ADDR:#x}, {UAF_ADDR + 0x1000:#x})
+            mm.merge_new_range({UAF_ADDR:#x}, {UAF_ADDR + 0x1000:#x})
 
         def test_fine(kernel, mm):
             mm.map(0, 0x1000)
@@ -218,10 +218,10 @@ def test_ubsan_build_fails_the_test_with_undefined_behaviour(faulty_tree, tmp_pa
     tests = tmp_path / "test_ubsan.py"
     tests.write_text(textwrap.dedent(f"""\
         def test_shift(kernel, mm):
-            mm.merge_new({UB_ADDR:#x}, {UB_ADDR + 0x1000:#x})
+            mm.merge_new_range({UB_ADDR:#x}, {UB_ADDR + 0x1000:#x})
 
         def test_fine(kernel, mm):
-            mm.merge_new(0x2000, 0x3000)
+            mm.merge_new_range(0x2000, 0x3000)
         """))
     proc = cli("test", "--kernel", str(faulty_tree), "--sanitizer", "ubsan", "--",
                "-p", "no:cacheprovider", "--isolate", "--rootdir", str(tmp_path), str(tests))

@@ -26,6 +26,7 @@ from pyvma import build as pbuild
 from pyvma import cache as pcache
 from pyvma import cli, source
 from pyvma.errors import PyvmaError, SourceError
+from pyvma.tree import archive as archive_mod
 from vma_internal import cexpr, cparse
 from vma_internal.config import HarnessConfig
 
@@ -206,11 +207,11 @@ def test_archive_limits(limit: str, tmp_path: Path, cache: Path, victim: Path,
                         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     """A small archive expanding beyond the limits is refused with a clear line."""
     if limit == "bytes":
-        monkeypatch.setattr(source, "MAX_EXTRACT_BYTES", 1 << 20)
+        monkeypatch.setattr(archive_mod, "MAX_EXTRACT_BYTES", 1 << 20)
         members = [member("linux-9.9.1/mm/zeros", data=bytes(4 << 20))]
         want = "expands to more than 1 MiB"
     else:
-        monkeypatch.setattr(source, "MAX_MEMBERS", 50)
+        monkeypatch.setattr(archive_mod, "MAX_MEMBERS", 50)
         members = [member(f"linux-9.9.1/lib/f{i}", data=b"") for i in range(60)]
         want = "has more than 50 members"
     archive = tar_with(tmp_path / "bomb.tar.xz", members)
@@ -470,22 +471,21 @@ def test_damaged_build_json_is_rebuilt(meta: str, tmp_path: Path) -> None:
     assert pbuild._cached_ok(bdir) is None
 
 
-def test_parse_cache_is_json_and_damage_is_reparsed(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_parse_cache_is_json_and_damage_is_reparsed(tmp_path: Path) -> None:
     header = tmp_path / "h.h"
     header.write_text("#define PYVMA_T 1\nstruct pyvma_t { int a; };\n")
-    monkeypatch.setattr(cparse, "parse_cache_dir", tmp_path / "parsecache")
-    first = cparse.parse_header(header, "include/h.h")
+    cache = tmp_path / "parsecache"
+    first = cparse.parse_header(header, "include/h.h", cache)
     [entry] = (tmp_path / "parsecache").iterdir()
     assert entry.suffix == ".json" and json.loads(entry.read_text())["defs"]
     assert not list((tmp_path / "parsecache").glob("*.pickle"))
     for damage in ("[]", "null", '{"key": "x", "defs": []}', "{", '{"key": 1}'):
         entry.write_text(damage)
-        assert cparse.parse_header(header, "include/h.h") == first
+        assert cparse.parse_header(header, "include/h.h", cache) == first
     data = json.loads(entry.read_text())
     data["defs"][0]["line"] = "1; import os"
     entry.write_text(json.dumps(data))
-    assert cparse.parse_header(header, "include/h.h") == first
+    assert cparse.parse_header(header, "include/h.h", cache) == first
 
 
 def test_stale_temporaries_collected_and_listed(tmp_path: Path, cache: Path,

@@ -8,8 +8,8 @@ assert the picture its comment shows.  ``*`` marks the range being merged.
 from __future__ import annotations
 
 import pytest
+from ..helpers import P, row, rw, show, spans  # noqa: F401  (the suite's helpers)
 
-P = 0x1000
 FILE_PGOFF = 0x100      # file-backed VMAs map from this page of their file
 
 BACKINGS = ["anon", "file"]
@@ -23,24 +23,6 @@ PLAIN_FLAGS = ["VM_EXEC", "VM_MAYEXEC", "VM_SHARED", "VM_LOCKED", "VM_SEQ_READ",
 # Candidates for "a difference here does not block a merge".
 IGNORED_FLAGS = ["VM_SOFTDIRTY", "VM_MAYBE_GUARD"]
 SPECIAL_FLAGS = ["VM_IO", "VM_DONTEXPAND", "VM_PFNMAP", "VM_MIXEDMAP"]
-
-
-def rw(k) -> int:
-    return k.flag("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE")
-
-
-def row(mm) -> str:
-    lines = mm.diagram().splitlines()
-    return lines[1] if len(lines) > 1 else ""
-
-
-def spans(mm) -> list[tuple[int, int, int]]:
-    """(first page, end page, pgoff) of each VMA in address order."""
-    return [(r.start // P, r.end // P, r.pgoff) for r in mm.layout()]
-
-
-def show(mm) -> str:
-    return "\n" + mm.diagram()
 
 
 def single_bits(k) -> list[str]:
@@ -97,8 +79,8 @@ class Backing:
         return mm.map(first * P, end * P, self.pgoff(first) if pgoff is None else pgoff,
                       flags, **kw)
 
-    def merge_new(self, mm, first: int, end: int, flags: int, pgoff: int | None = None,
+    def merge_new_range(self, mm, first: int, end: int, flags: int, pgoff: int | None = None,
                   **kw):
         kw.setdefault("file", self.file)
-        return mm.merge_new(first * P, end * P, self.pgoff(first) if pgoff is None else pgoff,
+        return mm.merge_new_range(first * P, end * P, self.pgoff(first) if pgoff is None else pgoff,
                             flags, **kw)

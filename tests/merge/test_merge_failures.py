@@ -48,7 +48,7 @@ def test_new_range_failure(kernel, mm, how):
     faulted(b, kernel.anon_vma())
 
     _fail(kernel, how, True)
-    vma, state = mm.merge_new(2 * P, 3 * P, 2, F)
+    vma, state = mm.merge_new_range(2 * P, 3 * P, 2, F)
     _fail(kernel, how, False)
 
     assert (vma, state) == (None, "nomerge" if how == "clone" else "nomem"), show(mm)
@@ -124,7 +124,7 @@ def test_failed_new_range_merge_leaves_iterator_at_gap(kernel, mm):
     vmg.set_range(2 * P, 3 * P, 2, F)
 
     kernel.fail_anon_vma_clone(True)
-    vma = vmg.merge_new()
+    vma = vmg.upstream_merge_new()
     kernel.fail_anon_vma_clone(False)
 
     assert vma is None
@@ -202,7 +202,7 @@ def test_failed_clone_leaves_target_unfaulted(kernel, mm, path):
     try:
         if path == "new":
             faulted(mm.map(3 * P, 5 * P, 3, F), kernel.anon_vma())
-            assert mm.merge_new(2 * P, 3 * P, 2, F)[0] is None
+            assert mm.merge_new_range(2 * P, 3 * P, 2, F)[0] is None
         elif path == "existing":
             b = mm.map(2 * P, 4 * P, 2, F | X)
             faulted(mm.map(4 * P, 6 * P, 4, F), kernel.anon_vma())

@@ -45,7 +45,7 @@ class Scene:
 
     def merge(self, flags=None, **kw):
         first, end = self.range
-        return self.b.merge_new(self.mm, first, end, self.F if flags is None else flags, **kw)
+        return self.b.merge_new_range(self.mm, first, end, self.F if flags is None else flags, **kw)
 
     # the pictures
     def merged(self):
@@ -364,17 +364,17 @@ def test_gap_blocks(kernel, mm, side, backing):
     pg = b.pgoff
     if side == "left":
         b.map(mm, 0, 2, F)
-        vma, state = b.merge_new(mm, 3, 4, F, pgoff=pg(2))
+        vma, state = b.merge_new_range(mm, 3, 4, F, pgoff=pg(2))
         want = ("AA", [(0, 2, pg(0))])
     elif side == "right":
         b.map(mm, 0, 1, F)
         b.map(mm, 4, 6, F)
-        vma, state = b.merge_new(mm, 2, 3, F, pgoff=pg(3))
+        vma, state = b.merge_new_range(mm, 2, 3, F, pgoff=pg(3))
         want = ("A   BB", [(0, 1, pg(0)), (4, 6, pg(4))])
     else:
         b.map(mm, 0, 2, F)
         b.map(mm, 5, 7, F, pgoff=pg(3))
-        vma, state = b.merge_new(mm, 3, 4, F, pgoff=pg(2))
+        vma, state = b.merge_new_range(mm, 3, 4, F, pgoff=pg(2))
         want = ("AA   BB", [(0, 2, pg(0)), (5, 7, pg(3))])
     assert (vma, state) == (None, "nomerge"), show(mm)
     assert (row(mm), spans(mm)) == want, show(mm)
@@ -386,7 +386,7 @@ def test_no_vma_at_all(kernel, mm):
     0123        0123
       *   ->              (nothing mapped, nothing merged)
     """
-    vma, state = mm.merge_new(2 * P, 3 * P, 2, rw(kernel))
+    vma, state = mm.merge_new_range(2 * P, 3 * P, 2, rw(kernel))
     assert (vma, state) == (None, "nomerge")
     assert mm.map_count == 0
 
@@ -429,6 +429,6 @@ def test_right_merge_with_nothing_below(kernel, mm, backing):
     b = Backing(kernel, backing)
     F = rw(kernel)
     nxt = b.map(mm, 1, 3, F)
-    vma, state = b.merge_new(mm, 0, 1, F)
+    vma, state = b.merge_new_range(mm, 0, 1, F)
     assert (vma, state) == (nxt, "success"), show(mm)
     assert (row(mm), spans(mm)) == ("AAA", [(0, 3, b.pgoff(0))])

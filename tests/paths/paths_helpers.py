@@ -10,8 +10,8 @@ and WARNs.  ``*`` in a diagram marks the range an operation is asked for.
 from __future__ import annotations
 
 import pytest
+from ..helpers import P, row, rw, show, spans  # noqa: F401  (the suite's helpers)
 
-P = 0x1000
 
 EPERM, EINTR, ENOMEM, EACCES, EFAULT, EINVAL = -1, -4, -12, -13, -14, -22
 
@@ -31,29 +31,9 @@ def need_soft_dirty(k) -> None:
                     "(CONFIG_MEM_SOFT_DIRTY=n)")
 
 
-def rw(k) -> int:
-    """VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE of the tree."""
-    return k.flag("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE")
-
-
 def shared(k) -> int:
     """A shared writable mapping's flags."""
     return rw(k) | k.flag("VM_SHARED", "VM_MAYSHARE")
-
-
-def row(mm) -> str:
-    """The letter row of the layout diagram ("" for an empty mm)."""
-    lines = mm.diagram().splitlines()
-    return lines[1] if len(lines) > 1 else ""
-
-
-def spans(mm) -> list[tuple[int, int, int]]:
-    """(first page, end page, pgoff) of each VMA in address order."""
-    return [(r.start // P, r.end // P, r.pgoff) for r in mm.layout()]
-
-
-def show(mm) -> str:
-    return "\n" + mm.diagram()
 
 
 def wrap(v: int) -> int:

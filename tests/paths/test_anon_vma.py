@@ -134,6 +134,6 @@ def test_split_off_piece_keeps_one_chain_entry_and_merges_back(kernel, mm):
     left, right = mm.vmas()
     assert (left.avc_count, right.avc_count) == (1, 1)
     assert left.anon_vma == right.anon_vma == a.anon_vma
-    vma, state = mm.merge_new(2 * P, 4 * P, 2, rw(kernel))
+    vma, state = mm.merge_new_range(2 * P, 4 * P, 2, rw(kernel))
     assert (vma, state) == (left, "success")
     assert [(v.start, v.end) for v in mm.vmas()] == [(0, 6 * P)]

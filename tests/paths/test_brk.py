@@ -23,7 +23,7 @@ def test_brk_creates_then_grows_the_brk_vma(kernel, mm):
     start = BRK * P
     assert mm.brk(None, start, 4 * P) == 0
     (a,) = mm.vmas()
-    assert a.has("VM_ACCOUNT", "VM_READ", "VM_WRITE")
+    assert a.has_flags("VM_ACCOUNT", "VM_READ", "VM_WRITE")
     assert a.flags & soft_dirty(kernel) == soft_dirty(kernel)     # where the build has it
     assert a.is_anonymous and a.pgoff == BRK
     assert mm.brk(a, start + 4 * P, 3 * P) == 0
@@ -64,7 +64,7 @@ def test_brk_locked_by_default(kernel, mm):
     mm.set_def_flags(kernel.flag("VM_LOCKED"))
     assert mm.brk(None, 0, 4 * P) == 0
     (a,) = mm.vmas()
-    assert a.has("VM_LOCKED")
+    assert a.has_flags("VM_LOCKED")
     assert mm.counters["locked_vm"] == 4
 
 

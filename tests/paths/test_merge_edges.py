@@ -29,7 +29,7 @@ def test_private_file_merge_needs_adjacent_anon_pgoff(kernel, mm, side, adjacent
         rng, pgoff = (2 * P, 4 * P), 0x12
     if not adjacent:
         n.set_anon_pgoff(0x50)
-    vma, state = mm.merge_new(*rng, pgoff, F, file=f)
+    vma, state = mm.merge_new_range(*rng, pgoff, F, file=f)
     if adjacent:
         assert state == "success" and vma == n
         assert len(mm.vmas()) == 1
@@ -50,7 +50,7 @@ def test_shared_file_merge_ignores_anon_pgoff(kernel, mm):
     S = rw(kernel) | kernel.flag("VM_SHARED", "VM_MAYSHARE")
     n = place(mm, 0, 2 * P, 0x10, S, file=f)
     n.set_anon_pgoff(0x50)
-    vma, state = mm.merge_new(2 * P, 4 * P, 0x12, S, file=f)
+    vma, state = mm.merge_new_range(2 * P, 4 * P, 0x12, S, file=f)
     assert state == "success" and vma == n
 
 
@@ -106,7 +106,7 @@ def test_new_range_between_faulted_neighbours(kernel, mm, same):
         av = shared_av if same else kernel.anon_vma()
         v.set_anon_vma(av)
         v.add_avc(av)
-    vma, state = mm.merge_new(2 * P, 4 * P, 2, F)
+    vma, state = mm.merge_new_range(2 * P, 4 * P, 2, F)
     assert state == "success" and vma == p
     assert spans(mm) == ([(0, 6, 0)] if same else [(0, 4, 0), (4, 6, 4)])
 

@@ -9,7 +9,7 @@ what mmap_region() unmaps balances.
 """
 import pytest
 
-from pyvma import features
+from pyvma.tree import features
 
 from .paths_helpers import (EACCES, EINVAL, ENOMEM, EPERM, P, place, row, rw, shared, show,
                             soft_dirty, spans)
@@ -33,7 +33,7 @@ def test_mmap_anonymous_is_charged_and_accounted(kernel, mm):
     addr = mm.mmap(0, 4 * P, rw(kernel), 0)
     assert addr == 0
     (a,) = mm.vmas()
-    assert a.has("VM_ACCOUNT")
+    assert a.has_flags("VM_ACCOUNT")
     assert a.flags & soft_dirty(kernel) == soft_dirty(kernel)     # where the build has it
     assert kernel.committed == 4
     assert (mm.counters["total_vm"], mm.counters["data_vm"]) == (4, 4)
@@ -138,7 +138,7 @@ def test_mmap_file_with_mmap_hook(kernel, mm):
     assert mm.mmap(0, 4 * P, rw(kernel), 0x40, file=f) == 0
     (a,) = mm.vmas()
     assert f.mmap_calls == 1
-    assert a.has("VM_IO", "VM_DONTEXPAND")
+    assert a.has_flags("VM_IO", "VM_DONTEXPAND")
     assert a.ops == {"close"}
     assert a.pgoff == 0x40
     assert (f.refs, f.i_mmap_vmas) == (1, 1)
@@ -281,7 +281,7 @@ def test_mmap_locked(kernel, mm):
     assert mm.counters["locked_vm"] == 2
     assert mm.mmap(4 * P, 3 * P, F | kernel.flag("VM_IO"), 4) == 4 * P
     a, b = mm.vmas()
-    assert a.has("VM_LOCKED") and not b.has("VM_LOCKED")
+    assert a.has_flags("VM_LOCKED") and not b.has_flags("VM_LOCKED")
     assert mm.counters["locked_vm"] == 2
 
 
@@ -310,7 +310,7 @@ class TestMmapPrepare:
         (a,) = mm.vmas()
         assert f.mmap_prepare_calls == 1
         assert a.pgoff == 0x15
-        assert a.has("VM_DONTEXPAND")
+        assert a.has_flags("VM_DONTEXPAND")
         assert a.ops == {"open", "close"}
         assert a.private_data != 0
         assert (f.refs, f.i_mmap_vmas) == (1, 1)
@@ -431,7 +431,7 @@ def test_driver_granting_maywrite_warns(kernel, mm, expect_warn):
     with expect_warn(count=1):
         assert mm.mmap(0, 4 * P, kernel.flag("VM_READ", "VM_MAYREAD"), 0, file=f) == 0
     (a,) = mm.vmas()
-    assert a.has("VM_MAYWRITE")
+    assert a.has_flags("VM_MAYWRITE")
 
 
 @pytest.mark.requires("mmap_prepare")

@@ -12,6 +12,8 @@ merges and one of part of a VMA splits it.
 """
 import pytest
 
+from pyvma.errors import KernelError
+
 from .paths_helpers import ENOMEM, P, row, rw, show, spans
 
 X = "VM_EXEC"
@@ -133,7 +135,9 @@ def test_modify_flags_merge_out_of_memory(kernel, mm):
     a = mm.map(0, 2 * P, 0, F)
     b = mm.map(2 * P, 4 * P, 2, F | kernel.flag(X))
     kernel.fail("prealloc")
-    assert mm.modify_flags(mm.vmi(2 * P), a, b, 2 * P, 4 * P, F) == ENOMEM
+    with pytest.raises(KernelError) as failed:
+        mm.modify_flags(mm.vmi(2 * P), a, b, 2 * P, 4 * P, F)
+    assert failed.value.ret == ENOMEM
     kernel.fail("prealloc", False)
     assert spans(mm) == [(0, 2, 0), (2, 4, 2)]
     assert b.flags == F | kernel.flag(X)
@@ -151,7 +155,9 @@ def test_modify_flags_split_failure(kernel, mm, which, after):
     F = rw(kernel)
     a = mm.map(0, 6 * P, 0, F)
     kernel.fail("vma_alloc", after=after)
-    assert mm.modify_flags(mm.vmi(P), a, a, P, 5 * P, F | kernel.flag(X)) == ENOMEM
+    with pytest.raises(KernelError) as failed:
+        mm.modify_flags(mm.vmi(P), a, a, P, 5 * P, F | kernel.flag(X))
+    assert failed.value.ret == ENOMEM
     kernel.fail("vma_alloc", False)
     if which == "start":
         assert spans(mm) == [(0, 6, 0)]
@@ -168,5 +174,7 @@ def test_modify_flags_at_the_map_count_limit(kernel, mm):
     F = rw(kernel)
     a = mm.map(0, 6 * P, 0, F)
     kernel.set_max_map_count(1)
-    assert mm.modify_flags(mm.vmi(3 * P), a, a, 3 * P, 5 * P, F | kernel.flag(X)) == ENOMEM
+    with pytest.raises(KernelError) as failed:
+        mm.modify_flags(mm.vmi(3 * P), a, a, 3 * P, 5 * P, F | kernel.flag(X))
+    assert failed.value.ret == ENOMEM
     assert row(mm) == "AAAAAA"

@@ -4,7 +4,7 @@ vma_mmu_pagesize().
 """
 import pytest
 
-from pyvma.kernel import KernelBug
+from pyvma.errors import KernelBug, KernelError
 
 from .paths_helpers import ENOMEM, P, place, rw, soft_dirty, spans
 
@@ -24,7 +24,7 @@ class TestInsertVmStruct:
         assert mm.insert_vm_struct(a) == 0
         f = kernel.file()
         b = mm.alloc(5 * P, 7 * P, 0x77, rw(kernel))
-        mm._files[int(kernel.ffi.cast("uintptr_t", f.ptr))] = f
+        mm.objects.remember_file(f)
         kernel.lib.pyvma_vma_set_file(b.ptr, f.ptr)
         assert mm.insert_vm_struct(b) == 0
         assert spans(mm) == [(2, 4, 2), (5, 7, 0x77)]
@@ -114,7 +114,7 @@ class TestInstallSpecialMapping:
         flags = kernel.flag("VM_READ", "VM_EXEC", "VM_MAYREAD", "VM_MAYEXEC")
         s = mm.install_special_mapping(2 * P, 3 * P, flags, ops=["close"])
         assert s.start == 2 * P and s.end == 5 * P
-        assert s.has("VM_DONTEXPAND", "VM_NOHUGEPAGE", "VM_EXEC")
+        assert s.has_flags("VM_DONTEXPAND", "VM_NOHUGEPAGE", "VM_EXEC")
         assert s.flags & soft_dirty(kernel) == soft_dirty(kernel)
         assert not s.flags & kernel.flag("VM_LOCKED")
         assert s.ops == {"close"}
@@ -142,8 +142,9 @@ class TestInstallSpecialMapping:
         AAAA
         """
         place(mm, 0, 4 * P, 0, rw(kernel))
-        assert mm.install_special_mapping(P, 2 * P, kernel.flag("VM_READ"),
-                                          ops=["close"]) == ENOMEM
+        with pytest.raises(KernelError) as failed:
+            mm.install_special_mapping(P, 2 * P, kernel.flag("VM_READ"), ops=["close"])
+        assert failed.value.ret == ENOMEM
         assert spans(mm) == [(0, 4, 0)]
         assert mm.counters["total_vm"] == 4
 
@@ -153,7 +154,9 @@ class TestInstallSpecialMapping:
         **       ->              (-ENOMEM: no VMA)
         """
         kernel.fail("vma_alloc")
-        assert mm.install_special_mapping(0, 2 * P, kernel.flag("VM_READ"), ops=[]) == ENOMEM
+        with pytest.raises(KernelError) as failed:
+            mm.install_special_mapping(0, 2 * P, kernel.flag("VM_READ"), ops=[])
+        assert failed.value.ret == ENOMEM
         assert mm.map_count == 0
 
 

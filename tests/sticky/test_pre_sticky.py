@@ -62,17 +62,17 @@ def test_softdirty_difference_never_blocks_merge(kernel, mm, path, who):
 
     if path == "new-left":
         target = mm.map(0, 2 * P, 0, f("prev"))
-        vma, state = mm.merge_new(2 * P, 3 * P, 2, f("new"))
+        vma, state = mm.merge_new_range(2 * P, 3 * P, 2, f("new"))
         want_row, want_spans = "AAA", [(0, 3, 0)]
     elif path == "new-right":
         mm.map(0, 1 * P, 0, F)           # a VMA below the gap (see tests/merge)
         target = mm.map(3 * P, 5 * P, 3, f("next"))
-        vma, state = mm.merge_new(2 * P, 3 * P, 2, f("new"))
+        vma, state = mm.merge_new_range(2 * P, 3 * P, 2, f("new"))
         want_row, want_spans = "A BBB", [(0, 1, 0), (2, 5, 2)]
     elif path == "new-both":
         target = mm.map(0, 2 * P, 0, f("prev"))
         mm.map(3 * P, 5 * P, 3, f("next"))
-        vma, state = mm.merge_new(2 * P, 3 * P, 2, f("new"))
+        vma, state = mm.merge_new_range(2 * P, 3 * P, 2, f("new"))
         want_row, want_spans = "AAAAA", [(0, 5, 0)]
     elif path == "existing-left":
         target = mm.map(0, 2 * P, 0, f("prev"))

@@ -10,7 +10,7 @@
 """
 import pytest
 
-from .sticky_helpers import P, other, row, show, sk, spans  # noqa: F401
+from .sticky_helpers import P, other, row, show, spans
 
 pytestmark = pytest.mark.requires("sticky")
 
@@ -56,7 +56,6 @@ def test_modify_flags_split_keeps_sticky_on_all_parts(sk, sticky):
     # the range starts inside A, so (as mprotect passes it) prev is A itself
     ret = mm.modify_flags(mm.vmi(2 * P), a, a, 2 * P, 4 * P, F | other(sk.k) | sk.sticky(sticky))
 
-    assert not isinstance(ret, int), f"vma_modify_flags failed: {ret}"
     assert (ret.start, ret.end) == (2 * P, 4 * P)
     assert row(mm) == "AABBCC"
     assert spans(mm) == [(0, 2, 0), (2, 4, 2), (4, 6, 4)]

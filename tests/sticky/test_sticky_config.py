@@ -80,7 +80,7 @@ def test_softdirty_bit_merge_behaviour(builds, kernel, soft_dirty, carrier):
     mm = _checked_mm(k)
     a = mm.map(0, 2 * P, 0, F | (sd if carrier == "prev" else 0))
 
-    vma, state = mm.merge_new(2 * P, 3 * P, 2, F | (sd if carrier == "new" else 0))
+    vma, state = mm.merge_new_range(2 * P, 3 * P, 2, F | (sd if carrier == "new" else 0))
 
     if soft_dirty:
         assert (vma, state) == (a, "success"), show(mm)
@@ -112,7 +112,7 @@ def test_guard_sticky_either_way_softdirty_only_when_on(builds, soft_dirty):
     a = mm.map(0, 2 * P, 0, F | guard)
     b = mm.map(3 * P, 5 * P, 3, F | sd)
 
-    vma, state = mm.merge_new(2 * P, 3 * P, 2, F)
+    vma, state = mm.merge_new_range(2 * P, 3 * P, 2, F)
 
     assert (vma, state) == (a, "success"), show(mm)
     if soft_dirty:

@@ -16,7 +16,7 @@ Participants, each made sticky in turn:
 """
 import pytest
 
-from .sticky_helpers import P, other, row, show, sk, spans  # noqa: F401
+from .sticky_helpers import P, other, row, show, spans
 
 pytestmark = pytest.mark.requires("sticky")
 

@@ -7,7 +7,7 @@ flags.  ``*`` marks a range being expanded over, unmapped or merged.
 """
 import pytest
 
-from .sticky_helpers import P, other, row, show, sk, spans  # noqa: F401
+from .sticky_helpers import P, other, row, show, spans
 
 pytestmark = pytest.mark.requires("sticky")
 
@@ -135,7 +135,7 @@ def test_munmap_splits_sticky_vma_and_hole_merges_back(sk, sticky):
     assert spans(mm) == [(0, 2, 0), (4, 6, 4)]
     assert [v.flags for v in mm.vmas()] == [F | sk.sticky(sticky)] * 2, show(mm)
 
-    vma, state = mm.merge_new(2 * P, 4 * P, 2, F)
+    vma, state = mm.merge_new_range(2 * P, 4 * P, 2, F)
     assert state == "success", show(mm)
     assert row(mm) == "AAAAAA"
     assert spans(mm) == [(0, 6, 0)]

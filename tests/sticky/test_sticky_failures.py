@@ -14,7 +14,7 @@ must have exactly the flags it had unless it really merged.
 """
 import pytest
 
-from .sticky_helpers import P, faulted, other, row, show, sk, spans  # noqa: F401
+from .sticky_helpers import P, faulted, other, row, show, spans
 
 pytestmark = pytest.mark.requires("sticky")
 
@@ -130,7 +130,7 @@ def test_clone_failure_new_range_both(sk, who):
     faulted(mm, b, k.anon_vma())
 
     k.fail_anon_vma_clone(True)
-    vma, state = mm.merge_new(2 * P, 3 * P, 2, F | sk.sticky(who == "new"))
+    vma, state = mm.merge_new_range(2 * P, 3 * P, 2, F | sk.sticky(who == "new"))
     k.fail_anon_vma_clone(False)
 
     assert (vma, state) == (None, "nomerge"), show(mm)
@@ -221,7 +221,7 @@ def test_close_next_new_range_merges_left_only(sk, who):
     b = mm.map(3 * P, 5 * P, 3, F | sk.sticky(who == "next"))
     b.set_vm_ops(close=True)
 
-    vma, state = mm.merge_new(2 * P, 3 * P, 2, F | sk.sticky(who == "new"))
+    vma, state = mm.merge_new_range(2 * P, 3 * P, 2, F | sk.sticky(who == "new"))
 
     assert (vma, state) == (a, "success"), show(mm)
     assert row(mm) == "AAABB"
@@ -298,7 +298,7 @@ def test_prealloc_failure_new_range_both(sk, who):
 
     _fail_prealloc(k, True)
     try:
-        vma, state = mm.merge_new(2 * P, 3 * P, 2, F | sk.sticky(who == "new"))
+        vma, state = mm.merge_new_range(2 * P, 3 * P, 2, F | sk.sticky(who == "new"))
     finally:
         k.fail_prealloc(False)
 

@@ -8,7 +8,7 @@ not merge must keep their own flags.  ``*`` marks the new range.
 """
 import pytest
 
-from .sticky_helpers import P, row, show, sk, spans  # noqa: F401
+from .sticky_helpers import P, row, show, spans
 
 pytestmark = pytest.mark.requires("sticky")
 
@@ -25,7 +25,7 @@ def test_new_range_merge_left(sk, who):
     a = mm.map(0, 2 * P, 0, F | sk.sticky(who == "prev"))
     b = mm.map(6 * P, 7 * P, 6, F | sk.sticky(who == "bystander"))
 
-    vma, state = mm.merge_new(2 * P, 3 * P, 2, F | sk.sticky(who == "new"))
+    vma, state = mm.merge_new_range(2 * P, 3 * P, 2, F | sk.sticky(who == "new"))
 
     assert (vma, state) == (a, "success"), show(mm)
     assert row(mm) == "AAA   B"
@@ -46,7 +46,7 @@ def test_new_range_merge_right(sk, who):
     a = mm.map(0, 1 * P, 0, F | sk.sticky(who == "bystander"))
     b = mm.map(4 * P, 6 * P, 4, F | sk.sticky(who == "next"))
 
-    vma, state = mm.merge_new(3 * P, 4 * P, 3, F | sk.sticky(who == "new"))
+    vma, state = mm.merge_new_range(3 * P, 4 * P, 3, F | sk.sticky(who == "new"))
 
     assert (vma, state) == (b, "success"), show(mm)
     assert row(mm) == "A  BBB"
@@ -65,7 +65,7 @@ def test_new_range_merge_both(sk, who):
     a = mm.map(0, 2 * P, 0, F | sk.sticky(who in ("prev", "all")))
     mm.map(3 * P, 5 * P, 3, F | sk.sticky(who in ("next", "all")))
 
-    vma, state = mm.merge_new(2 * P, 3 * P, 2, F | sk.sticky(who in ("new", "all")))
+    vma, state = mm.merge_new_range(2 * P, 3 * P, 2, F | sk.sticky(who in ("new", "all")))
 
     assert (vma, state) == (a, "success"), show(mm)
     assert row(mm) == "AAAAA"
@@ -88,7 +88,7 @@ def test_new_range_blocked_merge_moves_no_sticky_flag(sk, who):
     a = mm.map(0, 2 * P, 0, F | sk.sticky(who == "prev"))
     b = mm.map(3 * P, 5 * P, 3, F | sk.sticky(who == "next"))
 
-    vma, state = mm.merge_new(2 * P, 3 * P, 2, F | X | sk.sticky(who == "new"))
+    vma, state = mm.merge_new_range(2 * P, 3 * P, 2, F | X | sk.sticky(who == "new"))
 
     assert (vma, state) == (None, "nomerge"), show(mm)
     assert row(mm) == "AA BB"
@@ -112,7 +112,7 @@ def test_new_range_union_of_different_sticky_flags(kernel, mm):
     a = mm.map(0, 2 * P, 0, F | first)
     mm.map(3 * P, 5 * P, 3, F | second)
 
-    vma, state = mm.merge_new(2 * P, 3 * P, 2, F)
+    vma, state = mm.merge_new_range(2 * P, 3 * P, 2, F)
 
     assert (vma, state) == (a, "success")
     assert row(mm) == "AAAAA"

@@ -10,18 +10,12 @@ from __future__ import annotations
 import itertools
 
 import pytest
-
-P = 0x1000
+from ..helpers import P, rw  # noqa: F401  (the suite's helpers)
 
 
 def suite(kernel) -> str:
     """Which upstream suite the tree's own tools/testing/vma follows."""
     return "7.3" if kernel.has("vma_flags_t") else "6.12"
-
-
-def rw(kernel) -> int:
-    """VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE, from the tree."""
-    return kernel.flag("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE")
 
 
 def offsets(vma) -> tuple[int, int]:
@@ -59,7 +53,7 @@ def alloc_and_link_vma(mm, start, end, pgoff, flags):
 
 def merge_new(vmg):
     """Upstream's merge_new(): prev/next from the iterator, vma_merge_new_range()."""
-    vma = vmg.merge_new()
+    vma = vmg.upstream_merge_new()
     if vma is not None:
         assert_attached(vma)
     return vma

@@ -7,20 +7,20 @@ import tempfile
 from pathlib import Path
 
 from .cparse import parse_header
-from .toolchain import CSRC_INCLUDE, preprocess
-
+from .harness import Harness
+from .toolchain import preprocess
 
 _DIRECTIVE = re.compile(r"^#(define|undef) (\w+)", re.M)
 _DIRECTIVE_LINE = re.compile(r"^#(?:define|undef) .*$", re.M)
 
 
-def prelude_names(tree: Path, gen_dir: Path) -> set[str]:
+def prelude_names(tree: Path, gen_dir: Path, harness: Harness) -> set[str]:
     """Every macro, function, type, tag and enumerator visible after the prelude.
 
     One preprocessor run (-dD: the text with its #define/#undef lines in order);
     the compiler's predefined macros come from a run on an empty unit."""
-    prelude = CSRC_INCLUDE / "pyvma_prelude.h"
-    text = preprocess(prelude, tree, gen_dir, ["-dD"])
+    prelude = harness.include / "pyvma_prelude.h"
+    text = preprocess(prelude, tree, gen_dir, harness.csrc, ["-dD"])
     names = predefined_macros()
     for m in _DIRECTIVE.finditer(text):
         if m.group(1) == "define":
@@ -31,7 +31,7 @@ def prelude_names(tree: Path, gen_dir: Path) -> set[str]:
         f.write(_DIRECTIVE_LINE.sub("", text))      # the code alone: macros are done
         tmp = Path(f.name)
     try:
-        for d in parse_header(tmp, "prelude"):
+        for d in parse_header(tmp, "prelude", harness.parse_cache):
             names |= set(d.names) | set(d.tags)
             if d.kind == "fwd":
                 names.add(d.name)
@@ -43,6 +43,7 @@ def prelude_names(tree: Path, gen_dir: Path) -> set[str]:
 def predefined_macros() -> set[str]:
     """The compiler's own macros (__GNUC__, __x86_64__, ...), with the harness flags."""
     import subprocess
+
     from .toolchain import BASE_CFLAGS, compiler
     out = subprocess.run([compiler(), "-E", "-dM", *BASE_CFLAGS, "-x", "c", "/dev/null"],
                          check=True, capture_output=True, text=True).stdout

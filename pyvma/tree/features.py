@@ -10,9 +10,9 @@ the behaviour by one of these, never by a version number.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 #: Bump when a probe changes, so remembered probe results are redone.
 PROBE_REVISION = 3
@@ -246,7 +246,7 @@ def check(name: str) -> Feature:
         near = difflib.get_close_matches(name, REGISTRY, n=3)
         hint = f" (did you mean {', '.join(near)}?)" if near else ""
         raise UnknownFeature(f"unknown kernel feature {name!r}{hint}; the known ones are "
-                             "listed in pyvma/features.py") from None
+                             "listed in pyvma/tree/features.py") from None
 
 
 def meaning(name: str) -> str:

@@ -17,12 +17,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import PyvmaError
-
-
-class SeriesError(PyvmaError):
-    """A series could not be read from the mail, or is incomplete."""
-
+from ..errors import SeriesError
 
 #: A line that starts a message, as git mailsplit's is_from_line() accepts it: ``From``,
 #: a sender token, and a date with a time of day and a year.

@@ -1,0 +1,303 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""``pyvma diff A B``: what two kernel builds do differently.
+
+Both builds load in one process.  They run (a) a corpus of small scenarios (every
+merge shape with each participant's flags, anon_vma and file varied) and (b) seeded
+random operation sequences, in lockstep.  Each divergence — return value/state,
+layout, flags by name, WARN conditions, BUG — is reported once (by its kind),
+shrunk to a minimal sequence, with the layout before and the two layouts after
+side by side.  The report replays with ``pyvma replay``.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..api import Kernel
+from ..api.diagram import draw, side_by_side
+from .ops import BASE, GEN_FLAGS, Op, OpGenerator, Outcome, World, apply
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+@dataclass
+class Divergence:
+    ops: list
+    before: tuple
+    a: Outcome
+    b: Outcome
+    origin: str                 # "corpus #N" or "seed S sequence I"
+    shrunk_from: int
+    missing: dict = field(default_factory=dict)
+
+    def kind(self) -> tuple:
+        """What differs, for reporting each divergence once."""
+        op = self.ops[-1][0]
+        parts: list[tuple[str, object, object]] = []
+        if self.a.ret != self.b.ret:
+            parts.append(("ret", str(self.a.ret), str(self.b.ret)))
+        if self.a.layout != self.b.layout:
+            fa = {f for r in self.a.layout for f in r[3]}
+            fb = {f for r in self.b.layout for f in r[3]}
+            shape_a = [(r[0], r[1]) for r in self.a.layout]
+            shape_b = [(r[0], r[1]) for r in self.b.layout]
+            parts.append(("layout", shape_a != shape_b, tuple(sorted(fa ^ fb))))
+        if len(self.a.warns) != len(self.b.warns):
+            parts.append(("warn", bool(self.a.warns), bool(self.b.warns)))
+        if bool(self.a.bug) != bool(self.b.bug):
+            parts.append(("bug", bool(self.a.bug), bool(self.b.bug)))
+        return (op, tuple(parts))
+
+
+def layout_diagram(layout: tuple) -> str:
+    """An op layout (pages) drawn: one column a page, a letter a VMA, flags listed
+    below (their VM_ prefix and the base flags left out)."""
+    legend = []
+    for s, e, pgoff, flags, av, f in layout:
+        extra = (f" anon={av}" if av else "") + (f" file={f}" if f else "")
+        short = " ".join(n.removeprefix("VM_") for n in flags if n not in BASE)
+        legend.append(f"{s:#x}-{e:#x} pgoff {pgoff:#x} {short}{extra}".rstrip())
+    return draw([(r[0], r[1]) for r in layout], legend, LETTERS)
+
+
+def describe(op: Op) -> str:
+    name, *a = op
+    if name in ("map", "merge_new"):
+        s, e, pgoff, flags, av, f = a
+        extra = [n.removeprefix("VM_") for n in flags if n not in BASE]
+        return (f"{name} pages {s:#x}-{e:#x} pgoff {pgoff:#x}"
+                + (f" +{'+'.join(extra)}" if extra else "")
+                + (f" anon={av}" if av else "") + (f" file={f}" if f else ""))
+    if name == "modify":
+        s, e, flags = a
+        extra = [n.removeprefix("VM_") for n in flags if n not in BASE]
+        return f"modify pages {s:#x}-{e:#x} to base" + (f"+{'+'.join(extra)}" if extra else "")
+    return f"{name} {' '.join(str(x) for x in a)}"
+
+
+class Differ:
+    def __init__(self, a: Kernel, b: Kernel) -> None:
+        self.a, self.b = a, b
+        self.ops_run = 0
+        # per operation, how often each outcome came back (A's side): what was exercised
+        self.exercised: dict[str, dict[str, int]] = {}
+        names = set(GEN_FLAGS) | set(BASE)
+        # flags one tree lacks: left out of the comparison, named once in the report
+        self.lacking = frozenset(n for n in names if a.has_flag(n) != b.has_flag(n))
+
+    def lockstep(self, ops: Sequence[Op]) -> tuple[int, tuple, Outcome, Outcome] | None:
+        """Run *ops* on both; the first diverging step (index, layout before, outcomes)."""
+        self.a.clear_warnings()
+        self.b.clear_warnings()
+        with self.a.mm() as ma, self.b.mm() as mb:
+            wa, wb = World(self.a, ma), World(self.b, mb)
+            before: tuple = ()
+            for i, op in enumerate(ops):
+                oa, ob = apply(wa, op), apply(wb, op)
+                self.ops_run += 2
+                ret = "BUG" if oa.bug else "ok" if oa.ret in (0, None) or (
+                    isinstance(oa.ret, int) and oa.ret > 0) else str(oa.ret)
+                per = self.exercised.setdefault(op[0], {})
+                per[ret] = per.get(ret, 0) + 1
+                if oa.key(self.lacking) != ob.key(self.lacking):
+                    return i, before, oa, ob
+                if oa.bug:
+                    return None
+                before = oa.layout
+        return None
+
+    def shrink(self, ops: list[Op]) -> list[Op]:
+        """Delta-debugging, by single operations: the shortest prefix-free subsequence
+        that still diverges at its last operation."""
+        changed = True
+        while changed:
+            changed = False
+            for i in range(len(ops) - 1):
+                trial = ops[:i] + ops[i + 1:]
+                got = self.lockstep(trial)
+                if got is not None:
+                    ops = trial[:got[0] + 1]
+                    changed = True
+                    break
+        return ops
+
+    def found(self, ops: list[Op], origin: str) -> Divergence:
+        full = len(ops)
+        ops = self.shrink(list(ops))
+        got = self.lockstep(ops)
+        assert got is not None, "found() is given a diverging sequence"
+        i, before, oa, ob = got
+        ops = ops[:i + 1]
+        missing = {}
+        if oa.missing or ob.missing:
+            missing = {"a": list(oa.missing), "b": list(ob.missing)}
+        return Divergence(ops, before, oa, ob, origin, full, missing)
+
+
+def corpus() -> list[list[Op]]:
+    """Small scenarios: every merge shape, each participant's flags/anon/file varied."""
+    flag_sets = [BASE, BASE + ("VM_DONTDUMP",), BASE + ("VM_MAYBE_GUARD",),
+                 BASE + ("VM_SOFTDIRTY",)]
+    out: list[list[Op]] = []
+    # new range between prev and next:  AA*BB / AA* / *BB
+    for fp, fn, fm in itertools.product(flag_sets, repeat=3):
+        for shape in ("both", "left", "right"):
+            ops: list[Op] = []
+            if shape in ("both", "left"):
+                ops.append(("map", 0, 2, 0, fp, "av0", None))
+            if shape in ("both", "right"):
+                ops.append(("map", 3, 5, 3, fn, "av0", None))
+            ops.append(("merge_new", 2, 3, 2, fm, None, None))
+            out.append(ops)
+    # existing range: AABBCC, modify part or all of B
+    for fp, fn, fm in itertools.product(flag_sets, repeat=3):
+        for s, e in ((2, 4), (2, 3), (3, 4)):
+            out.append([("map", 0, 2, 0, fp, "av0", None), ("map", 2, 4, 2, BASE, "av0", None),
+                        ("map", 4, 6, 4, fn, "av0", None), ("modify", s, e, fm)])
+    # anon_vma and file variants of a plain merge
+    for av_a, av_b, f in itertools.product([None, "av0", "av1"], [None, "av0", "av1"],
+                                           [None, "f0"]):
+        out.append([("map", 0, 2, 0, BASE, av_a, f), ("map", 3, 5, 3, BASE, av_b, f),
+                    ("merge_new", 2, 3, 2, BASE, None, f)])
+    # expand, shrink, split and munmap of a sticky VMA
+    for fl in flag_sets:
+        out.append([("map", 0, 2, 0, fl, "av0", None), ("map", 4, 6, 4, BASE, "av0", None),
+                    ("expand", 0, 3)])
+        out.append([("map", 0, 4, 0, fl, None, None), ("shrink", 0, 2)])
+        out.append([("map", 0, 4, 0, fl, None, None), ("split", 2, False),
+                    ("merge_new", 4, 5, 4, BASE, None, None)])
+        out.append([("map", 0, 6, 0, fl, None, None), ("munmap", 2, 3),
+                    ("merge_new", 2, 3, 2, BASE, None, None)])
+    return out
+
+
+def diff(a: Kernel, b: Kernel, seed: int = 1, sequences: int = 200, length: int = 30,
+         seconds: float = 60.0, use_corpus: bool = True) -> tuple[list[Divergence], dict]:
+    d = Differ(a, b)
+    seen: dict[tuple, Divergence] = {}
+    t0 = time.monotonic()
+    stats: dict[str, Any] = {"corpus": 0, "sequences": 0}
+    if use_corpus:
+        for n, ops in enumerate(corpus()):
+            got = d.lockstep(ops)
+            stats["corpus"] += 1
+            if got is not None:
+                div = d.found(ops[:got[0] + 1], f"corpus #{n}")
+                seen.setdefault(div.kind(), div)
+    gen_t0 = time.monotonic()
+    gen_ops0 = d.ops_run
+    for i in range(sequences):
+        if time.monotonic() - t0 > seconds:
+            break
+        ops = sequence(a, seed, i, length)
+        stats["sequences"] += 1
+        got = d.lockstep(ops)
+        if got is not None:
+            div = d.found(ops[:got[0] + 1], f"seed {seed} sequence {i}")
+            seen.setdefault(div.kind(), div)
+    elapsed = time.monotonic() - gen_t0
+    # each tree runs every operation once; per tree, its operations over its share
+    # of the time comes to the same figure as all operations over all the time
+    stats["ops_per_second"] = round((d.ops_run - gen_ops0) / elapsed) if elapsed > 0 else 0
+    stats["ops_run"] = d.ops_run
+    stats["seconds"] = round(time.monotonic() - t0, 2)
+    stats["flags_compared_without"] = sorted(d.lacking)
+    stats["exercised"] = {op: dict(sorted(c.items())) for op, c in sorted(d.exercised.items())}
+    stats["not_exercised"] = list(NOT_EXERCISED)
+    return list(seen.values()), stats
+
+
+#: Entry points of mm/vma.c the suites drive and diff's operations do not (yet): a
+#: change there cannot show up as a divergence.
+NOT_EXERCISED = ("__mmap_region/mmap_region", "do_brk_flags", "copy_vma", "vma_modify_* "
+                 "other than flags", "insert_vm_struct", "expand_stack", "do_vmi_munmap via "
+                 "__vm_munmap", "anon_vma sharing/chains", "fault injection")
+
+
+def exercised_text(stats: dict) -> str:
+    """What the run exercised (operations and their outcomes) and what it cannot."""
+    ops = "; ".join(f"{op} {sum(c.values())} (" + ", ".join(f"{r} {n}" for r, n in c.items())
+                    + ")" for op, c in stats.get("exercised", {}).items())
+    return (f"exercised (tree A's outcomes): {ops or 'nothing'}\n"
+            f"not exercised by diff: {', '.join(stats.get('not_exercised', []))}\n")
+
+
+def sequence(k: Kernel, seed: int, index: int, length: int) -> list[Op]:
+    """Random sequence *index* of *seed*, generated against kernel *k*'s layouts."""
+    gen = OpGenerator(seed * 1_000_003 + index)
+    ops: list[Op] = []
+    k.clear_warnings()
+    with k.mm() as mm:
+        w = World(k, mm)
+        for _ in range(length):
+            op = gen.next_op(w.layout())
+            out = apply(w, op)
+            ops.append(op)
+            if out.bug:
+                break
+    k.clear_warnings()
+    return ops
+
+
+def replay_line(kernels: Sequence[Kernel], ops: list) -> str:
+    """``pyvma replay --kernel A [--series ...] --kernel B ... --ops '[...]'``."""
+    import shlex
+    args = [arg for k in kernels for arg in k.replay_args]
+    return f"pyvma replay {shlex.join(args)} --ops {shlex.quote(json.dumps(ops))}"
+
+
+def report_text(a: Kernel, b: Kernel, divs: list[Divergence], stats: dict) -> str:
+    import shlex
+    head = (f"pyvma diff: A = {a.label} ({shlex.join(a.replay_args[1:])})\n"
+            f"            B = {b.label} ({shlex.join(b.replay_args[1:])})\n"
+            f"{stats['corpus']} corpus scenarios, {stats['sequences']} random sequences, "
+            f"{stats['ops_run']} operations, {stats['ops_per_second']} ops/s per tree, "
+            f"{stats['seconds']} s\n"
+            + (f"flags left out of the comparison (one tree lacks them): "
+               f"{', '.join(stats['flags_compared_without'])}\n"
+               if stats.get("flags_compared_without") else ""))
+    if not divs:
+        return head + "no divergence in what was exercised:\n" + exercised_text(stats)
+    out = [head + exercised_text(stats) + f"{len(divs)} divergence(s)\n"]
+    for n, d in enumerate(divs, 1):
+        out.append(f"--- divergence {n}: {describe(d.ops[-1])}  "
+                   f"[{d.origin}, {len(d.ops)} op(s), shrunk from {d.shrunk_from}]")
+        for i, op in enumerate(d.ops, 1):
+            out.append(f"  {i}. {describe(op)}")
+        if d.missing:
+            for side, miss in d.missing.items():
+                if miss:
+                    out.append(f"  note: {', '.join(miss)} not a flag of "
+                               f"{(a if side == 'a' else b).version} (left out there)")
+        out.append("  before the last operation (both):")
+        out += ["    " + l for l in layout_diagram(d.before).splitlines()]
+        left = f"ret {d.a.ret}" + (f"  WARN {'; '.join(d.a.warns)}" if d.a.warns else "") + \
+            (f"  BUG {d.a.bug}" if d.a.bug else "") + "\n" + layout_diagram(d.a.layout)
+        right = f"ret {d.b.ret}" + (f"  WARN {'; '.join(d.b.warns)}" if d.b.warns else "") + \
+            (f"  BUG {d.b.bug}" if d.b.bug else "") + "\n" + layout_diagram(d.b.layout)
+        out.append("  after:")
+        out += ["    " + l for l in side_by_side(left, right, (f"A {a.name}",
+                                                              f"B {b.name}")).splitlines()]
+        out.append(f"  replay: {replay_line([a, b], d.ops)}")
+        out.append("")
+    return "\n".join(out)
+
+
+def report_json(a: Kernel, b: Kernel, divs: list[Divergence], stats: dict) -> str:
+    def outcome(o: Outcome) -> dict:
+        return {"ret": o.ret, "layout": o.layout, "warns": o.warns, "bug": o.bug}
+    return json.dumps({
+        "a": {"label": a.label, "args": a.replay_args, "version": a.version,
+              "build": a.build.key},
+        "b": {"label": b.label, "args": b.replay_args, "version": b.version,
+              "build": b.build.key},
+        "stats": stats,
+        "divergences": [{"ops": d.ops, "origin": d.origin, "shrunk_from": d.shrunk_from,
+                         "before": d.before, "a": outcome(d.a), "b": outcome(d.b),
+                         "missing_flags": d.missing, "replay": replay_line([a, b], d.ops)}
+                        for d in divs],
+    }, indent=1, default=str)

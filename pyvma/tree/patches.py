@@ -1,0 +1,477 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Kernel trees with patches applied: ``--patch FILE`` (repeatable) or ``--series MBOX``
+(``--patches 1-8`` to choose a subset on purpose).
+
+A patched tree is the whole base tree as ``git am`` sees it, in the cache
+(``kernels/patched-<base>-<patches>/``): the subtrees the build reads are hard links
+to the base tree; every file a patch modifies, creates, renames or deletes — anywhere
+in the tree — is a private copy (from the base tree, or, for a Debian tree that holds
+only the build's subtrees, from the same package).  Nothing is written outside the
+scratch copy: every path a patch names is checked before anything is touched
+(absolute, ``..``, through a symlink of the tree or one an earlier patch creates: all
+refused).  A patch that does not apply names itself, every failing hunk
+(``file:line``), and whether it looks already applied.  The patched tree records what
+it holds (``PYVMA_PATCHES.json``: base, each patch's subject, message-id, sha256).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ..cache import atomic_dir, cache_dir, file_lock, subdir
+from ..errors import PatchError
+from .kernel_tree import KernelTree
+from .markers import PATCHES_MARKER, recorded_identity  # noqa: F401  (recorded_identity: re-exported)
+from .mbox import Series, read_series
+from .resolve import resolve
+from .scratch import SUBTREES, _from_package, _marker, _write_private, link_copy
+
+#: Subtrees a Debian/tarball/git-archive base tree holds whole (a file missing under
+#: them is missing from the package too).
+PARTIAL_KINDS = ("debian", "deb", "tarball", "git")
+_GIT_ENV = {"GIT_DIR": os.devnull, "LC_ALL": "C", "LANG": "C", "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull}
+
+@dataclass(frozen=True)
+class Patch:
+    """One patch to apply: where it came from and its bytes."""
+
+    name: str           # "0001-foo.patch", or '"mm: subject"' of a series
+    text: bytes
+    subject: str = ""
+    message_id: str = ""
+    where: str = ""     # "2/3 (0002-foo.patch)", '9/33 "mm: subject"' (series numbering)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text).hexdigest()
+
+
+@dataclass(frozen=True)
+class PatchSet:
+    """What is applied to a base tree, in order, and how to name and repeat it."""
+
+    patches: tuple[Patch, ...]
+    files: tuple[str, ...] = ()         # --patch files, absolute
+    series: Series | None = None
+    series_path: str = ""               # --series mbox, absolute
+    chosen: str | None = None           # --patches as given
+    three_way: bool = False             # --3way: fall back to a 3-way merge
+
+    def label(self) -> str:
+        """``"title" v2 [1-8]`` or ``0001-a.patch + 0002-b.patch``."""
+        parts = [Path(f).name for f in self.files]
+        if self.series is not None:
+            parts.append(self.series.label())
+        return " + ".join(parts)
+
+    def short(self) -> str:
+        """A test-id-safe tag: ``v2.1-8``, ``2patches``."""
+        tags = [f"{len(self.files)}patch{'es' if len(self.files) > 1 else ''}"] \
+            if self.files else []
+        if self.series is not None:
+            from .mbox import format_ranges
+            tags.append(f"v{self.series.version}.{format_ranges(self.series.numbers)}")
+        return "+".join(tags)
+
+    def args(self) -> list[str]:
+        """The command-line arguments that apply the same patches again."""
+        out: list[str] = []
+        for f in self.files:
+            out += ["--patch", f]
+        if self.series_path:
+            out += ["--series", self.series_path]
+            if self.chosen:
+                out += ["--patches", self.chosen]
+        if self.three_way:
+            out.append("--3way")
+        return out
+
+    def key(self) -> str:
+        h = hashlib.sha256(b"3way\0" if self.three_way else b"")
+        for p in self.patches:
+            h.update(p.text)
+            h.update(b"\0")
+        return h.hexdigest()[:16]
+
+
+def read_patches(patch_files: list[str] | None = None, series: str | None = None,
+                 chosen: str | None = None, three_way: bool = False) -> PatchSet:
+    """The patches of ``--patch`` files (in order) then of ``--series`` (its subset)."""
+    patches: list[Patch] = []
+    files = []
+    for f in patch_files or []:
+        path = Path(f).expanduser()
+        try:
+            text = path.read_bytes()
+        except OSError as exc:
+            raise PatchError(f"patch {f}: {exc.strerror or exc}") from None
+        if not re.search(rb"^(diff --git |--- )", text, re.M):
+            raise PatchError(f"patch {f} holds no diff (no 'diff --git' or '---' line)")
+        files.append(str(path.absolute()))
+        subject = re.search(rb"^Subject: *(?:\[[^\]]*\] *)?(.*)$", text, re.M)
+        patches.append(Patch(path.name, text,
+                             subject.group(1).decode(errors="replace") if subject else "",
+                             where=f"{len(patches) + 1}/{len(patch_files or [])} ({path.name})"))
+    ser = None
+    if chosen is not None and not series:
+        raise PatchError("--patches chooses patches of a --series; give the series' mbox")
+    if series:
+        from .mbox import SeriesError
+        try:
+            ser = read_series(Path(series).expanduser(), chosen)
+        except SeriesError as exc:
+            raise PatchError(str(exc)) from None
+        patches += [Patch(f'"{p.subject}"', p.text, p.subject, p.message_id,
+                          f"{p.where} ({ser.source})") for p in ser.patches]
+    return PatchSet(tuple(patches), tuple(files), ser,
+                    str(Path(series).expanduser().absolute()) if series else "", chosen,
+                    three_way)
+
+
+# --------------------------------------------------------------------------
+# What a patch touches, and whether it may
+
+@dataclass(frozen=True)
+class Change:
+    """One file section of a patch: its paths and hunks."""
+
+    old: str | None         # None: created
+    new: str | None         # None: deleted
+    new_mode: int | None
+    hunks: tuple[int, ...]  # old-file line of each @@ hunk, in order
+
+
+def _unquote(path: str) -> str:
+    """git's C-quoted path ("a/f\\303\\251") to text."""
+    if not (path.startswith('"') and path.endswith('"')):
+        return path
+    body = path[1:-1].encode("latin-1", "backslashreplace").decode("unicode_escape")
+    return body.encode("latin-1").decode("utf-8", "replace")
+
+
+def _strip(path: str) -> str | None:
+    path = _unquote(path.strip())
+    if path == "/dev/null":
+        return None
+    if path.startswith("/"):
+        return path             # absolute: kept as it is, to be refused
+    return path.split("/", 1)[1] if "/" in path else path
+
+
+def changes(text: bytes) -> list[Change]:
+    """The file sections of a patch, as git apply -p1 reads them."""
+    out: list[Change] = []
+    cur: dict[str, Any] | None = None
+    left = [0, 0]                       # old and new lines of the hunk still to come
+
+    def flush() -> None:
+        if cur is not None and (cur["old"] or cur["new"]):
+            out.append(Change(cur["old"], cur["new"], cur["mode"], tuple(cur["hunks"])))
+
+    for raw in text.decode("utf-8", "surrogateescape").splitlines():
+        if left[0] > 0 or left[1] > 0:  # a hunk's body: '--- x' is a removed '-- x'
+            tag = raw[:1]
+            left[0] -= tag in (" ", "-", "")
+            left[1] -= tag in (" ", "+", "")
+            continue
+        if raw.startswith("diff --git "):
+            flush()
+            m = re.match(r'diff --git ("(?:[^"\\]|\\.)*"|\S+) ("(?:[^"\\]|\\.)*"|\S+)$', raw)
+            a, b = (_strip(m.group(1)), _strip(m.group(2))) if m else (None, None)
+            cur = {"old": a, "new": b, "mode": None, "hunks": []}
+        elif raw.startswith("--- ") and (cur is None or cur["hunks"]):
+            flush()
+            cur = {"old": _strip(raw[4:].split("\t")[0]), "new": None, "mode": None,
+                   "hunks": []}
+        elif cur is None:
+            continue
+        elif raw.startswith("--- "):
+            cur["old"] = _strip(raw[4:].split("\t")[0])
+        elif raw.startswith("+++ "):
+            cur["new"] = _strip(raw[4:].split("\t")[0])
+        elif raw.startswith(("new file mode ", "new mode ")):
+            cur["mode"] = int(raw.split()[-1], 8)
+        elif raw.startswith(("rename from ", "copy from ")):
+            cur["old"] = _unquote(raw.split(" ", 2)[2])
+        elif raw.startswith(("rename to ", "copy to ")):
+            cur["new"] = _unquote(raw.split(" ", 2)[2])
+        elif raw.startswith("@@ "):
+            m = re.match(r"@@ -(\d+)(?:,(\d+))? \+\d+(?:,(\d+))? @@", raw)
+            cur["hunks"].append(int(m.group(1)) if m else 0)
+            if m:
+                left[:] = [int(m.group(2) or 1), int(m.group(3) or 1)]
+    flush()
+    return out
+
+
+def touched_files(patch: Patch) -> list[str]:
+    """Every path the patch reads or writes (old and new names)."""
+    return sorted({p for c in changes(patch.text) for p in (c.old, c.new) if p})
+
+
+def _bad_path(rel: str) -> str | None:
+    """Why *rel* may not be written in a scratch tree, or None."""
+    if not rel or "\0" in rel:
+        return "an empty path"
+    p = PurePosixPath(rel)
+    if p.is_absolute():
+        return "an absolute path"
+    if any(part == ".." for part in p.parts):
+        return "a path with '..'"
+    if any(part == ".git" for part in p.parts):
+        return "a path into .git"
+    return None
+
+
+def check_paths(ps: PatchSet, base: Path) -> None:
+    """Refuse the whole set before anything is touched: absolute, ``..``, or through a
+    symlink (of the base tree, or one an earlier patch creates)."""
+    links: set[str] = set()
+    for patch in ps.patches:
+        for c in changes(patch.text):
+            for rel in filter(None, (c.old, c.new)):
+                why = _bad_path(rel)
+                parents = PurePosixPath(rel).parents
+                via = next((str(d) for d in list(parents)[:-1]
+                            if str(d) in links or (base / d).is_symlink()), None)
+                if why is None and via is not None:
+                    why = f"a path through the symlink {via}"
+                if why:
+                    raise PatchError(f"patch {patch.where} names "
+                                     f"{rel!r}: {why}. pyvma writes only inside its scratch "
+                                     "copy; nothing was applied")
+            if c.new and c.new_mode is not None and stat.S_ISLNK(c.new_mode):
+                links.add(c.new)
+
+
+def _privatise(base: KernelTree, dest: Path, ps: PatchSet) -> list[str]:
+    """Give every path any patch touches a private copy in *dest* (or none where the
+    base has no such file); returns the paths fetched from the base's package."""
+    wanted = sorted({p for patch in ps.patches for p in touched_files(patch)})
+    partial = _marker(base.root).get("kind") in PARTIAL_KINDS
+    outside: list[str] = []
+    for rel in wanted:
+        src = base.root / rel
+        if src.is_file() and not src.is_symlink():
+            _write_private(dest, rel, src.read_bytes(), src.stat().st_mode)
+        elif src.is_symlink():
+            target = os.readlink(src)
+            (dest / rel).unlink(missing_ok=True)
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(target, dest / rel)
+        elif partial and not any(rel == s or rel.startswith(s + "/") for s in SUBTREES):
+            outside.append(rel)
+    return sorted(_cached_members(base, outside, dest)) if outside else []
+
+
+def _cached_members(base: KernelTree, rels: list[str], dest: Path) -> set[str]:
+    """_from_package, through a per-base store in the cache (``members/<base>/``): a
+    series retried with other patches does not read the package again."""
+    store = subdir("members", base.cache) / base.root.name
+    absent_file = store / "ABSENT.json"
+    with file_lock(subdir("locks", base.cache) / f"members-{base.root.name}.lock"):
+        try:
+            absent = set(json.loads(absent_file.read_text()))
+        except (OSError, ValueError, TypeError):
+            absent = set()
+        unknown = [r for r in rels if r not in absent and not (store / r).is_file()]
+        if unknown:
+            got = _from_package(base, unknown, store)
+            absent |= set(unknown) - got
+            store.mkdir(parents=True, exist_ok=True)
+            absent_file.write_text(json.dumps(sorted(absent)))
+    found = set()
+    for rel in rels:
+        src = store / rel
+        if rel not in absent and src.is_file() and not src.is_symlink():
+            _write_private(dest, rel, src.read_bytes(), src.stat().st_mode)
+            found.add(rel)
+    return found
+
+
+# --------------------------------------------------------------------------
+# Applying, and saying why not
+
+def _git_apply(dest: Path, text: bytes, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "apply", "--whitespace=nowarn", *extra, "-"], cwd=dest,
+                          input=text, capture_output=True,
+                          env=dict(os.environ, **_GIT_ENV))
+
+
+def _failing_hunks(dest: Path, patch: Patch) -> list[str]:
+    """``file:line`` of every hunk that does not apply (git apply --reject, run in the
+    scratch copy that is thrown away), and the files that are missing or in the way."""
+    proc = _git_apply(dest, patch.text, "--reject", "--verbose")
+    err = proc.stderr.decode(errors="replace")
+    by_file = {(c.new or c.old): c for c in changes(patch.text)}
+    out: list[str] = []
+    current = None
+    for line in err.splitlines():
+        m = re.match(r"Applying patch (.+?) with \d+ rejects?", line)
+        if m:
+            current = _unquote(m.group(1))
+            continue
+        m = re.match(r"Rejected hunk #(\d+)\.", line)
+        if m and current:
+            c = by_file.get(current)
+            k = int(m.group(1))
+            where = c.hunks[k - 1] if c and k <= len(c.hunks) else "?"
+            out.append(f"{current}:{where} (hunk #{k})")
+            continue
+        m = re.match(r"error: (.+?): (No such file or directory|does not exist in index|"
+                     r"already exists in working directory|wrong type|"
+                     r"patch does not apply|.*beyond a symbolic link)$", line)
+        if m and "patch failed" not in line:
+            out.append(f"{_unquote(m.group(1))}: {m.group(2)}")
+    for rej in dest.rglob("*.rej"):
+        rej.unlink()
+    return out or [l for l in err.splitlines() if l.startswith("error:")][:3]
+
+
+def _apply(base: KernelTree, dest: Path, ps: PatchSet) -> list[int]:
+    """Apply every patch in order; the numbers of those a 3-way merge applied."""
+    merged = []
+    for n, patch in enumerate(ps.patches, 1):
+        proc = _git_apply(dest, patch.text)
+        if proc.returncode == 0:
+            continue
+        if ps.three_way and _three_way(base, dest, patch):
+            merged.append(n)
+            continue
+        reverse = _git_apply(dest, patch.text, "--check", "--reverse").returncode == 0
+        hunks = _failing_hunks(dest, patch)
+        before = f" with {n - 1} earlier patch{'es' if n > 2 else ''} applied" if n > 1 else ""
+        lines = [f"patch {patch.where} does not apply to {base.version_str}{before}:"]
+        lines += [f"  {h}" for h in hunks]
+        if reverse:
+            lines.append("It looks already applied (its reverse applies): the tree has it, "
+                         "or a revised form of it. Leave it out, e.g. with --patches.")
+        else:
+            lines.append(_three_way_hint(base, patch))
+        if ps.series is not None and n > len(ps.files) + 1:
+            from .mbox import format_ranges
+            done = ps.series.numbers[:n - 1 - len(ps.files)]
+            lines.append(f"The patches before it apply: --patches {format_ranges(done)} "
+                         "tests those.")
+        raise PatchError("\n".join(lines))
+    return merged
+
+
+def _repo_of(base: KernelTree) -> str | None:
+    """The git repository the base tree comes from (DIR@REF, or a checkout)."""
+    repo = _marker(base.root).get("repo")
+    if repo:
+        return str(repo)
+    return str(base.root) if (base.root / ".git").exists() else None
+
+
+def _has_blobs(repo: str, patch: Patch) -> bool:
+    blobs = re.findall(rb"^index ([0-9a-f]{7,64})\.\.", patch.text, re.M)
+    return bool(blobs) and all(
+        subprocess.run(["git", "-C", repo, "cat-file", "-e", b.decode()],
+                       capture_output=True).returncode == 0 for b in blobs)
+
+
+def _three_way(base: KernelTree, dest: Path, patch: Patch) -> bool:
+    """``git apply --3way`` in the scratch copy, with a throwaway index whose objects
+    borrow (read-only, objects/info/alternates) the base repository's: the pre-image
+    blobs the patch's index lines name.  False when they are not there or it conflicts."""
+    import tempfile
+    repo = _repo_of(base)
+    if repo is None or not _has_blobs(repo, patch):
+        return False
+    objects = subprocess.run(["git", "-C", repo, "rev-parse", "--path-format=absolute",
+                              "--git-path", "objects"], capture_output=True, text=True)
+    if objects.returncode != 0:
+        return False
+    with tempfile.TemporaryDirectory(prefix="3way-", dir=subdir("tmp", base.cache)) as g:
+        env = {**os.environ, **_GIT_ENV, "GIT_DIR": g, "GIT_WORK_TREE": str(dest),
+               "GIT_INDEX_FILE": f"{g}/index"}
+        subprocess.run(["git", "init", "-q", "--bare", g], capture_output=True,
+                       env={**os.environ, **_GIT_ENV, "GIT_DIR": g})
+        Path(g, "objects", "info").mkdir(parents=True, exist_ok=True)
+        Path(g, "objects", "info", "alternates").write_text(objects.stdout.strip() + "\n")
+        present = [f for f in touched_files(patch) if (dest / f).is_file()]
+        subprocess.run(["git", "update-index", "--add", "--", *present], cwd=dest,
+                       capture_output=True, env=env)
+        proc = subprocess.run(["git", "apply", "--3way", "--whitespace=nowarn", "-"],
+                              cwd=dest, input=patch.text, capture_output=True, env=env)
+    return proc.returncode == 0
+
+
+def _three_way_hint(base: KernelTree, patch: Patch) -> str:
+    """Whether a 3-way merge could help: only where the pre-image blobs can be read."""
+    repo = _repo_of(base)
+    if repo and _has_blobs(repo, patch):
+        return (f"Its pre-image blobs are in {repo}: --3way tries a 3-way merge (as "
+                "`git am -3`). Otherwise rebase it on this tree, or pick the tree it was "
+                "made against.")
+    return ("Rebase it on this tree, or pick the tree it was made against (no 3-way "
+            "merge: its pre-image blobs are in no repository pyvma can read).")
+
+
+def patched_tree(spec: str, ps: PatchSet, cache: Path | None = None) -> KernelTree:
+    """Resolve *spec* and apply *ps* in a scratch copy (cached by base and patches)."""
+    base = resolve(spec, cache)
+    if not ps.patches:
+        return base
+    check_paths(ps, base.root)
+    key = f"patched-{base.content_hash()[:12]}-{ps.key()}"
+    root = cache_dir(cache)
+    final = root / "kernels" / key
+    with file_lock(subdir("locks", cache) / f"{key}.lock"):
+        if not (final / PATCHES_MARKER).is_file():
+            if final.exists():
+                shutil.rmtree(final)
+            with atomic_dir(final) as tmp:
+                scratch = Path(tmp)
+                link_copy(base.root, scratch)
+                fetched = _privatise(base, scratch, ps)
+                merged = _apply(base, scratch, ps)
+                record = identity(spec, base, ps, fetched)
+                record["three_way_merged"] = merged
+                (scratch / PATCHES_MARKER).write_text(json.dumps(record, indent=1) + "\n")
+    tree = resolve(str(final), cache)
+    # the same patches may have been read from other paths when the tree was made:
+    # the arguments that repeat this run are this run's
+    return dataclasses.replace(tree, origin={**tree.origin,
+                                             "replay_args": ["--kernel", spec, *ps.args()]})
+
+
+def identity(spec: str, base: KernelTree, ps: PatchSet, fetched: list[str]) -> dict[str, Any]:
+    """What a patched tree holds (written as ``PYVMA_PATCHES.json``)."""
+    s = ps.series
+    return {
+        "format": 1,
+        "label": f"{base.version_str} + {ps.label()}",
+        "short": f"{base.version_str}+{ps.short()}",
+        "base": {"spec": spec, "version": base.version_str, "root": str(base.root),
+                 "package": base.origin.get("package"),
+                 "debian_version": base.origin.get("debian_version")},
+        "series": None if s is None else {
+            "title": s.title, "version": s.version, "total": s.total, "mbox": ps.series_path,
+            "cover_message_id": s.cover_message_id, "base_commit": s.base_commit,
+            "patches": s.numbers},
+        "patches": [{"name": p.name, "subject": p.subject, "message_id": p.message_id,
+                     "sha256": p.sha256} for p in ps.patches],
+        "args": ps.args(),
+        "from_package": fetched,
+    }
+
+
+def patched(spec: str, patch_files: list[str] | None = None, series: str | None = None,
+            cache: Path | None = None, chosen: str | None = None,
+            three_way: bool = False) -> KernelTree:
+    """Resolve *spec* with ``--patch`` files and/or a ``--series`` mbox applied."""
+    ps = read_patches(patch_files, series, chosen, three_way)
+    return patched_tree(spec, ps, cache)
