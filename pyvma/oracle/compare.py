@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..kernel import Kernel
+from ..api import Kernel
 from . import harness, live, maps
 from .corpus import Scenario
 
@@ -104,7 +104,7 @@ def judge(ctx: Context, sc: Scenario) -> Verdict:
 
 
 def _change(feature: str) -> str:
-    from ..features import REGISTRY
+    from ..tree.features import REGISTRY
     return REGISTRY[feature].change
 
 

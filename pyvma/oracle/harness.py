@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 from dataclasses import dataclass, field
 
-from ..kernel import PAGE_SIZE, MM, Kernel, KernelBug
+from ..api import MM, PAGE_SIZE, Kernel, KernelBug
 from .live import BASE, PROT
 
 ACCESS = ("VM_READ", "VM_WRITE", "VM_EXEC")

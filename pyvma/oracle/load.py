@@ -10,7 +10,7 @@ has one too and their page offsets continue (the pieces of one split mapping).
 from __future__ import annotations
 
 from ..errors import PyvmaError
-from ..kernel import PAGE_SIZE, MM, Kernel
+from ..api import MM, PAGE_SIZE, Kernel
 from . import maps
 
 #: the gate area /proc shows but no mm's tree holds

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from ..diagram import side_by_side
+from ..api.diagram import side_by_side
 from . import live
 from .compare import Verdict
 

@@ -33,6 +33,6 @@ def closest(served: list[tuple[int, int]], run: tuple[int, int, int]) -> tuple[s
 
 def resolve_running() -> tuple[str, str]:
     from ..cache import cache_dir
-    from ..source import DebianApt
+    from ..tree.debian import DebianApt
     apt = DebianApt(cache_dir())
     return closest(apt.source_packages(), running())

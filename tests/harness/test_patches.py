@@ -19,22 +19,25 @@ from pathlib import Path
 
 import pytest
 
-from pyvma import source
+from pyvma.api import load_tree
 from pyvma.cache import cache_dir
-from pyvma.kernel import load_tree
+from pyvma.tree.archive import package_members
+from pyvma.tree.resolve import resolve
 from pyvma.tree.mbox import SeriesError, read_series, split_mbox
-from pyvma.patches import MARKER, PatchError, patched
+from pyvma.tree.markers import PATCHES_MARKER as MARKER
+from pyvma.tree.patches import PatchError, patched
 from tests.harness.scratch import diff_of, mail, mbox
-from tests.paths.paths_helpers import place, rw, spans
+from tests.helpers import P, rw, spans
+from tests.paths.paths_helpers import place
 
 REPO = Path(__file__).resolve().parents[2]
-P = 4096
+
 ANCHOR = "#include \"vma.h\""          # a line every tree's mm/vma.c has once
 
 
 @pytest.fixture(scope="module")
 def tree7():
-    return source.resolve("debian:7.x")
+    return resolve("debian:7.x")
 
 
 def comment_after(anchor: str, text: str):
@@ -247,7 +250,7 @@ def test_files_outside_the_cached_subtrees_come_from_the_package(tree7, tmp_path
     if tree7.origin.get("kind") != "debian":
         pytest.skip("the default kernel is not a Debian package tree")
     whole = tmp_path / "whole"
-    got = source.package_members(tree7, ["MAINTAINERS"], whole)
+    got = package_members(tree7, ["MAINTAINERS"], whole)
     assert got == ["MAINTAINERS"]
     assert not (tree7.root / "MAINTAINERS").exists()
     vma_tests = sorted((tree7.root / "tools/testing/vma").rglob("*.c"))
@@ -283,7 +286,7 @@ def _i_mmap_insert(tree) -> tuple[str, list[str]]:
 def test_renamed_hooked_function_keeps_its_hook(spec, tmp_path):
     """A series renames the i_mmap tree functions (as v1 of a 2026 series did): the
     copy of a file VMA is still seen entering the file's rmap tree."""
-    base = source.resolve(spec)
+    base = resolve(spec)
     name, files = _i_mmap_insert(base)
     new = "renamed_i_mmap_tree"
     p = _hostile(tmp_path, "0001-rename.patch", diff_of(base.root, {
@@ -302,7 +305,7 @@ def test_renamed_hooked_function_keeps_its_hook(spec, tmp_path):
 def test_hook_that_loses_its_target_fails_the_build_by_name(tmp_path):
     """Renamed with another signature (an extra parameter), the hook cannot follow:
     the build fails naming it instead of a silent no-op."""
-    base = source.resolve("debian:7.x")
+    base = resolve("debian:7.x")
     name, files = _i_mmap_insert(base)
 
     def edit(extra: str):
@@ -326,7 +329,7 @@ def test_fatal_signal_takes_the_error_path_of_a_killable_lock(tmp_path):
     """A series makes __split_vma() take the VMA write lock killably before it
     allocates: with a fatal signal pending the split fails with -EINTR and changes
     nothing; without one it splits."""
-    base = source.resolve("debian:7.x")
+    base = resolve("debian:7.x")
     headers = (base.root / "include/linux/mmap_lock.h").read_text()
     if "vma_start_write_killable(" not in headers:
         pytest.skip(f"{base.version_str} has no vma_start_write_killable()")
@@ -412,7 +415,7 @@ def test_three_way_merge_where_the_base_repository_has_the_blobs(tree7, tmp_path
     """A patch made against an older commit of the developer's checkout does not apply
     to its head; its pre-image blob is in the repository, so --3way merges it (as
     git am -3 would), and the checkout is left as it was."""
-    from pyvma.patches import link_copy
+    from pyvma.tree.scratch import link_copy
     repo = tmp_path / "linux"
     link_copy(tree7.root, repo)
     vma = repo / "mm/vma.c"
@@ -446,7 +449,7 @@ def test_three_way_merge_where_the_base_repository_has_the_blobs(tree7, tmp_path
 def test_a_removed_line_that_looks_like_a_file_header_stays_in_its_hunk():
     """'--- x' inside a hunk is a removed '-- x', not a new file section: the paths a
     patch touches are read as git apply reads them (hunk line counts)."""
-    from pyvma.patches import changes
+    from pyvma.tree.patches import changes
     text = (b"diff --git a/mm/a.c b/mm/a.c\n--- a/mm/a.c\n+++ b/mm/a.c\n@@ -1,3 +1,2 @@\n"
             b" keep\n--- /etc/passwd\n keep\n"
             b"diff --git a/mm/b.c b/mm/b.c\nnew file mode 100644\n--- /dev/null\n"
