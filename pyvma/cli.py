@@ -90,9 +90,9 @@ def _maps_text(path: str) -> str:
 def cmd_replay(args: argparse.Namespace) -> int:
     import json as _json
 
+    from .api.mm import MM
     from .engine.diff import describe, layout_diagram
     from .engine.ops import World, apply
-    from .api.mm import MM
     ops = [tuple(op) for op in _json.loads(args.ops)]
     groups = args.kernels or [{"spec": DEFAULT_KERNEL, "patch": [], "series": None,
                                "patches": None}]

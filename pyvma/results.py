@@ -33,8 +33,9 @@ class ResultsWriter:
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for item in items:
             # Python suites are parametrized by kernel_spec; upstream's C tests carry theirs
+            callspec = getattr(item, "callspec", None)
             spec = getattr(item, "_pyvma_upstream_c", None) or (
-                getattr(item, "callspec", None) and item.callspec.params.get("kernel_spec"))
+                callspec and callspec.params.get("kernel_spec"))
             if spec:
                 self.kernel_of[item.nodeid] = self.kernel_ids.get(spec, spec)
 

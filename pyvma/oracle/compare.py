@@ -38,7 +38,7 @@ class Context:
     live_flags: frozenset           # names the running kernel showed in the probe runs
 
     @classmethod
-    def make(cls, k: Kernel) -> "Context":
+    def make(cls, k: Kernel) -> Context:
         allowed = live.probe()
         names = frozenset(n for n in maps.NAMES if k.has_flag(n))
         return cls(k, allowed, names, frozenset())

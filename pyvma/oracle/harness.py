@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 from dataclasses import dataclass, field
 
-from ..api import MM, PAGE_SIZE, Kernel, KernelBug
+from ..api import MM, PAGE_SIZE, File, Kernel, KernelBug
 from .live import BASE, PROT
 
 ACCESS = ("VM_READ", "VM_WRITE", "VM_EXEC")
@@ -35,7 +35,7 @@ class HarnessResult:
 class _World:
     k: Kernel
     mm: MM
-    file: object = None
+    file: File | None = None
     keep: list = field(default_factory=list)     # every MM made (fork): closed at the end
     base: int = BASE                             # the address of page 0
 

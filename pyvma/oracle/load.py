@@ -9,8 +9,8 @@ has one too and their page offsets continue (the pieces of one split mapping).
 """
 from __future__ import annotations
 
+from ..api import MM, PAGE_SIZE, File, Kernel
 from ..errors import PyvmaError
-from ..api import MM, PAGE_SIZE, Kernel
 from . import maps
 
 #: the gate area /proc shows but no mm's tree holds
@@ -43,7 +43,7 @@ def from_text(k: Kernel, text: str) -> MM:
 
 
 def _fill(k: Kernel, mm: MM, vmas: list[maps.LiveVma]) -> None:
-    files: dict[tuple[str, int], object] = {}
+    files: dict[tuple[str, int], File] = {}
     last_end = 0
     prev = None
     for v in vmas:
