@@ -19,7 +19,7 @@ from pyvma import source, upstream_c
 
 from ..harness.scratch import scratch_tree
 
-REPO = Path(__file__).resolve().parents[2]
+SUITES = Path(__file__).resolve().parents[1]    # tests/ (or pyvma/suites, installed)
 PLANT_FN = "bool is_mergeable_vma(struct vma_merge_struct *vmg, bool merge_next)"
 PLANTED = "simple_merge"        # a C test and a port that need is_mergeable_vma()
 PORT_NAME = re.compile(r"test_(\w+)\[")
@@ -30,10 +30,11 @@ def ported(spec: str, tmp: Path, only: str | None = None) -> dict[str, str]:
     "pass", "fail" or "skip" (a port with several ids fails if one does, passes if
     one passes and none fails).  Read from pytest's JUnit XML."""
     xml = tmp / "port.xml"
-    target = "tests/upstream" if only is None else f"tests/upstream/test_merge.py::test_{only}"
+    ports = SUITES / "upstream"
+    target = str(ports) if only is None else f"{ports / 'test_merge.py'}::test_{only}"
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                            "--kernel", spec, "--junitxml", str(xml), target],
-                          cwd=REPO, capture_output=True, text=True,
+                          cwd=SUITES.parent, capture_output=True, text=True,
                           env={k: v for k, v in os.environ.items()
                                if not k.startswith("PYTEST_XDIST")})
     assert xml.is_file(), f"the ports did not run on {spec}:\n{proc.stdout[-3000:]}"
