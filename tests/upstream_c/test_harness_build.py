@@ -106,10 +106,11 @@ def test_unbuildable_harness_skips_each_test_with_the_compilers_line(tree, tmp_p
     (root / rel).unlink()
     (root / rel).write_text(text + "\nint pyvma_planted = pyvma_undeclared_name;\n")
     xml = tmp_path / "c.xml"
-    repo = Path(__file__).resolve().parents[2]
+    here = Path(__file__).resolve().parent       # tests/upstream_c (or pyvma/suites/...)
     subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                     "--kernel", str(root), "--junitxml", str(xml),
-                    "tests/upstream_c/test_upstream_c.py"], cwd=repo, capture_output=True,
+                    str(here / "test_upstream_c.py")], cwd=here.parent.parent,
+                   capture_output=True,
                    env={k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")})
     cases = list(ElementTree.parse(xml).iter("testcase"))
     assert [c.get("name").split("[")[0] for c in cases] == upstream_c.test_names(tree)
