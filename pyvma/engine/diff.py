@@ -128,7 +128,7 @@ def describe(op: Op) -> str:
 
 
 class Differ:
-    def __init__(self, a: Kernel, b: Kernel) -> None:
+    def __init__(self, a: Kernel, b: Kernel, only: frozenset[str] | None = None) -> None:
         self.a, self.b = a, b
         self.ops_run = 0
         # per operation, how often each outcome came back (A's side): what was exercised
@@ -138,6 +138,10 @@ class Differ:
         self.lacking = frozenset(n for n in names if a.has_flag(n) != b.has_flag(n))
         # operations whose entry point one tree lacks: left out for both, named
         self.ops, self.ops_left_out = enabled_ops(a, b)
+        if only is not None:
+            # a run restricted on purpose (tests: what the other operations miss)
+            self.ops_left_out.update({op: "not asked for" for op in self.ops - only})
+            self.ops &= only
         # state fields one tree cannot express: left out of the comparison, named
         self.skip = state_skip([a, b])
 
@@ -251,6 +255,7 @@ def entry_corpus() -> list[list[Op]]:
     anon_vma or not, insert_vm_struct, and each fault site during each of them."""
     sh = BASE + ("VM_SHARED", "VM_MAYSHARE")
     dd = BASE + ("VM_DONTDUMP",)
+    rx = BASE + ("VM_EXEC",)     # no merge with BASE, an anon_vma it may share
     out: list[list[Op]] = [
         [("map", 0, 2, 0, BASE, "av0", None), ("mmap", 2, 4, 2, BASE, None)],
         [("mmap", 0, 2, 0, BASE, None), ("mmap", 2, 4, 2, BASE, None)],
@@ -282,6 +287,12 @@ def entry_corpus() -> list[list[Op]]:
          ("fault", 2)],
         [("mmap", 0, 2, 0, BASE, None), ("fault", 0), ("mmap", 3, 5, 3, BASE, None),
          ("fault", 3)],
+        [("mmap", 0, 2, 0, BASE, None), ("fault", 0), ("mmap", 2, 4, 2, rx, None),
+         ("fault", 2)],
+        [("mmap", 2, 4, 2, BASE, None), ("fault", 2), ("mmap", 0, 2, 0, rx, None),
+         ("fault", 0)],
+        [("mmap", 0, 6, 0, BASE, None), ("fault", 0), ("modify", 2, 4, rx),
+         ("mmap", 8, 10, 8, rx, None), ("fault", 8), ("copy_vma", 8, 6, True)],
         [("mmap", 0, 6, 0, BASE, None), ("fault", 0), ("modify", 2, 4, dd), ("fault", 2),
          ("modify", 2, 4, BASE)],
         [("mmap", 0, 6, 0, BASE, None), ("fault", 0), ("split", 2, False),
@@ -318,8 +329,11 @@ def entry_corpus() -> list[list[Op]]:
 
 
 def diff(a: Kernel, b: Kernel, seed: int = 1, sequences: int = 200, length: int = 30,
-         seconds: float = 60.0, use_corpus: bool = True) -> tuple[list[Divergence], dict]:
-    d = Differ(a, b)
+         seconds: float = 60.0, use_corpus: bool = True,
+         only: frozenset[str] | None = None) -> tuple[list[Divergence], dict]:
+    """Corpus and random sequences on *a* and *b* in lockstep (with the operations in
+    *only*, default all both trees have): the divergences, each once, and stats."""
+    d = Differ(a, b, only)
     seen: dict[tuple, Divergence] = {}
     t0 = time.monotonic()
     stats: dict[str, Any] = {"corpus": 0, "sequences": 0}
@@ -355,7 +369,8 @@ def diff(a: Kernel, b: Kernel, seed: int = 1, sequences: int = 200, length: int 
     stats["state_compared"] = [n for n in STATE_FIELDS if n not in d.skip]
     stats["state_compared_without"] = sorted(d.skip)
     stats["not_exercised"] = list(NOT_EXERCISED) + [
-        f"{op} (feature {feat} lacking in a tree)" for op, feat in sorted(d.ops_left_out.items())]
+        f"{op} ({feat if feat == 'not asked for' else f'feature {feat} lacking in a tree'})"
+        for op, feat in sorted(d.ops_left_out.items())]
     return list(seen.values()), stats
 
 

@@ -445,6 +445,10 @@ class OpGenerator:
             f = rnd.choice([None, None, None, "f0", "fc"])
             flags = self._flags() + (("VM_SHARED", "VM_MAYSHARE") if f and rnd.random() < 0.3
                                      else ())
+            if rnd.random() < 0.25 and "VM_EXEC" not in flags:
+                # executable: no merge with its neighbour, yet their anon_vma may be
+                # shared (anon_vma_compatible() ignores the access flags)
+                flags += ("VM_EXEC",)
             # an anonymous mapping's offset is its address (do_mmap's rule)
             return ("mmap", s, e, self._pgoff(layout, s) if f else s, flags, f)
         if name in ("brk", "insert"):
