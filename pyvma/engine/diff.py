@@ -450,7 +450,7 @@ def report_text(a: Kernel, b: Kernel, divs: list[Divergence], stats: dict) -> st
                 if miss:
                     out.append(f"  note: {', '.join(miss)} not a flag of "
                                f"{(a if side == 'a' else b).version} (left out there)")
-        for line in d.differing_state():
+        for line in (d.differing_state() if bool(d.a.bug) == bool(d.b.bug) else []):
             out.append(f"  state differs (A / B): {line}")
         out.append("  before the last operation (both):")
         out += ["    " + l for l in layout_diagram(d.before).splitlines()]

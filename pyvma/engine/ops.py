@@ -85,6 +85,8 @@ class World:
     files: dict = field(default_factory=dict)
     #: a ``fail`` operation's (site, after): armed for the next operation only
     pending: tuple | None = None
+    #: the layout apply() left (None: not known; valid() walks the tree then)
+    last: tuple | None = None
 
     def flags(self, names: Sequence[str]) -> tuple[int, tuple[str, ...]]:
         value, missing = 0, []
@@ -111,6 +113,15 @@ class World:
                                 if name == "fc" else self.k.file())
         return self.files[name]
 
+    def counters(self) -> tuple[int, ...]:
+        """The mm's page counters (MM.MM_COUNTERS order), read into one buffer."""
+        buf = self.__dict__.get("_counters")
+        if buf is None:
+            buf = self.__dict__["_counters"] = self.k.ffi.new(
+                "unsigned long[]", len(MM.MM_COUNTERS))
+        self.k.lib.pyvma_mm_counters(self.mm.ptr, buf, len(MM.MM_COUNTERS))
+        return tuple(buf)
+
     def services(self) -> tuple[int, int]:
         """The library-wide counts an operation's state is the change of: ->close
         calls and committed pages (shared by every mm of the library)."""
@@ -126,7 +137,7 @@ class World:
                 "vm_ops": tuple(int(lib.pyvma_vma_vm_ops(b.vma)) for b in rows),
                 "anon_pgoff": tuple(int(b.anon_pgoff) for b in rows),
                 "close_calls": int(lib.pyvma_ops_stat(1)) - before[0],
-                "counters": tuple(self.mm.counters.values()),
+                "counters": self.counters(),
                 "committed": int(lib.pyvma_committed()) - before[1]}
 
     def vma_at(self, page: int):
@@ -174,7 +185,7 @@ def valid(w: World, op: Op) -> bool:
     """Whether *op* is one a kernel caller could make in this layout (shrinking a
     sequence can leave operations that no longer are)."""
     name, *a = op
-    lay = [(r[0], r[1]) for r in w.layout()]
+    lay = [(r[0], r[1]) for r in (w.last if w.last is not None else w.layout())]
 
     def free(s: int, e: int) -> bool:
         return 0 <= s < e and not any(x < e and s < y for x, y in lay)
@@ -216,10 +227,12 @@ def apply(w: World, op: Op) -> Outcome:
     close_before = w.services()
     if not valid(w, op):
         w.pending = None
-        return Outcome("invalid", w.layout(), state=w.state(close_before))
+        w.last = w.layout()
+        return Outcome("invalid", w.last, state=w.state(close_before))
     if name == "fail":
         w.pending = (a[0], a[1])
-        return Outcome(0, w.layout(), state=w.state(close_before))
+        w.last = w.layout()
+        return Outcome(0, w.last, state=w.state(close_before))
     armed, w.pending = w.pending, None
     if armed:
         # fatal_signal stays pending for the whole operation; ENOMEM sites fail once
@@ -290,7 +303,8 @@ def apply(w: World, op: Op) -> Outcome:
         if armed:
             k.fail(armed[0], False)
     warns = tuple(w_.cond for w_ in k.warnings()[before:])
-    return Outcome(ret, w.layout(), warns, bug, missing, w.state(close_before))
+    w.last = w.layout()
+    return Outcome(ret, w.last, warns, bug, missing, w.state(close_before))
 
 
 def apply_entry(w: World, op: Op) -> tuple[object, tuple]:
@@ -321,7 +335,9 @@ def apply_entry(w: World, op: Op) -> tuple[object, tuple]:
         page, dst, move = a
         vma = w.vma_at(page)
         s, e, pgoff = vma.start, vma.end, vma.pgoff
-        new, _, _ = mm.copy_vma(vma, dst * PAGE_SIZE, e - s, pgoff)
+        # mremap passes the source's anonymous offset where the tree keeps one
+        anon = vma.anon_pgoff if k.has("anon_pgoff") else None
+        new, _, _ = mm.copy_vma(vma, dst * PAGE_SIZE, e - s, pgoff, anon)
         if new is None:
             return "nomem", missing
         if move:
