@@ -33,6 +33,13 @@ OP_ARGS: dict[str, tuple[str, ...]] = {
     "shrink": (_PAGE, _PAGE),
     "split": (_PAGE, _BOOL),
     "munmap": (_PAGE, _PAGE),
+    "mmap": (_PAGE, _PAGE, _PGOFF, _FLAGS, _NAME),
+    "brk": (_PAGE, _PAGE),
+    "copy_vma": (_PAGE, _PAGE, _BOOL),
+    "vm_munmap": (_PAGE, _PAGE),
+    "fault": (_PAGE,),
+    "insert": (_PAGE, _PAGE, _PGOFF, _FLAGS, _NAME, _NAME),
+    "fail": (_NAME, _PAGE),
 }
 _FLAG = re.compile(r"VM_[A-Z0-9_]{1,40}")
 _OBJ = re.compile(r"[A-Za-z0-9_.-]{1,40}")
@@ -170,8 +177,8 @@ def ops_json(text: str) -> list[tuple]:
                 f"got {len(op) - 1}")
         for n, (kind, v) in enumerate(zip(kinds, op[1:]), 1):
             _check_arg(kind, v, f"{where} ({op[0]}) argument {n}")
-        if len(kinds) >= 2 and kinds[:2] == (_PAGE, _PAGE) and op[0] != "expand" \
-                and op[0] != "shrink" and not op[1] < op[2]:
+        if len(kinds) >= 2 and kinds[:2] == (_PAGE, _PAGE) and op[0] not in (
+                "expand", "shrink", "copy_vma") and not op[1] < op[2]:
             raise argparse.ArgumentTypeError(
                 f"{where}: {op[0]} pages {op[1]}-{op[2]}: the end must be above the start")
         ops.append(tuple(tuple(a) if isinstance(a, list) else a for a in op))

@@ -91,7 +91,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     import json as _json
 
     from .api.mm import MM
-    from .engine.diff import describe, layout_diagram
+    from .engine.diff import describe, layout_diagram, state_skip
     from .engine.ops import World, apply
     ops = [tuple(op) for op in _json.loads(args.ops)]
     groups = args.kernels or [{"spec": DEFAULT_KERNEL, "patch": [], "series": None,
@@ -104,6 +104,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     maps_text = _maps_text(args.maps) if args.maps else None
     for k in kernels:
         k.clear_warnings()
+        k.reset_services()
         with (k.mm() if maps_text is None else MM.from_smaps(k, maps_text)) as mm:
             w = World(k, mm)
             if maps_text is not None:
@@ -118,7 +119,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 (f"  BUG {o.bug}" if o.bug else "")
             print(f"   {k.name}: ret {o.ret}{extra}")
             print("\n".join("      " + l for l in layout_diagram(o.layout).splitlines()))
-    finals = {tuple(r[-1].key()) for r in results} if ops else set()
+    skip = state_skip(kernels)
+    for i in range(len(ops)):
+        states = [{n: v for n, v in r[i].state.items() if n not in skip} for r in results]
+        if any(st != states[0] for st in states):
+            print(f"state after {i + 1} differs: "
+                  + " | ".join(f"{k.name} {st}" for k, st in zip(kernels, states)))
+    finals = {tuple(r[-1].key(skip=skip)) for r in results} if ops else set()
     return 1 if len(finals) > 1 else 0
 
 

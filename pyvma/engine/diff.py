@@ -19,7 +19,18 @@ from typing import Any
 
 from ..api import Kernel
 from ..api.diagram import draw, side_by_side
-from .ops import BASE, GEN_FLAGS, Op, OpGenerator, Outcome, World, apply
+from .ops import (
+    BASE,
+    FAIL_SITES,
+    GEN_FLAGS,
+    STATE_FIELDS,
+    Op,
+    OpGenerator,
+    Outcome,
+    World,
+    apply,
+    enabled_ops,
+)
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -33,11 +44,21 @@ class Divergence:
     origin: str                 # "corpus #N" or "seed S sequence I"
     shrunk_from: int
     missing: dict = field(default_factory=dict)
+    skip: frozenset = frozenset()
+
+    def differing_state(self) -> list[str]:
+        """The compared state fields (beyond the layout) that differ, each as
+        ``name A-value / B-value``."""
+        return [f"{n} {self.a.state.get(n)} / {self.b.state.get(n)}" for n in STATE_FIELDS
+                if n not in self.skip and self.a.state.get(n) != self.b.state.get(n)]
 
     def kind(self) -> tuple:
         """What differs, for reporting each divergence once."""
         op = self.ops[-1][0]
-        parts: list[tuple[str, object, object]] = []
+        parts: list[tuple] = []
+        if bool(self.a.bug) != bool(self.b.bug):
+            # what else differs follows from one tree stopping at its BUG
+            return (op, (("bug", bool(self.a.bug), bool(self.b.bug)),))
         if self.a.ret != self.b.ret:
             parts.append(("ret", str(self.a.ret), str(self.b.ret)))
         if self.a.layout != self.b.layout:
@@ -45,7 +66,13 @@ class Divergence:
             fb = {f for r in self.b.layout for f in r[3]}
             shape_a = [(r[0], r[1]) for r in self.a.layout]
             shape_b = [(r[0], r[1]) for r in self.b.layout]
-            parts.append(("layout", shape_a != shape_b, tuple(sorted(fa ^ fb))))
+            parts.append(("layout", shape_a != shape_b,
+                          () if shape_a != shape_b else tuple(sorted(fa ^ fb))))
+        fields = tuple(n for n in STATE_FIELDS
+                       if n in self.a.state and self.a.state.get(n) != self.b.state.get(n)
+                       and n not in self.skip)
+        if fields:
+            parts.append(("state", fields))
         if len(self.a.warns) != len(self.b.warns):
             parts.append(("warn", bool(self.a.warns), bool(self.b.warns)))
         if bool(self.a.bug) != bool(self.b.bug):
@@ -66,6 +93,27 @@ def layout_diagram(layout: tuple) -> str:
 
 def describe(op: Op) -> str:
     name, *a = op
+    if name == "mmap":
+        s, e, pgoff, flags, f = a
+        extra = [n.removeprefix("VM_") for n in flags if n not in BASE]
+        return (f"mmap pages {s:#x}-{e:#x} pgoff {pgoff:#x}"
+                + (f" +{'+'.join(extra)}" if extra else "") + (f" file={f}" if f else " anon"))
+    if name == "insert":
+        s, e, pgoff, flags, av, f = a
+        extra = [n.removeprefix("VM_") for n in flags if n not in BASE]
+        return (f"insert_vm_struct pages {s:#x}-{e:#x} pgoff {pgoff:#x}"
+                + (f" +{'+'.join(extra)}" if extra else "")
+                + (f" anon={av}" if av else "") + (f" file={f}" if f else ""))
+    if name == "copy_vma":
+        page, dst, move = a
+        return f"copy_vma of the VMA at page {page:#x} to page {dst:#x}" + \
+            (" and unmap the source (mremap move)" if move else " (source kept)")
+    if name in ("brk", "vm_munmap"):
+        return f"{'do_brk_flags' if name == 'brk' else '__vm_munmap'} pages {a[0]:#x}-{a[1]:#x}"
+    if name == "fault":
+        return f"fault at page {a[0]:#x} (anon_vma_prepare)"
+    if name == "fail":
+        return f"fail {a[0]} during the next operation (after {a[1]} call(s))"
     if name in ("map", "merge_new"):
         s, e, pgoff, flags, av, f = a
         extra = [n.removeprefix("VM_") for n in flags if n not in BASE]
@@ -80,30 +128,48 @@ def describe(op: Op) -> str:
 
 
 class Differ:
-    def __init__(self, a: Kernel, b: Kernel) -> None:
+    def __init__(self, a: Kernel, b: Kernel, only: frozenset[str] | None = None) -> None:
         self.a, self.b = a, b
         self.ops_run = 0
         # per operation, how often each outcome came back (A's side): what was exercised
         self.exercised: dict[str, dict[str, int]] = {}
-        names = set(GEN_FLAGS) | set(BASE)
+        names = set(GEN_FLAGS) | set(BASE) | {"VM_SHARED", "VM_MAYSHARE"}
         # flags one tree lacks: left out of the comparison, named once in the report
         self.lacking = frozenset(n for n in names if a.has_flag(n) != b.has_flag(n))
+        # operations whose entry point one tree lacks: left out for both, named
+        self.ops, self.ops_left_out = enabled_ops(a, b)
+        if only is not None:
+            # a run restricted on purpose (tests: what the other operations miss)
+            self.ops_left_out.update({op: "not asked for" for op in self.ops - only})
+            self.ops &= only
+        # state fields one tree cannot express: left out of the comparison, named
+        self.skip = state_skip([a, b])
 
-    def lockstep(self, ops: Sequence[Op]) -> tuple[int, tuple, Outcome, Outcome] | None:
-        """Run *ops* on both; the first diverging step (index, layout before, outcomes)."""
-        self.a.clear_warnings()
-        self.b.clear_warnings()
+    def lockstep(self, ops: Sequence[Op],
+                 count: bool = True) -> tuple[int, tuple, Outcome, Outcome] | None:
+        """Run *ops* on both; the first diverging step (index, layout before, outcomes).
+        *count*: add them to what the report says was exercised (not while shrinking)."""
+        for k in (self.a, self.b):
+            k.clear_warnings()
+            k.reset_services()
         with self.a.mm() as ma, self.b.mm() as mb:
             wa, wb = World(self.a, ma), World(self.b, mb)
             before: tuple = ()
             for i, op in enumerate(ops):
                 oa, ob = apply(wa, op), apply(wb, op)
                 self.ops_run += 2
+                if not count:
+                    if oa.key(self.lacking, self.skip) != ob.key(self.lacking, self.skip):
+                        return i, before, oa, ob
+                    if oa.bug:
+                        return None
+                    before = oa.layout
+                    continue
                 ret = "BUG" if oa.bug else "ok" if oa.ret in (0, None) or (
                     isinstance(oa.ret, int) and oa.ret > 0) else str(oa.ret)
                 per = self.exercised.setdefault(op[0], {})
                 per[ret] = per.get(ret, 0) + 1
-                if oa.key(self.lacking) != ob.key(self.lacking):
+                if oa.key(self.lacking, self.skip) != ob.key(self.lacking, self.skip):
                     return i, before, oa, ob
                 if oa.bug:
                     return None
@@ -118,7 +184,7 @@ class Differ:
             changed = False
             for i in range(len(ops) - 1):
                 trial = ops[:i] + ops[i + 1:]
-                got = self.lockstep(trial)
+                got = self.lockstep(trial, count=False)
                 if got is not None:
                     ops = trial[:got[0] + 1]
                     changed = True
@@ -128,14 +194,20 @@ class Differ:
     def found(self, ops: list[Op], origin: str) -> Divergence:
         full = len(ops)
         ops = self.shrink(list(ops))
-        got = self.lockstep(ops)
+        got = self.lockstep(ops, count=False)
         assert got is not None, "found() is given a diverging sequence"
         i, before, oa, ob = got
         ops = ops[:i + 1]
         missing = {}
         if oa.missing or ob.missing:
             missing = {"a": list(oa.missing), "b": list(ob.missing)}
-        return Divergence(ops, before, oa, ob, origin, full, missing)
+        return Divergence(ops, before, oa, ob, origin, full, missing, self.skip)
+
+
+def state_skip(kernels: Sequence[Kernel]) -> frozenset[str]:
+    """The state fields some of *kernels* cannot express (left out, and named)."""
+    return frozenset() if all(k.has("anon_pgoff") for k in kernels) else \
+        frozenset({"anon_pgoff"})
 
 
 def corpus() -> list[list[Op]]:
@@ -172,17 +244,103 @@ def corpus() -> list[list[Op]]:
                     ("merge_new", 4, 5, 4, BASE, None, None)])
         out.append([("map", 0, 6, 0, fl, None, None), ("munmap", 2, 3),
                     ("merge_new", 2, 3, 2, BASE, None, None)])
+    out += entry_corpus()
+    return out
+
+
+def entry_corpus() -> list[list[Op]]:
+    """Scenarios of the entry points a kernel caller uses: mmap (anonymous, private
+    and shared file, over a mapping), brk, copy_vma (moved next to itself, above and
+    below, faulted or not, a file), __vm_munmap, a first fault sharing a neighbour's
+    anon_vma or not, insert_vm_struct, and each fault site during each of them."""
+    sh = BASE + ("VM_SHARED", "VM_MAYSHARE")
+    dd = BASE + ("VM_DONTDUMP",)
+    rx = BASE + ("VM_EXEC",)     # no merge with BASE, an anon_vma it may share
+    out: list[list[Op]] = [
+        [("map", 0, 2, 0, BASE, "av0", None), ("mmap", 2, 4, 2, BASE, None)],
+        [("mmap", 0, 2, 0, BASE, None), ("mmap", 2, 4, 2, BASE, None)],
+        [("map", 0, 6, 0, BASE, None, None), ("mmap", 2, 4, 0, BASE, "fc"),
+         ("munmap", 2, 4)],
+        [("mmap", 0, 2, 0, BASE, "f0"), ("mmap", 2, 4, 2, BASE, "f0")],
+        [("mmap", 0, 2, 0, sh, "f0"), ("mmap", 2, 4, 2, sh, "f0")],
+        [("mmap", 0, 4, 0, BASE, "fc"), ("mmap", 4, 6, 4, BASE, "fc"), ("munmap", 3, 5)],
+        [("brk", 0, 4)],
+        [("brk", 0, 4), ("brk", 4, 6)],
+        [("map", 0, 2, 0, BASE, None, None), ("brk", 2, 4)],
+        [("mmap", 0, 2, 0, BASE, None), ("fault", 0), ("brk", 2, 4)],
+        [("mmap", 0, 2, 0, BASE, None), ("copy_vma", 0, 2, True)],
+        [("mmap", 4, 6, 4, BASE, None), ("copy_vma", 4, 2, True)],
+        [("mmap", 0, 2, 0, BASE, None), ("copy_vma", 0, 2, False)],
+        [("mmap", 0, 2, 0, BASE, None), ("fault", 0), ("copy_vma", 0, 2, True)],
+        [("mmap", 0, 2, 0, BASE, None), ("fault", 0), ("copy_vma", 0, 8, True)],
+        [("mmap", 0, 2, 0, BASE, None), ("fault", 0), ("copy_vma", 0, 8, False)],
+        [("mmap", 0, 2, 0, BASE, "f0"), ("copy_vma", 0, 2, True)],
+        [("mmap", 0, 2, 0, BASE, "fc"), ("copy_vma", 0, 6, True)],
+        [("mmap", 0, 2, 0, BASE, None), ("mmap", 4, 6, 4, BASE, None), ("fault", 4),
+         ("copy_vma", 4, 2, True)],
+        [("map", 0, 6, 0, BASE, None, None), ("vm_munmap", 2, 3)],
+        [("map", 0, 2, 0, BASE, "av0", None), ("map", 2, 4, 2, dd, "av0", None),
+         ("vm_munmap", 1, 3)],
+        [("mmap", 0, 2, 0, BASE, None), ("fault", 0), ("mmap", 2, 4, 2, BASE, None),
+         ("fault", 2)],
+        [("mmap", 0, 2, 0, BASE, None), ("fault", 0), ("mmap", 2, 4, 2, dd, None),
+         ("fault", 2)],
+        [("mmap", 0, 2, 0, BASE, None), ("fault", 0), ("mmap", 3, 5, 3, BASE, None),
+         ("fault", 3)],
+        [("mmap", 0, 2, 0, BASE, None), ("fault", 0), ("mmap", 2, 4, 2, rx, None),
+         ("fault", 2)],
+        [("mmap", 2, 4, 2, BASE, None), ("fault", 2), ("mmap", 0, 2, 0, rx, None),
+         ("fault", 0)],
+        [("mmap", 0, 6, 0, BASE, None), ("fault", 0), ("modify", 2, 4, rx),
+         ("mmap", 8, 10, 8, rx, None), ("fault", 8), ("copy_vma", 8, 6, True)],
+        [("mmap", 0, 6, 0, BASE, None), ("fault", 0), ("modify", 2, 4, dd), ("fault", 2),
+         ("modify", 2, 4, BASE)],
+        [("mmap", 0, 6, 0, BASE, None), ("fault", 0), ("split", 2, False),
+         ("mmap", 8, 10, 8, BASE, None), ("copy_vma", 0, 10, True)],
+        [("insert", 2, 4, 0x15, BASE, None, None)],
+        [("insert", 5, 7, 0x17, BASE, None, "f0")],
+        [("map", 0, 2, 0, BASE, None, None), ("insert", 2, 4, 2, BASE, None, None)],
+        [("insert", 0, 2, 0, BASE, "av0", None)],
+    ]
+    for site in FAIL_SITES:
+        for after in (0, 1):
+            out += [
+                [("mmap", 0, 2, 0, BASE, None), ("fail", site, after),
+                 ("mmap", 2, 4, 2, BASE, None)],
+                [("map", 0, 6, 0, BASE, None, None), ("fail", site, after),
+                 ("mmap", 2, 4, 0, BASE, "fc")],
+                [("map", 0, 6, 0, BASE, "av0", None), ("fail", site, after),
+                 ("munmap", 2, 3)],
+                [("map", 0, 6, 0, BASE, "av0", None), ("fail", site, after),
+                 ("vm_munmap", 2, 3)],
+                [("mmap", 0, 2, 0, BASE, None), ("fault", 0), ("fail", site, after),
+                 ("copy_vma", 0, 4, True)],
+                [("mmap", 0, 2, 0, BASE, None), ("fail", site, after),
+                 ("copy_vma", 0, 2, True)],
+                [("map", 0, 6, 0, BASE, "av0", None), ("fail", site, after),
+                 ("modify", 2, 3, dd)],
+                [("map", 0, 2, 0, BASE, None, None), ("fail", site, after), ("brk", 2, 4)],
+                [("mmap", 0, 2, 0, BASE, None), ("fail", site, after), ("fault", 0)],
+                [("mmap", 0, 4, 0, BASE, None), ("fault", 0), ("fail", site, after),
+                 ("split", 2, True)],
+                [("fail", site, after), ("insert", 2, 4, 2, BASE, None, "f0")],
+            ]
     return out
 
 
 def diff(a: Kernel, b: Kernel, seed: int = 1, sequences: int = 200, length: int = 30,
-         seconds: float = 60.0, use_corpus: bool = True) -> tuple[list[Divergence], dict]:
-    d = Differ(a, b)
+         seconds: float = 60.0, use_corpus: bool = True,
+         only: frozenset[str] | None = None) -> tuple[list[Divergence], dict]:
+    """Corpus and random sequences on *a* and *b* in lockstep (with the operations in
+    *only*, default all both trees have): the divergences, each once, and stats."""
+    d = Differ(a, b, only)
     seen: dict[tuple, Divergence] = {}
     t0 = time.monotonic()
     stats: dict[str, Any] = {"corpus": 0, "sequences": 0}
     if use_corpus:
         for n, ops in enumerate(corpus()):
+            if any(op[0] not in d.ops for op in ops):
+                continue        # an entry point one tree lacks (named in the report)
             got = d.lockstep(ops)
             stats["corpus"] += 1
             if got is not None:
@@ -193,7 +351,7 @@ def diff(a: Kernel, b: Kernel, seed: int = 1, sequences: int = 200, length: int 
     for i in range(sequences):
         if time.monotonic() - t0 > seconds:
             break
-        ops = sequence(a, seed, i, length)
+        ops = sequence(a, seed, i, length, d.ops)
         stats["sequences"] += 1
         got = d.lockstep(ops)
         if got is not None:
@@ -207,30 +365,49 @@ def diff(a: Kernel, b: Kernel, seed: int = 1, sequences: int = 200, length: int 
     stats["seconds"] = round(time.monotonic() - t0, 2)
     stats["flags_compared_without"] = sorted(d.lacking)
     stats["exercised"] = {op: dict(sorted(c.items())) for op, c in sorted(d.exercised.items())}
-    stats["not_exercised"] = list(NOT_EXERCISED)
+    stats["ops_left_out"] = dict(sorted(d.ops_left_out.items()))
+    stats["state_compared"] = [n for n in STATE_FIELDS if n not in d.skip]
+    stats["state_compared_without"] = sorted(d.skip)
+    stats["not_exercised"] = list(NOT_EXERCISED) + [
+        f"{op} ({feat if feat == 'not asked for' else f'feature {feat} lacking in a tree'})"
+        for op, feat in sorted(d.ops_left_out.items())]
     return list(seen.values()), stats
 
 
 #: Entry points of mm/vma.c the suites drive and diff's operations do not (yet): a
 #: change there cannot show up as a divergence.
-NOT_EXERCISED = ("__mmap_region/mmap_region", "do_brk_flags", "copy_vma", "vma_modify_* "
-                 "other than flags", "insert_vm_struct", "expand_stack", "do_vmi_munmap via "
-                 "__vm_munmap", "anon_vma sharing/chains", "fault injection")
+NOT_EXERCISED = ("vma_modify_name/policy/flags_uffd (diff's modify is the flags path)",
+                 "expand_stack/expand_downwards", "__install_special_mapping",
+                 "->mmap_prepare behaviours and ->mmap errors", "vma_merge_extend",
+                 "fault sites other than " + "/".join(FAIL_SITES),
+                 "limits (RLIMIT_AS/MEMLOCK, overcommit)", "mm_take_all_locks",
+                 "line/branch coverage (no --coverage)")
 
 
 def exercised_text(stats: dict) -> str:
     """What the run exercised (operations and their outcomes) and what it cannot."""
     ops = "; ".join(f"{op} {sum(c.values())} (" + ", ".join(f"{r} {n}" for r, n in c.items())
                     + ")" for op, c in stats.get("exercised", {}).items())
+    state = ", ".join(stats.get("state_compared", []))
+    without = ", ".join(stats.get("state_compared_without", []))
     return (f"exercised (tree A's outcomes): {ops or 'nothing'}\n"
-            f"not exercised by diff: {', '.join(stats.get('not_exercised', []))}\n")
+            f"compared per operation: return value, layout (flags by name, pgoff, anon_vma "
+            f"sharing, file), {state}, WARN count, BUG\n"
+            + (f"state not compared (one tree cannot express it): {without}\n"
+               if without else "")
+            + f"not exercised by diff: {', '.join(stats.get('not_exercised', []))}\n")
 
 
-def sequence(k: Kernel, seed: int, index: int, length: int) -> list[Op]:
-    """Random sequence *index* of *seed*, generated against kernel *k*'s layouts."""
-    gen = OpGenerator(seed * 1_000_003 + index)
+def sequence(k: Kernel, seed: int, index: int, length: int,
+             ops_enabled: frozenset[str] | None = None) -> list[Op]:
+    """Random sequence *index* of *seed*, generated against kernel *k*'s layouts
+    (with the entry-point operations in *ops_enabled*, default: all *k* has)."""
+    if ops_enabled is None:
+        ops_enabled = enabled_ops(k)[0]
+    gen = OpGenerator(seed * 1_000_003 + index, ops_enabled)
     ops: list[Op] = []
     k.clear_warnings()
+    k.reset_services()
     with k.mm() as mm:
         w = World(k, mm)
         for _ in range(length):
@@ -273,6 +450,8 @@ def report_text(a: Kernel, b: Kernel, divs: list[Divergence], stats: dict) -> st
                 if miss:
                     out.append(f"  note: {', '.join(miss)} not a flag of "
                                f"{(a if side == 'a' else b).version} (left out there)")
+        for line in (d.differing_state() if bool(d.a.bug) == bool(d.b.bug) else []):
+            out.append(f"  state differs (A / B): {line}")
         out.append("  before the last operation (both):")
         out += ["    " + l for l in layout_diagram(d.before).splitlines()]
         left = f"ret {d.a.ret}" + (f"  WARN {'; '.join(d.a.warns)}" if d.a.warns else "") + \
@@ -289,7 +468,8 @@ def report_text(a: Kernel, b: Kernel, divs: list[Divergence], stats: dict) -> st
 
 def report_json(a: Kernel, b: Kernel, divs: list[Divergence], stats: dict) -> str:
     def outcome(o: Outcome) -> dict:
-        return {"ret": o.ret, "layout": o.layout, "warns": o.warns, "bug": o.bug}
+        return {"ret": o.ret, "layout": o.layout, "warns": o.warns, "bug": o.bug,
+                "state": o.state}
     return json.dumps({
         "a": {"label": a.label, "args": a.replay_args, "version": a.version,
               "build": a.build.key},
@@ -298,6 +478,7 @@ def report_json(a: Kernel, b: Kernel, divs: list[Divergence], stats: dict) -> st
         "stats": stats,
         "divergences": [{"ops": d.ops, "origin": d.origin, "shrunk_from": d.shrunk_from,
                          "before": d.before, "a": outcome(d.a), "b": outcome(d.b),
-                         "missing_flags": d.missing, "replay": replay_line([a, b], d.ops)}
+                         "missing_flags": d.missing, "state_differs": d.differing_state(),
+                         "replay": replay_line([a, b], d.ops)}
                         for d in divs],
     }, indent=1, default=str)

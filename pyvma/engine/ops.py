@@ -15,12 +15,40 @@ from dataclasses import dataclass, field
 
 from ..api import MM, PAGE_SIZE, Kernel, KernelBug
 from ..api.registry import WALK_ROWS
+from ..errors import KernelError, PyvmaError
 
 Op = tuple
 BASE = ("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE")
 # extra flags the op generator mixes in: one that blocks merges, the sticky ones
 GEN_FLAGS = ("VM_DONTDUMP", "VM_MAYBE_GUARD", "VM_SOFTDIRTY", "VM_EXEC")
 GEN_PAGES = 24      # pages of address space the op generator works in
+
+#: operation -> the tree feature it needs (None: every tree the harness builds); an
+#: operation whose feature one tree of a diff lacks is left out for both
+OP_FEATURES: dict[str, str | None] = {
+    "map": None, "merge_new": None, "modify": None, "set_flags": None, "expand": None,
+    "shrink": None, "split": None, "munmap": None,
+    "mmap": "mmap_region", "brk": "do_brk_flags", "copy_vma": None,
+    "vm_munmap": "vm_munmap", "fault": None, "insert": "insert_vm_struct", "fail": None,
+}
+#: the services a ``fail`` operation makes fail during the next operation
+FAIL_SITES = ("prealloc", "vma_alloc", "anon_vma_clone", "fatal_signal")
+#: the operations calling an entry point a kernel caller uses (apply_entry)
+ENTRY_OPS = frozenset(("mmap", "brk", "copy_vma", "vm_munmap", "fault", "insert", "fail"))
+#: the compared state beyond the layout; anon_pgoff only where both trees have one
+STATE_FIELDS = ("map_count", "avc", "vm_ops", "anon_pgoff", "close_calls", "counters",
+                "committed")
+
+
+def enabled_ops(*kernels: Kernel) -> tuple[frozenset[str], dict[str, str]]:
+    """The operations every kernel can run, and the others with the feature lacking."""
+    ok, left = set(), {}
+    for op, feat in OP_FEATURES.items():
+        if feat is None or all(k.has(feat) for k in kernels):
+            ok.add(op)
+        else:
+            left[op] = feat
+    return frozenset(ok), left
 
 
 @dataclass
@@ -30,14 +58,21 @@ class Outcome:
     warns: tuple = ()
     bug: str = ""
     missing: tuple = ()
+    #: STATE_FIELDS -> value: map_count, per VMA (in layout order) its anon_vma_chain
+    #: length, vm_ops kind and anonymous page offset, ->close calls during the op, the
+    #: mm's page counters and the pages the op committed (VM_ACCOUNT; negative: freed)
+    state: dict = field(default_factory=dict)
 
-    def key(self, ignore: frozenset = frozenset()) -> tuple:
+    def key(self, ignore: frozenset = frozenset(), skip: frozenset = frozenset()) -> tuple:
         """What two trees must agree on: return value, layout (flags by name, less
-        *ignore*: flags one of the trees lacks), how many WARNs, BUG or not.  WARN
-        texts differ between trees (renamed variables, lines) and are only shown."""
+        *ignore*: flags one of the trees lacks; anon_vmas as a canonical partition),
+        the state fields less *skip* (fields one tree cannot express), how many WARNs,
+        BUG or not.  WARN texts differ between trees (renamed variables, lines) and
+        are only shown."""
         layout = tuple(r[:3] + (tuple(f for f in r[3] if f not in ignore),) + r[4:]
                        for r in self.layout) if ignore else self.layout
-        return (self.ret, layout, len(self.warns), bool(self.bug))
+        state = tuple((n, v) for n, v in self.state.items() if n not in skip)
+        return (self.ret, layout, state, len(self.warns), bool(self.bug))
 
 
 @dataclass
@@ -48,6 +83,10 @@ class World:
     mm: MM
     anon: dict = field(default_factory=dict)
     files: dict = field(default_factory=dict)
+    #: a ``fail`` operation's (site, after): armed for the next operation only
+    pending: tuple | None = None
+    #: the layout apply() left (None: not known; valid() walks the tree then)
+    last: tuple | None = None
 
     def flags(self, names: Sequence[str]) -> tuple[int, tuple[str, ...]]:
         value, missing = 0, []
@@ -69,8 +108,37 @@ class World:
         if name is None:
             return None
         if name not in self.files:
-            self.files[name] = self.k.file()
+            # "fc": a file whose ->mmap installs vm_ops with ->open and ->close
+            self.files[name] = (self.k.file(mmap=True, ops=("open", "close"))
+                                if name == "fc" else self.k.file())
         return self.files[name]
+
+    def counters(self) -> tuple[int, ...]:
+        """The mm's page counters (MM.MM_COUNTERS order), read into one buffer."""
+        buf = self.__dict__.get("_counters")
+        if buf is None:
+            buf = self.__dict__["_counters"] = self.k.ffi.new(
+                "unsigned long[]", len(MM.MM_COUNTERS))
+        self.k.lib.pyvma_mm_counters(self.mm.ptr, buf, len(MM.MM_COUNTERS))
+        return tuple(buf)
+
+    def services(self) -> tuple[int, int]:
+        """The library-wide counts an operation's state is the change of: ->close
+        calls and committed pages (shared by every mm of the library)."""
+        return int(self.k.lib.pyvma_ops_stat(1)), int(self.k.lib.pyvma_committed())
+
+    def state(self, before: tuple[int, int]) -> dict:
+        """The compared state beyond the layout (see ``Outcome.state``)."""
+        lib = self.k.lib
+        n, buf = self.mm.objects.walk(self.mm.ptr)
+        rows = [buf[i] for i in range(min(n, WALK_ROWS))]
+        return {"map_count": int(lib.pyvma_mm_map_count(self.mm.ptr)),
+                "avc": tuple(int(lib.pyvma_vma_avc_count(b.vma)) for b in rows),
+                "vm_ops": tuple(int(lib.pyvma_vma_vm_ops(b.vma)) for b in rows),
+                "anon_pgoff": tuple(int(b.anon_pgoff) for b in rows),
+                "close_calls": int(lib.pyvma_ops_stat(1)) - before[0],
+                "counters": self.counters(),
+                "committed": int(lib.pyvma_committed()) - before[1]}
 
     def vma_at(self, page: int):
         for v in self.mm.vmas():
@@ -86,22 +154,30 @@ class World:
             self._ptr_names.setdefault(int(cast("uintptr_t", a.ptr)), n)
         for n, f in self.files.items():
             self._ptr_names.setdefault(int(cast("uintptr_t", f.ptr)), n)
-        names = self._ptr_names
+        known = self._ptr_names
+        # objects the kernel made (anon_vma_prepare's, a copy's): named new1, new2...
+        # in layout order, so which VMAs share one compares as a partition
+        fresh: dict[int, str] = {}
+
+        def name(ptr: int) -> str | None:
+            if not ptr:
+                return None
+            got = known.get(ptr)
+            if got is None:
+                got = fresh.setdefault(ptr, f"new{len(fresh) + 1}")
+            return got
         sorted_names = self.k.sorted_names_of
         n, buf = self.mm.objects.walk(self.mm.ptr)
         if n > WALK_ROWS:
             return tuple((r.start // PAGE_SIZE, r.end // PAGE_SIZE, r.pgoff,
-                          sorted_names(r.flags),
-                          names.get(r.anon_vma, "?") if r.anon_vma else None,
-                          names.get(r.file, "?") if r.file else None)
+                          sorted_names(r.flags), name(r.anon_vma), name(r.file))
                          for r in self.mm.layout())
         out = []
         for i in range(n):
             b = buf[i]
-            av = int(cast("uintptr_t", b.anon_vma))
-            f = int(cast("uintptr_t", b.file))
             out.append((b.start // PAGE_SIZE, b.end // PAGE_SIZE, b.pgoff, sorted_names(b.flags),
-                        names.get(av, "?") if av else None, names.get(f, "?") if f else None))
+                        name(int(cast("uintptr_t", b.anon_vma))),
+                        name(int(cast("uintptr_t", b.file)))))
         return tuple(out)
 
 
@@ -109,7 +185,7 @@ def valid(w: World, op: Op) -> bool:
     """Whether *op* is one a kernel caller could make in this layout (shrinking a
     sequence can leave operations that no longer are)."""
     name, *a = op
-    lay = [(r[0], r[1]) for r in w.layout()]
+    lay = [(r[0], r[1]) for r in (w.last if w.last is not None else w.layout())]
 
     def free(s: int, e: int) -> bool:
         return 0 <= s < e and not any(x < e and s < y for x, y in lay)
@@ -130,17 +206,37 @@ def valid(w: World, op: Op) -> bool:
     if name == "shrink":
         v = within(a[0])
         return v is not None and v[0] < a[1] < v[1]
-    if name == "munmap":
-        return a[0] < a[1]
-    return True
+    if name in ("munmap", "vm_munmap", "mmap"):
+        return 0 <= a[0] < a[1]
+    if name in ("brk", "insert"):
+        return free(a[0], a[1])
+    if name == "fault":
+        return within(a[0]) is not None
+    if name == "copy_vma":
+        v = within(a[0])
+        return v is not None and free(a[1], a[1] + v[1] - v[0])
+    if name == "fail":
+        return a[0] in FAIL_SITES
+    return name in OP_FEATURES
 
 
 def apply(w: World, op: Op) -> Outcome:
     """Run one operation on *w*; never raises for kernel-side trouble."""
     k, mm = w.k, w.mm
     name, *a = op
+    close_before = w.services()
     if not valid(w, op):
-        return Outcome("invalid", w.layout())
+        w.pending = None
+        w.last = w.layout()
+        return Outcome("invalid", w.last, state=w.state(close_before))
+    if name == "fail":
+        w.pending = (a[0], a[1])
+        w.last = w.layout()
+        return Outcome(0, w.last, state=w.state(close_before))
+    armed, w.pending = w.pending, None
+    if armed:
+        # fatal_signal stays pending for the whole operation; ENOMEM sites fail once
+        k.fail(armed[0], True, after=armed[1], times=0 if armed[0] == "fatal_signal" else 1)
     before = len(k.warnings())
     missing: tuple = ()
     ret: object = None
@@ -190,12 +286,87 @@ def apply(w: World, op: Op) -> Outcome:
             s, e = a
             ret = mm.munmap(s * PAGE_SIZE, e * PAGE_SIZE)
         else:
-            raise ValueError(f"unknown operation {name!r}")
+            ret, missing = apply_entry(w, op)
     except KernelBug as exc:
         bug = exc.site.cond
         ret = "BUG"
+    except KernelError as exc:
+        # a harness step failing as the kernel's would (vma_link under a fault)
+        ret = exc.ret
+    except PyvmaError as exc:
+        # the harness's own allocation failing under an armed fault (the caller's
+        # vm_area_alloc(): a caller's -ENOMEM)
+        if not armed:
+            raise
+        ret = "caller nomem" if "alloc" in str(exc) else f"error {exc}"
+    finally:
+        if armed:
+            k.fail(armed[0], False)
     warns = tuple(w_.cond for w_ in k.warnings()[before:])
-    return Outcome(ret, w.layout(), warns, bug, missing)
+    w.last = w.layout()
+    return Outcome(ret, w.last, warns, bug, missing, w.state(close_before))
+
+
+def apply_entry(w: World, op: Op) -> tuple[object, tuple]:
+    """The operations that call an mm/vma.c entry point a kernel caller uses (mmap,
+    brk, mremap's copy_vma, munmap(2), a first fault, insert_vm_struct): (return
+    value, flags the tree lacks)."""
+    k, mm = w.k, w.mm
+    name, *a = op
+    missing: tuple = ()
+    if name == "mmap":
+        # mmap_region() (MAP_FIXED: whatever is there is unmapped first); "fc": a
+        # file whose ->mmap installs ->open/->close
+        s, e, pgoff, names, f = a
+        flags, missing = w.flags(names)
+        call = mm.mmap if k.has("mmap_region_checks") else mm.mmap_region
+        ret = call(s * PAGE_SIZE, (e - s) * PAGE_SIZE, flags, pgoff, file=w.file(f))
+        return (ret // PAGE_SIZE if ret >= 0 else ret), missing
+    if name == "brk":
+        # do_brk_flags() with the VMA ending at the break as brk's vma
+        s, e = a
+        prev = w.vma_at(s - 1) if s > 0 else None
+        if prev is not None and prev.end != s * PAGE_SIZE:
+            prev = None
+        return mm.brk(prev, s * PAGE_SIZE, (e - s) * PAGE_SIZE, 0), missing
+    if name == "copy_vma":
+        # mremap's move of the whole VMA at *page* to *dst*: copy_vma(), then (move)
+        # the source range unmapped as move_vma() does
+        page, dst, move = a
+        vma = w.vma_at(page)
+        s, e, pgoff = vma.start, vma.end, vma.pgoff
+        # mremap passes the source's anonymous offset where the tree keeps one
+        anon = vma.anon_pgoff if k.has("anon_pgoff") else None
+        new, _, _ = mm.copy_vma(vma, dst * PAGE_SIZE, e - s, pgoff, anon)
+        if new is None:
+            return "nomem", missing
+        if move:
+            return mm.munmap(s, e), missing
+        return 0, missing
+    if name == "vm_munmap":
+        s, e = a
+        return mm.vm_munmap(s * PAGE_SIZE, (e - s) * PAGE_SIZE), missing
+    if name == "fault":
+        # a first write fault: anon_vma_prepare() (shares a neighbour's when it may)
+        return mm.anon_vma_prepare(w.vma_at(a[0])), missing
+    if name == "insert":
+        # insert_vm_struct() of a new VMA (anonymous unless *f*; *av* preset: the
+        # misuse 7.2 BUGs on and later trees WARN about)
+        s, e, pgoff, names, av, f = a
+        flags, missing = w.flags(names)
+        vma = mm.alloc(s * PAGE_SIZE, e * PAGE_SIZE, pgoff, flags)
+        if f is None:
+            vma.set_vm_ops(None)
+        else:
+            mm.objects.remember_file(w.file(f))
+            k.lib.pyvma_vma_set_file(vma.ptr, w.file(f).ptr)
+        if av is not None:
+            vma.set_anon_vma(w.av(av))
+        ret = mm.insert_vm_struct(vma)
+        if ret:
+            k.lib.pyvma_vma_free(vma.ptr)
+        return ret, missing
+    raise ValueError(f"unknown operation {name!r}")
 
 
 def modify_flags(w: World, vma, s: int, e: int, flags: int):
@@ -240,8 +411,10 @@ class OpGenerator:
     """Seeded random operation sequences, valid by construction against the layout
     the sequence builds (computed on a reference kernel as it goes)."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, ops: frozenset[str] | None = None) -> None:
         self.rnd = random.Random(seed)
+        #: the entry-point operations it may generate (default: all of them)
+        self.entry = sorted((set(OP_FEATURES) if ops is None else ops) & ENTRY_OPS)
 
     def _flags(self) -> tuple[str, ...]:
         extra = [f for f in GEN_FLAGS if self.rnd.random() < 0.2]
@@ -269,6 +442,59 @@ class OpGenerator:
         return s if self.rnd.random() < 0.8 else s + self.rnd.randint(1, 5)
 
     def next_op(self, layout) -> Op:
+        if self.entry and self.rnd.random() < 0.35:
+            op = self._entry_op(layout, self.rnd.choice(self.entry))
+            if op is not None:
+                return op
+        return self._basic_op(layout)
+
+    def _entry_op(self, layout, name: str) -> Op | None:
+        """One of the ENTRY_OPS, valid against *layout* (None: none fits)."""
+        rnd = self.rnd
+        if name == "fail":
+            return ("fail", rnd.choice(FAIL_SITES), rnd.choice((0, 0, 1)))
+        if name in ("mmap", "vm_munmap"):
+            s = rnd.randrange(GEN_PAGES - 1)
+            e = min(GEN_PAGES, s + rnd.randint(1, 5))
+            if name == "vm_munmap":
+                return ("vm_munmap", s, e)
+            f = rnd.choice([None, None, None, "f0", "fc"])
+            flags = self._flags() + (("VM_SHARED", "VM_MAYSHARE") if f and rnd.random() < 0.3
+                                     else ())
+            if rnd.random() < 0.25 and "VM_EXEC" not in flags:
+                # executable: no merge with its neighbour, yet their anon_vma may be
+                # shared (anon_vma_compatible() ignores the access flags)
+                flags += ("VM_EXEC",)
+            # an anonymous mapping's offset is its address (do_mmap's rule)
+            return ("mmap", s, e, self._pgoff(layout, s) if f else s, flags, f)
+        if name in ("brk", "insert"):
+            gap = self._gap(layout)
+            if gap is None:
+                return None
+            s, e = gap
+            if name == "brk":
+                return ("brk", s, e)
+            # an anon_vma preset is a misuse (a BUG on some trees, which ends the
+            # sequence): rare
+            av = "av0" if rnd.random() < 0.03 else None
+            f = None if rnd.random() < 0.7 else "f0"
+            return ("insert", s, e, self._pgoff(layout, s), self._flags(), av, f)
+        if not layout:
+            return None
+        v = rnd.choice(layout)
+        if name == "fault":
+            return ("fault", rnd.randint(v[0], v[1] - 1))
+        # copy_vma: often right next to the source (mremap's self-merge case)
+        n = v[1] - v[0]
+        cands = [d for d in (v[1], v[0] - n) if d >= 0 and d + n <= GEN_PAGES]
+        free = [p for p in range(GEN_PAGES - n + 1)
+                if not any(x < p + n and p < y for x, y, *_ in layout)]
+        picks = [d for d in cands if d in free] if rnd.random() < 0.5 else free
+        if not picks:
+            return None
+        return ("copy_vma", v[0], rnd.choice(picks), rnd.random() < 0.7)
+
+    def _basic_op(self, layout) -> Op:
         r = self.rnd.random()
         av = self.rnd.choice([None, None, "av0", "av1"])
         f = None if self.rnd.random() < 0.85 else "f0"
