@@ -79,6 +79,7 @@ class Built:
     seconds: float = 0.0           # the build's wall time when it was made
     cached: bool = True            # found in the cache by this process
     tried: list[str] = field(default_factory=list)      # supplied, yet no build
+    reused: list[str] = field(default_factory=list)     # objects of the last build kept
 
     @property
     def binary(self) -> Path:
@@ -288,10 +289,77 @@ def _supplied_header(tree: KernelTree, harness: Path, main: str, names: list[str
     return "\n".join([*out, *protos, *bodies]) + "\n", supplied
 
 
+#: The tree's files that only the harness's main object reads (it #includes them): a
+#: change to nothing else lets the other objects of the last build be reused.
+MAIN_ONLY = ("mm/vma.c", "mm/vma_init.c", "mm/vma_exec.c")
+
+
+def _inputs(tree: KernelTree) -> dict[str, str]:
+    """What a build of *tree*'s harness read, file by file (sha256), and how."""
+    from .cache import file_digest
+    out = {rel: file_digest(tree.root / rel) for rel in tree.hashed_files(KEY_FILES)}
+    out["\0recipe"] = f"{KEY_VERSION}\n{_compiler_id()}"
+    return out
+
+
+def _stash(tree: KernelTree) -> Path:
+    """Where the objects of the last harness build of this tree (by its root) are kept."""
+    return subdir("upstream-c", tree.cache) / "objects" / \
+        hashlib.sha256(str(tree.root).encode()).hexdigest()[:20]
+
+
+def _seed(tree: KernelTree, harness: Path, main: str, inputs: dict[str, str]) -> list[str]:
+    """Copy in (with their times) the objects of the last build of this tree that no
+    changed file can reach: only when what changed is among MAIN_ONLY, so every object
+    but the main one is as make would leave it.  Returns the objects seeded."""
+    stash = _stash(tree)
+    try:
+        old = json.loads((stash / "INPUTS.json").read_text())
+    except (OSError, ValueError):
+        return []
+    if not isinstance(old, dict) or old.keys() != inputs.keys():
+        return []
+    changed = [r for r in inputs if inputs[r] != old[r]]
+    if any(r not in MAIN_ONLY for r in changed):
+        return []
+    seeded = []
+    for obj in sorted(stash.glob("*.o")):
+        if obj.name != f"{main}.o" and not obj.is_symlink():
+            shutil.copy2(obj, harness / obj.name)
+            seeded.append(obj.name)
+    gen = stash / "generated"
+    if gen.is_dir() and seeded:
+        (harness / "generated").mkdir(exist_ok=True)
+        for f in gen.iterdir():
+            if f.is_file() and not f.is_symlink():
+                shutil.copy2(f, harness / "generated" / f.name)
+    return seeded
+
+
+def _keep_objects(tree: KernelTree, harness: Path, inputs: dict[str, str]) -> None:
+    """Keep this build's objects for the next build of the same tree (see _seed)."""
+    stash = _stash(tree)
+    new = stash.with_name(stash.name + ".new")
+    with file_lock(stash.parent / f"{stash.name}.lock"):
+        shutil.rmtree(new, ignore_errors=True)
+        with atomic_dir(new) as tmp:
+            for obj in harness.glob("*.o"):
+                shutil.copy2(obj, tmp / obj.name)
+            if (harness / "generated").is_dir():
+                shutil.copytree(harness / "generated", tmp / "generated")
+            write_json_atomic(tmp / "INPUTS.json", inputs)
+        shutil.rmtree(stash, ignore_errors=True)
+        os.rename(new, stash)
+
+
 def _do_build(tree: KernelTree, tmp: Path) -> dict:
     t0 = time.monotonic()
     harness, main = _prepare(tree, tmp / "src")
     log: list[str] = []
+    inputs = _inputs(tree)
+    seeded = _seed(tree, harness, main, inputs)
+    if seeded:
+        log.append(f"# pyvma reused from the last build of this tree: {' '.join(seeded)}\n")
     proc = _make(harness, "vma")
     log.append(proc.stdout)
     missing: list[str] = []
@@ -324,6 +392,7 @@ def _do_build(tree: KernelTree, tmp: Path) -> dict:
     ok = proc.returncode == 0 and (harness / "vma").is_file()
     if ok:
         os.replace(harness / "vma", tmp / "vma")
+        _keep_objects(tree, harness, inputs)
     elif not message:
         message = error_lines(proc.stdout, tmp / "src")
     if supplied:
@@ -332,6 +401,7 @@ def _do_build(tree: KernelTree, tmp: Path) -> dict:
     shutil.rmtree(tmp / "src")
     return {"ok": ok, "message": message, "supplied": supplied if ok else [],
             "tried_supplying": supplied, "seconds": round(time.monotonic() - t0, 2),
+            "reused_objects": seeded,
             "version": tree.version_str}
 
 
@@ -355,7 +425,8 @@ def build(tree: KernelTree) -> Built:
 def _load(final: Path, cached: bool) -> Built:
     data = json.loads((final / "RESULT.json").read_text())
     return Built(final.name, final, data["ok"], data["message"], data["supplied"],
-                 data["seconds"], cached, [] if data["ok"] else data["tried_supplying"])
+                 data["seconds"], cached, [] if data["ok"] else data["tried_supplying"],
+                 list(data.get("reused_objects", [])))
 
 
 class _Pending:

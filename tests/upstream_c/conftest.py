@@ -113,7 +113,9 @@ def pytest_terminal_summary(terminalreporter) -> None:
         if not p.done.is_set() or p.value is None:
             continue
         b = p.value
-        how = "cached" if b.cached else f"built in {b.seconds:.1f} s"
+        how = "cached" if b.cached else f"built in {b.seconds:.1f} s" + (
+            f" (reusing {len(b.reused)} objects of its last build: only mm/vma*.c changed)"
+            if b.reused else "")
         what = (f"pyvma supplied {', '.join(b.supplied)}" if b.supplied else
                 "as the tree has it" if b.ok else f"does not build: {_one_line(b.message)}")
         terminalreporter.write_line(

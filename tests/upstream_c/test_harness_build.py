@@ -119,3 +119,37 @@ def test_unbuildable_harness_skips_each_test_with_the_compilers_line(tree, tmp_p
         assert skipped is not None, case.get("name")
         assert f"{main}.c" in skipped.get("message") and \
             "error: 'pyvma_undeclared_name' undeclared" in skipped.get("message")
+
+
+def test_a_change_to_mm_vma_c_reuses_the_other_objects(tree, tmp_path):
+    """The patch loop: after a change to mm/vma.c only, the harness build keeps every
+    object of the tree's last build but the main one (which includes mm/vma.c); a
+    change anywhere else rebuilds all.  The C tests pass either way."""
+    import os
+    import shutil
+
+    from pyvma.tree import resolve
+
+    from ..harness.scratch import scratch_tree
+    root = scratch_tree(tree.root, tmp_path / "tree", {})
+    for sub in (upstream_c.HARNESS, "tools/scripts"):
+        if (tree.root / sub).is_dir() and not (root / sub).exists():
+            shutil.copytree(tree.root / sub, root / sub, copy_function=os.link)
+
+    def edit(rel: str, n: int):
+        text = (root / rel).read_text()
+        (root / rel).unlink()
+        (root / rel).write_text(text + f"/* pyvma test edit {n} */\n")
+        upstream_c._keys.clear()
+        return upstream_c.build(resolve(str(root), tree.cache))
+
+    first = edit("mm/vma.c", 1)
+    assert first.ok, first.message
+    again = edit("mm/vma.c", 2)
+    assert again.ok, again.message
+    main = upstream_c.main_file(root / upstream_c.HARNESS)
+    assert again.reused and f"{main}.o" not in again.reused
+    results = upstream_c.run(again, upstream_c.test_names(tree))
+    assert results and all(r.passed for r in results.values()), results
+    other = edit("tools/testing/shared/linux.c", 3)
+    assert other.ok and other.reused == []
