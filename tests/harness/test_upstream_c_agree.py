@@ -17,7 +17,7 @@ import pytest
 
 from pyvma import source, upstream_c
 
-from ..harness.scratch import scratch_tree
+from .scratch import scratch_tree
 
 SUITES = Path(__file__).resolve().parents[1]    # tests/ (or pyvma/suites, installed)
 PLANT_FN = "bool is_mergeable_vma(struct vma_merge_struct *vmg, bool merge_next)"

@@ -94,7 +94,7 @@ def test_unbuildable_harness_skips_each_test_with_the_compilers_line(tree, tmp_p
     from pathlib import Path
     from xml.etree import ElementTree
 
-    from ..harness.scratch import scratch_tree
+    from .scratch import scratch_tree
     main = upstream_c.main_file(tree.root / upstream_c.HARNESS)
     rel = f"{upstream_c.HARNESS}/{main}.c"
     root = scratch_tree(tree.root, tmp_path / "tree", {})
@@ -106,10 +106,10 @@ def test_unbuildable_harness_skips_each_test_with_the_compilers_line(tree, tmp_p
     (root / rel).unlink()
     (root / rel).write_text(text + "\nint pyvma_planted = pyvma_undeclared_name;\n")
     xml = tmp_path / "c.xml"
-    here = Path(__file__).resolve().parent       # tests/upstream_c (or pyvma/suites/...)
+    suites = Path(__file__).resolve().parents[1]     # tests/ (or pyvma/suites, installed)
     subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                     "--kernel", str(root), "--junitxml", str(xml),
-                    str(here / "test_upstream_c.py")], cwd=here.parent.parent,
+                    str(suites / "upstream_c" / "test_upstream_c.py")], cwd=suites.parent,
                    capture_output=True,
                    env={k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")})
     cases = list(ElementTree.parse(xml).iter("testcase"))
@@ -130,7 +130,7 @@ def test_a_change_to_mm_vma_c_reuses_the_other_objects(tree, tmp_path):
 
     from pyvma.tree import resolve
 
-    from ..harness.scratch import scratch_tree
+    from .scratch import scratch_tree
     root = scratch_tree(tree.root, tmp_path / "tree", {})
     for sub in (upstream_c.HARNESS, "tools/scripts"):
         if (tree.root / sub).is_dir() and not (root / sub).exists():
