@@ -12,8 +12,8 @@ Accepted specs (see ``resolve``):
   with ``apt-get download`` through a project-local apt configuration
   under ``$PYVMA_CACHE/apt`` and extracted into the cache.
 
-One module per job, imports running down this list: ``resolve`` (the entry
-point) -> ``resolvers`` (one per spec kind) and ``debian`` (apt) -> ``markers``
+One module per job, imports running down this list: ``spec`` (``resolve``, the
+entry point) -> ``resolvers`` (one per spec kind) and ``debian`` (apt) -> ``markers``
 (cached trees) -> ``archive`` (tar/dpkg/git, extraction refusals) ->
 ``validate`` (version, features: the ``features`` registry) -> ``kernel_tree``
 -> ``hashing``.  ``patches`` and ``mbox`` build patched trees on top.
@@ -32,12 +32,22 @@ Cache layout (``$PYVMA_CACHE``, default ``~/.cache/pyvma``)::
     tmp/                            downloads in progress
 """
 
-from .archive import extract_deb, extract_members, extract_tarball, package_members, source_archive
-from .debian import DebianApt
-from .kernel_tree import FEATURES, MARKER, KernelTree
-from .resolve import resolve
-from .validate import parse_makefile_version, probe_features
+import importlib
+from typing import Any
 
-__all__ = ["FEATURES", "MARKER", "DebianApt", "KernelTree", "extract_deb", "extract_members",
-           "extract_tarball", "package_members", "parse_makefile_version", "probe_features",
-           "resolve", "source_archive"]
+#: What the package offers, by the module that defines it: imported on first use, so
+#: a warm start (a cached build loaded) imports no tarfile, apt or patch machinery.
+_HOME = {
+    "extract_deb": "archive", "extract_members": "archive", "extract_tarball": "archive",
+    "package_members": "archive", "source_archive": "archive", "DebianApt": "debian",
+    "FEATURES": "kernel_tree", "MARKER": "kernel_tree", "KernelTree": "kernel_tree",
+    "resolve": "spec", "parse_makefile_version": "validate",
+    "probe_features": "validate",
+}
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)

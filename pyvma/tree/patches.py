@@ -32,8 +32,8 @@ from ..errors import PatchError
 from .kernel_tree import KernelTree
 from .markers import PATCHES_MARKER, recorded_identity  # noqa: F401  (recorded_identity: re-exported)
 from .mbox import Series, read_series
-from .resolve import resolve
 from .scratch import SUBTREES, _from_package, _marker, _write_private, link_copy
+from .spec import resolve
 
 #: Subtrees a Debian/tarball/git-archive base tree holds whole (a file missing under
 #: them is missing from the package too).

@@ -22,7 +22,7 @@ import pytest
 from pyvma.api import load_tree
 from pyvma.cache import cache_dir
 from pyvma.tree.archive import package_members
-from pyvma.tree.resolve import resolve
+from pyvma.tree.spec import resolve
 from pyvma.tree.mbox import SeriesError, read_series, split_mbox
 from pyvma.tree.markers import PATCHES_MARKER as MARKER
 from pyvma.tree.patches import PatchError, patched

@@ -11,7 +11,6 @@ from ..cache import (
     cache_dir,
 )
 from ..errors import SourceError
-from .debian import _resolve_debian
 from .kernel_tree import _SPEC_HELP
 from .resolvers import _resolve_deb, _resolve_dir, _resolve_git, _resolve_tarball
 
@@ -42,6 +41,7 @@ def resolve(spec: str, cache: Path | None = None) -> KernelTree:
         raise SourceError(f"empty kernel spec {spec!r}. {_SPEC_HELP}")
     cdir = cache_dir(cache)
     if spec.startswith("debian:"):
+        from .debian import _resolve_debian  # apt only for debian: specs
         return _resolve_debian(spec, cdir)
 
     path = _expanduser(spec)
