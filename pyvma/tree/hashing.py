@@ -92,7 +92,10 @@ def _content_hash(root: Path, rels: Sequence[str], cache: Path | None) -> str:
     except (OSError, ValueError):
         db = {}
     entries: dict[str, list[Any]] = db.get("files", {})
-    new_entries: dict[str, list[Any]] = {}
+    # one db per root serves every caller (the build key's file list, the tree's, the
+    # upstream harness's): entries of files other callers read are kept, not dropped
+    # (dropping them made each caller rewrite the db and re-hash the others' files)
+    new_entries: dict[str, list[Any]] = dict(entries)
     changed = False
     # Files touched within this window may still change within the same
     # mtime tick; hash them but don't trust a cached digest for them.
@@ -114,8 +117,10 @@ def _content_hash(root: Path, rels: Sequence[str], cache: Path | None) -> str:
         remember_digest(path, st.st_mtime_ns, st.st_size, digest)
         if st.st_mtime_ns < racy_before:
             new_entries[rel] = [st.st_mtime_ns, st.st_size, digest]
+        elif new_entries.pop(rel, None) is not None:
+            changed = True
         total.update(f"{rel}\0{digest}\n".encode())
-    if changed or len(new_entries) != len(entries):
+    if changed:
         try:
             write_json_atomic(
                 db_path, {"root": str(root.absolute()), "files": new_entries}
