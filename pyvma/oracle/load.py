@@ -54,7 +54,7 @@ def _fill(k: Kernel, mm: MM, vmas: list[maps.LiveVma]) -> None:
         if v.start < last_end:
             raise _refuse(v, "overlaps or precedes the VMA before it")
         names = v.flags if v.flags is not None else \
-            maps.flags_from_perms(v.perms) | _may(v.perms)
+            maps.flags_from_perms(v.perms) | maps.flags_from_perms(v.perms, may=True)
         if "VM_HUGETLB" in names:
             raise _refuse(v, "hugetlb mapping: the harness has 4 KiB pages only")
         lacking = sorted(n for n in names if not k.has_flag(n))
@@ -82,14 +82,3 @@ def _fill(k: Kernel, mm: MM, vmas: list[maps.LiveVma]) -> None:
         mm.account(nv)
         prev = (v, nv.anon_vma, pgoff)
         last_end = v.end
-
-
-def _may(perms: str) -> frozenset[str]:
-    """A maps line shows no VM_MAY* bits: the ones its permissions need."""
-    out = set()
-    for ch, name in zip(perms, ("VM_MAYREAD", "VM_MAYWRITE", "VM_MAYEXEC")):
-        if ch != "-":
-            out.add(name)
-    if perms[3] == "s":
-        out.add("VM_MAYSHARE")
-    return frozenset(out)

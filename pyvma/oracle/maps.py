@@ -82,14 +82,13 @@ def flags_from_codes(codes: list[str], lineno: int, line: str) -> frozenset[str]
     return frozenset(out)
 
 
-def flags_from_perms(perms: str) -> frozenset[str]:
-    """What a maps line's permissions say (rd/wr/ex/sh only)."""
-    out = set()
-    for ch, name in zip(perms, ("VM_READ", "VM_WRITE", "VM_EXEC")):
-        if ch != "-":
-            out.add(name)
+def flags_from_perms(perms: str, may: bool = False) -> frozenset[str]:
+    """What a maps line's permissions say (rd/wr/ex/sh only); *may*: the VM_MAY* bits
+    those permissions need (a maps line shows none)."""
+    pre = "VM_MAY" if may else "VM_"
+    out = {pre + name for ch, name in zip(perms, ("READ", "WRITE", "EXEC")) if ch != "-"}
     if perms[3] == "s":
-        out.add("VM_SHARED")
+        out.add(pre + "SHARE" if may else "VM_SHARED")
     return frozenset(out)
 
 
