@@ -33,14 +33,17 @@ def load_tree(tree, config=None, sanitizer: str | None = None,
     """load() for an already resolved (or patched) KernelTree."""
     from vma_internal.config import HarnessConfig
 
-    from ..build import build
+    from ..build.key import cached_build
 
     with wrap_shim_errors():
         cfg = config if isinstance(config, HarnessConfig) else HarnessConfig.from_overrides(config)
     if cfg.vma_flag_bits != 64 and not tree.has("vma_flags_t"):
         raise ConfigError(f"NUM_VMA_FLAG_BITS={cfg.vma_flag_bits} needs the vma_flags_t bitmap: "
                           f"kernel {tree.version_str} has a VM flags word only (use 64)")
-    b = build(tree, cfg, sanitizer, cache=cache)
+    b, _, _ = cached_build(tree, cfg.key, sanitizer, "", cache)
+    if b is None:
+        from ..build import build
+        b = build(tree, cfg, sanitizer, cache=cache)
     if b.key not in _loaded:
         _loaded[b.key] = Kernel(tree, b, cfg)
     return _loaded[b.key]

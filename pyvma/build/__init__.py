@@ -20,11 +20,25 @@ Layout under the cache::
     objs/<hash>.o            support objects (maple tree, tools/lib), by content
     locks/                   flock files
 """
-from ..errors import BuildError
-from .abi import _abi_module, _abi_name, load_abi
-from .builder import build
-from .compile import SANITIZERS
-from .key import ABI_FILE, MODULE_NAME, Build, _cached_ok, build_key, tree_key
+import importlib
+from typing import Any
 
-__all__ = ["ABI_FILE", "MODULE_NAME", "SANITIZERS", "Build", "BuildError", "_abi_module",
-           "_abi_name", "_cached_ok", "build", "build_key", "load_abi", "tree_key"]
+#: What the package offers, by the module that defines it: imported on first use, so
+#: a warm start (a cached build loaded: ``key.cached_build``) imports no compiler,
+#: symbol-check or cffi-writer machinery.
+_HOME = {
+    "ABI_FILE": "key", "MODULE_NAME": "key", "Build": "key", "_cached_ok": "key",
+    "build_key": "key", "tree_key": "key", "cached_build": "key",
+    "_abi_module": "abi", "_abi_name": "abi", "load_abi": "abi",
+    "build": "builder", "SANITIZERS": "compile",
+}
+__all__ = sorted([*_HOME, "BuildError"])
+
+
+def __getattr__(name: str) -> Any:
+    if name == "BuildError":
+        from ..errors import BuildError
+        return BuildError
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)

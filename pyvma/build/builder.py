@@ -32,7 +32,7 @@ from .compile import (
     _support_objects,
     _use_site,
 )
-from .key import ABI_FILE, MODULE_NAME, _cached_ok, build_key, tree_key
+from .key import ABI_FILE, MODULE_NAME, _cached_ok, cached_build
 
 if TYPE_CHECKING:
     from .key import Build
@@ -46,12 +46,10 @@ def build(tree: KernelTree, config=None, sanitizer: str | None = None,
     if sanitizer not in SANITIZERS:
         raise BuildError(f"unknown sanitizer {sanitizer!r}: use one of ubsan, asan, coverage")
     root = cache_dir(cache)
-    tree_hash = tree_key(tree)
-    key = build_key(tree, config.key, sanitizer, patches_hash, tree_hash)
-    bdir = root / "builds" / key
-    done = _cached_ok(bdir)
+    done, key, tree_hash = cached_build(tree, config.key, sanitizer, patches_hash, cache)
     if done:
         return done
+    bdir = root / "builds" / key
     with file_lock(root / "locks" / f"build-{key}.lock"):
         done = _cached_ok(bdir)
         if done:

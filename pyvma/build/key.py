@@ -81,6 +81,17 @@ def _cached_ok(bdir: Path) -> Build | None:
     return Build(info["key"], bdir, info["module_name"], mod, info)
 
 
+def cached_build(tree: KernelTree, config_key: str, sanitizer: str | None,
+                 patches_hash: str, cache: Path | None) -> tuple[Build | None, str, str]:
+    """The finished build of *tree* for this configuration if the cache holds one
+    (None: it must be built), with its build key and the tree's content hash: all a
+    warm start needs, without the compile machinery of ``builder``."""
+    from ..cache import cache_dir
+    tree_hash = tree_key(tree)
+    key = build_key(tree, config_key, sanitizer, patches_hash, tree_hash)
+    return _cached_ok(cache_dir(cache) / "builds" / key), key, tree_hash
+
+
 MODULE_NAME = "_pyvma"    # the library of every build; each loads from its own file
 
 

@@ -7,7 +7,6 @@ import contextlib
 import functools
 import hashlib
 import json
-import logging
 import os
 import re
 import shlex
@@ -27,6 +26,7 @@ from ..cache import (
     write_json_atomic,
 )
 from ..errors import DownloadError, SourceError
+from ..log import log
 from .archive import _run, _tail, extract_deb
 from .kernel_tree import _OFFLINE_HELP, VMA_C_SINCE
 from .markers import _cached_tree, _read_marker, _safe_key
@@ -35,7 +35,6 @@ from .validate import _load_tree, _read_text
 if TYPE_CHECKING:
     from .kernel_tree import KernelTree
 
-log = logging.getLogger("pyvma.source")
 
 
 DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
@@ -140,7 +139,7 @@ class DebianApt:
                 fresh = False
             if fresh and self.has_lists():
                 return
-            log.info("apt-get update (pyvma-local lists in %s)", self.lists)
+            log("info", "apt-get update (pyvma-local lists in %s)", self.lists)
             proc = _run(["apt-get", *self.options(), "-q", "update"])
             failed = proc.returncode != 0 or re.search(
                 r"^(E:|W: Failed to fetch)", proc.stdout + proc.stderr, re.M
@@ -150,7 +149,7 @@ class DebianApt:
                 return
             msg = _tail(proc.stderr or proc.stdout)
             if self.has_lists():
-                log.warning("apt-get update failed, using older package lists: %s", msg)
+                log("warning", "apt-get update failed, using older package lists: %s", msg)
                 return
             raise SourceError(
                 f"cannot fetch the Debian package lists (apt-get update into "
@@ -304,7 +303,7 @@ def _debian_deb(apt: DebianApt, pkg: str, ver: str, sha: str, cache: Path) -> Pa
         return kept
     dl = Path(tempfile.mkdtemp(prefix="download-", dir=subdir("tmp", cache)))
     try:
-        log.info("apt-get download %s=%s", pkg, ver)
+        log("info", "apt-get download %s=%s", pkg, ver)
         deb = apt.download(pkg, ver, dl)
         got = sha256_file(deb)
         if got != sha:
@@ -344,7 +343,7 @@ def _resolve_debian(spec: str, cache: Path) -> KernelTree:
         cached = _cached_debian_trees(cache, major, minor)
         if not cached:
             raise err
-        log.warning("%s; using the cached %s", err, cached[0].name)
+        log("warning", "%s; using the cached %s", err, cached[0].name)
         marker = _read_marker(cached[0]) or {}
         return _debian_tree(cached[0], marker, spec, cache, fetched=False)
 
@@ -394,7 +393,7 @@ def _resolve_debian(spec: str, cache: Path) -> KernelTree:
         t0 = time.monotonic()
         deb = _debian_deb(apt, pkg, ver, sha, cache)
         t1 = time.monotonic()
-        log.info("extracting %s", deb.name)
+        log("info", "extracting %s", deb.name)
         extract_deb(deb, tmp)
         t2 = time.monotonic()
         return {

@@ -7,7 +7,6 @@ import fnmatch
 import glob
 import hashlib
 import json
-import logging
 import os
 import stat
 import time
@@ -22,11 +21,7 @@ from ..cache import (
     subdir,
     write_json_atomic,
 )
-
-log = logging.getLogger("pyvma.source")
-
-
-
+from ..log import log
 
 
 def _is_glob(pattern: str) -> bool:
@@ -35,28 +30,43 @@ def _is_glob(pattern: str) -> bool:
 
 def _collect(root: Path, patterns: Iterable[str]) -> list[str]:
     """Expand ``patterns`` under ``root`` to sorted relative file paths."""
+    return _collect_dirs(root, patterns)[0]
+
+
+def _collect_dirs(root: Path, patterns: Iterable[str]) -> tuple[list[str], set[str] | None]:
+    """``_collect``, and the directories whose entries decide its result (None: a
+    pattern glob.glob expanded, whose directories are not known)."""
     out: set[str] = set()
+    dirs: set[str] | None = set()
     for pat in dict.fromkeys(p.strip("/") for p in patterns):
         if not pat:
             continue
         if not _is_glob(pat):
+            if dirs is not None:
+                dirs.add(os.path.dirname(pat))
             if (root / pat).is_file():
                 out.add(pat)
             continue
         fast = _collect_fast(root, pat)
         if fast is not None:
-            out.update(fast)
+            out.update(fast[0])
+            if dirs is not None and fast[1] is not None:
+                dirs.update(fast[1])
+            else:
+                dirs = None
             continue
+        dirs = None
         base = os.path.join(glob.escape(str(root)), "")
         # directories matching a file pattern are dropped by _content_hash
         out.update(p[len(base):] for p in glob.glob(base + pat, recursive=True))
-    return sorted(out)
+    return sorted(out), dirs
 
 
-def _collect_fast(root: Path, pat: str) -> list[str] | None:
-    """``dir/NAME`` and ``dir/**/NAME`` (NAME a glob, dir plain) by scandir/walk:
-    a load of a cached build expands these on every start.  None for other
-    shapes (glob.glob does those).  Hidden names are skipped, as glob does."""
+def _collect_fast(root: Path, pat: str) -> tuple[list[str], list[str] | None] | None:
+    """``dir/NAME`` and ``dir/**/NAME`` (NAME a glob, dir plain) by scandir/walk, with
+    the directories read (None: the top one is missing): a load of a cached build
+    expands these on every start.  None for other shapes (glob.glob does those).
+    Hidden names are skipped, as glob does."""
     head, _, name = pat.rpartition("/")
     recursive = head.endswith("/**") or head == "**"
     top = head[:-3].rstrip("/") if recursive else head
@@ -70,20 +80,114 @@ def _collect_fast(root: Path, pat: str) -> list[str] | None:
                 found = [f"{top}/{e.name}" if top else e.name for e in it
                          if not e.name.startswith(".") and fnmatch.fnmatchcase(e.name, name)]
         except OSError:
-            return []
-        return found
+            return [], None
+        return found, [top]
+    walked: list[str] = []
     for dirpath, dirnames, filenames in os.walk(start, followlinks=True):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         rel = os.path.relpath(dirpath, str(root))
+        walked.append(rel)
         found += [f"{rel}/{f}" for f in filenames
                   if not f.startswith(".") and fnmatch.fnmatchcase(f, name)]
-    return found
+    return found, (walked or None)
+
+
+#: a timestamp this recent may not change with the next edit (timestamp granularity)
+RACY_NS = 2_000_000_000
+
+
+def _stamps(rootstr: str, rels: Iterable[str]) -> tuple[list[str], bool]:
+    """Every path's stat identity (mtime, size, inode: what the digest db trusts, and
+    the inode for a file replaced by a rename; not the ctime, which a hard link to
+    the file changes), and whether any was modified too recently to be trusted."""
+    racy_before = time.time_ns() - RACY_NS
+    parts = []
+    racy = False
+    for rel in rels:
+        st = os.stat(os.path.join(rootstr, rel))
+        parts.append(f"{rel}\0{st.st_mtime_ns}\0{st.st_size}\0{st.st_ino}"
+                     f"\0{stat.S_ISDIR(st.st_mode)}")
+        racy = racy or st.st_mtime_ns >= racy_before
+    return parts, racy
+
+
+def _signature(parts: list[str]) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def content_hash(root: Path, patterns: Sequence[str], cache: Path | None) -> str:
+    """The content hash of the files *patterns* name under *root*.
+
+    A warm call reads one small memo per (root, patterns): if no directory the
+    patterns expand in changed (entries added, removed, renamed) the file list is
+    the memo's, and if no file's stat identity changed either, its hash is.
+    Otherwise the per-file digest db says which files to re-hash."""
+    hdir = subdir("hashes", cache)
+    rootstr = str(root.absolute())
+    key = hashlib.sha256(rootstr.encode()).hexdigest()[:24]
+    pkey = hashlib.sha256("\0".join(patterns).encode()).hexdigest()[:12]
+    memo_path = hdir / f"{key}.{pkey}.memo"
+    memo = _read_memo(memo_path)
+    rels: list[str] | None = None
+    if memo is not None and memo["dirs"] is not None:
+        try:
+            parts, racy = _stamps(rootstr, memo["dirs"])
+        except OSError:
+            parts, racy = [], True
+        if not racy and _signature(parts) == memo["dir_sig"]:
+            rels = memo["rels"]
+    if rels is not None:
+        parts, racy = _stamps(rootstr, rels)
+        sig = _signature(parts)
+        if not racy and sig == memo["sig"]:     # type: ignore[index]
+            return str(memo["total"])           # type: ignore[index]
+    # something changed: the file list is collected afresh (never taken from a memo
+    # whose files are not exactly as it recorded them)
+    rels, found_dirs = _collect_dirs(root, patterns)
+    dirs = sorted(found_dirs) if found_dirs is not None else None
+    dir_parts, dir_racy = _stamps(rootstr, dirs) if dirs is not None else ([], True)
+    dir_sig = "" if dir_racy else _signature(dir_parts)
+    parts, racy = _stamps(rootstr, rels)
+    sig = _signature(parts)
+    total = _content_hash(root, rels, cache)
+    if not racy:
+        try:
+            write_json_atomic(memo_path, {"root": rootstr, "patterns": list(patterns),
+                                          "dirs": dirs if dir_sig else None,
+                                          "dir_sig": dir_sig, "rels": rels, "sig": sig,
+                                          "total": total})
+        except OSError as e:  # the cache is an optimisation only
+            log("debug", "could not write %s: %s", memo_path, e)
+    return total
+
+
+def _read_memo(path: Path) -> dict[str, Any] | None:
+    """A content-hash memo, shape-checked (None: missing or not one pyvma wrote)."""
+    try:
+        memo = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    hexd = set("0123456789abcdef")
+
+    def strs(v: Any) -> bool:
+        return isinstance(v, list) and all(isinstance(x, str) for x in v)
+    if not isinstance(memo, dict) or not strs(memo.get("rels")) \
+            or not (memo.get("dirs") is None or strs(memo.get("dirs"))) \
+            or not all(isinstance(memo.get(k), str) for k in ("sig", "dir_sig", "total")) \
+            or len(memo["total"]) != 64 or not set(memo["total"]) <= hexd:
+        return None
+    return memo
 
 
 def _content_hash(root: Path, rels: Sequence[str], cache: Path | None) -> str:
+    """The content hash of *rels* (files; directories among them skipped), each file
+    re-hashed only if its (mtime, size) differs from the per-root digest db's."""
     hdir = subdir("hashes", cache)
     key = hashlib.sha256(str(root.absolute()).encode()).hexdigest()[:24]
-    db_path = hdir / f"{key}.json"
+    return _content_hash_db(root, rels, hdir / f"{key}.json")
+
+
+def _content_hash_db(root: Path, rels: Sequence[str], db_path: Path) -> str:
     try:
         db = json.loads(db_path.read_text())
         if not isinstance(db, dict) or db.get("root") != str(root.absolute()) \
@@ -126,5 +230,5 @@ def _content_hash(root: Path, rels: Sequence[str], cache: Path | None) -> str:
                 db_path, {"root": str(root.absolute()), "files": new_entries}
             )
         except OSError as e:  # the cache is an optimisation only
-            log.debug("could not write %s: %s", db_path, e)
+            log("debug", "could not write %s: %s", db_path, e)
     return total.hexdigest()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from . import features as _features
-from .hashing import _collect, _content_hash
+from .hashing import _collect, content_hash
 
 #: Marker file written into every tree pyvma extracts; its presence means
 #: the extraction finished.
@@ -106,4 +106,4 @@ class KernelTree:
         Per-file digests are cached under ``$PYVMA_CACHE/hashes`` keyed by
         (path, mtime_ns, size), so a warm call only stats the files.
         """
-        return _content_hash(self.root, self.hashed_files(extra_files), self.cache)
+        return content_hash(self.root, (*HASHED_FILES, *extra_files), self.cache)

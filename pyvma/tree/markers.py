@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import re
 import time
 from collections.abc import Callable
@@ -19,11 +18,9 @@ from ..cache import (
     subdir,
     write_json_atomic,
 )
+from ..log import log
 from .kernel_tree import MARKER, MARKER_FORMAT
 from .validate import _load_tree
-
-log = logging.getLogger("pyvma.source")
-
 
 
 def _read_marker(tree: Path) -> dict[str, Any] | None:
@@ -58,7 +55,7 @@ def _cached_tree(
             return final, marker
         remove_stale_tmp(final)
         if final.exists():  # no/old marker: an interrupted or foreign dir
-            log.warning("removing incomplete cached tree %s", final)
+            log("warning", "removing incomplete cached tree %s", final)
             _rmtree(final)
         start = time.monotonic()
         with atomic_dir(final) as tmp:
@@ -72,7 +69,7 @@ def _cached_tree(
                 **data,
             }
             write_json_atomic(tmp / MARKER, data)
-        log.info("extracted %s in %.1f s", final, data["seconds"])
+        log("info", "extracted %s in %.1f s", final, data["seconds"])
         return final, data
 
 

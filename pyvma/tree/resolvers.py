@@ -15,8 +15,6 @@ from ..cache import (
     subdir,
 )
 from ..errors import SourceError
-from .archive import _extract_stream, _run, _stream, _subtree_select, _tail, extract_deb, extract_tarball
-from .debian import _deb_fields, _keep_deb
 from .kernel_tree import _SPEC_HELP, GIT_SUBTREES, KernelTree
 from .markers import _cached_tree, _read_marker, _safe_key
 from .validate import _load_tree
@@ -41,6 +39,8 @@ def _resolve_dir(path: Path, spec: str, cache: Path) -> KernelTree:
 
 
 def _resolve_git(repo: Path, ref: str, spec: str, cache: Path) -> KernelTree:
+    # the archive and apt modules load only for the specs that extract something
+    from .archive import _extract_stream, _run, _stream, _subtree_select, _tail
     repo = repo.absolute()
     if not ref or ref.startswith("-"):
         raise SourceError(f"bad git ref {ref!r} in {spec!r}. {_SPEC_HELP}")
@@ -93,6 +93,8 @@ def _resolve_git(repo: Path, ref: str, spec: str, cache: Path) -> KernelTree:
 
 
 def _resolve_deb(deb: Path, spec: str, cache: Path) -> KernelTree:
+    from .archive import extract_deb
+    from .debian import _deb_fields, _keep_deb
     """Extract (once) and load a linux-source .deb."""
     deb = deb.absolute()
     pkg, ver = _deb_fields(deb)
@@ -134,6 +136,7 @@ def _tarball_stem(name: str) -> str:
 
 
 def _resolve_tarball(tarball: Path, spec: str, cache: Path) -> KernelTree:
+    from .archive import extract_tarball
     tarball = tarball.absolute()
     st = tarball.stat()
     stem = _safe_key(_tarball_stem(tarball.name))

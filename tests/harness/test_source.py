@@ -290,6 +290,47 @@ def test_content_hash_follows_mm_vma_c(k73: KernelTree, copied_tree: Path, cache
     assert kernels_left(cache) == []
 
 
+def _age(root: Path, seconds: int = 3600) -> None:
+    """Date every file and directory under *root* back by *seconds* (older than the
+    content hash's racy window, so its memo is written and trusted)."""
+    past = time.time() - seconds
+    for p in [root, *root.rglob("*")]:
+        os.utime(p, (past, past), follow_symlinks=False)
+
+
+def test_content_hash_memo_sees_edits_and_new_files(copied_tree: Path, cache: Path) -> None:
+    """The warm path (one memo per root and pattern list) follows an in-place edit
+    (no directory changes), a file added to a globbed directory and its removal."""
+    tree = resolve(str(copied_tree), cache=cache)
+    _age(copied_tree)
+    base = tree.content_hash()
+    memos = list((cache / "hashes").glob("*.memo"))
+    assert len(memos) == 1
+    assert tree.content_hash() == base                      # from the memo
+
+    vma_c = copied_tree / "mm" / "vma.c"
+    st = vma_c.stat()
+    original = vma_c.read_bytes()
+    with open(vma_c, "r+b") as f:                           # same inode, same size
+        f.write(b"/" if original[:1] != b"/" else b"#")
+    os.utime(vma_c, ns=(st.st_atime_ns, st.st_mtime_ns - 10**9))
+    edited = tree.content_hash()
+    assert edited != base
+    assert tree.content_hash() == edited                    # memo of the edited tree
+    vma_c.write_bytes(original)
+    _age(copied_tree)
+    assert tree.content_hash() == base
+
+    new = copied_tree / "include" / "linux" / "zz_pyvma_new.h"
+    new.write_text("#define ZZ 1\n")
+    _age(copied_tree)
+    added = tree.content_hash()
+    assert added != base and "include/linux/zz_pyvma_new.h" in tree.hashed_files()
+    new.unlink()
+    _age(copied_tree)
+    assert tree.content_hash() == base
+
+
 def test_resolving_a_directory_never_writes_into_it(copied_tree: Path, cache: Path) -> None:
     before = snapshot(copied_tree)
     time.sleep(0.01)
