@@ -32,6 +32,7 @@ struct seq_world {
 	struct file *file[5];		/* [PYVMA_SEQ_F0], [PYVMA_SEQ_FC] */
 	struct pyvma_vma_info rows[SEQ_ROWS];
 	int n;				/* VMAs of the last walk (rows: the first SEQ_ROWS) */
+	int stale;			/* kernel code ran since the last walk */
 	int pending;			/* a fail operation's site + 1 (0: none) */
 	long pending_after;
 	int bugged;
@@ -42,17 +43,19 @@ struct seq_world {
 
 static int seq_walk(struct seq_world *w)
 {
+	w->stale = 0;
 	w->n = pyvma_mm_walk(w->mm, w->rows, SEQ_ROWS);
 	return w->n <= SEQ_ROWS;
 }
 
-/* The row of the VMA holding @page after a fresh walk; -1: none. */
+/* The row of the VMA holding @page (walked again if kernel code ran); -1: none. */
 static int seq_at(struct seq_world *w, long page)
 {
 	unsigned long addr = (unsigned long)page * SEQ_PAGE;
 	int i, n;
 
-	seq_walk(w);
+	if (w->stale)
+		seq_walk(w);
 	n = w->n < SEQ_ROWS ? w->n : SEQ_ROWS;
 	for (i = 0; i < n; i++)
 		if (page >= 0 && w->rows[i].start <= addr && addr < w->rows[i].end)
@@ -135,7 +138,7 @@ static int seq_valid(struct seq_world *w, const struct pyvma_seq_op *op)
 
 /* Each call Python makes through MM._call: a new mmap-lock session first, a BUG
  * looked at after (it ends the operation, as KernelBug does). */
-#define SEQ_CALL(w, expr) (pyvma_mm_begin_op((w)->mm), (expr))
+#define SEQ_CALL(w, expr) ((w)->stale = 1, pyvma_mm_begin_op((w)->mm), (expr))
 #define SEQ_BUGGED(w) ((w)->bugged = pyvma_bug_get(&site) != 0)
 
 struct seq_ret {
@@ -739,10 +742,9 @@ long pyvma_seq_run(const struct pyvma_seq_cfg *cfg, struct pyvma_seq_op *ops, lo
 		int armed, warns0;
 
 		memset(rec, 0, sizeof(*rec));
-		if (!seq_walk(w)) {
-			ran = -1;
-			break;
-		}
+		/* the rows are the last record's (or the empty mm's) */
+		if (i == 0)
+			seq_walk(w);
 		if (generate)
 			seq_generate(w, op);
 		if (!seq_valid(w, op)) {

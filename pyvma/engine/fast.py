@@ -329,6 +329,8 @@ class FastDiff:
         self.rb = Runner(b, names, record, gen_ops)
         #: operations run per tree, and the kinds the C generator draws
         self.ops_run = 0
+        #: ... of them in sequences the C generator drew
+        self.gen_run = 0
         self._last_a = 0
         self.gen_ops = frozenset(n for n in gen_ops if n in KIND)
 
@@ -340,6 +342,8 @@ class FastDiff:
         self.rb.copy_ops_from(self.ra, ran_a)
         ran_b = self.rb.run(ran_a)
         self.ops_run += ran_a
+        if generate:
+            self.gen_run += ran_a
         if ran_b < 0:
             return -1
         m = min(ran_a, ran_b)
