@@ -128,9 +128,14 @@ def bench_kernel(spec: str, rounds: int, work: Path, repeat: int) -> dict:
     code = ("import sys; sys.path.insert(0, '.'); import pyvma.kernel as pv;"
             "from pyvma.diff import diff;"
             f"k = pv.load({spec!r}); d, s = diff(k, k, seed=7, sequences=400, length=30,"
-            " seconds=60, use_corpus=False); print(s['ops_per_second'])")
+            " seconds=60, use_corpus=False);"
+            " print(s.get('fast_ops_per_second', 0), s['ops_per_second'])")
     _, rc, out = timed([sys.executable, "-c", code], cwd=REPO)
-    r["diff_ops"] = float(out.strip().splitlines()[-1]) if rc == 0 else None
+    # the fast path (sequences drawn and run in C, every state field compared) and
+    # the whole run (with the Python-generated sequences: 1 in 21)
+    fast_ops, all_ops = (map(float, out.strip().splitlines()[-1].split()) if rc == 0
+                         else (None, None))
+    r["diff_ops"], r["diff_ops_all"] = fast_ops, all_ops
     # --- upstream-equivalent suite, warm ------------------------------------
     secs, rc, out = timed([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                            "--kernel", spec, "tests/upstream"], cwd=REPO)
@@ -253,8 +258,11 @@ def table(results: list[dict], peak: float) -> str:
                        f"{fmt(r.get(f'ct_{temp}_added'))} | | | |")
         out.append(f"| ops/s, Python-driven vs native C loop | {k} | {fmt(r.get('ops_py'), 'n')} | "
                    f"{fmt(r.get('ops_c'), 'n')} | {ratio(r.get('ops_py'), r.get('ops_c'))} | ≥ 0.3× |")
-        out.append(f"| diff throughput, random sequences (ops/s per tree) | {k} | "
-                   f"{fmt(r.get('diff_ops'), 'n')} | | | ≥ 10,000 |")
+        out.append(f"| diff throughput, random sequences drawn and run in C, all state "
+                   f"compared (ops/s per tree; whole run with the Python-generated ones "
+                   f"{fmt(r.get('diff_ops_all'), 'n')}) vs native C loop | {k} | "
+                   f"{fmt(r.get('diff_ops'), 'n')} | {fmt(r.get('ops_c'), 'n')} | "
+                   f"{ratio(r.get('diff_ops'), r.get('ops_c'))} | ≥ 100,000 |")
     out.append(f"| peak memory of `pytest tests` (max RSS) | all | {peak:.0f} MiB | | | |")
     notes = []
     for r in results:

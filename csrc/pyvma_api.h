@@ -346,3 +346,98 @@ int pyvma_vma_wants_writenotify(struct vm_area_struct *vma, unsigned long prot);
 int pyvma_mm_take_all_locks(struct mm_struct *mm);
 int pyvma_mm_drop_all_locks(struct mm_struct *mm);
 int pyvma_unlink_file_vmas(struct vm_area_struct **vmas, int n);
+
+/* ---- seeded operation sequences run in C (csrc/entry_seq.c; pyvma diff's fast
+ * path, pyvma/engine/fast.py): each operation of pyvma/engine/ops.py as a record,
+ * and after each, the state diff compares as a fixed-size record ---- */
+
+/* operation kinds (ops.py's names, in this order: pyvma/engine/fast.py KINDS) */
+#define PYVMA_SEQ_MAP 0
+#define PYVMA_SEQ_MERGE_NEW 1
+#define PYVMA_SEQ_MODIFY 2
+#define PYVMA_SEQ_SET_FLAGS 3
+#define PYVMA_SEQ_EXPAND 4
+#define PYVMA_SEQ_SHRINK 5
+#define PYVMA_SEQ_SPLIT 6
+#define PYVMA_SEQ_MUNMAP 7
+#define PYVMA_SEQ_MMAP 8
+#define PYVMA_SEQ_BRK 9
+#define PYVMA_SEQ_COPY_VMA 10
+#define PYVMA_SEQ_VM_MUNMAP 11
+#define PYVMA_SEQ_FAULT 12
+#define PYVMA_SEQ_INSERT 13
+#define PYVMA_SEQ_FAIL 14
+#define PYVMA_SEQ_NKINDS 15
+
+/* the flags an operation names (bit i of pyvma_seq_op.flags: fast.py FLAG_NAMES) */
+#define PYVMA_SEQ_NFLAGS 10
+/* the named objects (pyvma_seq_op.av / .file; ids in a record's rows too):
+ * av0, av1, f0, fc (a file whose ->mmap installs ->open/->close); objects kernel
+ * code made are numbered in layout order from PYVMA_SEQ_FRESH + 1 */
+#define PYVMA_SEQ_AV0 1
+#define PYVMA_SEQ_AV1 2
+#define PYVMA_SEQ_F0 3
+#define PYVMA_SEQ_FC 4
+#define PYVMA_SEQ_FRESH 100
+
+/* a record's return value kind */
+#define PYVMA_SEQ_RET_INT 0		/* ret: the int returned */
+#define PYVMA_SEQ_RET_STATE 1		/* ret: a merge state (PYVMA_MERGE_*) */
+#define PYVMA_SEQ_RET_NOVMA 2
+#define PYVMA_SEQ_RET_INVALID 3
+#define PYVMA_SEQ_RET_BUG 4
+#define PYVMA_SEQ_RET_CALLER_NOMEM 5
+
+/* pyvma_seq_cfg.opts */
+#define PYVMA_SEQ_OPT_MMAP_CHECKS 1	/* mmap: mmap_region() (else __mmap_region()) */
+#define PYVMA_SEQ_OPT_ANON_PGOFF 2	/* the tree keeps an anonymous page offset */
+#define PYVMA_SEQ_OPT_RECORD_ANON_PGOFF 4	/* record it (else 0: not compared) */
+
+/* outcome classes of pyvma_seq_run's counts (per kind, PYVMA_SEQ_NCLASSES each):
+ * ok, BUG, invalid, novma, caller nomem, the four merge states, then -errno at
+ * PYVMA_SEQ_CLASS_ERRNO + errno (errnos beyond: the last class) */
+#define PYVMA_SEQ_CLASS_ERRNO 10
+#define PYVMA_SEQ_NCLASSES 128
+
+struct pyvma_seq_op {
+	int kind;
+	int av;			/* 0 or PYVMA_SEQ_AV0/1 */
+	int file;		/* 0 or PYVMA_SEQ_F0/FC */
+	int extra;		/* split: new_below; copy_vma: move; fail: after */
+	long a, b, c;		/* pages (see fast.py encode()); fail: a = PYVMA_FAULT_* */
+	unsigned long flags;	/* bits of the PYVMA_SEQ_NFLAGS names */
+};
+
+struct pyvma_seq_row {
+	unsigned long pgoff;
+	unsigned long anon_pgoff;
+	unsigned long flags[2];		/* canonical name bits (pyvma_seq_cfg.canon) */
+	unsigned int start, end;	/* pages */
+	unsigned short anon, file;	/* ids (see PYVMA_SEQ_AV0) */
+	unsigned short avc, vm_ops;
+};
+
+/* at most 24 VMAs: ops.GEN_PAGES */
+struct pyvma_seq_rec {
+	long ret;
+	int ret_kind;
+	int nrows;
+	int map_count;
+	int warns;		/* WARNs during the operation */
+	int warn_first;		/* the first of them in the WARN log */
+	int bug;
+	long close_calls;
+	long committed;
+	unsigned long counters[7];
+	struct pyvma_seq_row rows[24];
+};
+
+struct pyvma_seq_cfg {
+	unsigned long flag_values[16];	/* name bit -> the tree's flag (0: it lacks it) */
+	unsigned long canon[64][2];	/* the tree's flag bit -> canonical name bits */
+	int opts;
+	unsigned int gen_kinds;		/* entry-point kinds the generator may emit */
+};
+
+long pyvma_seq_run(const struct pyvma_seq_cfg *cfg, struct pyvma_seq_op *ops, long n,
+		   int generate, unsigned long seed, struct pyvma_seq_rec *out, long *counts);

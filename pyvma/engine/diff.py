@@ -19,10 +19,14 @@ from typing import Any
 
 from ..api import Kernel
 from ..api.diagram import draw, side_by_side
+from .fast import FastDiff, encodable
+from .fast import available as fast_available
 from .ops import (
     BASE,
+    ENTRY_OPS,
     FAIL_SITES,
     GEN_FLAGS,
+    OP_FEATURES,
     STATE_FIELDS,
     Op,
     OpGenerator,
@@ -330,13 +334,18 @@ def entry_corpus() -> list[list[Op]]:
 
 def diff(a: Kernel, b: Kernel, seed: int = 1, sequences: int = 200, length: int = 30,
          seconds: float = 60.0, use_corpus: bool = True,
-         only: frozenset[str] | None = None) -> tuple[list[Divergence], dict]:
+         only: frozenset[str] | None = None,
+         fast_sequences: int | None = None) -> tuple[list[Divergence], dict]:
     """Corpus and random sequences on *a* and *b* in lockstep (with the operations in
-    *only*, default all both trees have): the divergences, each once, and stats."""
+    *only*, default all both trees have): the divergences, each once, and stats.
+    *sequences* random sequences are generated in Python (every operation kind) and
+    *fast_sequences* (default FAST_PER_SEQUENCE a Python one, 0 where the builds
+    lack it) in C (the kinds csrc/entry_seq.c has), interleaved; each runs in C
+    when it can (engine/fast.py), a divergence is shrunk and reported the Python way."""
     d = Differ(a, b, only)
     seen: dict[tuple, Divergence] = {}
     t0 = time.monotonic()
-    stats: dict[str, Any] = {"corpus": 0, "sequences": 0}
+    stats: dict[str, Any] = {"corpus": 0, "sequences": 0, "fast_sequences": 0}
     if use_corpus:
         for n, ops in enumerate(corpus()):
             if any(op[0] not in d.ops for op in ops):
@@ -346,18 +355,46 @@ def diff(a: Kernel, b: Kernel, seed: int = 1, sequences: int = 200, length: int 
             if got is not None:
                 div = d.found(ops[:got[0] + 1], f"corpus #{n}")
                 seen.setdefault(div.kind(), div)
+    fd = fast_differ(d)
+    per = FAST_PER_SEQUENCE if fast_sequences is None else \
+        fast_sequences / max(sequences, 1)
+    n_fast = 0 if fd is None else round(per * sequences) if fast_sequences is None \
+        else fast_sequences
+    fast_secs = 0.0
     gen_t0 = time.monotonic()
     gen_ops0 = d.ops_run
-    for i in range(sequences):
+    i = j = 0
+    while i < sequences or j < n_fast:
         if time.monotonic() - t0 > seconds:
             break
-        ops = sequence(a, seed, i, length, d.ops)
-        stats["sequences"] += 1
-        got = d.lockstep(ops)
-        if got is not None:
-            div = d.found(ops[:got[0] + 1], f"seed {seed} sequence {i}")
-            seen.setdefault(div.kind(), div)
+        if i < sequences and (j >= n_fast or j >= per * i):
+            ops = sequence(a, seed, i, length, d.ops)
+            stats["sequences"] += 1
+            origin = f"seed {seed} sequence {i}"
+            i += 1
+        else:
+            t = time.monotonic()
+            assert fd is not None
+            got_at = fd.generated(seed * 1_000_003 + j, length)
+            fast_secs += time.monotonic() - t
+            stats["fast_sequences"] += 1
+            origin = f"seed {seed} C sequence {j}"
+            j += 1
+            if got_at is None:
+                continue
+            divergence(d, fd, fd.last_ops(), origin, seen, stats, got_at)
+            continue
+        divergence(d, fd, ops, origin, seen, stats)
     elapsed = time.monotonic() - gen_t0
+    if fd is not None:
+        d.ops_run += 2 * fd.ops_run
+        for op, counts in fd.exercised().items():
+            mine = d.exercised.setdefault(op, {})
+            for r, c in counts.items():
+                mine[r] = mine.get(r, 0) + c
+        # per tree as ops_per_second counts it: both trees ran them in that time
+        stats["fast_ops_per_second"] = round(2 * fd.gen_run / fast_secs) if fast_secs > 0 else 0
+        stats["fast_operations"] = sorted(fd.gen_ops | BASIC_OPS)
     # each tree runs every operation once; per tree, its operations over its share
     # of the time comes to the same figure as all operations over all the time
     stats["ops_per_second"] = round((d.ops_run - gen_ops0) / elapsed) if elapsed > 0 else 0
@@ -372,6 +409,44 @@ def diff(a: Kernel, b: Kernel, seed: int = 1, sequences: int = 200, length: int 
         f"{op} ({feat if feat == 'not asked for' else f'feature {feat} lacking in a tree'})"
         for op, feat in sorted(d.ops_left_out.items())]
     return list(seen.values()), stats
+
+
+#: C-generated random sequences per Python-generated one (diff's default)
+FAST_PER_SEQUENCE = 20
+#: the operations every sequence has (the entry-point ones are chosen per run)
+BASIC_OPS = frozenset(OP_FEATURES) - ENTRY_OPS
+
+
+def fast_differ(d: Differ) -> FastDiff | None:
+    """The C runners of *d*'s two trees (None: a build lacks them)."""
+    if not fast_available(d.a, d.b):
+        return None
+    try:
+        return FastDiff(d.a, d.b, d.lacking, d.skip, d.ops)
+    except ValueError:
+        return None
+
+
+def divergence(d: Differ, fd: FastDiff | None, ops: list[Op], origin: str,
+               seen: dict[tuple, Divergence], stats: dict, at: int | None = None) -> None:
+    """Run *ops* on both trees (in C when it can; *at*: where the C runners already
+    saw them diverge) and hand a divergence to the Python path: shrunk, reported once."""
+    if at is None and fd is not None and encodable(ops):
+        at = fd.lockstep(ops)
+        if at is None:
+            return
+    if at is not None and at >= 0:
+        ops = ops[:at + 1]
+        got = d.lockstep(ops, count=False)
+        if got is None:
+            # the C runner and ops.apply() disagree: a harness bug, named in the stats
+            stats.setdefault("fast_unreproduced", []).append(origin)
+            return
+    else:
+        got = d.lockstep(ops, count=at is None)
+    if got is not None:
+        div = d.found(ops[:got[0] + 1], origin)
+        seen.setdefault(div.kind(), div)
 
 
 #: Entry points of mm/vma.c the suites drive and diff's operations do not (yet): a
@@ -433,7 +508,7 @@ def report_text(a: Kernel, b: Kernel, divs: list[Divergence], stats: dict) -> st
             f"            B = {b.label} ({shlex.join(b.replay_args[1:])})\n"
             f"{stats['corpus']} corpus scenarios, {stats['sequences']} random sequences, "
             f"{stats['ops_run']} operations, {stats['ops_per_second']} ops/s per tree, "
-            f"{stats['seconds']} s\n"
+            f"{stats['seconds']} s\n" + fast_text(stats)
             + (f"flags left out of the comparison (one tree lacks them): "
                f"{', '.join(stats['flags_compared_without'])}\n"
                if stats.get("flags_compared_without") else ""))
@@ -464,6 +539,18 @@ def report_text(a: Kernel, b: Kernel, divs: list[Divergence], stats: dict) -> st
         out.append(f"  replay: {replay_line([a, b], d.ops)}")
         out.append("")
     return "\n".join(out)
+
+
+def fast_text(stats: dict) -> str:
+    """The line on the random sequences generated and run in C (engine/fast.py)."""
+    if not stats.get("fast_sequences"):
+        return ""
+    bad = stats.get("fast_unreproduced")
+    return (f"+ {stats['fast_sequences']} random sequences generated and run in C "
+            f"({stats.get('fast_ops_per_second', 0)} ops/s per tree; operations "
+            f"{', '.join(stats.get('fast_operations', []))})\n"
+            + (f"harness bug: the C runner's divergence not reproduced by ops.apply() in "
+               f"{', '.join(bad)}\n" if bad else ""))
 
 
 def report_json(a: Kernel, b: Kernel, divs: list[Divergence], stats: dict) -> str:

@@ -1,0 +1,796 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * pyvma operation sequences in C: pyvma diff's fast path (pyvma/engine/fast.py).
+ * pyvma_seq_run() applies each operation of pyvma/engine/ops.py (one struct
+ * pyvma_seq_op each) through the same entry points, in the same order and with
+ * the same mmap-lock sessions as ops.apply() does through the Python API, and
+ * after each writes the state diff compares as one fixed-size record: return
+ * value, layout (flags as canonical name bits, anon_vma and file identity as
+ * ids: named objects fixed, the kernel's numbered in layout order), map_count,
+ * per VMA its anon_vma_chain length, vm_ops kind and anonymous page offset,
+ * ->close calls, the mm counters, committed pages, WARN count, BUG.  A BUG ends
+ * the sequence at its operation.  With @generate, each operation is first drawn
+ * by a seeded generator against the current layout (valid by construction, as
+ * ops.OpGenerator's are).  The top of the layers (pyvma_internal.h): it calls
+ * entry points of every other glue file, none calls it.
+ */
+#include "pyvma_internal.h"
+
+#define SEQ_PAGE 0x1000UL		/* ops.py's PAGE_SIZE */
+#define SEQ_ROWS 24			/* struct pyvma_seq_rec's rows */
+#define SEQ_GEN_PAGES 24		/* ops.GEN_PAGES */
+#define SEQ_WARN_MAX 256		/* WARNs Kernel.warnings() reads */
+#define SEQ_BASE 0xfUL			/* VM_READ|VM_WRITE|VM_MAYREAD|VM_MAYWRITE */
+#define SEQ_F_EXEC 7
+#define SEQ_F_SHARED 8
+#define SEQ_F_MAYSHARE 9
+
+struct seq_world {
+	const struct pyvma_seq_cfg *cfg;
+	struct mm_struct *mm;
+	struct anon_vma *av[3];		/* [PYVMA_SEQ_AV0], [PYVMA_SEQ_AV1] */
+	struct file *file[5];		/* [PYVMA_SEQ_F0], [PYVMA_SEQ_FC] */
+	struct pyvma_vma_info rows[SEQ_ROWS];
+	int n;				/* VMAs of the last walk (rows: the first SEQ_ROWS) */
+	int stale;			/* kernel code ran since the last walk */
+	int pending;			/* a fail operation's site + 1 (0: none) */
+	long pending_after;
+	int bugged;
+	unsigned long rng;
+};
+
+/* ---- reading the mm ------------------------------------------------------ */
+
+static int seq_walk(struct seq_world *w)
+{
+	w->stale = 0;
+	w->n = pyvma_mm_walk(w->mm, w->rows, SEQ_ROWS);
+	return w->n <= SEQ_ROWS;
+}
+
+/* The row of the VMA holding @page (walked again if kernel code ran); -1: none. */
+static int seq_at(struct seq_world *w, long page)
+{
+	unsigned long addr = (unsigned long)page * SEQ_PAGE;
+	int i, n;
+
+	if (w->stale)
+		seq_walk(w);
+	n = w->n < SEQ_ROWS ? w->n : SEQ_ROWS;
+	for (i = 0; i < n; i++)
+		if (page >= 0 && w->rows[i].start <= addr && addr < w->rows[i].end)
+			return i;
+	return -1;
+}
+
+static unsigned long seq_flags(struct seq_world *w, unsigned long names)
+{
+	unsigned long v = 0;
+	int i;
+
+	for (i = 0; i < PYVMA_SEQ_NFLAGS; i++)
+		if (names & (1UL << i))
+			v |= w->cfg->flag_values[i];
+	return v;
+}
+
+/* ops.valid() against the last walk's rows (in pages) */
+static int seq_free(struct seq_world *w, long s, long e)
+{
+	int i;
+
+	if (!(0 <= s && s < e))
+		return 0;
+	for (i = 0; i < w->n; i++)
+		if ((long)(w->rows[i].start / SEQ_PAGE) < e && s < (long)(w->rows[i].end / SEQ_PAGE))
+			return 0;
+	return 1;
+}
+
+static int seq_within(struct seq_world *w, long p, long *vs, long *ve)
+{
+	int i;
+
+	for (i = 0; i < w->n; i++) {
+		long s = w->rows[i].start / SEQ_PAGE, e = w->rows[i].end / SEQ_PAGE;
+
+		if (s <= p && p < e) {
+			*vs = s;
+			*ve = e;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int seq_valid(struct seq_world *w, const struct pyvma_seq_op *op)
+{
+	long vs, ve;
+	int in = seq_within(w, op->a, &vs, &ve);
+
+	switch (op->kind) {
+	case PYVMA_SEQ_MAP: case PYVMA_SEQ_MERGE_NEW: case PYVMA_SEQ_BRK: case PYVMA_SEQ_INSERT:
+		return seq_free(w, op->a, op->b);
+	case PYVMA_SEQ_MODIFY:
+		return in && op->a < op->b && op->b <= ve;
+	case PYVMA_SEQ_SPLIT:
+		return in && vs < op->a && op->a < ve;
+	case PYVMA_SEQ_EXPAND:
+		return in && op->b > ve && seq_free(w, ve, op->b);
+	case PYVMA_SEQ_SHRINK:
+		return in && vs < op->b && op->b < ve;
+	case PYVMA_SEQ_MUNMAP: case PYVMA_SEQ_VM_MUNMAP: case PYVMA_SEQ_MMAP:
+		return 0 <= op->a && op->a < op->b;
+	case PYVMA_SEQ_FAULT:
+		return in;
+	case PYVMA_SEQ_COPY_VMA:
+		return in && seq_free(w, op->b, op->b + ve - vs);
+	case PYVMA_SEQ_FAIL:
+		return op->a == PYVMA_FAULT_PREALLOC || op->a == PYVMA_FAULT_VMA_ALLOC ||
+		       op->a == PYVMA_FAULT_ANON_VMA_CLONE || op->a == PYVMA_FAULT_FATAL_SIGNAL;
+	case PYVMA_SEQ_SET_FLAGS:
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- applying one operation ------------------------------------------------ */
+
+/* Each call Python makes through MM._call: a new mmap-lock session first, a BUG
+ * looked at after (it ends the operation, as KernelBug does). */
+#define SEQ_CALL(w, expr) ((w)->stale = 1, pyvma_mm_begin_op((w)->mm), (expr))
+#define SEQ_BUGGED(w) ((w)->bugged = pyvma_bug_get(&site) != 0)
+
+struct seq_ret {
+	int kind;
+	long ret;
+};
+
+/* MM.map(): alloc, anon_vma/file set, vma_link (its error, the VMA freed); 0 and
+ * *vmap, or 1 with *r set */
+static int seq_map(struct seq_world *w, const struct pyvma_seq_op *op, unsigned long flags,
+		   struct vm_area_struct **vmap, struct seq_ret *r)
+{
+	struct pyvma_site site;
+	struct vm_area_struct *vma;
+	int err;
+
+	vma = SEQ_CALL(w, pyvma_vma_alloc(w->mm, op->a * SEQ_PAGE, op->b * SEQ_PAGE, op->c, flags));
+	if (SEQ_BUGGED(w))
+		return 1;
+	if (!vma) {
+		r->kind = PYVMA_SEQ_RET_CALLER_NOMEM;
+		return 1;
+	}
+	if (op->av)
+		pyvma_vma_set_anon_vma(vma, w->av[op->av]);
+	if (op->file)
+		pyvma_vma_set_file(vma, w->file[op->file]);
+	err = SEQ_CALL(w, pyvma_vma_link(w->mm, vma));
+	if (SEQ_BUGGED(w))
+		return 1;
+	if (err) {
+		pyvma_vma_free(vma);
+		r->ret = err;
+		return 1;
+	}
+	*vmap = vma;
+	return 0;
+}
+
+/* ops.modify_flags(): the existing-range merge, else split and set */
+static void seq_modify(struct seq_world *w, const struct pyvma_seq_op *op, unsigned long flags,
+		       struct seq_ret *r)
+{
+	struct pyvma_site site;
+	struct vm_area_struct *vma, *prev, *merged;
+	unsigned long s = op->a * SEQ_PAGE, e, start;
+	int i = seq_at(w, op->a), state;
+
+	if (i < 0) {
+		r->kind = PYVMA_SEQ_RET_NOVMA;
+		return;
+	}
+	vma = w->rows[i].vma;
+	start = w->rows[i].start;
+	e = op->b * SEQ_PAGE < w->rows[i].end ? op->b * SEQ_PAGE : w->rows[i].end;
+	if (s > start)
+		prev = vma;
+	else
+		prev = i > 0 && w->rows[i - 1].end == start ? w->rows[i - 1].vma : NULL;
+	merged = SEQ_CALL(w, pyvma_merge_existing(w->mm, prev, vma, s, e,
+						  w->rows[i].pgoff + (s - start) / SEQ_PAGE, flags,
+						  w->rows[i].anon_vma, &state));
+	if (SEQ_BUGGED(w))
+		return;
+	r->kind = PYVMA_SEQ_RET_STATE;
+	r->ret = state;
+	if (merged || state == PYVMA_MERGE_ERROR_NOMEM)
+		return;
+	if (s > start) {
+		int err = SEQ_CALL(w, pyvma_split(w->mm, vma, s, 0));
+
+		if (SEQ_BUGGED(w))
+			return;
+		if (err) {
+			r->ret = PYVMA_MERGE_ERROR_NOMEM;
+			return;
+		}
+		i = seq_at(w, op->a);
+	}
+	if (e < w->rows[i].end) {
+		int err = SEQ_CALL(w, pyvma_split(w->mm, w->rows[i].vma, e, 1));
+
+		if (SEQ_BUGGED(w))
+			return;
+		if (err) {
+			r->ret = PYVMA_MERGE_ERROR_NOMEM;
+			return;
+		}
+		i = seq_at(w, op->a);
+	}
+	pyvma_vma_set_flags(w->rows[i].vma, flags);
+}
+
+/* ops.apply() of a valid operation other than fail: *r and w->bugged */
+static void seq_apply(struct seq_world *w, const struct pyvma_seq_op *op, struct seq_ret *r)
+{
+	struct pyvma_site site;
+	struct vm_area_struct *vma = NULL;
+	unsigned long flags = seq_flags(w, op->flags);
+	unsigned long s = op->a * SEQ_PAGE, e = op->b * SEQ_PAGE;
+	int i, state;
+
+	r->kind = PYVMA_SEQ_RET_INT;
+	r->ret = 0;
+	switch (op->kind) {
+	case PYVMA_SEQ_MAP:
+		if (seq_map(w, op, flags, &vma, r))
+			return;
+		pyvma_vma_account(w->mm, vma);
+		return;
+	case PYVMA_SEQ_MERGE_NEW:
+		vma = SEQ_CALL(w, pyvma_merge_new(w->mm, s, e, op->c, flags,
+						  op->av ? w->av[op->av] : NULL,
+						  op->file ? w->file[op->file] : NULL, &state));
+		if (SEQ_BUGGED(w))
+			return;
+		if (!vma && state == PYVMA_MERGE_NOMERGE && seq_map(w, op, flags, &vma, r))
+			return;
+		if (vma)
+			pyvma_account_range(w->mm, flags, op->b - op->a);
+		r->kind = PYVMA_SEQ_RET_STATE;
+		r->ret = state;
+		return;
+	case PYVMA_SEQ_MODIFY:
+		seq_modify(w, op, flags, r);
+		return;
+	case PYVMA_SEQ_MUNMAP:
+		r->ret = SEQ_CALL(w, pyvma_munmap(w->mm, s, e - s));
+		SEQ_BUGGED(w);
+		return;
+	case PYVMA_SEQ_VM_MUNMAP:
+		r->ret = SEQ_CALL(w, pyvma_vm_munmap(s, e - s, 0));
+		SEQ_BUGGED(w);
+		return;
+	case PYVMA_SEQ_MMAP: {
+		struct file *f = op->file ? w->file[op->file] : NULL;
+		long ret;
+
+		if (w->cfg->opts & PYVMA_SEQ_OPT_MMAP_CHECKS)
+			ret = SEQ_CALL(w, pyvma_mmap(f, s, e - s, flags, op->c, 0));
+		else
+			ret = SEQ_CALL(w, pyvma_mmap_region(f, s, e - s, flags, op->c));
+		if (SEQ_BUGGED(w))
+			return;
+		r->ret = ret >= 0 ? ret / (long)SEQ_PAGE : ret;
+		return;
+	}
+	case PYVMA_SEQ_BRK: {
+		struct vma_iterator *vmi;
+
+		if (op->a > 0 && (i = seq_at(w, op->a - 1)) >= 0 && w->rows[i].end == s)
+			vma = w->rows[i].vma;
+		vmi = pyvma_vmi_new(w->mm, s);
+		SEQ_CALL(w, pyvma_vmi_step(vmi, 1));
+		if (!SEQ_BUGGED(w)) {
+			SEQ_CALL(w, pyvma_vmi_step(vmi, -1));
+			if (!SEQ_BUGGED(w)) {
+				r->ret = SEQ_CALL(w, pyvma_brk(vmi, vma, s, e - s, 0));
+				SEQ_BUGGED(w);
+			}
+		}
+		pyvma_vmi_free(vmi);
+		return;
+	}
+	case PYVMA_SEQ_INSERT:
+		vma = SEQ_CALL(w, pyvma_vma_alloc(w->mm, s, e, op->c, flags));
+		if (SEQ_BUGGED(w))
+			return;
+		if (!vma) {
+			r->kind = PYVMA_SEQ_RET_CALLER_NOMEM;
+			return;
+		}
+		if (!op->file)
+			pyvma_vma_set_vm_ops(vma, 0);
+		else
+			pyvma_vma_set_file(vma, w->file[op->file]);
+		if (op->av)
+			pyvma_vma_set_anon_vma(vma, w->av[op->av]);
+		r->ret = SEQ_CALL(w, pyvma_insert_vm_struct(w->mm, vma));
+		if (SEQ_BUGGED(w))
+			return;
+		if (r->ret)
+			pyvma_vma_free(vma);
+		return;
+	}
+	/* the operations on the VMA at page a */
+	i = seq_at(w, op->a);
+	if (i < 0) {
+		r->kind = PYVMA_SEQ_RET_NOVMA;
+		return;
+	}
+	vma = w->rows[i].vma;
+	switch (op->kind) {
+	case PYVMA_SEQ_SET_FLAGS:
+		pyvma_vma_set_flags(vma, w->rows[i].flags | flags);
+		return;
+	case PYVMA_SEQ_EXPAND:
+		r->ret = SEQ_CALL(w, pyvma_expand(w->mm, vma, NULL, w->rows[i].start, e,
+						  w->rows[i].pgoff, &state));
+		break;
+	case PYVMA_SEQ_SHRINK:
+		r->ret = SEQ_CALL(w, pyvma_shrink(w->mm, vma, w->rows[i].start, e,
+						  w->rows[i].pgoff));
+		break;
+	case PYVMA_SEQ_SPLIT:
+		r->ret = SEQ_CALL(w, pyvma_split(w->mm, vma, s, op->extra));
+		break;
+	case PYVMA_SEQ_FAULT:
+		r->ret = SEQ_CALL(w, pyvma_anon_vma_prepare(vma));
+		break;
+	case PYVMA_SEQ_COPY_VMA: {
+		struct vm_area_struct *src = vma, *new;
+		unsigned long vs = w->rows[i].start, ve = w->rows[i].end, pgoff = w->rows[i].pgoff;
+		unsigned long anon = w->cfg->opts & PYVMA_SEQ_OPT_ANON_PGOFF ?
+				     w->rows[i].anon_pgoff : pgoff;
+		int need = 0;
+
+		new = SEQ_CALL(w, pyvma_copy_vma(&src, op->b * SEQ_PAGE, ve - vs, pgoff, anon,
+						 &need, 0));
+		if (SEQ_BUGGED(w))
+			return;
+		if (!new) {
+			r->kind = PYVMA_SEQ_RET_STATE;
+			r->ret = PYVMA_MERGE_ERROR_NOMEM;
+			return;
+		}
+		if (op->extra)
+			r->ret = SEQ_CALL(w, pyvma_munmap(w->mm, vs, ve - vs));
+		break;
+	}
+	}
+	SEQ_BUGGED(w);
+}
+
+/* ---- the record ------------------------------------------------------------ */
+
+static unsigned short seq_id(struct seq_world *w, const void *p, const void **fresh, int *nfresh)
+{
+	int i;
+
+	if (!p)
+		return 0;
+	for (i = PYVMA_SEQ_AV0; i <= PYVMA_SEQ_AV1; i++)
+		if (p == w->av[i])
+			return i;
+	for (i = PYVMA_SEQ_F0; i <= PYVMA_SEQ_FC; i++)
+		if (p == w->file[i])
+			return i;
+	for (i = 0; i < *nfresh; i++)
+		if (fresh[i] == p)
+			return PYVMA_SEQ_FRESH + 1 + i;
+	fresh[*nfresh] = p;
+	return PYVMA_SEQ_FRESH + 1 + (*nfresh)++;
+}
+
+static int seq_record(struct seq_world *w, struct pyvma_seq_rec *rec)
+{
+	const void *fresh[2 * SEQ_ROWS];
+	int i, nfresh = 0;
+
+	if (!seq_walk(w))
+		return -1;
+	rec->nrows = w->n;
+	rec->map_count = pyvma_mm_map_count(w->mm);
+	pyvma_mm_counters(w->mm, rec->counters, 7);
+	for (i = 0; i < w->n; i++) {
+		const struct pyvma_vma_info *v = &w->rows[i];
+		struct pyvma_seq_row *row = &rec->rows[i];
+		unsigned long f = v->flags;
+
+		row->start = v->start / SEQ_PAGE;
+		row->end = v->end / SEQ_PAGE;
+		row->pgoff = v->pgoff;
+		while (f) {
+			int b = __builtin_ctzl(f);
+
+			row->flags[0] |= w->cfg->canon[b][0];
+			row->flags[1] |= w->cfg->canon[b][1];
+			f &= f - 1;
+		}
+		row->anon = seq_id(w, v->anon_vma, fresh, &nfresh);
+		row->file = seq_id(w, v->file, fresh, &nfresh);
+		row->avc = pyvma_vma_avc_count(v->vma);
+		row->vm_ops = pyvma_vma_vm_ops(v->vma);
+		if (w->cfg->opts & PYVMA_SEQ_OPT_RECORD_ANON_PGOFF)
+			row->anon_pgoff = v->anon_pgoff;
+	}
+	return 0;
+}
+
+static int seq_class(const struct pyvma_seq_rec *rec)
+{
+	switch (rec->ret_kind) {
+	case PYVMA_SEQ_RET_INT:
+		if (rec->ret >= 0)
+			return 0;
+		return -rec->ret < PYVMA_SEQ_NCLASSES - PYVMA_SEQ_CLASS_ERRNO ?
+		       PYVMA_SEQ_CLASS_ERRNO - rec->ret : PYVMA_SEQ_NCLASSES - 1;
+	case PYVMA_SEQ_RET_STATE:
+		return 5 + (rec->ret & 3);
+	case PYVMA_SEQ_RET_BUG:
+		return 1;
+	case PYVMA_SEQ_RET_INVALID:
+		return 2;
+	case PYVMA_SEQ_RET_NOVMA:
+		return 3;
+	default:
+		return 4;
+	}
+}
+
+/* ---- the generator (ops.OpGenerator's choices, its own PRNG) --------------- */
+
+static unsigned long seq_next(struct seq_world *w)
+{
+	/* splitmix64 */
+	unsigned long z = (w->rng += 0x9e3779b97f4a7c15UL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9UL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebUL;
+	return z ^ (z >> 31);
+}
+
+static double seq_rnd(struct seq_world *w)
+{
+	return (seq_next(w) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* an int in [a, b] */
+static long seq_int(struct seq_world *w, long a, long b)
+{
+	return a + (long)(seq_next(w) % (unsigned long)(b - a + 1));
+}
+
+static unsigned long seq_gen_flags(struct seq_world *w)
+{
+	unsigned long f = SEQ_BASE;
+	int i;
+
+	for (i = 4; i <= SEQ_F_EXEC; i++)	/* ops.GEN_FLAGS */
+		if (seq_rnd(w) < 0.2)
+			f |= 1UL << i;
+	return f;
+}
+
+/* the page map of the last walk: used[p] for p < SEQ_GEN_PAGES */
+static void seq_used(struct seq_world *w, char *used)
+{
+	int i;
+	long p;
+
+	memset(used, 0, SEQ_GEN_PAGES);
+	for (i = 0; i < w->n; i++)
+		for (p = w->rows[i].start / SEQ_PAGE; p < (long)(w->rows[i].end / SEQ_PAGE); p++)
+			if (p < SEQ_GEN_PAGES)
+				used[p] = 1;
+}
+
+static int seq_gap(struct seq_world *w, long *s, long *e)
+{
+	char used[SEQ_GEN_PAGES];
+	long free[SEQ_GEN_PAGES], p;
+	int nfree = 0;
+
+	seq_used(w, used);
+	for (p = 0; p < SEQ_GEN_PAGES; p++)
+		if (!used[p])
+			free[nfree++] = p;
+	if (!nfree)
+		return 0;
+	p = free[seq_int(w, 0, nfree - 1)];
+	*s = p;
+	while (*s - 1 >= 0 && !used[*s - 1] && seq_rnd(w) < 0.5)
+		(*s)--;
+	*e = p + 1;
+	while (*e < SEQ_GEN_PAGES && !used[*e] && seq_rnd(w) < 0.5)
+		(*e)++;
+	return 1;
+}
+
+static long seq_pgoff(struct seq_world *w, long s)
+{
+	int i;
+
+	for (i = 0; i < w->n; i++)
+		if ((long)(w->rows[i].end / SEQ_PAGE) == s) {
+			if (seq_rnd(w) < 0.8)
+				return w->rows[i].pgoff + (s - (long)(w->rows[i].start / SEQ_PAGE));
+			break;
+		}
+	return seq_rnd(w) < 0.8 ? s : s + seq_int(w, 1, 5);
+}
+
+static void seq_row_pages(struct seq_world *w, int i, long *s, long *e)
+{
+	*s = w->rows[i].start / SEQ_PAGE;
+	*e = w->rows[i].end / SEQ_PAGE;
+}
+
+/* one of the entry-point operations; 0: none fits the layout */
+static int seq_gen_entry(struct seq_world *w, int kind, struct pyvma_seq_op *op)
+{
+	static const int sites[] = { PYVMA_FAULT_PREALLOC, PYVMA_FAULT_VMA_ALLOC,
+				     PYVMA_FAULT_ANON_VMA_CLONE, PYVMA_FAULT_FATAL_SIGNAL };
+	long s, e;
+
+	op->kind = kind;
+	switch (kind) {
+	case PYVMA_SEQ_FAIL:
+		op->a = sites[seq_int(w, 0, 3)];
+		op->extra = seq_int(w, 0, 2) == 2;
+		return 1;
+	case PYVMA_SEQ_MMAP:
+	case PYVMA_SEQ_VM_MUNMAP:
+		op->a = seq_int(w, 0, SEQ_GEN_PAGES - 2);
+		op->b = op->a + seq_int(w, 1, 5);
+		if (op->b > SEQ_GEN_PAGES)
+			op->b = SEQ_GEN_PAGES;
+		if (kind == PYVMA_SEQ_VM_MUNMAP)
+			return 1;
+		e = seq_int(w, 0, 4);
+		op->file = e == 3 ? PYVMA_SEQ_F0 : e == 4 ? PYVMA_SEQ_FC : 0;
+		op->flags = seq_gen_flags(w);
+		if (op->file && seq_rnd(w) < 0.3)
+			op->flags |= 1UL << SEQ_F_SHARED | 1UL << SEQ_F_MAYSHARE;
+		if (seq_rnd(w) < 0.25)
+			op->flags |= 1UL << SEQ_F_EXEC;
+		op->c = op->file ? seq_pgoff(w, op->a) : op->a;
+		return 1;
+	case PYVMA_SEQ_BRK:
+	case PYVMA_SEQ_INSERT:
+		if (!seq_gap(w, &s, &e))
+			return 0;
+		op->a = s;
+		op->b = e;
+		if (kind == PYVMA_SEQ_BRK)
+			return 1;
+		op->av = seq_rnd(w) < 0.03 ? PYVMA_SEQ_AV0 : 0;
+		op->file = seq_rnd(w) < 0.7 ? 0 : PYVMA_SEQ_F0;
+		op->c = seq_pgoff(w, s);
+		op->flags = seq_gen_flags(w);
+		return 1;
+	}
+	if (!w->n)
+		return 0;
+	seq_row_pages(w, seq_int(w, 0, w->n - 1), &s, &e);
+	if (kind == PYVMA_SEQ_FAULT) {
+		op->a = seq_int(w, s, e - 1);
+		return 1;
+	} else {
+		/* copy_vma: often right next to the source (mremap's self-merge case) */
+		char used[SEQ_GEN_PAGES];
+		long n = e - s, picks[SEQ_GEN_PAGES + 2], p, q;
+		int npicks = 0, beside = seq_rnd(w) < 0.5;
+
+		seq_used(w, used);
+		for (p = 0; p + n <= SEQ_GEN_PAGES; p++) {
+			int ok = 1;
+
+			for (q = p; q < p + n; q++)
+				ok &= !used[q];
+			if (ok && (!beside || p == e || p == s - n))
+				picks[npicks++] = p;
+		}
+		if (!npicks)
+			return 0;
+		op->a = s;
+		op->b = picks[seq_int(w, 0, npicks - 1)];
+		op->extra = seq_rnd(w) < 0.7;
+		return 1;
+	}
+}
+
+static void seq_gen_basic(struct seq_world *w, struct pyvma_seq_op *op)
+{
+	double r = seq_rnd(w);
+	int av = seq_int(w, 0, 3);
+	long s, e;
+
+	op->av = av == 2 ? PYVMA_SEQ_AV0 : av == 3 ? PYVMA_SEQ_AV1 : 0;
+	op->file = seq_rnd(w) < 0.85 ? 0 : PYVMA_SEQ_F0;
+	if (!w->n || r < 0.35) {
+		if (!seq_gap(w, &s, &e)) {
+			op->kind = PYVMA_SEQ_MUNMAP;
+			op->av = op->file = 0;
+			op->a = seq_int(w, 0, SEQ_GEN_PAGES - 1);
+			op->b = op->a + seq_int(w, 1, 4);
+			if (op->b > SEQ_GEN_PAGES)
+				op->b = SEQ_GEN_PAGES;
+			return;
+		}
+		op->kind = !w->n || seq_rnd(w) < 0.3 ? PYVMA_SEQ_MAP : PYVMA_SEQ_MERGE_NEW;
+		op->a = s;
+		op->b = e;
+		op->c = seq_pgoff(w, s);
+		op->flags = seq_gen_flags(w);
+		return;
+	}
+	op->av = op->file = 0;
+	seq_row_pages(w, seq_int(w, 0, w->n - 1), &s, &e);
+	if (r < 0.55) {
+		op->kind = PYVMA_SEQ_MODIFY;
+		op->a = seq_int(w, s, e - 1);
+		op->b = seq_int(w, op->a + 1, e);
+		op->flags = seq_gen_flags(w);
+		return;
+	}
+	if (r < 0.62) {
+		op->kind = PYVMA_SEQ_SET_FLAGS;
+		op->a = s;
+		op->flags = 1UL << seq_int(w, 4, SEQ_F_EXEC);
+		return;
+	}
+	if (r < 0.72 && e - s > 1) {
+		op->kind = PYVMA_SEQ_SPLIT;
+		op->a = seq_int(w, s + 1, e - 1);
+		op->extra = seq_rnd(w) < 0.5;
+		return;
+	}
+	if (r < 0.80) {
+		long nxt = SEQ_GEN_PAGES;
+		int i;
+
+		for (i = 0; i < w->n; i++)
+			if ((long)(w->rows[i].start / SEQ_PAGE) >= e &&
+			    (long)(w->rows[i].start / SEQ_PAGE) < nxt)
+				nxt = w->rows[i].start / SEQ_PAGE;
+		if (nxt > e) {
+			op->kind = PYVMA_SEQ_EXPAND;
+			op->a = s;
+			op->b = seq_int(w, e + 1, nxt);
+			return;
+		}
+	}
+	if (r < 0.86 && e - s > 1) {
+		op->kind = PYVMA_SEQ_SHRINK;
+		op->a = s;
+		op->b = seq_int(w, s + 1, e - 1);
+		return;
+	}
+	op->kind = PYVMA_SEQ_MUNMAP;
+	op->a = seq_int(w, 0, SEQ_GEN_PAGES - 1);
+	op->b = op->a + seq_int(w, 1, 4);
+	if (op->b > SEQ_GEN_PAGES)
+		op->b = SEQ_GEN_PAGES;
+}
+
+static void seq_generate(struct seq_world *w, struct pyvma_seq_op *op)
+{
+	int kinds[PYVMA_SEQ_NKINDS], nk = 0, k;
+
+	memset(op, 0, sizeof(*op));
+	for (k = PYVMA_SEQ_MMAP; k < PYVMA_SEQ_NKINDS; k++)
+		if (w->cfg->gen_kinds & (1U << k))
+			kinds[nk++] = k;
+	if (nk && seq_rnd(w) < 0.35 && seq_gen_entry(w, kinds[seq_int(w, 0, nk - 1)], op))
+		return;
+	memset(op, 0, sizeof(*op));
+	seq_gen_basic(w, op);
+}
+
+/* ---- the sequence ------------------------------------------------------------ */
+
+/*
+ * Run @n operations on a new mm (after the per-sequence resets Differ.lockstep
+ * makes): @ops as given, or with @generate drawn from @seed and written there.
+ * One record per operation into @out; @counts (may be NULL) counts outcomes per
+ * kind.  Returns the operations run (fewer than @n after a BUG, whose site stays
+ * for pyvma_bug_get()), or -1 when a layout has more VMAs than a record holds.
+ */
+long pyvma_seq_run(const struct pyvma_seq_cfg *cfg, struct pyvma_seq_op *ops, long n,
+		   int generate, unsigned long seed, struct pyvma_seq_rec *out, long *counts)
+{
+	struct seq_world *w = calloc(1, sizeof(*w));
+	long i, ran = 0;
+	int k;
+
+	if (!w)
+		return -1;
+	pyvma_warn_clear();
+	pyvma_bug_clear();
+	pyvma_fault_reset();
+	pyvma_limits_reset();
+	pyvma_locks_reset();
+	pyvma_ops_reset();
+	w->cfg = cfg;
+	w->rng = seed;
+	w->mm = pyvma_mm_new();
+	for (k = PYVMA_SEQ_AV0; k <= PYVMA_SEQ_AV1; k++)
+		w->av[k] = pyvma_anon_vma_new();
+	for (k = PYVMA_SEQ_F0; k <= PYVMA_SEQ_FC; k++)
+		w->file[k] = pyvma_file_new();
+	pyvma_file_set(w->file[PYVMA_SEQ_FC], PYVMA_FILE_MMAP, 1);
+	pyvma_file_set(w->file[PYVMA_SEQ_FC], PYVMA_FILE_OPS, PYVMA_OPS_OPEN | PYVMA_OPS_CLOSE);
+	for (i = 0; i < n; i++) {
+		struct pyvma_seq_op *op = &ops[i];
+		struct pyvma_seq_rec *rec = &out[i];
+		struct seq_ret r = { PYVMA_SEQ_RET_INT, 0 };
+		long close0 = pyvma_ops_stat(PYVMA_OPS_STAT_CLOSE);
+		long committed0 = pyvma_committed();
+		int armed, warns0;
+
+		memset(rec, 0, sizeof(*rec));
+		/* the rows are the last record's (or the empty mm's) */
+		if (i == 0)
+			seq_walk(w);
+		if (generate)
+			seq_generate(w, op);
+		if (!seq_valid(w, op)) {
+			w->pending = 0;
+			r.kind = PYVMA_SEQ_RET_INVALID;
+		} else if (op->kind == PYVMA_SEQ_FAIL) {
+			w->pending = op->a + 1;
+			w->pending_after = op->extra;
+		} else {
+			armed = w->pending;
+			w->pending = 0;
+			if (armed)
+				pyvma_fault_set(armed - 1, 1, w->pending_after,
+						armed - 1 == PYVMA_FAULT_FATAL_SIGNAL ? 0 : 1);
+			warns0 = pyvma_warn_count();
+			warns0 = warns0 < SEQ_WARN_MAX ? warns0 : SEQ_WARN_MAX;
+			seq_apply(w, op, &r);
+			if (w->bugged)
+				r.kind = PYVMA_SEQ_RET_BUG;
+			if (armed)
+				pyvma_fault_set(armed - 1, 0, 0, 0);
+			rec->warn_first = warns0;
+			rec->warns = (pyvma_warn_count() < SEQ_WARN_MAX ? pyvma_warn_count()
+				      : SEQ_WARN_MAX) - warns0;
+			rec->bug = w->bugged;
+		}
+		rec->ret_kind = r.kind;
+		rec->ret = r.kind == PYVMA_SEQ_RET_INT || r.kind == PYVMA_SEQ_RET_STATE ? r.ret : 0;
+		if (seq_record(w, rec)) {
+			ran = -1;
+			break;
+		}
+		rec->close_calls = pyvma_ops_stat(PYVMA_OPS_STAT_CLOSE) - close0;
+		rec->committed = pyvma_committed() - committed0;
+		if (counts)
+			counts[op->kind * PYVMA_SEQ_NCLASSES + seq_class(rec)]++;
+		ran = i + 1;
+		if (w->bugged)
+			break;
+	}
+	pyvma_mm_begin_op(w->mm);
+	pyvma_mm_destroy(w->mm);
+	for (k = PYVMA_SEQ_AV0; k <= PYVMA_SEQ_AV1; k++)
+		pyvma_anon_vma_free(w->av[k]);
+	for (k = PYVMA_SEQ_F0; k <= PYVMA_SEQ_FC; k++)
+		pyvma_file_free(w->file[k]);
+	free(w);
+	return ran;
+}

@@ -1,0 +1,375 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""``pyvma diff``'s fast path: operation sequences run in C (csrc/entry_seq.c).
+
+An operation of :mod:`.ops` is encoded as a ``struct pyvma_seq_op`` (flags by
+name as bits of :data:`FLAG_NAMES`, so one encoding means the same on every
+tree), run by ``pyvma_seq_run()`` through the entry points ``ops.apply()`` uses,
+and its outcome comes back as a fixed-size record: return value, layout (flags as
+bits of a canonical name list, anon_vma/file identity as ids), the compared state,
+WARN count, BUG.  Two trees' records compare as bytes; a record decodes to the
+:class:`.ops.Outcome` ``ops.apply()`` gives.  Sequences are drawn in C too (a
+seeded generator, valid by construction like :class:`.ops.OpGenerator`).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..api import Kernel
+from ..api.constants import MERGE_STATES
+from .ops import ENTRY_OPS, Op, Outcome
+
+#: operation names by their C kind (PYVMA_SEQ_* in csrc/pyvma_api.h)
+KINDS = ("map", "merge_new", "modify", "set_flags", "expand", "shrink", "split", "munmap",
+         "mmap", "brk", "copy_vma", "vm_munmap", "fault", "insert", "fail")
+KIND = {n: i for i, n in enumerate(KINDS)}
+#: the flags an encoded operation can name (bit i: FLAG_NAMES[i])
+FLAG_NAMES = ("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE", "VM_DONTDUMP",
+              "VM_MAYBE_GUARD", "VM_SOFTDIRTY", "VM_EXEC", "VM_SHARED", "VM_MAYSHARE")
+_FLAG_BIT = {n: 1 << i for i, n in enumerate(FLAG_NAMES)}
+#: the named objects (PYVMA_SEQ_AV0...): anon_vmas and files
+OBJECTS = {"av0": 1, "av1": 2, "f0": 3, "fc": 4}
+_OBJECT_NAME = {v: n for n, v in OBJECTS.items()}
+_AVS, _FILES = ("av0", "av1"), ("f0", "fc")
+_FRESH = 100
+#: the fault sites a ``fail`` operation names, as pyvma_fault_set() numbers them
+FAIL_IDS = {"prealloc": 0, "anon_vma_clone": 1, "vma_alloc": 2, "fatal_signal": 14}
+_FAIL_NAME = {v: n for n, v in FAIL_IDS.items()}
+#: longest sequence run in C (longer ones take the Python path)
+MAX_LENGTH = 2048
+_LIMIT = 1 << 40
+_RET_INT, _RET_STATE, _RET_NOVMA, _RET_INVALID, _RET_BUG, _RET_CALLER_NOMEM = range(6)
+_NCLASSES, _CLASS_ERRNO = 128, 10
+#: where an operation's flag names are in its tuple
+_NAMES_AT = {"map": 4, "merge_new": 4, "insert": 4, "mmap": 4, "modify": 3, "set_flags": 2}
+
+
+def available(*kernels: Kernel) -> bool:
+    """Whether every kernel's build has the C runner."""
+    return all(hasattr(k.lib, "pyvma_seq_run") for k in kernels)
+
+
+def _int(x: Any) -> int:
+    if isinstance(x, bool) or not isinstance(x, int) or not -_LIMIT < x < _LIMIT:
+        raise ValueError(x)
+    return x
+
+
+def _flags(names: Any) -> int:
+    if isinstance(names, str) or not isinstance(names, (list, tuple)):
+        raise ValueError(names)
+    v = 0
+    for n in names:
+        v |= _FLAG_BIT[n]
+    return v
+
+
+def _obj(name: Any, allowed: tuple[str, ...]) -> int:
+    if name is None:
+        return 0
+    if name not in allowed:
+        raise ValueError(name)
+    return OBJECTS[name]
+
+
+def encode_op(op: Op) -> tuple[int, int, int, int, int, int, int, int]:
+    """(kind, av, file, extra, a, b, c, flags) of *op*; ValueError/KeyError if the C
+    runner cannot express it."""
+    name, *a = op
+    kind = KIND[name]
+    if name in ("map", "merge_new", "insert"):
+        s, e, pgoff, names, av, f = a
+        return (kind, _obj(av, _AVS), _obj(f, _FILES), 0, _int(s), _int(e), _int(pgoff),
+                _flags(names))
+    if name == "mmap":
+        s, e, pgoff, names, f = a
+        return kind, 0, _obj(f, _FILES), 0, _int(s), _int(e), _int(pgoff), _flags(names)
+    if name == "modify":
+        s, e, names = a
+        return kind, 0, 0, 0, _int(s), _int(e), 0, _flags(names)
+    if name == "set_flags":
+        page, names = a
+        return kind, 0, 0, 0, _int(page), 0, 0, _flags(names)
+    if name in ("expand", "shrink", "munmap", "vm_munmap", "brk"):
+        s, e = a
+        return kind, 0, 0, 0, _int(s), _int(e), 0, 0
+    if name == "split":
+        page, below = a
+        if not isinstance(below, bool):
+            raise ValueError(below)
+        return kind, 0, 0, int(below), _int(page), 0, 0, 0
+    if name == "copy_vma":
+        page, dst, move = a
+        if not isinstance(move, bool):
+            raise ValueError(move)
+        return kind, 0, 0, int(move), _int(page), _int(dst), 0, 0
+    if name == "fault":
+        (page,) = a
+        return kind, 0, 0, 0, _int(page), 0, 0, 0
+    if name == "fail":
+        site, after = a
+        after = _int(after)
+        if not 0 <= after < 1 << 30:
+            raise ValueError(after)
+        return kind, 0, 0, after, FAIL_IDS[site], 0, 0, 0
+    raise KeyError(name)
+
+
+def encodable(ops: Sequence[Op]) -> bool:
+    """Whether the C runner can run every operation of *ops*."""
+    if len(ops) > MAX_LENGTH:
+        return False
+    try:
+        for op in ops:
+            encode_op(op)
+    except (ValueError, KeyError, TypeError):
+        return False
+    return True
+
+
+def _names(bits: int) -> tuple[str, ...]:
+    return tuple(n for i, n in enumerate(FLAG_NAMES) if bits >> i & 1)
+
+
+def decode_op(c: Any) -> Op:
+    """The ops.py tuple of an encoded operation."""
+    name = KINDS[c.kind]
+    s, e, pgoff, flags = int(c.a), int(c.b), int(c.c), _names(int(c.flags))
+    av, f = _OBJECT_NAME.get(c.av), _OBJECT_NAME.get(c.file)
+    if name in ("map", "merge_new", "insert"):
+        return (name, s, e, pgoff, flags, av, f)
+    if name == "mmap":
+        return (name, s, e, pgoff, flags, f)
+    if name == "modify":
+        return (name, s, e, flags)
+    if name == "set_flags":
+        return (name, s, flags)
+    if name in ("expand", "shrink", "munmap", "vm_munmap", "brk"):
+        return (name, s, e)
+    if name == "split":
+        return (name, s, bool(c.extra))
+    if name == "copy_vma":
+        return (name, s, e, bool(c.extra))
+    if name == "fault":
+        return (name, s)
+    return (name, _FAIL_NAME[s], int(c.extra))
+
+
+def class_name(cls: int) -> str:
+    """An outcome class of pyvma_seq_run()'s counts as Differ.exercised names it."""
+    if cls >= _CLASS_ERRNO:
+        return str(_CLASS_ERRNO - cls) if cls < _NCLASSES - 1 else f"-errno>{_NCLASSES - 1 - _CLASS_ERRNO}"
+    if cls >= 5:
+        return MERGE_STATES[cls - 5]
+    return ("ok", "BUG", "invalid", "novma", "caller nomem")[cls]
+
+
+def single_bit_names(k: Kernel) -> set[str]:
+    """The flag names a layout row shows (Kernel.names_of: single-bit flags)."""
+    out = set()
+    for n in k.flag_names:
+        v = k.flag(n)
+        if v & (v - 1) == 0:
+            out.add(n)
+    return out
+
+
+class Runner:
+    """One kernel's C runner: its flag tables, options, and the buffers a sequence
+    of up to MAX_LENGTH operations runs in."""
+
+    def __init__(self, k: Kernel, names: Sequence[str], record_anon_pgoff: bool,
+                 gen_ops: frozenset[str] = frozenset()) -> None:
+        if len(names) > 128:
+            raise ValueError("more than 128 flag names to compare")
+        self.k = k
+        ffi, lib = k.ffi, k.lib
+        #: the canonical flag names, sorted (a record's flag bits)
+        self.names = tuple(names)
+        cfg = self.cfg = ffi.new("struct pyvma_seq_cfg *")
+        for i, n in enumerate(FLAG_NAMES):
+            cfg.flag_values[i] = k.flag(n) if k.has_flag(n) else 0
+        for i, n in enumerate(self.names):
+            if k.has_flag(n):
+                v = k.flag(n)
+                if v & (v - 1) == 0:
+                    b = v.bit_length() - 1
+                    cfg.canon[b][i // 64] |= 1 << (i % 64)
+        cfg.opts = ((lib.PYVMA_SEQ_OPT_MMAP_CHECKS if k.has("mmap_region_checks") else 0)
+                    | (lib.PYVMA_SEQ_OPT_ANON_PGOFF if k.has("anon_pgoff") else 0)
+                    | (lib.PYVMA_SEQ_OPT_RECORD_ANON_PGOFF if record_anon_pgoff else 0))
+        cfg.gen_kinds = sum(1 << KIND[n] for n in gen_ops if n in ENTRY_OPS and n in KIND)
+        self.ops = ffi.new("struct pyvma_seq_op[]", MAX_LENGTH)
+        self.recs = ffi.new("struct pyvma_seq_rec[]", MAX_LENGTH)
+        self.rec_size = ffi.sizeof("struct pyvma_seq_rec")
+        self.op_size = ffi.sizeof("struct pyvma_seq_op")
+        self.counts = ffi.new("long[]", len(KINDS) * _NCLASSES)
+        self._site = ffi.new("struct pyvma_site *")
+
+    def load(self, ops: Sequence[Op]) -> int:
+        """Encode *ops* into the operation buffer (see ``encodable``): how many."""
+        for i, op in enumerate(ops):
+            o = self.ops[i]
+            o.kind, o.av, o.file, o.extra, o.a, o.b, o.c, o.flags = encode_op(op)
+        return len(ops)
+
+    def copy_ops_from(self, other: Runner, n: int) -> None:
+        """The first *n* encoded operations of *other*'s buffer (another tree's)."""
+        self.k.ffi.memmove(self.ops, other.k.ffi.buffer(other.ops, n * other.op_size),
+                           n * self.op_size)
+
+    def run(self, n: int, generate: bool = False, seed: int = 0, count: bool = False) -> int:
+        """pyvma_seq_run(): the operations run (a BUG's is the last), -1 when a layout
+        outgrew a record.  A BUG's site is read (``bug``) and cleared."""
+        ran = int(self.k.lib.pyvma_seq_run(self.cfg, self.ops, n, int(generate),
+                                           seed & (1 << 64) - 1, self.recs,
+                                           self.counts if count else self.k.ffi.NULL))
+        self.bug = ""
+        if ran > 0 and self.recs[ran - 1].bug:
+            self.k.lib.pyvma_bug_get(self._site)
+            self.bug = self.k.ffi.string(self._site.cond).decode()
+        self.k.lib.pyvma_bug_clear()
+        return ran
+
+    def records(self, n: int) -> bytes:
+        return self.k.ffi.buffer(self.recs, n * self.rec_size)[:]
+
+    def decoded_ops(self, n: int) -> list[Op]:
+        return [decode_op(self.ops[i]) for i in range(n)]
+
+    def exercised(self) -> dict[str, dict[str, int]]:
+        """The outcome counts of the runs made with *count*, as Differ.exercised."""
+        out: dict[str, dict[str, int]] = {}
+        for i, v in enumerate(self.counts):
+            if v:
+                kind, cls = divmod(i, _NCLASSES)
+                per = out.setdefault(KINDS[kind], {})
+                name = class_name(cls)
+                per[name] = per.get(name, 0) + int(v)
+        return out
+
+    def outcome(self, i: int, op: Op) -> Outcome:
+        """Record *i* (of the last run, *op* its operation) as ops.apply()'s Outcome.
+        The WARN texts are read from the kernel's WARN log, as the run left it."""
+        r = self.recs[i]
+        k = self.k
+        kind = int(r.ret_kind)
+        ret: object
+        if kind == _RET_INT:
+            ret = int(r.ret)
+        elif kind == _RET_STATE:
+            ret = MERGE_STATES.get(int(r.ret), "?")
+        else:
+            ret = {_RET_NOVMA: "novma", _RET_INVALID: "invalid", _RET_BUG: "BUG",
+                   _RET_CALLER_NOMEM: "caller nomem"}[kind]
+        rows = [r.rows[j] for j in range(int(r.nrows))]
+
+        def name(ident: int) -> str | None:
+            if not ident:
+                return None
+            return _OBJECT_NAME.get(ident) or f"new{ident - _FRESH}"
+
+        def flag_names(row: Any) -> tuple[str, ...]:
+            bits = int(row.flags[0]) | int(row.flags[1]) << 64
+            return tuple(n for j, n in enumerate(self.names) if bits >> j & 1)
+        layout = tuple((int(b.start), int(b.end), int(b.pgoff), flag_names(b), name(b.anon),
+                        name(b.file)) for b in rows)
+        warns: tuple = ()
+        if r.warns:
+            first = int(r.warn_first)
+            warns = tuple(s.cond for s in k.warnings()[first:first + int(r.warns)])
+        missing: tuple = ()
+        at = _NAMES_AT.get(op[0])
+        # what ops.apply() reports: not for an invalid operation, nor an entry-point
+        # one that BUGged or failed the caller's allocation before it returned them
+        if at is not None and kind != _RET_INVALID and not (
+                op[0] in ENTRY_OPS and kind in (_RET_BUG, _RET_CALLER_NOMEM)):
+            missing = tuple(n for n in op[at] if not k.has_flag(n))
+        state = {"map_count": int(r.map_count),
+                 "avc": tuple(int(b.avc) for b in rows),
+                 "vm_ops": tuple(int(b.vm_ops) for b in rows),
+                 "anon_pgoff": tuple(int(b.anon_pgoff) for b in rows),
+                 "close_calls": int(r.close_calls),
+                 "counters": tuple(int(x) for x in r.counters),
+                 "committed": int(r.committed)}
+        return Outcome(ret, layout, warns, self.bug if r.bug else "", missing, state)
+
+
+def run_decoded(k: Kernel, ops: Sequence[Op]) -> list[Outcome]:
+    """*ops* run in C on a fresh mm of *k*, decoded (up to and with a BUG's
+    operation): what ``ops.run`` gives, through the fast path."""
+    runner = Runner(k, sorted(single_bit_names(k)), True)
+    n = runner.load(ops)
+    ran = runner.run(n)
+    out = [runner.outcome(i, op) for i, op in zip(range(max(ran, 0)), ops)]
+    k.clear_warnings()
+    return out
+
+
+def generate_decoded(k: Kernel, seed: int, length: int,
+                     gen_ops: frozenset[str]) -> tuple[list[Op], list[Outcome]]:
+    """A sequence drawn by the C generator on *k* and its decoded outcomes."""
+    runner = Runner(k, sorted(single_bit_names(k)), True, gen_ops)
+    ran = runner.run(length, generate=True, seed=seed)
+    ops = runner.decoded_ops(max(ran, 0))
+    out = [runner.outcome(i, op) for i, op in enumerate(ops)]
+    k.clear_warnings()
+    return ops, out
+
+
+class FastDiff:
+    """Two kernels' runners in lockstep: a sequence on A (given, or drawn by the C
+    generator) and the same operations on B, their records compared as bytes."""
+
+    def __init__(self, a: Kernel, b: Kernel, lacking: frozenset[str], skip: frozenset[str],
+                 gen_ops: frozenset[str]) -> None:
+        names = sorted((single_bit_names(a) | single_bit_names(b)) - lacking)
+        record = "anon_pgoff" not in skip
+        self.ra = Runner(a, names, record, gen_ops)
+        self.rb = Runner(b, names, record, gen_ops)
+        #: operations run per tree, and the kinds the C generator draws
+        self.ops_run = 0
+        #: ... of them in sequences the C generator drew
+        self.gen_run = 0
+        self._last_a = 0
+        self.gen_ops = frozenset(n for n in gen_ops if n in KIND)
+
+    def _compare(self, n: int, generate: bool, seed: int, count: bool) -> int | None:
+        ran_a = self.ra.run(n, generate, seed, count)
+        self._last_a = max(ran_a, 0)
+        if ran_a <= 0:
+            return None if ran_a == 0 else -1
+        self.rb.copy_ops_from(self.ra, ran_a)
+        ran_b = self.rb.run(ran_a)
+        self.ops_run += ran_a
+        if generate:
+            self.gen_run += ran_a
+        if ran_b < 0:
+            return -1
+        m = min(ran_a, ran_b)
+        ba, bb = self.ra.records(m), self.rb.records(m)
+        if ba == bb and ran_a == ran_b:
+            return None
+        size = self.ra.rec_size
+        for i in range(m):
+            if ba[i * size:(i + 1) * size] != bb[i * size:(i + 1) * size]:
+                return i
+        return m - 1
+
+    def lockstep(self, ops: Sequence[Op], count: bool = True) -> int | None:
+        """Index of the first diverging operation of *ops* (encodable), None if none;
+        -1: a layout outgrew a record (run it the Python way)."""
+        n = self.ra.load(ops)
+        return self._compare(n, False, 0, count)
+
+    def generated(self, seed: int, length: int) -> int | None:
+        """A sequence drawn in C from *seed* on A, run on both: the first diverging
+        index or None (-1: a layout outgrew a record); ``last_ops()`` decodes it."""
+        return self._compare(min(length, MAX_LENGTH), True, seed, True)
+
+    def last_ops(self) -> list[Op]:
+        """The operations A ran last (up to a BUG), as ops.py tuples."""
+        return self.ra.decoded_ops(self._last_a)
+
+    def exercised(self) -> dict[str, dict[str, int]]:
+        return self.ra.exercised()

@@ -1,0 +1,159 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""`pyvma diff`'s fast path (csrc/entry_seq.c, pyvma/engine/fast.py): operation
+sequences run in C give, operation by operation, the Outcome ops.apply() gives
+through the Python API (return value, layout, every compared state field, WARNs,
+BUG) on each kernel; a one-line change planted in a scratch copy of a cached tree
+is found by sequences the C generator drew, and the report's replay line (the
+Python path) reproduces it."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pyvma import source
+from pyvma.api import load
+from pyvma.engine import fast
+from pyvma.engine.diff import corpus, diff, report_text, sequence
+from pyvma.engine.ops import ENTRY_OPS, OP_FEATURES, enabled_ops, run
+
+from .scratch import scratch_tree
+
+REPO = Path(__file__).resolve().parents[2]
+KERNELS = ("debian:7.x", "debian:6.12")
+
+
+def same_outcomes(k, ops) -> list:
+    """*ops* through the C runner and through ops.run: the first operation whose
+    Outcomes differ (index, op, C's, Python's), or []; the C run ends at a BUG."""
+    k.reset_services()
+    got = fast.run_decoded(k, ops)
+    k.reset_services()
+    want = run(k, ops)
+    assert len(got) == len(ops) or got[-1].bug, (len(got), len(ops))
+    for i, (c, p) in enumerate(zip(got, want)):
+        if c != p:
+            return [i, ops[i], c, p]
+    return []
+
+
+@pytest.mark.parametrize("spec", KERNELS)
+def test_c_runner_gives_what_ops_apply_gives(spec):
+    k = load(spec)
+    enabled = enabled_ops(k)[0]
+    seen: set[str] = set()
+    # sequences the C generator draws (decoded), then the Python generator's, the corpus
+    for seed in range(120):
+        ops, outs = fast.generate_decoded(k, 7_000 + seed, 30, enabled)
+        assert fast.encodable(ops) and len(outs) == len(ops)
+        seen.update(op[0] for op in ops)
+        assert same_outcomes(k, ops) == [], (spec, "C sequence", seed)
+    for i in range(30):
+        ops = sequence(k, 11, i, 30, enabled)
+        if not fast.encodable(ops):
+            continue            # an operation kind the C runner lacks
+        assert same_outcomes(k, ops) == [], (spec, "Python sequence", i)
+    scenarios = [ops for ops in corpus() if all(op[0] in enabled for op in ops)
+                 and fast.encodable(ops)]
+    assert len(scenarios) > 100
+    for n, ops in enumerate(scenarios):
+        assert same_outcomes(k, ops) == [], (spec, "corpus", n)
+    # the generator draws every operation the tree has (else the above proves less)
+    assert seen == set(enabled) & set(fast.KINDS), (spec, set(enabled) - seen)
+
+
+@pytest.mark.parametrize("spec", ("debian:7.x", "debian:linux-source-7.2"))
+def test_a_bug_ends_the_c_sequence_at_its_operation(spec):
+    """insert_vm_struct() of a VMA with an anon_vma preset: a BUG on trees without
+    feature insert_vm_struct_warns (7.2), a WARN on the others; C and Python agree."""
+    k = load(spec)
+    if not k.has("insert_vm_struct"):
+        pytest.skip(f"kernel {k.version} lacks insert_vm_struct")
+    base = ("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE")
+    ops = [("map", 0, 2, 0, base, None, None), ("insert", 2, 4, 2, base, "av0", None),
+           ("munmap", 0, 4)]
+    k.reset_services()
+    got = fast.run_decoded(k, ops)
+    if k.has("insert_vm_struct_warns"):
+        assert len(got) == 3 and len(got[1].warns) == 1 and not got[1].bug
+    else:
+        assert len(got) == 2 and got[1].ret == "BUG" and got[1].bug
+    assert same_outcomes(k, ops) == []
+
+
+def test_encoding_round_trips_and_refuses_what_c_lacks():
+    for ops in corpus():
+        for op in ops:
+            back = fast.decode_op(_encoded(op))
+            assert back[0] == op[0] and _norm(back) == _norm(op), (op, back)
+    assert not fast.encodable([("map", 0, 2, 0, ("VM_READ", "VM_LOCKED"), None, None)])
+    assert not fast.encodable([("map", 0, 2, 0, ("VM_READ",), "av9", None)])
+    assert not fast.encodable([("no_such_op", 1)])
+    assert not fast.encodable([("munmap", 0, 1)] * (fast.MAX_LENGTH + 1))
+    # the C runner's kinds are ops.py's (one it lacks takes the Python path)
+    assert set(fast.KINDS) <= set(OP_FEATURES)
+
+
+def _encoded(op):
+    import cffi
+    ffi = cffi.FFI()
+    ffi.cdef("struct o { int kind, av, file, extra; long a, b, c; unsigned long flags; };")
+    o = ffi.new("struct o *")
+    o.kind, o.av, o.file, o.extra, o.a, o.b, o.c, o.flags = fast.encode_op(op)
+    return o
+
+
+def _norm(op):
+    return tuple(tuple(sorted(x)) if isinstance(x, tuple) else x for x in op)
+
+
+# -- a planted change, found by the C generator's sequences --------------------------
+
+# copy_vma(): an unfaulted anonymous VMA's copy keeps the source's page offset
+COPY_PGOFF = "\t\t\tpgoff = anon_pgoff;\n"
+
+
+@pytest.fixture(scope="module")
+def broken7(tmp_path_factory):
+    tree = source.resolve("debian:7.x")
+    if (tree.root / "mm/vma.c").read_text().count(COPY_PGOFF) != 1:
+        pytest.skip(f"{tree.version_str}'s mm/vma.c lacks the planted line {COPY_PGOFF!r}")
+    dest = tmp_path_factory.mktemp("fastplant")
+    scratch_tree(tree.root, dest, {"mm/vma.c": lambda t: t.replace(COPY_PGOFF, "", 1)})
+    return load(str(dest))
+
+
+def test_planted_change_found_by_c_sequences_and_replayed(broken7):
+    base = load("debian:7.x")
+    divs, stats = diff(base, broken7, seed=2, sequences=0, fast_sequences=400, length=25,
+                       seconds=120, use_corpus=False)
+    assert stats["sequences"] == 0 and stats["fast_sequences"] > 0
+    assert not stats.get("fast_unreproduced")
+    hits = [d for d in divs if d.ops[-1][0] == "copy_vma"]
+    assert hits, [d.ops for d in divs]
+    d = min(hits, key=lambda x: len(x.ops))
+    assert "C sequence" in d.origin and len(d.ops) <= d.shrunk_from
+    # the copy's page offset is what differs
+    assert [r[2] for r in d.a.layout] != [r[2] for r in d.b.layout], (d.a, d.b)
+    text = report_text(base, broken7, divs, stats)
+    assert "random sequences generated and run in C" in text
+    # the fast sequences' operations are in what the report says was exercised
+    assert sum(stats["exercised"]["copy_vma"].values()) > 0
+    args = [*base.replay_args, *broken7.replay_args, "--ops", json.dumps(d.ops)]
+    got = subprocess.run([sys.executable, "-m", "pyvma", "replay", *args],
+                         capture_output=True, text=True, cwd=REPO)
+    assert got.returncode == 1, got.stdout + got.stderr
+
+
+def test_self_diff_counts_both_kinds_of_sequences():
+    k = load("debian:6.12")
+    divs, stats = diff(k, k, seed=5, sequences=4, fast_sequences=200, length=20,
+                       use_corpus=False)
+    assert divs == [] and stats["sequences"] == 4 and stats["fast_sequences"] == 200
+    ran = sum(sum(c.values()) for c in stats["exercised"].values())
+    assert ran >= 200 * 10, ran
+    # 6.12 lacks these entry points: neither generator draws them
+    assert not set(stats["exercised"]) & (ENTRY_OPS - enabled_ops(k)[0])
