@@ -46,6 +46,9 @@ void pyvma_warn_clear(void);
 void pyvma_set_warn_fd(int fd);
 int pyvma_bug_get(struct pyvma_site *out);
 void pyvma_bug_clear(void);
+/* the coverage build's gcov counters: zeroed, written out (-1: not that build) */
+int pyvma_coverage_reset(void);
+int pyvma_coverage_dump(void);
 
 struct mm_struct *pyvma_mm_new(void);
 int pyvma_mm_destroy(struct mm_struct *mm);

@@ -213,3 +213,33 @@ void pyvma_anon_reset(void)
 {
 	pyvma_nanon = 0;
 }
+
+/* ---- gcov (the coverage build) ------------------------------------------ */
+
+/* libgcov's own entry points are hidden in the library; these let Python zero
+ * the counters before a measured run and write them out after it (each library
+ * in the process has its own).  -1: not a coverage build. */
+#ifdef PYVMA_COVERAGE
+void __gcov_dump(void);
+void __gcov_reset(void);
+#endif
+
+int pyvma_coverage_reset(void)
+{
+#ifdef PYVMA_COVERAGE
+	__gcov_reset();
+	return 0;
+#else
+	return -1;
+#endif
+}
+
+int pyvma_coverage_dump(void)
+{
+#ifdef PYVMA_COVERAGE
+	__gcov_dump();
+	return 0;
+#else
+	return -1;
+#endif
+}

@@ -6,7 +6,7 @@
                  [-- PYTEST ARGS]
     pyvma build  --kernel SPEC [--kernel-config ...] [--kernel-sanitizer ubsan|asan|coverage]
     pyvma shim   --kernel SPEC [--kernel-config ...] [--report]
-    pyvma diff   A B [--seed N] [--sequences N] [--length N] [--json]
+    pyvma diff   A B [--seed N] [--sequences N] [--length N] [--json] [--coverage]
     pyvma replay --kernel SPEC... --ops JSON
     pyvma fuzz   [--kernel SPEC] [--minutes M]
     pyvma fetch  SPEC...
@@ -47,16 +47,20 @@ def _tree(spec: str, patches: list[str] | None = None, series: str | None = None
     return patched(spec, patches or [], series, chosen=chosen)
 
 
-def _kernel(spec: str, patches=None, series=None, config_items=None, chosen=None):
+def _kernel(spec: str, patches=None, series=None, config_items=None, chosen=None,
+            sanitizer: str | None = None):
     from .api import load_tree
-    return load_tree(_tree(spec, patches, series, chosen), _config(config_items or []))
+    return load_tree(_tree(spec, patches, series, chosen), _config(config_items or []),
+                     sanitizer)
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from .engine.diff import diff, report_json, report_text
-    a = _kernel(args.a, args.a_patch, args.a_series, args.kernel_config, args.a_patches)
-    b = _kernel(args.b, args.b_patch, args.b_series, args.kernel_config, args.b_patches)
-    divs, stats = diff(a, b, seed=args.seed, sequences=args.sequences, length=args.length,
+    from .engine.diff import diff, diff_coverage, report_json, report_text
+    san = "coverage" if args.coverage else None     # gcov builds, their own build keys
+    a = _kernel(args.a, args.a_patch, args.a_series, args.kernel_config, args.a_patches, san)
+    b = _kernel(args.b, args.b_patch, args.b_series, args.kernel_config, args.b_patches, san)
+    run = diff_coverage if args.coverage else diff
+    divs, stats = run(a, b, seed=args.seed, sequences=args.sequences, length=args.length,
                        seconds=args.seconds, use_corpus=not args.no_corpus)
     print((report_json if args.json else report_text)(a, b, divs, stats))
     return 1 if divs else 0
@@ -352,6 +356,9 @@ def parser() -> argparse.ArgumentParser:
                     help="time budget for random sequences")
     sp.add_argument("--no-corpus", action="store_true")
     sp.add_argument("--json", action="store_true")
+    sp.add_argument("--coverage", action="store_true",
+                    help="build both with gcov and report the lines, branches and functions "
+                         "of mm/vma.c the run reached")
     sp.set_defaults(fn=cmd_diff)
     sp = sub.add_parser("replay", help="replay an operation sequence (from a diff report)")
     sp.add_argument("--kernel", action=_KernelGroup, metavar="SPEC", type=kernel_spec,

@@ -11,8 +11,6 @@ runs upstream's `tools/testing/vma` with --coverage on a hard-linked scratch cop
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import os
 import subprocess
 import sys
@@ -24,28 +22,17 @@ sys.path.insert(0, str(REPO))      # pyvma of this checkout, installed or not
 
 from pyvma import source  # noqa: E402
 from pyvma.build import build  # noqa: E402
+from pyvma.build.coverage import UNIT, gcov_env, pct, read_gcda  # noqa: E402
 
 TARGET_LINES, TARGET_BRANCHES = 85.0, 75.0
 
 
-def gcov_stats(gcda: Path, want: str = "mm/vma.c") -> tuple[int, int, int, int]:
-    """(lines, covered lines, branches, taken branches) of *want* from one .gcda."""
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(["gcov", "-j", "-b", "-o", str(gcda.parent), str(gcda)], cwd=tmp,
-                       check=True, capture_output=True)
-        lines = covered = branches = taken = 0
-        for gz in Path(tmp).glob("*.gcov.json.gz"):
-            data = json.loads(gzip.decompress(gz.read_bytes()))
-            for f in data["files"]:
-                if not f["file"].endswith(want):
-                    continue
-                for ln in f["lines"]:
-                    lines += 1
-                    covered += ln["count"] > 0
-                    for br in ln.get("branches", []):
-                        branches += 1
-                        taken += br["count"] > 0
-        return lines, covered, branches, taken
+def gcov_stats(gcda: Path) -> tuple[int, int, int, int]:
+    """(lines, covered lines, branches, taken branches) of mm/vma.c from one .gcda."""
+    f = read_gcda(gcda, ("mm/vma.c",)).get("mm/vma.c")
+    if f is None:
+        return 0, 0, 0, 0
+    return f.lines, f.lines_reached, f.branches, f.branches_taken
 
 
 def pyvma_coverage(spec: str, tests: list[str]) -> tuple:
@@ -54,15 +41,13 @@ def pyvma_coverage(spec: str, tests: list[str]) -> tuple:
     for g in b.dir.rglob("*.gcda"):
         g.unlink()
     # the counts go where the objects were compiled (a temp dir since renamed):
-    # strip that prefix and write them beside the .gcno in the build
-    compiled = Path(b.info["compile_obj_dir"])
-    env = dict(os.environ, PYVMA_SANITIZER="coverage", GCOV_PREFIX=str(b.dir / "obj"),
-               GCOV_PREFIX_STRIP=str(len(compiled.parts) - 1))
+    # written beside the .gcno in the build instead
+    env = dict(os.environ, PYVMA_SANITIZER="coverage", **gcov_env(b, b.dir / "obj"))
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                            "--kernel", spec, *tests], cwd=REPO, env=env,
                           capture_output=True, text=True)
     summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-300:]
-    gcda = next(b.dir.rglob("pyvma_tu.gcda"), None)     # the unit holding mm/vma.c
+    gcda = next(b.dir.rglob(f"{UNIT}.gcda"), None)     # the unit holding mm/vma.c
     if gcda is None:
         raise SystemExit(f"no coverage data written (pytest: {summary})")
     return tree, gcov_stats(gcda), summary
@@ -82,10 +67,6 @@ def upstream_coverage(tree: Path, work: Path) -> tuple | str:
     if not gcda.exists():
         return "upstream run wrote no coverage data"
     return gcov_stats(gcda)
-
-
-def pct(a: int, b: int) -> str:
-    return f"{100.0 * a / b:.1f}%" if b else "—"
 
 
 def main() -> int:

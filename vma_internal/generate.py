@@ -16,15 +16,9 @@ from pathlib import Path
 
 from . import manifest
 from .config import HarnessConfig
-from .cparse import (
-    C_KEYWORDS,
-    IDENT,
-    Definition,
-    parse_header,
-    split_params,
-    strip_comments,
-    used_identifiers,
-)
+from .cparse import parse_header
+from .ctext import C_KEYWORDS, IDENT, split_params, strip_comments, used_identifiers
+from .definition import Definition
 from .index import HeaderIndex
 
 SOURCES = ("mm/vma.c", "mm/vma_init.c", "mm/vma_exec.c")

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from . import manifest
 from .config import HarnessConfig
-from .cparse import Definition, parse_header
+from .cparse import parse_header
+from .definition import Definition
 from .inputs import WIDE_GLOBS, headers_of  # noqa: F401 (re-exported)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from . import manifest
 from .config import HarnessConfig
-from .cparse import Definition
+from .definition import Definition
 from .digest import file_digest
 from .errors import ShimError
 from .generate import SOURCES, Generator, Shim

@@ -11,7 +11,8 @@ import re
 from pathlib import Path
 
 from . import manifest
-from .cparse import header_params, parse_header
+from .cparse import parse_header
+from .ctext import header_params
 from .generate import LOCAL_HEADERS, SOURCES
 
 

@@ -17,7 +17,7 @@ from ..errors import BuildError
 from ..paths import CSRC
 
 # instrumentation variants of a build ("coverage" is gcov, for `make coverage`)
-SANITIZERS = {None: [], "coverage": ["--coverage"],
+SANITIZERS = {None: [], "coverage": ["--coverage", "-DPYVMA_COVERAGE"],
               "ubsan": ["-fsanitize=undefined", "-fno-sanitize-recover=all"],
               "asan": ["-fsanitize=address", "-fsanitize=undefined"]}
 MAPLE_SOURCE = "tools/testing/shared/maple-shim.c"

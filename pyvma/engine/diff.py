@@ -459,6 +459,10 @@ NOT_EXERCISED = ("vma_modify_name/policy/flags_uffd (diff's modify is the flags 
                  "line/branch coverage (no --coverage)")
 
 
+#: in what was not exercised unless the run measured coverage (diff_coverage())
+NO_COVERAGE = "line/branch coverage (no --coverage)"
+
+
 def exercised_text(stats: dict) -> str:
     """What the run exercised (operations and their outcomes) and what it cannot."""
     ops = "; ".join(f"{op} {sum(c.values())} (" + ", ".join(f"{r} {n}" for r, n in c.items())
@@ -470,7 +474,53 @@ def exercised_text(stats: dict) -> str:
             f"sharing, file), {state}, WARN count, BUG\n"
             + (f"state not compared (one tree cannot express it): {without}\n"
                if without else "")
-            + f"not exercised by diff: {', '.join(stats.get('not_exercised', []))}\n")
+            + f"not exercised by diff: {', '.join(stats.get('not_exercised', []))}\n"
+            + coverage_text(stats))
+
+
+def diff_coverage(a: Kernel, b: Kernel, **kw: Any) -> tuple[list[Divergence], dict]:
+    """diff() of two coverage builds (sanitizer="coverage") with the gcov counters
+    zeroed before and read after: ``stats["coverage"]`` per tree, what the run
+    reached of mm/vma.c (and mm/vma_init.c, mm/vma_exec.c where the tree has them)."""
+    from ..build.coverage import measure
+    (divs, stats), cov = measure([(a.build, a.lib), (b.build, b.lib)],
+                                 lambda: diff(a, b, **kw))
+    stats["not_exercised"] = [x for x in stats["not_exercised"]
+                              if not x.startswith(NO_COVERAGE.split(" (")[0])]
+    stats["coverage"] = {
+        side: {"label": k.label, "build": k.build.key,
+               # one library ran both sides: its counts are of both
+               "same_build_as_a": side == "b" and k.build.key == a.build.key,
+               "files": {name: c.as_dict() for name, c in cov[k.build.key].items()}}
+        for side, k in (("a", a), ("b", b))}
+    return divs, stats
+
+
+def coverage_text(stats: dict) -> str:
+    """The coverage footer (``--coverage``): per tree and file, lines and branches
+    reached, and the functions never entered, one greppable line each."""
+    from ..build.coverage import pct
+    cov = stats.get("coverage")
+    if not cov:
+        return ""
+    out = []
+    for side in ("a", "b"):
+        t = cov[side]
+        tag = f"coverage {side.upper()} {t['label']}"
+        if t.get("same_build_as_a"):
+            out.append(f"{tag}: the same build as A (one library ran both sides: "
+                       "the lines above)")
+            continue
+        for name, f in t["files"].items():
+            entered = f["functions"] - len(f["never_entered"])
+            out.append(f"{tag} {name}: lines {f['lines_reached']}/{f['lines']} "
+                       f"({pct(f['lines_reached'], f['lines'])}), branches "
+                       f"{f['branches_taken']}/{f['branches']} "
+                       f"({pct(f['branches_taken'], f['branches'])}), functions "
+                       f"{entered}/{f['functions']} entered")
+            out.append(f"{tag} {name} never entered ({len(f['never_entered'])}): "
+                       + (" ".join(f["never_entered"]) or "none"))
+    return "".join(line + "\n" for line in out)
 
 
 def sequence(k: Kernel, seed: int, index: int, length: int,
