@@ -325,7 +325,7 @@ class MM:
         """find_mergeable_anon_vma(vma): a neighbour's anon_vma *vma* may share."""
         return self.objects.anon_of(self._call(self.k.lib.pyvma_find_mergeable_anon_vma, vma.ptr))
 
-    def anon_vma_prepare(self, vma: VMA) -> int:
+    def anon_vma_prepare(self, vma: VMA) -> None:
         """anon_vma_prepare(vma) as a first fault calls it: the harness's
         __anon_vma_prepare() takes find_mergeable_anon_vma()'s answer or a new
         anon_vma."""

@@ -35,7 +35,7 @@ from .validate import _load_tree, _read_text
 if TYPE_CHECKING:
     from .kernel_tree import KernelTree
 
-log = logging.getLogger("pyvma.source")
+log = logging.getLogger("pyvma.tree")
 
 
 DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"

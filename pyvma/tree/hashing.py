@@ -23,7 +23,7 @@ from ..cache import (
     write_json_atomic,
 )
 
-log = logging.getLogger("pyvma.source")
+log = logging.getLogger("pyvma.tree")
 
 
 

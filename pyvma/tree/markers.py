@@ -22,7 +22,7 @@ from ..cache import (
 from .kernel_tree import MARKER, MARKER_FORMAT
 from .validate import _load_tree
 
-log = logging.getLogger("pyvma.source")
+log = logging.getLogger("pyvma.tree")
 
 
 

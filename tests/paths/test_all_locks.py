@@ -13,7 +13,7 @@ Scene (pages):
 """
 import pytest
 
-from pyvma.kernel import KernelBug
+from pyvma.errors import KernelBug
 
 from .paths_helpers import EINTR, P, errno_of, place, rw
 
