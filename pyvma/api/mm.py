@@ -432,11 +432,15 @@ class MM:
                                  + "\n" + self.diagram())
 
     def close(self) -> int:
-        """Free every VMA and the mm; returns how many VMAs were freed."""
+        """Free every VMA and the mm, let go of the anon_vmas and files this mm's
+        objects remembered, and free those nothing holds any more
+        (``Kernel.release_objects()``); returns how many VMAs were freed."""
         if self.ptr is None:
             return 0
         n = self._call(self.k.lib.pyvma_mm_destroy, self.ptr)
         self.ptr = None
+        self.objects.clear()
+        self.k.release_objects()
         return n
 
     def __enter__(self) -> MM:
