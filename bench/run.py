@@ -11,7 +11,7 @@ of the tree (so upstream's make can write its objects without touching the tree)
                       with upstream's sanitizers (ASan+UBSan) and without; the two
                       alternated --repeat times (default 3), medians compared
   one-line rebuild    after a one-line change to mm/vma.c, pyvma vs upstream make
-  warm start          pyvma.kernel.load() of a cached build
+  warm start          pyvma.api.load() of a cached build
   upstream suite      pytest tests/upstream (warm) vs upstream's ./vma run + rebuild
   upstream C tests    what tests/upstream_c/test_upstream_c.py (upstream's own C tests
                       as items) adds to pytest tests/upstream, cold (empty caches), warm
@@ -36,7 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))      # pyvma of this checkout, installed or not
 
-from pyvma import source  # noqa: E402
+from pyvma import tree as ptree  # noqa: E402
 from pyvma.tree.scratch import scratch_tree, upstream_scratch  # noqa: E402
 
 def timed(cmd: list[str], env: dict | None = None, cwd: Path | None = None) -> tuple[float, int, str]:
@@ -50,7 +50,7 @@ def pyvma_cmd(*args: str) -> list[str]:
 
 
 def bench_kernel(spec: str, rounds: int, work: Path, repeat: int) -> dict:
-    tree = source.resolve(spec)
+    tree = ptree.resolve(spec)
     r: dict = {"kernel": tree.version_str, "spec": spec, "repeat": repeat}
     v = tree.version_str
     # --- cold builds: upstream make and pyvma, with and without sanitizers ----
@@ -96,7 +96,7 @@ def bench_kernel(spec: str, rounds: int, work: Path, repeat: int) -> dict:
         m = re.search(r"total ([\d.]+)", out)
         r["py_rebuild_inproc"] = float(m.group(1)) if m else None
         # warm start: load() of the cached build, in a fresh process
-        code = ("import time, sys; sys.path.insert(0, '.'); import pyvma.kernel as pv;"
+        code = ("import time, sys; sys.path.insert(0, '.'); import pyvma.api as pv;"
                 f"t = time.perf_counter(); k = pv.load({str(d)!r});"
                 "print(time.perf_counter() - t)")
         # as a user's Python runs it: bytecode cached (this session's environment
@@ -125,8 +125,8 @@ def bench_kernel(spec: str, rounds: int, work: Path, repeat: int) -> dict:
             r[key] = secs
             r[f"{key}_result"] = out.strip().splitlines()[-1] if out.strip() else f"exit {rc}"
     # --- diff throughput (a tree against itself: every operation runs twice) --
-    code = ("import sys; sys.path.insert(0, '.'); import pyvma.kernel as pv;"
-            "from pyvma.diff import diff;"
+    code = ("import sys; sys.path.insert(0, '.'); import pyvma.api as pv;"
+            "from pyvma.engine.diff import diff;"
             f"k = pv.load({spec!r}); d, s = diff(k, k, seed=7, sequences=400, length=30,"
             " seconds=60, use_corpus=False);"
             " print(s.get('fast_ops_per_second', 0), s['ops_per_second'])")
@@ -169,7 +169,7 @@ def _ops(tree: str, env: dict, rounds: int) -> dict:
     code = f"""
 import sys, time
 sys.path.insert(0, '.')
-import pyvma.kernel as pv
+import pyvma.api as pv
 from bench.native import native_loop
 k = pv.load({tree!r})
 native = native_loop(k)

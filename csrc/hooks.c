@@ -142,12 +142,19 @@ void pyvma_hook_unlink_anon_vmas(struct vm_area_struct *vma)
 		list_del_init(&avc->same_vma);
 }
 
+/* A new anon_vma, recorded unpinned: it lives while a VMA refers to it (or
+ * Python pins it). */
 struct anon_vma *pyvma_anon_vma_alloc(void)
 {
 	struct anon_vma *av = calloc(1, sizeof(*av));
 
-	if (av)
-		av->root = av;
+	if (!av)
+		return NULL;
+	if (pyvma_obj_add(av, PYVMA_OBJ_ANON_VMA, 0)) {
+		free(av);
+		return NULL;
+	}
+	av->root = av;
 	return av;
 }
 

@@ -12,6 +12,37 @@ void mt_validate(struct maple_tree *mt);
 
 /* ---- mm_struct ------------------------------------------------------------ */
 
+/* The mms not yet destroyed: their VMAs keep anon_vmas and files alive. */
+static struct mm_struct **pyvma_mms;
+static int pyvma_nmms, pyvma_mms_cap;
+
+static int pyvma_mms_add(struct mm_struct *mm)
+{
+	if (pyvma_nmms == pyvma_mms_cap) {
+		int cap = pyvma_mms_cap ? 2 * pyvma_mms_cap : 16;
+		struct mm_struct **mms = realloc(pyvma_mms, cap * sizeof(*mms));
+
+		if (!mms)
+			return -ENOMEM;
+		pyvma_mms = mms;
+		pyvma_mms_cap = cap;
+	}
+	pyvma_mms[pyvma_nmms++] = mm;
+	return 0;
+}
+
+static void pyvma_mms_remove(struct mm_struct *mm)
+{
+	int i;
+
+	for (i = 0; i < pyvma_nmms; i++) {
+		if (pyvma_mms[i] == mm) {
+			pyvma_mms[i] = pyvma_mms[--pyvma_nmms];
+			return;
+		}
+	}
+}
+
 struct mm_struct *pyvma_mm_new(void)
 {
 	struct mm_struct *mm;
@@ -20,6 +51,10 @@ struct mm_struct *pyvma_mm_new(void)
 	mm = calloc(1, sizeof(*mm));
 	if (!mm)
 		return NULL;
+	if (pyvma_mms_add(mm)) {
+		free(mm);
+		return NULL;
+	}
 	mt_init_flags(&mm->mm_mt, MM_MT_FLAGS);
 	mm->pyvma_lock_session = 1;
 	init_rwsem(&mm->mmap_lock);
@@ -56,6 +91,7 @@ int pyvma_mm_destroy(struct mm_struct *mm)
 	mtree_destroy(&mm->mm_mt);
 	if (pyvma_current_task.mm == mm)
 		pyvma_current_task.mm = NULL;
+	pyvma_mms_remove(mm);
 	free(mm);
 	return count;
 }
@@ -345,13 +381,19 @@ void *pyvma_vma_private(struct vm_area_struct *vma)
 
 /* ---- anon_vmas ----------------------------------------------------------------- */
 
+/* An anon_vma for Python: pinned once (AnonVma drops the pin when it goes). */
 struct anon_vma *pyvma_anon_vma_new(void)
 {
-	return pyvma_anon_vma_alloc();
+	struct anon_vma *av = pyvma_anon_vma_alloc();
+
+	if (av)
+		pyvma_obj_pin(av, 1);
+	return av;
 }
 
-void pyvma_anon_vma_free(struct anon_vma *av)
+static void pyvma_anon_vma_free(struct anon_vma *av)
 {
+	pyvma_anon_forget(av);
 	free(av);
 }
 
@@ -381,13 +423,76 @@ struct file *pyvma_file_new(void)
 	f->f_mapping = m;
 	f->f_inode = i;
 	f->f_op = &f->pyvma_fops;	/* no ->mmap / ->mmap_prepare until a test sets them */
+	if (pyvma_obj_add(f, PYVMA_OBJ_FILE, 1)) {	/* pinned for Python's File */
+		free(f); free(m); free(i);
+		return NULL;
+	}
 	return f;
 }
 
-void pyvma_file_free(struct file *f)
+static void pyvma_file_free(struct file *f)
 {
 	free(f->pyvma_beh);
 	free(f->f_inode);
 	free(f->f_mapping);
 	free(f);
+}
+
+/* ---- the objects' lifetimes ------------------------------------------------ */
+
+static void pyvma_obj_mark(const void *p)
+{
+	int i;
+
+	if (p && (i = pyvma_obj_find(p)) >= 0)
+		pyvma_objs[i].mark = 1;
+}
+
+/*
+ * Free every anon_vma and file that Python does not pin and that no VMA of a live
+ * mm refers to (vm_file, anon_vma and its root, the anon_vmas of its chain) and
+ * whose rwsem is not held; the harness hooks unlink_anon_vmas() and fput(), so
+ * kernel code frees neither.
+ * Returns how many were freed.
+ */
+int pyvma_objects_sweep(void)
+{
+	struct vm_area_struct *vma;
+	struct anon_vma_chain *avc;
+	int i, freed = 0;
+
+	for (i = 0; i < pyvma_nobjs; i++)
+		pyvma_objs[i].mark = pyvma_objs[i].pins > 0;
+	for (i = 0; i < pyvma_nmms; i++) {
+		VMA_ITERATOR(vmi, pyvma_mms[i], 0);
+
+		for_each_vma(vmi, vma) {
+			pyvma_obj_mark(vma->vm_file);
+			if (vma->anon_vma) {
+				pyvma_obj_mark(vma->anon_vma);
+				pyvma_obj_mark(vma->anon_vma->root);
+			}
+			list_for_each_entry(avc, &vma->anon_vma_chain, same_vma)
+				pyvma_obj_mark(avc->anon_vma);
+		}
+	}
+	for (i = pyvma_nobjs - 1; i >= 0; i--) {
+		struct pyvma_obj o = pyvma_objs[i];
+
+		if (o.mark)
+			continue;
+		/* a rwsem kernel code left held (after a BUG) stays: a new object at
+		 * its address would look locked */
+		if (pyvma_lock_held(o.kind == PYVMA_OBJ_ANON_VMA ?
+				    &((struct anon_vma *)o.p)->rwsem :
+				    &((struct file *)o.p)->f_mapping->i_mmap_rwsem) >= 0)
+			continue;
+		pyvma_obj_remove(i);
+		if (o.kind == PYVMA_OBJ_ANON_VMA)
+			pyvma_anon_vma_free(o.p);
+		else
+			pyvma_file_free(o.p);
+		freed++;
+	}
+	return freed;
 }

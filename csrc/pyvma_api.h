@@ -73,12 +73,20 @@ void pyvma_vma_set_vm_ops(struct vm_area_struct *vma, int which);
 int pyvma_close_count(void);
 int pyvma_vma_add_avc(struct vm_area_struct *vma, struct anon_vma *av);
 
+/*
+ * The harness's anon_vmas and files (made for Python or by kernel code through the
+ * hooks) live while Python holds them (a pin each: _new() returns one pinned) or a
+ * VMA of a live mm refers to them; pyvma_objects_sweep() frees the others.
+ */
+#define PYVMA_OBJ_ANON_VMA 0
+#define PYVMA_OBJ_FILE 1
 struct anon_vma *pyvma_anon_vma_new(void);
-void pyvma_anon_vma_free(struct anon_vma *av);
 int pyvma_anon_vma_stats(struct anon_vma *av, int *clones, int *unlinks);
 void pyvma_anon_reset(void);
 struct file *pyvma_file_new(void);
-void pyvma_file_free(struct file *f);
+int pyvma_obj_pin(void *obj, int delta);
+int pyvma_objects_sweep(void);
+int pyvma_objects_live(int kind);
 void pyvma_set_fail_clone(int fail);
 
 struct vm_area_struct *pyvma_merge_new(struct mm_struct *mm, unsigned long start,

@@ -80,6 +80,17 @@ struct pyvma_anon_rec {
 };
 extern struct pyvma_anon_rec pyvma_anon[PYVMA_MAX_ANON];
 int pyvma_anon_slot(struct anon_vma *av);
+void pyvma_anon_forget(struct anon_vma *av);
+/* the harness's objects (PYVMA_OBJ_*): Python's pins, a sweep's marks */
+struct pyvma_obj {
+	void *p;
+	int kind, pins, mark;
+};
+extern struct pyvma_obj *pyvma_objs;
+extern int pyvma_nobjs;
+int pyvma_obj_add(void *p, int kind, int pins);
+int pyvma_obj_find(const void *p);
+void pyvma_obj_remove(int i);
 
 /* ---- hooks.c ------------------------------------------------------------ */
 

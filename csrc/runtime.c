@@ -209,6 +209,79 @@ void pyvma_anon_vma_reset(struct anon_vma *av)
 		pyvma_anon[slot].clones = pyvma_anon[slot].unlinks = 0;
 }
 
+/* Drop @av's record (it is being freed; a new anon_vma may get its address). */
+void pyvma_anon_forget(struct anon_vma *av)
+{
+	int i;
+
+	for (i = 0; i < pyvma_nanon; i++) {
+		if (pyvma_anon[i].av == av) {
+			pyvma_anon[i] = pyvma_anon[--pyvma_nanon];
+			return;
+		}
+	}
+}
+
+/* ---- the harness's objects (anon_vmas, files) ------------------------------ */
+
+struct pyvma_obj *pyvma_objs;
+int pyvma_nobjs;
+static int pyvma_objs_cap;
+
+/* Record @p (PYVMA_OBJ_* @kind) with @pins pins: 0, or -ENOMEM. */
+int pyvma_obj_add(void *p, int kind, int pins)
+{
+	if (pyvma_nobjs == pyvma_objs_cap) {
+		int cap = pyvma_objs_cap ? 2 * pyvma_objs_cap : 64;
+		struct pyvma_obj *objs = realloc(pyvma_objs, cap * sizeof(*objs));
+
+		if (!objs)
+			return -ENOMEM;
+		pyvma_objs = objs;
+		pyvma_objs_cap = cap;
+	}
+	pyvma_objs[pyvma_nobjs++] = (struct pyvma_obj){ .p = p, .kind = kind, .pins = pins };
+	return 0;
+}
+
+/* The index of @p's record, or -1 (newest first: recent objects are asked for). */
+int pyvma_obj_find(const void *p)
+{
+	int i;
+
+	for (i = pyvma_nobjs - 1; i >= 0; i--)
+		if (pyvma_objs[i].p == p)
+			return i;
+	return -1;
+}
+
+void pyvma_obj_remove(int i)
+{
+	pyvma_objs[i] = pyvma_objs[--pyvma_nobjs];
+}
+
+/* Python takes (@delta 1) or drops (-1) a hold on @obj: its pins after, or -1 for
+ * an object the harness does not know (never freed by the sweep, then). */
+int pyvma_obj_pin(void *obj, int delta)
+{
+	int i = pyvma_obj_find(obj);
+
+	if (i < 0)
+		return -1;
+	pyvma_objs[i].pins += delta;
+	return pyvma_objs[i].pins;
+}
+
+/* Objects of @kind (-1: any) not yet freed. */
+int pyvma_objects_live(int kind)
+{
+	int i, n = 0;
+
+	for (i = 0; i < pyvma_nobjs; i++)
+		n += kind < 0 || pyvma_objs[i].kind == kind;
+	return n;
+}
+
 void pyvma_anon_reset(void)
 {
 	pyvma_nanon = 0;

@@ -94,7 +94,7 @@ def finite_range(lo: float, hi: float, what: str = "value") -> Callable[[str], f
 
 
 def kernel_spec(text: str) -> str:
-    """A kernel spec's syntax (whether it exists is for pyvma.source to say)."""
+    """A kernel spec's syntax (whether it exists is for pyvma.tree to say)."""
     if not text:
         raise argparse.ArgumentTypeError("empty kernel spec: give a directory, DIR@REF, a "
                                          "linux-source .deb/tarball or debian:X.Y")

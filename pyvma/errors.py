@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno as _errno
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from vma_internal import errors as _vi
@@ -99,14 +99,31 @@ class KernelBug(PyvmaError):
 
 
 class KernelError(PyvmaError):
-    """Kernel code failed a call that hands back a VMA (an ERR_PTR): ``ret`` is the
-    -errno it returned, ``errno`` its positive value."""
+    """A kernel function failed (returned -errno or an ERR_PTR): ``call`` names it
+    (``split_vma()``), ``ret`` is the -errno it returned, ``errno`` its positive
+    value.  Every API call that runs kernel code raises it on failure."""
 
     def __init__(self, call: str, ret: int):
         self.call = call
         self.ret = ret
         self.errno = -ret
         super().__init__(f"{call} failed: {ret} ({_errno.errorcode.get(-ret, '?')})")
+
+
+def errno_of(fn: Callable[..., object], *args: object, **kwargs: object) -> int:
+    """The kernel's int for ``fn(*args, **kwargs)``: 0 for a call that returns
+    None, the value of one that returns an int (an address), or the -errno of
+    the KernelError it raised -- for callers that compare return codes (``pyvma
+    diff``'s outcomes, the oracle, a port of a C test's ``ASSERT_EQ(f(), -ENOMEM)``)."""
+    try:
+        ret = fn(*args, **kwargs)
+    except KernelError as exc:
+        return exc.ret
+    if ret is None:
+        return 0
+    if isinstance(ret, int):
+        return ret
+    raise TypeError(f"errno_of: {getattr(fn, '__qualname__', fn)} returned {ret!r}, not an int")
 
 
 class InvariantError(PyvmaError):

@@ -7,6 +7,6 @@ from typing import Any
 
 
 def log(level: str, msg: str, *args: Any) -> None:
-    """``logging.getLogger("pyvma.source").<level>(msg, *args)``."""
+    """``logging.getLogger("pyvma.tree").<level>(msg, *args)``."""
     import logging
-    getattr(logging.getLogger("pyvma.source"), level)(msg, *args)
+    getattr(logging.getLogger("pyvma.tree"), level)(msg, *args)

@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))      # pyvma of this checkout, installed or not
 
-from pyvma import source  # noqa: E402
+from pyvma import tree as ptree  # noqa: E402
 from pyvma.build import build  # noqa: E402
 from pyvma.build.coverage import UNIT, gcov_env, pct, read_gcda  # noqa: E402
 
@@ -36,7 +36,7 @@ def gcov_stats(gcda: Path) -> tuple[int, int, int, int]:
 
 
 def pyvma_coverage(spec: str, tests: list[str]) -> tuple:
-    tree = source.resolve(spec)
+    tree = ptree.resolve(spec)
     b = build(tree, sanitizer="coverage")
     for g in b.dir.rglob("*.gcda"):
         g.unlink()

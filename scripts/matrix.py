@@ -33,9 +33,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from pyvma import source  # noqa: E402
+from pyvma import tree as ptree  # noqa: E402
 from pyvma.cache import cache_dir, subdir  # noqa: E402
 from pyvma.errors import PyvmaError  # noqa: E402
+from pyvma.tree.markers import _safe_key  # noqa: E402
 from vma_internal.config import BASE_CONFIG, REFUSED, TUNABLE  # noqa: E402
 
 SERIES = ("6.12", "7.2", "7.3")
@@ -80,7 +81,7 @@ def _dpkg_cmp(a: str, b: str) -> int:
     return -1 if gt else 1
 
 
-def served_versions(apt: source.DebianApt, package: str) -> list[str]:
+def served_versions(apt: ptree.DebianApt, package: str) -> list[str]:
     """Every version of ``package`` the package lists name, newest first."""
     proc = subprocess.run(["apt-cache", *apt.options(), "madison", package],
                           capture_output=True, text=True)
@@ -88,15 +89,15 @@ def served_versions(apt: source.DebianApt, package: str) -> list[str]:
     return sorted(found, key=functools.cmp_to_key(_dpkg_cmp))
 
 
-def tree_of(apt: source.DebianApt, package: str, version: str, cache: Path) -> Path:
+def tree_of(apt: ptree.DebianApt, package: str, version: str, cache: Path) -> Path:
     """The extracted tree of package=version (fetched and extracted once)."""
-    final = cache / "kernels" / source._safe_key(f"{package}_{version}")
+    final = cache / "kernels" / _safe_key(f"{package}_{version}")
     if (final / "Makefile").is_file() and (final / "mm" / "vma.c").is_file():
         return final
     dl = Path(tempfile.mkdtemp(prefix="matrix-", dir=subdir("tmp", cache)))
     try:
         deb = apt.download(package, version, dl)
-        tree = source.resolve(str(deb), cache=cache)
+        tree = ptree.resolve(str(deb), cache=cache)
         return tree.root
     finally:
         shutil.rmtree(dl, ignore_errors=True)
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     cache = cache_dir()
-    apt = source.DebianApt(cache)
+    apt = ptree.DebianApt(cache)
     apt.update()
     rows: list[Row] = []
     fetch_failed = False
@@ -167,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         for i, version in enumerate(versions):
             try:
                 root = tree_of(apt, package, version, cache)
-                tree = source.resolve(str(root), cache=cache)
+                tree = ptree.resolve(str(root), cache=cache)
             except PyvmaError as exc:
                 print(f"matrix: {package}={version}: {exc}", file=sys.stderr, flush=True)
                 fetch_failed = True

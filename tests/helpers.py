@@ -1,8 +1,15 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Helpers every kernel suite uses: the page size, the plain read/write flags of a
 tree, and an address space's layout as text (``row``), as page spans (``spans``)
-and as a picture for assertion messages (``show``)."""
+and as a picture for assertion messages (``show``); ``errno_of`` (pyvma's) for a
+kernel call's int: 0 (or an address) on success, the -errno of its KernelError.
+
+A call that succeeds is made plainly (a failure raises KernelError naming the kernel
+function); an expected failure is asserted as upstream's C tests assert it,
+``ASSERT_EQ(vma_expand(&vmg), -ENOMEM)`` -> ``assert errno_of(vmg.expand) == -ENOMEM``."""
 from __future__ import annotations
+
+from pyvma.errors import errno_of  # noqa: F401  (re-exported for the suites)
 
 P = 0x1000
 

@@ -10,7 +10,7 @@ identity, flags, WARN/BUG, faults and limits) -> ``mm`` (``MM``) -> ``vmg``
 (``VMI``, ``VMG``) -> ``vma`` (``VMA``, ``Region``) -> ``objects`` (``AnonVma``,
 ``File``) and ``flags`` (``VmaFlags``) -> ``constants``; ``diagram`` draws layouts.
 """
-from ..errors import InvariantError, KernelBug, KernelError, Site
+from ..errors import InvariantError, KernelBug, KernelError, Site, errno_of
 from .constants import MERGE_STATES, PAGE_SIZE
 from .flags import VmaFlags
 from .kernel import Kernel
@@ -22,4 +22,4 @@ from .vmg import VMG, VMI
 
 __all__ = ["MERGE_STATES", "MM", "PAGE_SIZE", "VMA", "VMG", "VMI", "AnonVma", "File",
            "InvariantError", "Kernel", "KernelBug", "KernelError", "Region", "Site", "VmaFlags", "load",
-           "load_tree"]
+           "errno_of", "load_tree"]

@@ -46,6 +46,10 @@ class Kernel:
         self._sorted_cache: dict[int, tuple[str, ...]] = {}
         self._site = self.ffi.new("struct pyvma_site *")
         self._state = self.ffi.new("int *")
+        #: harness objects whose Python object went (their pins, dropped by
+        #: release_objects(): never from the garbage collector, which may run while
+        #: another thread is in kernel code)
+        self._unpinned: list[int] = []
 
     # -- identity -------------------------------------------------------------
     @property
@@ -155,6 +159,20 @@ class Kernel:
 
     def anon_vma(self) -> AnonVma:
         return AnonVma(self)
+
+    def release_objects(self) -> int:
+        """Free the anon_vmas and files no Python object holds and no VMA of a live
+        mm refers to (``MM.close()`` calls it); how many were freed."""
+        while self._unpinned:
+            self.lib.pyvma_obj_pin(self.ffi.cast("void *", self._unpinned.pop()), -1)
+        return int(self.lib.pyvma_objects_sweep())
+
+    def live_objects(self) -> dict[str, int]:
+        """The harness's anon_vmas and files not freed, after ``release_objects()``:
+        ``{"anon_vma": n, "file": n}``."""
+        self.release_objects()
+        return {"anon_vma": int(self.lib.pyvma_objects_live(self.lib.PYVMA_OBJ_ANON_VMA)),
+                "file": int(self.lib.pyvma_objects_live(self.lib.PYVMA_OBJ_FILE))}
 
     def file(self, **behaviour) -> File:
         """A new dummy file; keyword arguments go to ``File.behave``."""

@@ -51,6 +51,14 @@ class MM:
             raise PyvmaError(f"{call} returned neither a VMA nor an error")
         return vma
 
+    def _ok(self, call: str, ret) -> int:
+        """What *call*, returning 0/a value or -errno, gave: the value (>= 0);
+        KernelError carrying the -errno if it failed."""
+        ret = int(ret)
+        if ret < 0:
+            raise KernelError(call, ret)
+        return ret
+
     def _call(self, fn, *args):
         if fn is self.k.lib.pyvma_mm_check:
             self.k.lib.pyvma_mm_set_current(self.ptr)
@@ -89,10 +97,10 @@ class MM:
             raise KernelError(f"vma_link({start:#x}-{end:#x})", int(err))
         return vma
 
-    def link(self, vma: VMA) -> int:
-        """vma_link() a VMA from alloc() into the tree (upstream's attach_vma()): 0 or
-        -errno; the write-lock mark linking leaves is cleared, as map() does."""
-        return int(self._call(self.k.lib.pyvma_vma_link, self.ptr, vma.ptr))
+    def link(self, vma: VMA) -> None:
+        """vma_link() a VMA from alloc() into the tree (upstream's attach_vma()); the
+        write-lock mark linking leaves is cleared, as map() does."""
+        self._ok("vma_link()", self._call(self.k.lib.pyvma_vma_link, self.ptr, vma.ptr))
 
     def account(self, vma: VMA) -> None:
         """Account *vma*'s pages to the mm as mmap does (the tree's vm_stat_account())."""
@@ -102,7 +110,8 @@ class MM:
                   flags: int | Iterable[str] | None = None, anon_vma: AnonVma | None = None,
                   file: File | None = None) -> tuple[VMA | None, str]:
         """vma_merge_new_range() on a new request for [start, end) (prev and next
-        looked up around it): (merged VMA or None, state)."""
+        looked up around it): (merged VMA or None, state).  A merge does not raise:
+        its outcome is upstream's vmg->state (``nomem``, ``nomerge``, ...)."""
         pgoff = start // PAGE_SIZE if pgoff is None else pgoff
         self.objects.remember_anon(anon_vma)
         ptr = self._call(self.k.lib.pyvma_merge_new, self.ptr, start, end, pgoff,
@@ -114,7 +123,9 @@ class MM:
                        flags: int | Iterable[str] | None = None, prev: VMA | None = None,
                        pgoff: int | None = None,
                        anon_vma: AnonVma | None = None) -> tuple[VMA | None, str]:
-        """vma_merge_existing_range(): [start, end) of *middle* gets *flags*."""
+        """vma_merge_existing_range(): [start, end) of *middle* gets *flags*: (merged
+        VMA or None, state); like merge_new_range(), a failure is the state
+        (``nomem``), not a KernelError."""
         if pgoff is None:
             pgoff = middle.pgoff + (start - middle.start) // PAGE_SIZE
         av = anon_vma if anon_vma is not None else middle.anon_vma
@@ -126,31 +137,40 @@ class MM:
         return self._vma(ptr), MERGE_STATES.get(self.k._state[0], "?")
 
     def expand(self, target: VMA, start: int, end: int, next: VMA | None = None,
-               pgoff: int | None = None) -> int:
-        """vma_expand(): *target* grows to [start, end) (absorbing *next* if it ends there)."""
+               pgoff: int | None = None) -> None:
+        """vma_expand(): *target* grows to [start, end) (absorbing *next* if it ends
+        there)."""
         pgoff = target.pgoff if pgoff is None else pgoff
-        return self._call(self.k.lib.pyvma_expand, self.ptr, target.ptr,
-                          next.ptr if next else self.k.ffi.NULL, start, end, pgoff,
-                          self.k._state)
+        self._ok("vma_expand()", self._call(self.k.lib.pyvma_expand, self.ptr, target.ptr,
+                                            next.ptr if next else self.k.ffi.NULL, start,
+                                            end, pgoff, self.k._state))
 
-    def shrink(self, vma: VMA, start: int, end: int, pgoff: int | None = None) -> int:
+    def shrink(self, vma: VMA, start: int, end: int, pgoff: int | None = None) -> None:
+        """vma_shrink(): *vma* shrinks to [start, end) (trees whose vma_shrink() only
+        moves the end: -EINVAL for another start or pgoff)."""
         pgoff = vma.pgoff if pgoff is None else pgoff
-        return self._call(self.k.lib.pyvma_shrink, self.ptr, vma.ptr, start, end, pgoff)
+        self._ok("vma_shrink()", self._call(self.k.lib.pyvma_shrink, self.ptr, vma.ptr,
+                                            start, end, pgoff))
 
-    def split(self, vma: VMA, addr: int, new_below: bool = False) -> int:
-        return self._call(self.k.lib.pyvma_split, self.ptr, vma.ptr, addr, int(new_below))
+    def split(self, vma: VMA, addr: int, new_below: bool = False) -> None:
+        """split_vma() of *vma* at *addr* (*new_below*: the new VMA is the lower part)."""
+        self._ok("split_vma()", self._call(self.k.lib.pyvma_split, self.ptr, vma.ptr, addr,
+                                           int(new_below)))
 
-    def munmap(self, start: int, end: int, uf: bool = False, unlock: bool = False) -> int:
-        """do_vmi_munmap() of [start, end): 0 or -errno.  *uf*: with a userfaultfd
-        unmap list; *unlock*: drop the mmap lock on success."""
+    def munmap(self, start: int, end: int, uf: bool = False, unlock: bool = False) -> None:
+        """do_vmi_munmap() of [start, end).  *uf*: with a userfaultfd unmap list;
+        *unlock*: drop the mmap lock on success."""
         if not uf and not unlock:
-            return self._call(self.k.lib.pyvma_munmap, self.ptr, start, end - start)
-        return self._call(self.k.lib.pyvma_munmap_ex, self.ptr, start, end - start,
-                          int(uf), int(unlock))
+            ret = self._call(self.k.lib.pyvma_munmap, self.ptr, start, end - start)
+        else:
+            ret = self._call(self.k.lib.pyvma_munmap_ex, self.ptr, start, end - start,
+                             int(uf), int(unlock))
+        self._ok("do_vmi_munmap()", ret)
 
-    def vm_munmap(self, start: int, length: int, unlock: bool = False) -> int:
-        """__vm_munmap() in this mm (feature ``vm_munmap``): 0 or -errno."""
-        return int(self._call(self.k.lib.pyvma_vm_munmap, start, length, int(unlock)))
+    def vm_munmap(self, start: int, length: int, unlock: bool = False) -> None:
+        """__vm_munmap() in this mm (feature ``vm_munmap``)."""
+        self._ok("__vm_munmap()", self._call(self.k.lib.pyvma_vm_munmap, start, length,
+                                             int(unlock)))
 
     def vmi(self, addr: int = 0) -> VMI:
         """A long-lived iterator over this mm at *addr* (``VMA_ITERATOR``)."""
@@ -212,14 +232,16 @@ class MM:
         return self._vma_or_raise("vma_modify_flags_uffd()", ptr, err)
 
     def merge_extend(self, vmi: VMI, vma: VMA, delta: int) -> VMA | None:
-        """vma_merge_extend(): grow *vma* by *delta* bytes, merging with what follows."""
+        """vma_merge_extend(): grow *vma* by *delta* bytes, merging with what follows;
+        None where the kernel returns NULL (it gives no errno)."""
         return self._vma(self._call(self.k.lib.pyvma_merge_extend, vmi.ptr, vma.ptr, delta))
 
     def copy_vma(self, vma: VMA, addr: int, length: int, pgoff: int,
                  anon_pgoff: int | None = None, need_rmap_locks: bool = False,
                  keep_source: bool = False) -> tuple[VMA | None, VMA, bool]:
         """copy_vma() (mremap's move): (the new or merged VMA, *vma* as copy_vma left
-        it, need_rmap_locks).  *anon_pgoff* defaults to *pgoff*; trees whose copy_vma
+        it, need_rmap_locks); the new VMA is None where copy_vma() returns NULL (it
+        gives no errno).  *anon_pgoff* defaults to *pgoff*; trees whose copy_vma
         takes none ignore it.  *keep_source* needs feature ``copy_vma_keep_source``."""
         if keep_source and not self.k.has("copy_vma_keep_source"):
             raise PyvmaError(f"copy_vma() of {self.k.version} has no keep_source "
@@ -234,55 +256,58 @@ class MM:
     def mmap_region(self, addr: int, length: int, flags: int | Iterable[str] | None = None,
                     pgoff: int | None = None, file: File | None = None) -> int:
         """The tree's __mmap_region() (trees whose mm/vma.c has it: feature
-        ``mmap_region``) with this mm as current->mm: the address, or -errno."""
+        ``mmap_region``) with this mm as current->mm: the address mapped."""
         if file is not None:
             self.objects.remember_file(file)
         pgoff = addr // PAGE_SIZE if pgoff is None else pgoff
-        return int(self._call(self.k.lib.pyvma_mmap_region,
-                              file.ptr if file else self.k.ffi.NULL, addr, length,
-                              self._flags(flags), pgoff))
+        return self._ok("__mmap_region()", self._call(self.k.lib.pyvma_mmap_region,
+                                                      file.ptr if file else self.k.ffi.NULL,
+                                                      addr, length, self._flags(flags), pgoff))
 
     def mmap(self, addr: int, length: int, flags: int | Iterable[str] | None = None,
              pgoff: int | None = None, file: File | None = None, uf: bool = False) -> int:
         """The tree's mmap_region() (feature ``mmap_region_checks``): the MDWE check,
-        the writable-file-mapping check, then __mmap_region(); the address, or
-        -errno.  *uf*: with a userfaultfd unmap list."""
+        the writable-file-mapping check, then __mmap_region(): the address mapped.
+        *uf*: with a userfaultfd unmap list."""
         if file is not None:
             self.objects.remember_file(file)
         pgoff = addr // PAGE_SIZE if pgoff is None else pgoff
-        return int(self._call(self.k.lib.pyvma_mmap, file.ptr if file else self.k.ffi.NULL,
-                              addr, length, self._flags(flags), pgoff, int(uf)))
+        return self._ok("mmap_region()", self._call(self.k.lib.pyvma_mmap,
+                                                    file.ptr if file else self.k.ffi.NULL,
+                                                    addr, length, self._flags(flags), pgoff,
+                                                    int(uf)))
 
     def brk(self, vma: VMA | None, addr: int, length: int,
-            flags: int | Iterable[str] | None = 0, vmi: VMI | None = None) -> int:
-        """do_brk_flags(vmi, vma, addr, length, flags) (feature ``do_brk_flags``): 0 or
-        -errno.  *vmi* defaults to where brk() leaves it: at *addr*, walked to the
+            flags: int | Iterable[str] | None = 0, vmi: VMI | None = None) -> None:
+        """do_brk_flags(vmi, vma, addr, length, flags) (feature ``do_brk_flags``).
+        *vmi* defaults to where brk() leaves it: at *addr*, walked to the
         next VMA and back to the previous one."""
         if vmi is None:
             vmi = self.vmi(addr)
             vmi.next()
             vmi.prev()
-        return int(self._call(self.k.lib.pyvma_brk, vmi.ptr,
-                              vma.ptr if vma else self.k.ffi.NULL, addr, length,
-                              self._flags(flags)))
+        self._ok("do_brk_flags()", self._call(self.k.lib.pyvma_brk, vmi.ptr,
+                                              vma.ptr if vma else self.k.ffi.NULL, addr,
+                                              length, self._flags(flags)))
 
     def unmapped_area(self, length: int, low: int, high: int, align_mask: int = 0,
                       align_offset: int = 0, start_gap: int = 0,
                       topdown: bool = False) -> int:
         """unmapped_area() / unmapped_area_topdown() (feature ``unmapped_area``): the
-        address of a free range of *length* in [low, high), or -errno."""
-        ret = int(self._call(self.k.lib.pyvma_unmapped_area, length, low, high, align_mask,
-                             align_offset, start_gap, int(topdown)))
-        return ret
+        address of a free range of *length* in [low, high)."""
+        ret = self._call(self.k.lib.pyvma_unmapped_area, length, low, high, align_mask,
+                         align_offset, start_gap, int(topdown))
+        return self._ok("unmapped_area_topdown()" if topdown else "unmapped_area()", ret)
 
-    def expand_downwards(self, vma: VMA, addr: int) -> int:
-        """expand_downwards(vma, addr) (feature ``expand_downwards``): 0 or -errno."""
-        return int(self._call(self.k.lib.pyvma_expand_downwards, vma.ptr, addr))
+    def expand_downwards(self, vma: VMA, addr: int) -> None:
+        """expand_downwards(vma, addr) (feature ``expand_downwards``)."""
+        self._ok("expand_downwards()", self._call(self.k.lib.pyvma_expand_downwards,
+                                                  vma.ptr, addr))
 
-    def insert_vm_struct(self, vma: VMA) -> int:
-        """insert_vm_struct() of a VMA from alloc() (feature ``insert_vm_struct``):
-        0 or -errno."""
-        return int(self._call(self.k.lib.pyvma_insert_vm_struct, self.ptr, vma.ptr))
+    def insert_vm_struct(self, vma: VMA) -> None:
+        """insert_vm_struct() of a VMA from alloc() (feature ``insert_vm_struct``)."""
+        self._ok("insert_vm_struct()", self._call(self.k.lib.pyvma_insert_vm_struct,
+                                                  self.ptr, vma.ptr))
 
     def install_special_mapping(self, addr: int, length: int,
                                 flags: int | Iterable[str] | None = None,
@@ -300,15 +325,16 @@ class MM:
         """find_mergeable_anon_vma(vma): a neighbour's anon_vma *vma* may share."""
         return self.objects.anon_of(self._call(self.k.lib.pyvma_find_mergeable_anon_vma, vma.ptr))
 
-    def anon_vma_prepare(self, vma: VMA) -> int:
+    def anon_vma_prepare(self, vma: VMA) -> None:
         """anon_vma_prepare(vma) as a first fault calls it: the harness's
         __anon_vma_prepare() takes find_mergeable_anon_vma()'s answer or a new
-        anon_vma.  0 or -errno."""
-        return int(self._call(self.k.lib.pyvma_anon_vma_prepare, vma.ptr))
+        anon_vma."""
+        self._ok("anon_vma_prepare()", self._call(self.k.lib.pyvma_anon_vma_prepare, vma.ptr))
 
-    def take_all_locks(self) -> int:
-        """mm_take_all_locks(): 0 or -EINTR."""
-        return int(self._call(self.k.lib.pyvma_mm_take_all_locks, self.ptr))
+    def take_all_locks(self) -> None:
+        """mm_take_all_locks() (KernelError -EINTR with a fatal signal pending)."""
+        self._ok("mm_take_all_locks()", self._call(self.k.lib.pyvma_mm_take_all_locks,
+                                                   self.ptr))
 
     def drop_all_locks(self) -> None:
         """mm_drop_all_locks()."""
@@ -406,11 +432,15 @@ class MM:
                                  + "\n" + self.diagram())
 
     def close(self) -> int:
-        """Free every VMA and the mm; returns how many VMAs were freed."""
+        """Free every VMA and the mm, let go of the anon_vmas and files this mm's
+        objects remembered, and free those nothing holds any more
+        (``Kernel.release_objects()``); returns how many VMAs were freed."""
         if self.ptr is None:
             return 0
         n = self._call(self.k.lib.pyvma_mm_destroy, self.ptr)
         self.ptr = None
+        self.objects.clear()
+        self.k.release_objects()
         return n
 
     def __enter__(self) -> MM:

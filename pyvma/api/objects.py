@@ -1,5 +1,13 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The objects VMAs point at: dummy anon_vmas and files (with their vm_ops)."""
+"""The objects VMAs point at: dummy anon_vmas and files (with their vm_ops).
+
+Lifetimes: the C side records every anon_vma and file of the harness (those made
+here and the anon_vmas kernel code makes through the hooks).  Each Python object
+holds one pin on its C object and drops it when it goes (queued: the pin is
+dropped by ``Kernel.release_objects()``, which ``MM.close()`` calls, never from
+the garbage collector); the C object is freed once nothing pins it and no VMA of
+a live mm refers to it.  Kernel code frees neither (the harness hooks
+unlink_anon_vmas() and fput()), so nothing is freed twice."""
 
 from __future__ import annotations
 
@@ -12,12 +20,36 @@ if TYPE_CHECKING:
     from .kernel import Kernel
 
 
-class AnonVma:
-    """A dummy anon_vma with clone/unlink accounting."""
+class _Pinned:
+    """A Python object holding one pin on a harness object (see the module)."""
+
+    k: Kernel
+    ptr: object
+
+    def _hold(self, k: Kernel, ptr, pinned: bool) -> None:
+        if ptr == k.ffi.NULL:
+            raise PyvmaError(f"no memory for a harness {type(self).__name__}")
+        if not pinned:
+            k.lib.pyvma_obj_pin(ptr, 1)
+        self.k = k
+        self.ptr = ptr
+        self._key = int(k.ffi.cast("uintptr_t", ptr))
+
+    def __del__(self) -> None:
+        key = getattr(self, "_key", None)
+        if key is not None:
+            self.k._unpinned.append(key)
+
+
+class AnonVma(_Pinned):
+    """A dummy anon_vma with clone/unlink accounting: a new one, or (*ptr*) one
+    kernel code made."""
 
     def __init__(self, k: Kernel, ptr=None) -> None:
-        self.k = k
-        self.ptr = k.lib.pyvma_anon_vma_new() if ptr is None else ptr
+        if ptr is None:
+            self._hold(k, k.lib.pyvma_anon_vma_new(), True)
+        else:
+            self._hold(k, ptr, False)
         self._stats = k.ffi.new("int[2]")
 
     @property
@@ -50,10 +82,10 @@ class AnonVma:
         return isinstance(other, AnonVma) and other.ptr == self.ptr
 
     def __hash__(self) -> int:
-        return hash(int(self.k.ffi.cast("uintptr_t", self.ptr)))
+        return hash(self._key)
 
 
-class File:
+class File(_Pinned):
     """A dummy struct file with its own address_space.
 
     Its ->mmap / ->mmap_prepare are absent until ``behave(mmap=True)`` /
@@ -63,8 +95,8 @@ class File:
     rmap tree are kept as the kernel code moves them."""
 
     def __init__(self, k: Kernel) -> None:
-        self.k = k
-        self.ptr = k.lib.pyvma_file_new()
+        self._hold(k, k.lib.pyvma_file_new(), True)
+        self._swap: File | None = None
 
     def _set(self, what: str, value: int) -> None:
         self.k.lib.pyvma_file_set(self.ptr, getattr(self.k.lib, "PYVMA_FILE_" + what), value)
@@ -106,6 +138,7 @@ class File:
         if move_start is not None:
             self._set("MOVE_START", move_start)
         if swap is not None:
+            self._swap = swap            # ->mmap_prepare may map it: it lives as long
             self._set("SWAP", int(self.k.ffi.cast("uintptr_t", swap.ptr)))
         if pgoff_delta is not None:
             self._set("PGOFF_DELTA", pgoff_delta)

@@ -49,6 +49,11 @@ class Registry:
             av = self._anon[key] = AnonVma(self.k, self.k.ffi.cast("struct anon_vma *", ptr))
         return av
 
+    def clear(self) -> None:
+        """Let go of the anon_vmas and files (the mm is gone)."""
+        self._anon.clear()
+        self._files.clear()
+
     def anon_at(self, key: int) -> AnonVma | None:
         """The AnonVma remembered under *key* (None if none is)."""
         return self._anon.get(key)

@@ -129,7 +129,9 @@ class VMG:
 
     def upstream_merge_new(self) -> VMA | None:
         """What upstream's test helper merge_new() does (tools/testing/vma): prev and
-        next from the iterator, then vma_merge_new_range()."""
+        next from the iterator, then vma_merge_new_range().  The merges return the
+        VMA or None and never raise: why is the request's ``state`` (upstream's
+        vmg->state: ``nomem``, ``nomerge``, ...)."""
         return self.mm._vma(self.mm._call(self.mm.k.lib.pyvma_vmg_merge_new, self.ptr, 1))
 
     def merge_new_range(self) -> VMA | None:
@@ -140,6 +142,7 @@ class VMG:
         """vma_merge_existing_range() on the request as it stands."""
         return self.mm._vma(self.mm._call(self.mm.k.lib.pyvma_vmg_merge_existing, self.ptr))
 
-    def expand(self) -> int:
-        """vma_expand() on the request as it stands: 0 or -errno."""
-        return int(self.mm._call(self.mm.k.lib.pyvma_vmg_expand, self.ptr))
+    def expand(self) -> None:
+        """vma_expand() on the request as it stands (KernelError on failure; the
+        request's ``state`` says what vma_expand() left in it)."""
+        self.mm._ok("vma_expand()", self.mm._call(self.mm.k.lib.pyvma_vmg_expand, self.ptr))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ..api import MM, PAGE_SIZE, Kernel, KernelBug
 from ..api.registry import WALK_ROWS
-from ..errors import KernelError, PyvmaError
+from ..errors import KernelError, PyvmaError, errno_of
 
 Op = tuple
 BASE = ("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE")
@@ -273,18 +273,18 @@ def apply(w: World, op: Op) -> Outcome:
         elif name == "expand":
             page, e = a
             vma = w.vma_at(page)
-            ret = mm.expand(vma, vma.start, e * PAGE_SIZE) if vma else "novma"
+            ret = errno_of(mm.expand, vma, vma.start, e * PAGE_SIZE) if vma else "novma"
         elif name == "shrink":
             page, e = a
             vma = w.vma_at(page)
-            ret = mm.shrink(vma, vma.start, e * PAGE_SIZE) if vma else "novma"
+            ret = errno_of(mm.shrink, vma, vma.start, e * PAGE_SIZE) if vma else "novma"
         elif name == "split":
             page, below = a
             vma = w.vma_at(page)
-            ret = mm.split(vma, page * PAGE_SIZE, below) if vma else "novma"
+            ret = errno_of(mm.split, vma, page * PAGE_SIZE, below) if vma else "novma"
         elif name == "munmap":
             s, e = a
-            ret = mm.munmap(s * PAGE_SIZE, e * PAGE_SIZE)
+            ret = errno_of(mm.munmap, s * PAGE_SIZE, e * PAGE_SIZE)
         else:
             ret, missing = apply_entry(w, op)
     except KernelBug as exc:
@@ -320,7 +320,7 @@ def apply_entry(w: World, op: Op) -> tuple[object, tuple]:
         s, e, pgoff, names, f = a
         flags, missing = w.flags(names)
         call = mm.mmap if k.has("mmap_region_checks") else mm.mmap_region
-        ret = call(s * PAGE_SIZE, (e - s) * PAGE_SIZE, flags, pgoff, file=w.file(f))
+        ret = errno_of(call, s * PAGE_SIZE, (e - s) * PAGE_SIZE, flags, pgoff, file=w.file(f))
         return (ret // PAGE_SIZE if ret >= 0 else ret), missing
     if name == "brk":
         # do_brk_flags() with the VMA ending at the break as brk's vma
@@ -328,7 +328,7 @@ def apply_entry(w: World, op: Op) -> tuple[object, tuple]:
         prev = w.vma_at(s - 1) if s > 0 else None
         if prev is not None and prev.end != s * PAGE_SIZE:
             prev = None
-        return mm.brk(prev, s * PAGE_SIZE, (e - s) * PAGE_SIZE, 0), missing
+        return errno_of(mm.brk, prev, s * PAGE_SIZE, (e - s) * PAGE_SIZE, 0), missing
     if name == "copy_vma":
         # mremap's move of the whole VMA at *page* to *dst*: copy_vma(), then (move)
         # the source range unmapped as move_vma() does
@@ -341,14 +341,14 @@ def apply_entry(w: World, op: Op) -> tuple[object, tuple]:
         if new is None:
             return "nomem", missing
         if move:
-            return mm.munmap(s, e), missing
+            return errno_of(mm.munmap, s, e), missing
         return 0, missing
     if name == "vm_munmap":
         s, e = a
-        return mm.vm_munmap(s * PAGE_SIZE, (e - s) * PAGE_SIZE), missing
+        return errno_of(mm.vm_munmap, s * PAGE_SIZE, (e - s) * PAGE_SIZE), missing
     if name == "fault":
         # a first write fault: anon_vma_prepare() (shares a neighbour's when it may)
-        return mm.anon_vma_prepare(w.vma_at(a[0])), missing
+        return errno_of(mm.anon_vma_prepare, w.vma_at(a[0])), missing
     if name == "insert":
         # insert_vm_struct() of a new VMA (anonymous unless *f*; *av* preset: the
         # misuse 7.2 BUGs on and later trees WARN about)
@@ -362,7 +362,7 @@ def apply_entry(w: World, op: Op) -> tuple[object, tuple]:
             k.lib.pyvma_vma_set_file(vma.ptr, w.file(f).ptr)
         if av is not None:
             vma.set_anon_vma(w.av(av))
-        ret = mm.insert_vm_struct(vma)
+        ret = errno_of(mm.insert_vm_struct, vma)
         if ret:
             k.lib.pyvma_vma_free(vma.ptr)
         return ret, missing
@@ -386,11 +386,11 @@ def modify_flags(w: World, vma, s: int, e: int, flags: int):
     if merged is not None or state == "nomem":
         return state
     if s * PAGE_SIZE > vma.start:
-        if mm.split(vma, s * PAGE_SIZE, False):
+        if errno_of(mm.split, vma, s * PAGE_SIZE, False):
             return "nomem"
         vma = w.vma_at(s)
     if e * PAGE_SIZE < vma.end:
-        if mm.split(vma, e * PAGE_SIZE, True):
+        if errno_of(mm.split, vma, e * PAGE_SIZE, True):
             return "nomem"
         vma = w.vma_at(s)
     vma.set_flags(flags)

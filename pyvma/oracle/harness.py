@@ -13,7 +13,8 @@ from __future__ import annotations
 import errno
 from dataclasses import dataclass, field
 
-from ..api import MM, PAGE_SIZE, File, Kernel, KernelBug
+from ..api import MM, PAGE_SIZE, File, Kernel, KernelBug, KernelError
+from ..errors import errno_of
 from .live import BASE, PROT
 
 ACCESS = ("VM_READ", "VM_WRITE", "VM_EXEC")
@@ -93,9 +94,10 @@ def _fixup_loop(w: _World, s: int, e: int, newflags_of, after=None) -> object:
         if isinstance(new, str):
             return new
         if new != vma.flags:
-            got = mm.modify_flags(mm.vmi(at), prev, vma, at, end, new)
-            if isinstance(got, int):
-                return _errno(got)
+            try:
+                got = mm.modify_flags(mm.vmi(at), prev, vma, at, end, new)
+            except KernelError as exc:
+                return _errno(exc.ret)
             # vma_modify_flags(): on a merge the caller takes the merged VMA's
             # flags (sticky ones kept); otherwise the requested ones are set
             if not (got.start < at or got.end > end):
@@ -117,7 +119,7 @@ def _fixup_loop(w: _World, s: int, e: int, newflags_of, after=None) -> object:
 def _fault(w: _World, vma) -> None:
     """A write fault (or populate) on a private mapping: anon_vma_prepare()."""
     if vma.flags & w.f("VM_WRITE") and not vma.flags & w.f("VM_SHARED"):
-        w.mm.anon_vma_prepare(vma)
+        errno_of(w.mm.anon_vma_prepare, vma)
 
 
 def _mmap(w: _World, s, e, prot, backing, pgoff) -> object:
@@ -133,7 +135,7 @@ def _mmap(w: _World, s, e, prot, backing, pgoff) -> object:
         pgoff = w.a(s) // PAGE_SIZE
         if backing == "anon-noreserve":
             flags |= w.f("VM_NORESERVE")
-    return _errno(w.mm.mmap(w.a(s), (e - s) * PAGE_SIZE, flags, pgoff, file))
+    return _errno(errno_of(w.mm.mmap, w.a(s), (e - s) * PAGE_SIZE, flags, pgoff, file))
 
 
 def _mprotect(w: _World, s, e, prot) -> object:
@@ -189,7 +191,7 @@ def _madvise(w: _World, s, e, adv) -> object:
             if w.k.has("maybe_guard"):          # set on the whole VMA, no split
                 v.set_flags(v.flags | f("VM_MAYBE_GUARD"))
             if v.is_anonymous:
-                w.mm.anon_vma_prepare(v)
+                errno_of(w.mm.anon_vma_prepare, v)
         return 0 if _covered(w.mm, w.a(s), w.a(e)) else "ENOMEM"
     if adv == "GUARD_REMOVE":
         return 0 if _covered(w.mm, w.a(s), w.a(e)) else "ENOMEM"
@@ -230,7 +232,7 @@ def _mremap(w: _World, s, e, new) -> object:
     if _sealed(w, w.a(s), w.a(e)) or _sealed(w, w.a(new), w.a(new + e - s)):
         return "EPERM"
     length = (e - s) * PAGE_SIZE
-    ret = mm.munmap(w.a(new), w.a(new) + length)
+    ret = errno_of(mm.munmap, w.a(new), w.a(new) + length)
     if ret:
         return _errno(ret)
     src = next(v for v in mm.vmas() if v.start <= w.a(s) < v.end)
@@ -241,7 +243,7 @@ def _mremap(w: _World, s, e, new) -> object:
     copy, _, _ = mm.copy_vma(src, w.a(new), length, pgoff, **kw)
     if copy is None:
         return "ENOMEM"
-    return _errno(mm.munmap(w.a(s), w.a(e)))
+    return _errno(errno_of(mm.munmap, w.a(s), w.a(e)))
 
 
 def _mremap_resize(w: _World, s, e, new_e) -> object:
@@ -252,7 +254,7 @@ def _mremap_resize(w: _World, s, e, new_e) -> object:
     if _sealed(w, w.a(s), w.a(e)):
         return "EPERM"
     if new_e <= e:
-        return _errno(mm.munmap(w.a(new_e), w.a(e))) if new_e < e else 0
+        return _errno(errno_of(mm.munmap, w.a(new_e), w.a(e))) if new_e < e else 0
     if w.a(e) != vma.end or _vmas_in(mm, w.a(e), w.a(new_e)):
         return "ENOMEM"
     got = mm.merge_extend(mm.vmi(vma.start), vma, w.a(new_e) - w.a(e))
@@ -304,7 +306,7 @@ def apply(w: _World, op: list) -> object:
     if name == "mprotect":
         return _mprotect(w, *a)
     if name == "munmap":
-        return _errno(w.mm.munmap(w.a(a[0]), w.a(a[1])))
+        return _errno(errno_of(w.mm.munmap, w.a(a[0]), w.a(a[1])))
     if name == "mremap":
         return _mremap(w, *a)
     if name == "mremap_resize":

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pyvma import source
-from pyvma.kernel import KernelBug, load
+from pyvma import tree as ptree
+from pyvma.api import KernelBug, load
 
 from .scratch import insert_after, line_of, scratch_tree, tree_digest
 
@@ -25,7 +25,7 @@ WARN_ADDR = 0x7770000
 
 @pytest.fixture(scope="module")
 def tree7():
-    tree = source.resolve("debian:7.x")
+    tree = ptree.resolve("debian:7.x")
     if "sticky" not in tree.features:
         pytest.skip(f"{tree.version_str} lacks sticky VMA flags")
     return tree
@@ -186,7 +186,7 @@ def test_shim_report_gives_tree_locations(tree7):
 def test_6_12_links_vma_close_from_its_own_internal_h():
     """6.12.117+ mm/vma.c calls vma_close(), which upstream's own 6.12 test shim
     lacks; ours takes the tree's static inline."""
-    tree = source.resolve("debian:6.12")
+    tree = ptree.resolve("debian:6.12")
     proc = run_cli("shim", "--kernel", "debian:6.12", "--report")
     assert proc.returncode == 0, proc.stderr
     if "vma_close(" not in (tree.root / "mm/vma.c").read_text():
@@ -246,7 +246,7 @@ def test_process_exits_cleanly_after_maple_tree_work(spec):
     """The library stays mapped until the process is gone: liburcu's call_rcu
     thread frees maple nodes through it while the interpreter exits."""
     code = (
-        "import sys; from pyvma.kernel import load\n"
+        "import sys; from pyvma.api import load\n"
         f"k = load({spec!r}); mm = k.mm()\n"
         "rw = k.flag('VM_READ', 'VM_WRITE', 'VM_MAYREAD', 'VM_MAYWRITE')\n"
         "mm.map(0, 0x1000, 0, rw); mm.map(0x2000, 0x3000, 2, rw)\n"
@@ -278,7 +278,7 @@ def test_build_key_covers_every_file_the_build_reads(tree7, tmp_path, rel, old, 
     from vma_internal.inputs import shim_inputs
     assert old in (tree7.root / rel).read_text()
     dest = scratch_tree(tree7.root, tmp_path / "edited", {rel: lambda t: t.replace(old, new, 1)})
-    base = source.resolve(str(scratch_tree(tree7.root, tmp_path / "same", {})))
-    edited = source.resolve(str(dest))
+    base = ptree.resolve(str(scratch_tree(tree7.root, tmp_path / "same", {})))
+    edited = ptree.resolve(str(dest))
     assert tree_key(base) != tree_key(edited)
     assert rel in set(edited.hashed_files(shim_inputs(dest)))

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from pyvma import source
+from pyvma import tree as ptree
+from pyvma.api import load, load_tree
 from pyvma.cache import cache_dir
-from pyvma.diff import diff
-from pyvma.kernel import load, load_tree
-from pyvma.patches import PatchError, patched
+from pyvma.engine.diff import diff
+from pyvma.tree.patches import PatchError, patched
 
 REPO = Path(__file__).resolve().parents[2]
 # the final sticky set of the existing-range merge (7.x): the line the patch drops
@@ -33,7 +33,7 @@ def make_patch(tree: Path, rel: str, edit, subject: str = "mm: test change") -> 
 
 @pytest.fixture(scope="module")
 def tree7():
-    tree = source.resolve("debian:7.x")
+    tree = ptree.resolve("debian:7.x")
     text = (tree.root / "mm/vma.c").read_text()
     if "sticky" not in tree.features or STICKY_SET not in text:
         pytest.skip(f"{tree.version_str} has no sticky set in vma_merge_existing_range()")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pyvma import source
+from pyvma.tree import resolve
 from pyvma.api import load
 from pyvma.build.coverage import measure
 from pyvma.engine.diff import diff, diff_coverage, report_text
@@ -28,7 +28,7 @@ REACHED = "do_vmi_munmap"
 
 @pytest.fixture(scope="module")
 def kcov():
-    tree = source.resolve("debian:7.x")
+    tree = resolve("debian:7.x")
     text = (tree.root / "mm/vma.c").read_text()
     lacking = [f for f in (*UNREACHED, REACHED) if not re.search(rf"^\w.*\b{f}\(", text, re.M)]
     if lacking:

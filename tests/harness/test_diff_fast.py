@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pyvma import source
+from pyvma.tree import resolve
 from pyvma.api import load
 from pyvma.engine import fast
 from pyvma.engine.diff import corpus, diff, report_text, sequence
@@ -118,7 +118,7 @@ COPY_PGOFF = "\t\t\tpgoff = anon_pgoff;\n"
 
 @pytest.fixture(scope="module")
 def broken7(tmp_path_factory):
-    tree = source.resolve("debian:7.x")
+    tree = resolve("debian:7.x")
     if (tree.root / "mm/vma.c").read_text().count(COPY_PGOFF) != 1:
         pytest.skip(f"{tree.version_str}'s mm/vma.c lacks the planted line {COPY_PGOFF!r}")
     dest = tmp_path_factory.mktemp("fastplant")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pyvma import source
+from pyvma import tree as ptree
 from pyvma.api import load
 from pyvma.engine.diff import diff, report_json, report_text
 from pyvma.engine.ops import ENTRY_OPS, OP_FEATURES
@@ -36,7 +36,7 @@ ABORT = "\tvms_abort_munmap_vmas(&map.vms, &map.mas_detach);\n"
 
 @pytest.fixture(scope="module")
 def tree7():
-    tree = source.resolve("debian:7.x")
+    tree = ptree.resolve("debian:7.x")
     text = (tree.root / "mm/vma.c").read_text()
     missing = [p for p in (COPY_PGOFF, REUSE, ABORT) if text.count(p) != 1]
     if missing or not tree.has("mmap_region"):

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from pyvma import source
+from pyvma import tree as ptree
 from pyvma.tree import features
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_every_feature_says_what_it_is_and_where_it_came_from() -> None:
-    assert features.NAMES == source.FEATURES
+    assert features.NAMES == ptree.FEATURES
     for f in features.REGISTRY.values():
         assert f.meaning and "\n" not in f.meaning, f.name
         assert f.change and "\n" not in f.change, f.name
@@ -27,7 +27,7 @@ def test_every_feature_says_what_it_is_and_where_it_came_from() -> None:
 def test_unknown_name_is_refused_with_the_close_ones() -> None:
     with pytest.raises(features.UnknownFeature, match=r"'stiky'.*did you mean sticky"):
         features.check("stiky")
-    tree = source.resolve("debian:7.x")
+    tree = ptree.resolve("debian:7.x")
     with pytest.raises(ValueError, match="unknown kernel feature"):
         tree.has("stiky")
 
@@ -35,7 +35,7 @@ def test_unknown_name_is_refused_with_the_close_ones() -> None:
 @pytest.mark.parametrize("spec", ["debian:6.12", "debian:linux-source-7.2", "debian:7.x"])
 def test_behaviour_features_follow_the_code(spec: str) -> None:
     """The two behaviour probes agree with the text of the tree's functions."""
-    tree = source.resolve(spec)
+    tree = ptree.resolve(spec)
     vma_c = (tree.root / "mm/vma.c").read_text(errors="replace")
     insert = features.function_body(vma_c, "insert_vm_struct")
     assert tree.has("insert_vm_struct") == (insert is not None)
@@ -47,8 +47,8 @@ def test_behaviour_features_follow_the_code(spec: str) -> None:
 
 
 def test_probe_results_are_kept_in_the_cache_given(tmp_path: Path) -> None:
-    tree = source.resolve("debian:7.x")
-    feats = source.probe_features(tree.root, tmp_path)
+    tree = ptree.resolve("debian:7.x")
+    feats = ptree.probe_features(tree.root, tmp_path)
     assert feats == tree.features
     assert list((tmp_path / "hashes").glob("probe-*.json"))
 

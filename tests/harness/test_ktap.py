@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pyvma import source
+from pyvma import tree as ptree
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -89,7 +89,7 @@ def _kunit(kunit: Path, ktap: Path, tmp_path: Path) -> tuple[dict, list]:
 @pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
 @pytest.mark.parametrize("spec", ["debian:7.x", "debian:6.12"])
 def test_kunit_parse_counts_like_pytest(tmp_path: Path, spec: str, xdist: list[str]) -> None:
-    tree = source.resolve(spec)
+    tree = ptree.resolve(spec)
     kunit = tree.root / "tools" / "testing" / "kunit" / "kunit.py"
     if not kunit.exists():
         pytest.skip(f"{tree.version_str} has no tools/testing/kunit/kunit.py")

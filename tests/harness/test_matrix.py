@@ -6,7 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from pyvma import source
+from pyvma import tree as ptree
 from pyvma.cache import cache_dir
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,9 +22,9 @@ def _matrix():
 
 def test_served_versions_include_the_default_tree_newest_first() -> None:
     matrix = _matrix()
-    tree = source.resolve("debian:7.x")
+    tree = ptree.resolve("debian:7.x")
     package, version = tree.origin["package"], tree.origin["debian_version"]
-    versions = matrix.served_versions(source.DebianApt(cache_dir()), package)
+    versions = matrix.served_versions(ptree.DebianApt(cache_dir()), package)
     assert versions[0] == version, versions
 
 

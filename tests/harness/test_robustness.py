@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pyvma import source
+from pyvma import tree as ptree
 
 from .scratch import scratch_tree
 
@@ -30,7 +30,7 @@ def cli(*args: str, env: dict | None = None, cwd: Path = REPO) -> subprocess.Com
 
 @pytest.fixture(scope="module")
 def tree7():
-    return source.resolve("debian:7.x")
+    return ptree.resolve("debian:7.x")
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def faulty_tree(tree7, tmp_path_factory):
 def test_isolate_reports_segfault_hang_and_bug_and_goes_on(faulty_tree, tmp_path):
     tests = tmp_path / "test_faults.py"
     tests.write_text(textwrap.dedent(f"""\
-        from pyvma.kernel import KernelBug
+        from pyvma.errors import KernelBug
         import pytest
 
         def test_segv(kernel, mm):

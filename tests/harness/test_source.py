@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Tests of pyvma.source / pyvma.cache against real Debian kernel trees.
+"""Tests of pyvma.tree / pyvma.cache against real Debian kernel trees.
 
 The two real trees come from ``resolve("debian:7.x")`` and
 ``resolve("debian:6.12")`` in the default cache (``make kernels`` fetches
@@ -23,9 +23,10 @@ from pathlib import Path
 import pytest
 
 from pyvma import cache as pcache
-from pyvma import source
+from pyvma import tree as ptree
 from pyvma.errors import PyvmaError, SourceError
-from pyvma.source import MARKER, KernelTree, resolve
+from pyvma.tree import MARKER, KernelTree, resolve
+from pyvma.tree.markers import _cached_tree
 
 # --------------------------------------------------------------------------
 # helpers
@@ -145,10 +146,10 @@ def test_debian_offline_uses_cached_tree(
 ) -> None:
     """apt unreachable: a cached tree of the asked-for series is used, else a clear error."""
 
-    def offline(self: source.DebianApt, max_age: float = 0) -> None:
+    def offline(self: ptree.DebianApt, max_age: float = 0) -> None:
         raise SourceError("cannot fetch the Debian package lists (test)")
 
-    monkeypatch.setattr(source.DebianApt, "update", offline)
+    monkeypatch.setattr(ptree.DebianApt, "update", offline)
     with pytest.raises(SourceError, match="cannot fetch the Debian package lists"):
         resolve("debian:9.x", cache=cache)
     assert kernels_left(cache) == []
@@ -167,10 +168,10 @@ def test_debian_offline_uses_cached_tree(
         sha = hashlib.sha256(deb.read_bytes()).hexdigest()
 
         def produce(tmp: Path, deb: Path = deb, ver: str = ver, sha: str = sha) -> dict:
-            source.extract_deb(deb, tmp)
+            ptree.extract_deb(deb, tmp)
             return {"kind": "debian", "package": "linux-source-9.9", "debian_version": ver,
                     "deb_sha256": sha}
-        source._cached_tree(cache, f"linux-source-9.9_{ver}-{sha[:12]}", produce)
+        _cached_tree(cache, f"linux-source-9.9_{ver}-{sha[:12]}", produce)
     tree = resolve("debian:9.x", cache=cache)
     assert tree.origin["kind"] == "debian"
     assert tree.origin["debian_version"] == "9.9.2-1~bpo13+1"
@@ -195,7 +196,7 @@ def test_debian_7x(k73: KernelTree) -> None:
     sha = marker["deb_sha256"]
     assert k73.root.name == f"{k73.origin['package']}_{k73.origin['debian_version']}-{sha[:12]}"
     # the .deb is kept, with the sha256 of Debian's lists
-    assert source.source_archive(k73.root) == Path(marker["deb_path"])
+    assert ptree.source_archive(k73.root) == Path(marker["deb_path"])
     for sub in ("mm", "include", "lib", "tools", "arch/x86/include", "scripts", "Makefile"):
         assert (k73.root / sub).exists(), sub
     assert not (k73.root / "drivers").exists()  # only the subtrees the build reads
@@ -337,7 +338,7 @@ def test_resolving_a_directory_never_writes_into_it(copied_tree: Path, cache: Pa
     tree = resolve(str(copied_tree), cache=cache)
     tree.content_hash()
     tree.content_hash(["mm/*.c"])
-    source.probe_features(tree.root)
+    ptree.probe_features(tree.root)
     resolve(str(copied_tree) + "/", cache=cache)
     assert snapshot(copied_tree) == before
 
@@ -432,11 +433,11 @@ def test_deb_file(tmp_path: Path, cache: Path) -> None:
     assert resolve(str(deb), cache=cache).root == tree.root
     assert kernels_left(cache) == [key]
     # the .deb is kept (verified) for single-file extractions later
-    kept = source.source_archive(tree.root)
+    kept = ptree.source_archive(tree.root)
     assert kept is not None and kept.parent == cache / "debs"
     assert hashlib.sha256(kept.read_bytes()).hexdigest() == sha
     out = cache / "members"
-    assert source.extract_members(kept, ["arch/x86/other.c", "no/such.c"], out) == \
+    assert ptree.extract_members(kept, ["arch/x86/other.c", "no/such.c"], out) == \
         ["arch/x86/other.c"]
     assert (out / "arch/x86/other.c").read_text() == "/* not extracted */\n"
 
@@ -542,9 +543,9 @@ def test_makefile_version_parsing(tmp_path: Path) -> None:
     d = tmp_path / "t"
     d.mkdir()
     (d / "Makefile").write_text("VERSION = 7\nPATCHLEVEL = 4\nSUBLEVEL = 0\nEXTRAVERSION = -rc2\n")
-    assert source.parse_makefile_version(d) == ((7, 4, 0), "7.4.0-rc2")
+    assert ptree.parse_makefile_version(d) == ((7, 4, 0), "7.4.0-rc2")
     (d / "Makefile").write_text("VERSION = x\nPATCHLEVEL = 4\n")
-    assert source.parse_makefile_version(d) is None
+    assert ptree.parse_makefile_version(d) is None
 
 
 # --------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pyvma.kernel import load
+from pyvma.api import load
 from vma_internal.config import (BASE_CONFIG, REFUSED, TUNABLE, ConfigError,
                                  HarnessConfig)
 

@@ -24,9 +24,12 @@ from hypothesis import strategies as st
 
 from pyvma import build as pbuild
 from pyvma import cache as pcache
-from pyvma import cli, source
+from pyvma import cli
+from pyvma import tree as ptree
 from pyvma.errors import PyvmaError, SourceError
 from pyvma.tree import archive as archive_mod
+from pyvma.tree import features
+from pyvma.tree.validate import _probe_memo
 from vma_internal import cexpr, cparse
 from vma_internal.config import HarnessConfig
 
@@ -196,7 +199,7 @@ def test_modes_of_a_good_archive_are_tamed(tmp_path: Path, cache: Path) -> None:
                        [member("linux-9.9.1/mm/gw", mode=0o664),
                         member("linux-9.9.1/mm/ro", mode=0o400),
                         member("linux-9.9.1/mm/link", tarfile.SYMTYPE, link="vma.c")])
-    tree = source.resolve(str(tarball))
+    tree = ptree.resolve(str(tarball))
     assert stat.S_IMODE((tree.root / "mm/gw").stat().st_mode) == 0o644
     assert stat.S_IMODE((tree.root / "mm/ro").stat().st_mode) == 0o600
     assert os.readlink(tree.root / "mm/link") == "vma.c"
@@ -281,14 +284,14 @@ def test_extract_members(tmp_path: Path, cache: Path) -> None:
     fake = make_fake_tree(tmp_path / "src", 9, 9, 1)
     tarball = make_tarball(fake, tmp_path / "linux-9.9.1.tar.xz", "linux-9.9.1")
     out = tmp_path / "out"
-    got = source.extract_members(tarball, ["arch/x86/other.c", "mm/vma.c", "nope"], out)
+    got = ptree.extract_members(tarball, ["arch/x86/other.c", "mm/vma.c", "nope"], out)
     assert sorted(got) == ["arch/x86/other.c", "mm/vma.c"]
     assert (out / "arch/x86/other.c").read_text() == "/* not extracted */\n"
     with pytest.raises(SourceError, match="not a path inside a kernel tree"):
-        source.extract_members(tarball, ["../../etc/passwd"], out)
+        ptree.extract_members(tarball, ["../../etc/passwd"], out)
     bad = tar_with(tmp_path / "bad.tar", [member("linux-9.9.1/mm/sda", tarfile.BLKTYPE)])
     with pytest.raises(SourceError, match="is a device node: refused"):
-        source.extract_members(bad, ["mm/vma.c", "mm/sda"], tmp_path / "out2")
+        ptree.extract_members(bad, ["mm/vma.c", "mm/sda"], tmp_path / "out2")
     # a link already in the destination (e.g. a tree sharing the cached one) is
     # never written through
     dest = tmp_path / "out3"
@@ -296,7 +299,7 @@ def test_extract_members(tmp_path: Path, cache: Path) -> None:
     (dest / "mm").symlink_to(tmp_path / "src" / "mm")
     before = state(tmp_path / "src")
     with pytest.raises(SourceError, match="refused"):
-        source.extract_members(tarball, ["mm/vma.c"], dest)
+        ptree.extract_members(tarball, ["mm/vma.c"], dest)
     assert state(tmp_path / "src") == before
 
 
@@ -311,15 +314,15 @@ def fake_debian(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     fake = make_fake_tree(tmp_path / "genuine-src", 9, 9, 1)
     genuine = make_source_deb(tmp_path / "genuine", fake, "linux-source-9.9", "9.9.1-1")
     sha = hashlib.sha256(genuine.read_bytes()).hexdigest()
-    monkeypatch.setattr(source.DebianApt, "update", lambda self, max_age=0: None)
-    monkeypatch.setattr(source.DebianApt, "candidate",
+    monkeypatch.setattr(ptree.DebianApt, "update", lambda self, max_age=0: None)
+    monkeypatch.setattr(ptree.DebianApt, "candidate",
                         lambda self, p: "9.9.1-1" if p == "linux-source-9.9" else None)
-    monkeypatch.setattr(source.DebianApt, "sha256", lambda self, p, v: sha)
+    monkeypatch.setattr(ptree.DebianApt, "sha256", lambda self, p, v: sha)
 
     def download(self, package: str, version: str, dest: Path) -> Path:
         return Path(shutil.copy(self.served, dest))
-    monkeypatch.setattr(source.DebianApt, "served", genuine, raising=False)
-    monkeypatch.setattr(source.DebianApt, "download", download)
+    monkeypatch.setattr(ptree.DebianApt, "served", genuine, raising=False)
+    monkeypatch.setattr(ptree.DebianApt, "download", download)
     return genuine
 
 
@@ -342,7 +345,7 @@ def test_planted_deb_never_serves_a_debian_spec(
     root = Path(out.split("\t")[2])
     assert root != planted_root
     assert (root / "mm/vma.c").read_text() == "/* placeholder vma.c */\n"
-    marker = json.loads((root / source.MARKER).read_text())
+    marker = json.loads((root / ptree.MARKER).read_text())
     assert marker["deb_sha256"] == hashlib.sha256(fake_debian.read_bytes()).hexdigest()
     assert Path(marker["deb_path"]).parent == cache / "debs"
 
@@ -363,7 +366,7 @@ def test_download_not_matching_debian_lists_is_refused(
     other_src = make_fake_tree(tmp_path / "other-src", 9, 9, 1)
     (other_src / "mm/vma.c").write_text("/* mirror-planted */\n")
     other = make_source_deb(tmp_path / "other", other_src, "linux-source-9.9", "9.9.1-1")
-    monkeypatch.setattr(source.DebianApt, "served", other, raising=False)
+    monkeypatch.setattr(ptree.DebianApt, "served", other, raising=False)
     rc, _, err = run(capsys, "fetch", "debian:9.9")
     line = one_line_error(err)
     assert rc == 2 and "Debian's package lists say" in line and "refused" in line, line
@@ -688,15 +691,15 @@ def test_damaged_cache_metadata_is_rebuilt(damage: str, tmp_path: Path, cache: P
     from vma_internal import index, shim
     tree = make_fake_tree(tmp_path / "linux", 9, 9, 1)
     (tree / "include/linux/mm.h").write_text("#define VM_STICKY 1\n")
-    want_feats = source._features.probe(tree)
-    want_hash = source.KernelTree(tree, "t", (9, 9, 1), "9.9.1", cache=cache).content_hash()
+    want_feats = features.probe(tree)
+    want_hash = ptree.KernelTree(tree, "t", (9, 9, 1), "9.9.1", cache=cache).content_hash()
     want_wide = index.wide_map(tree)
     for f in (cache / "hashes").glob("*.json"):
         f.write_text(damage)
-    source._probe_memo.clear()
+    _probe_memo.clear()
     pcache._digests.clear()
-    assert source.probe_features(tree) == want_feats
-    assert source.KernelTree(tree, "t", (9, 9, 1), "9.9.1", cache=cache).content_hash() == \
+    assert ptree.probe_features(tree) == want_feats
+    assert ptree.KernelTree(tree, "t", (9, 9, 1), "9.9.1", cache=cache).content_hash() == \
         want_hash
     entry = tmp_path / "wide.json"
     entry.write_text(damage)

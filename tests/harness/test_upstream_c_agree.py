@@ -15,7 +15,8 @@ from xml.etree import ElementTree
 
 import pytest
 
-from pyvma import source, upstream_c
+from pyvma import tree as ptree
+from pyvma import upstream_c
 
 from .scratch import scratch_tree
 
@@ -51,7 +52,7 @@ def ported(spec: str, tmp: Path, only: str | None = None) -> dict[str, str]:
     return out
 
 
-def c_results(tree: source.KernelTree) -> tuple[dict[str, upstream_c.CaseResult],
+def c_results(tree: ptree.KernelTree) -> tuple[dict[str, upstream_c.CaseResult],
                                                   upstream_c.Built]:
     names = upstream_c.test_names(tree)
     built = upstream_c.build(tree)
@@ -62,7 +63,7 @@ def c_results(tree: source.KernelTree) -> tuple[dict[str, upstream_c.CaseResult]
 
 
 @pytest.fixture
-def tree(request, kernel_spec: str) -> source.KernelTree:
+def tree(request, kernel_spec: str) -> ptree.KernelTree:
     t = request.config._pyvma.tree(kernel_spec)
     if isinstance(t, Exception):
         pytest.fail(str(t), pytrace=False)
@@ -93,7 +94,7 @@ def test_planted_change_fails_both(tree, tmp_path):
     for rel in (upstream_c.HARNESS, "tools/scripts"):     # what link_copy leaves out
         if (tree.root / rel).is_dir() and not (root / rel).exists():
             shutil.copytree(tree.root / rel, root / rel, copy_function=os.link)
-    planted = source.resolve(str(root))
+    planted = ptree.resolve(str(root))
     c, built = c_results(planted)
     assert not c[PLANTED].passed, f"upstream's {PLANTED} passed with is_mergeable_vma() " \
         f"refusing every merge ({built.dir})"

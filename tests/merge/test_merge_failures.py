@@ -8,6 +8,7 @@ needs the clone.
 """
 import pytest
 
+from ..helpers import errno_of
 from .merge_helpers import P, faulted, row, rw, show, spans
 
 ENOMEM = -12
@@ -93,7 +94,7 @@ def test_expand_failure(kernel, mm, how):
     faulted(b, kernel.anon_vma())
 
     _fail(kernel, how, True)
-    err = mm.expand(a, 0, 6 * P, next=b)
+    err = errno_of(mm.expand, a, 0, 6 * P, next=b)
     _fail(kernel, how, False)
 
     assert err == ENOMEM
@@ -210,7 +211,7 @@ def test_failed_clone_leaves_target_unfaulted(kernel, mm, path):
         else:
             b = mm.map(4 * P, 6 * P, 4, F)
             faulted(b, kernel.anon_vma())
-            assert mm.expand(a, 0, 6 * P, next=b) == ENOMEM
+            assert errno_of(mm.expand, a, 0, 6 * P, next=b) == ENOMEM
     finally:
         kernel.fail_anon_vma_clone(False)
     if a.anon_vma is not None:

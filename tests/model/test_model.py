@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The real kernel against the reference model (pyvma/model.py), as hypothesis
+"""The real kernel against the reference model (pyvma/engine/model.py), as hypothesis
 stateful tests with a bounded number of examples; `pyvma fuzz` runs them long."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from pyvma.model import Checker, make_state_machine
+from pyvma.engine.model import Checker, make_state_machine
 
 REGRESSIONS = sorted((Path(__file__).parent / "regressions").glob("*.json"))
 

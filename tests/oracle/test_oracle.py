@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from pyvma.kernel import MM
+from pyvma.api import MM
 from pyvma.oracle import compare, corpus, harness, live, load, maps
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux" or os.uname().machine != "x86_64",

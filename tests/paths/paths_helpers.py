@@ -10,7 +10,7 @@ and WARNs.  ``*`` in a diagram marks the range an operation is asked for.
 from __future__ import annotations
 
 import pytest
-from ..helpers import P, row, rw, show, spans  # noqa: F401  (the suite's helpers)
+from ..helpers import P, errno_of, row, rw, show, spans  # noqa: F401  (the suite's helpers)
 
 
 EPERM, EINTR, ENOMEM, EACCES, EFAULT, EINVAL = -1, -4, -12, -13, -14, -22

@@ -5,7 +5,7 @@ overcommit charge back).
 """
 import pytest
 
-from .paths_helpers import ENOMEM, P, place, row, rw, show, soft_dirty, spans
+from .paths_helpers import ENOMEM, P, errno_of, place, row, rw, show, soft_dirty, spans
 
 pytestmark = pytest.mark.requires("do_brk_flags")
 
@@ -21,12 +21,12 @@ def test_brk_creates_then_grows_the_brk_vma(kernel, mm):
         ***      ->     AAAAAAA      (second call: the same VMA, longer)
     """
     start = BRK * P
-    assert mm.brk(None, start, 4 * P) == 0
+    mm.brk(None, start, 4 * P)
     (a,) = mm.vmas()
     assert a.has_flags("VM_ACCOUNT", "VM_READ", "VM_WRITE")
     assert a.flags & soft_dirty(kernel) == soft_dirty(kernel)     # where the build has it
     assert a.is_anonymous and a.pgoff == BRK
-    assert mm.brk(a, start + 4 * P, 3 * P) == 0
+    mm.brk(a, start + 4 * P, 3 * P)
     assert spans(mm) == [(BRK, BRK + 7, BRK)]
     assert mm.vmas()[0] == a
     assert (mm.counters["total_vm"], mm.counters["data_vm"], kernel.committed) == (7, 7, 7)
@@ -39,7 +39,7 @@ def test_brk_next_to_an_incompatible_vma(kernel, mm):
     AAA****      ->     AAABBBB
     """
     a = place(mm, 0, 3 * P, 0, rw(kernel) | kernel.flag("VM_SHARED", "VM_MAYSHARE"))
-    assert mm.brk(a, 3 * P, 4 * P) == 0
+    mm.brk(a, 3 * P, 4 * P)
     assert spans(mm) == [(0, 3, 0), (3, 7, 3)], show(mm)
 
 
@@ -50,7 +50,7 @@ def test_brk_above_a_gap(kernel, mm):
     AA  ***      ->     AA  BBB
     """
     a = place(mm, 0, 2 * P, 0, rw(kernel))
-    assert mm.brk(a, 4 * P, 3 * P) == 0
+    mm.brk(a, 4 * P, 3 * P)
     assert row(mm) == "AA  BBB"
 
 
@@ -62,7 +62,7 @@ def test_brk_locked_by_default(kernel, mm):
     ****         ->     AAAA   (VM_LOCKED)
     """
     mm.set_def_flags(kernel.flag("VM_LOCKED"))
-    assert mm.brk(None, 0, 4 * P) == 0
+    mm.brk(None, 0, 4 * P)
     (a,) = mm.vmas()
     assert a.has_flags("VM_LOCKED")
     assert mm.counters["locked_vm"] == 4
@@ -83,7 +83,7 @@ def test_brk_over_a_limit(kernel, mm, limit):
         kernel.set_limit("commit", 3)
     else:
         kernel.set_max_map_count(0)
-    assert mm.brk(a, 3 * P, 4 * P) == ENOMEM
+    assert errno_of(mm.brk, a, 3 * P, 4 * P) == ENOMEM
     assert row(mm) == "AA"
     assert kernel.committed == 0
 
@@ -97,7 +97,7 @@ def test_brk_at_the_map_count_limit_still_maps(kernel, mm):
     """
     a = place(mm, 0, 2 * P, 0, rw(kernel))
     kernel.set_max_map_count(1)
-    assert mm.brk(a, 3 * P, 4 * P) == 0
+    mm.brk(a, 3 * P, 4 * P)
     assert mm.map_count == 2
 
 
@@ -109,7 +109,7 @@ def test_brk_new_vma_failure(kernel, mm, fault):
     ****         ->              (-ENOMEM)
     """
     kernel.fail(fault)
-    assert mm.brk(None, 0, 4 * P) == ENOMEM
+    assert errno_of(mm.brk, None, 0, 4 * P) == ENOMEM
     kernel.fail(fault, False)
     assert mm.map_count == 0
     assert kernel.committed == 0
@@ -122,10 +122,10 @@ def test_brk_grow_out_of_memory(kernel, mm):
     0123456             0123456
     AAA****      ->     AAA       (-ENOMEM)
     """
-    assert mm.brk(None, 0, 3 * P) == 0
+    mm.brk(None, 0, 3 * P)
     (a,) = mm.vmas()
     kernel.fail("prealloc")
-    assert mm.brk(a, 3 * P, 4 * P) == ENOMEM
+    assert errno_of(mm.brk, a, 3 * P, 4 * P) == ENOMEM
     kernel.fail("prealloc", False)
     assert spans(mm) == [(0, 3, 0)]
     assert kernel.committed == 3

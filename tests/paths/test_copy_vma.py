@@ -8,7 +8,7 @@ unlinked.
 """
 import pytest
 
-from pyvma.kernel import KernelBug
+from pyvma.errors import KernelBug
 
 from .paths_helpers import P, place, row, rw, show, spans
 

@@ -11,7 +11,7 @@ import pytest
 
 from pyvma.tree import features
 
-from .paths_helpers import (EACCES, EINVAL, ENOMEM, EPERM, P, place, row, rw, shared, show,
+from .paths_helpers import (EACCES, EINVAL, ENOMEM, EPERM, P, errno_of, place, row, rw, shared, show,
                             soft_dirty, spans)
 
 pytestmark = pytest.mark.requires("mmap_region_checks")
@@ -61,7 +61,7 @@ def test_mmap_over_commit_limit(kernel, mm):
     ****     ->             (-ENOMEM: 4 pages over a 3-page commit limit)
     """
     kernel.set_limit("commit", 3)
-    assert mm.mmap(0, 4 * P, rw(kernel), 0) == ENOMEM
+    assert errno_of(mm.mmap, 0, 4 * P, rw(kernel), 0) == ENOMEM
     assert mm.map_count == 0
     assert kernel.committed == 0
 
@@ -73,7 +73,7 @@ def test_mmap_over_rlimit_as(kernel, mm):
     """
     assert mm.mmap(0, 4 * P, rw(kernel), 0) == 0
     kernel.set_limit("as", 6 * P)
-    assert mm.mmap(4 * P, 4 * P, rw(kernel), 4) == ENOMEM
+    assert errno_of(mm.mmap, 4 * P, 4 * P, rw(kernel), 4) == ENOMEM
     assert spans(mm) == [(0, 4, 0)]
     assert kernel.committed == 4
 
@@ -87,7 +87,7 @@ def test_mmap_mdwe(kernel, mm):
     """
     mm.set_mdwe()
     x = kernel.flag("VM_EXEC", "VM_MAYEXEC")
-    assert mm.mmap(0, 2 * P, rw(kernel) | x, 0) == EACCES
+    assert errno_of(mm.mmap, 0, 2 * P, rw(kernel) | x, 0) == EACCES
     assert mm.mmap(3 * P, 2 * P, kernel.flag("VM_READ", "VM_MAYREAD") | x, 3) == 3 * P
     assert mm.mmap(6 * P, 2 * P, rw(kernel), 6) == 6 * P
     assert spans(mm) == [(3, 5, 3), (6, 8, 6)]
@@ -118,7 +118,7 @@ def test_mmap_shared_writable_of_a_sealed_file(kernel, mm):
     """
     f = kernel.file()
     f.deny_writable()
-    assert mm.mmap(0, 4 * P, shared(kernel), 0, file=f) == EPERM
+    assert errno_of(mm.mmap, 0, 4 * P, shared(kernel), 0, file=f) == EPERM
     assert mm.map_count == 0
     assert f.refs == 0
     # a read-only shared mapping is still allowed
@@ -164,7 +164,7 @@ def test_mmap_file_mmap_hook_fails(kernel, mm):
     ****     ->              (-EINVAL)
     """
     f = kernel.file(mmap=True, err=EINVAL)
-    assert mm.mmap(0, 4 * P, rw(kernel), 0, file=f) == EINVAL
+    assert errno_of(mm.mmap, 0, 4 * P, rw(kernel), 0, file=f) == EINVAL
     assert mm.map_count == 0
     assert (f.refs, f.i_mmap_vmas, kernel.committed) == (0, 0, 0)
 
@@ -184,7 +184,7 @@ def test_failed_map_fixed_leaves_a_hole(kernel, mm):
     b.set_ops("close")
     place(mm, 6 * P, 8 * P, 6, F | kernel.flag("VM_SEQ_READ"))
     f = kernel.file(mmap=True, err=EINVAL)
-    assert mm.mmap(2 * P, 4 * P, F, 0, file=f) == EINVAL
+    assert errno_of(mm.mmap, 2 * P, 4 * P, F, 0, file=f) == EINVAL
     assert row(mm) == "AA    BB", show(mm)
     assert kernel.ops_calls["close"] == 1
     assert mm.counters["total_vm"] == 4
@@ -205,7 +205,7 @@ def test_map_fixed_failing_before_cleanup_restores(kernel, mm):
     place(mm, 0, 8 * P, 0, F)
     kernel.set_limit("as", 8 * P)
     # the new mapping replaces 6 pages with 8: two more than RLIMIT_AS allows
-    assert mm.mmap(2 * P, 8 * P, F | kernel.flag("VM_EXEC"), 2) == ENOMEM
+    assert errno_of(mm.mmap, 2 * P, 8 * P, F | kernel.flag("VM_EXEC"), 2) == ENOMEM
     assert spans(mm) == [(0, 2, 0), (2, 8, 2)], show(mm)
     assert mm.counters["total_vm"] == 8
 
@@ -216,7 +216,7 @@ def test_map_fixed_over_sealed_vma(kernel, mm):
     **AA     ->     AAAA   (A sealed: -EPERM)
     """
     place(mm, 0, 4 * P, 0, rw(kernel) | kernel.flag("VM_SEALED"))
-    assert mm.mmap(0, 2 * P, rw(kernel), 0) == EPERM
+    assert errno_of(mm.mmap, 0, 2 * P, rw(kernel), 0) == EPERM
     assert spans(mm) == [(0, 4, 0)]
 
 
@@ -247,7 +247,7 @@ def test_mmap_new_vma_allocation_failure(kernel, mm, fault):
     ****     ->              (-ENOMEM)
     """
     kernel.fail(fault)
-    assert mm.mmap(0, 4 * P, rw(kernel), 0) == ENOMEM
+    assert errno_of(mm.mmap, 0, 4 * P, rw(kernel), 0) == ENOMEM
     kernel.fail(fault, False)
     assert mm.map_count == 0
     assert kernel.committed == 0
@@ -265,7 +265,7 @@ def test_mmap_shared_anonymous(kernel, mm):
     assert kernel.fault_calls("shmem_zero_setup") == 1
     assert not a.is_anonymous
     kernel.fail("shmem_zero_setup")
-    assert mm.mmap(8 * P, 4 * P, shared(kernel), 0) == ENOMEM
+    assert errno_of(mm.mmap, 8 * P, 4 * P, shared(kernel), 0) == ENOMEM
     assert spans(mm) == [(0, 4, 0)]
 
 
@@ -334,7 +334,7 @@ class TestMmapPrepare:
         """
         _charge_leak_known(kernel, request)
         f = kernel.file(mmap_prepare=True, err=EINVAL)
-        assert mm.mmap(0, 4 * P, rw(kernel), 0, file=f) == EINVAL
+        assert errno_of(mm.mmap, 0, 4 * P, rw(kernel), 0, file=f) == EINVAL
         assert (mm.map_count, f.refs, kernel.committed) == (0, 0, 0)
 
     def test_prepare_action_fails(self, kernel, mm, request):
@@ -342,7 +342,7 @@ class TestMmapPrepare:
         _charge_leak_known(kernel, request)
         f = kernel.file(mmap_prepare=True)
         kernel.fail("mmap_action_prepare")
-        assert mm.mmap(0, 4 * P, rw(kernel), 0, file=f) == EINVAL
+        assert errno_of(mm.mmap, 0, 4 * P, rw(kernel), 0, file=f) == EINVAL
         assert (mm.map_count, f.refs, kernel.committed) == (0, 0, 0)
 
     def test_prepare_swaps_the_file(self, kernel, mm):
@@ -370,7 +370,7 @@ class TestMmapPrepare:
         g = kernel.file()
         f = kernel.file(mmap_prepare=True, swap=g)
         kernel.fail("vma_alloc")
-        assert mm.mmap(0, 4 * P, rw(kernel), 0, file=f) == ENOMEM
+        assert errno_of(mm.mmap, 0, 4 * P, rw(kernel), 0, file=f) == ENOMEM
         kernel.fail("vma_alloc", False)
         assert (f.refs, g.refs) == (0, -1)
         assert mm.map_count == 0
@@ -396,7 +396,7 @@ class TestMmapPrepare:
         """
         f = kernel.file(mmap_prepare=True)
         kernel.fail("mmap_action_complete")
-        assert mm.mmap(0, 4 * P, rw(kernel), 0, file=f) == EINVAL
+        assert errno_of(mm.mmap, 0, 4 * P, rw(kernel), 0, file=f) == EINVAL
         assert mm.map_count == 0
         assert f.i_mmap_vmas == 0
 

@@ -8,7 +8,7 @@ the guard gap is the harness's stack_guard_gap, 256 pages.
 """
 import pytest
 
-from .paths_helpers import EFAULT, ENOMEM, EPERM, P, place, rw, show, spans
+from .paths_helpers import EFAULT, ENOMEM, EPERM, P, errno_of, place, rw, show, spans
 
 pytestmark = pytest.mark.requires("expand_downwards")
 
@@ -31,7 +31,7 @@ def test_stack_grows_down(kernel, mm):
     """
     s = _stack(kernel, mm)
     assert s.anon_vma is None
-    assert mm.expand_downwards(s, (TOP - 16) * P + 123) == 0
+    mm.expand_downwards(s, (TOP - 16) * P + 123)
     assert spans(mm) == [(TOP - 16, TOP + 16, TOP - 16)]
     assert mm.counters["stack_vm"] == 32
     assert kernel.committed == 16
@@ -46,7 +46,7 @@ def test_stack_above_the_address_does_not_move(kernel, mm):
     SSSSSSSS   ->   SSSSSSSS   (address inside S: unchanged)
     """
     s = _stack(kernel, mm)
-    assert mm.expand_downwards(s, (TOP + 4) * P) == 0
+    mm.expand_downwards(s, (TOP + 4) * P)
     assert spans(mm) == [(TOP, TOP + 16, TOP)]
     assert kernel.committed == 0
 
@@ -57,7 +57,7 @@ def test_not_a_stack(kernel, mm):
     *AAAAAAA   ->   AAAAAAA    (-EFAULT)
     """
     a = place(mm, TOP * P, (TOP + 16) * P, TOP, rw(kernel))
-    assert mm.expand_downwards(a, (TOP - 1) * P) == EFAULT
+    assert errno_of(mm.expand_downwards, a, (TOP - 1) * P) == EFAULT
     assert spans(mm) == [(TOP, TOP + 16, TOP)]
 
 
@@ -68,7 +68,7 @@ def test_stack_below_mmap_min_addr(kernel, mm):
     *  SSSSSSSSSSSSSSSS  ->     SSSSSSSSSSSSSSSS
     """
     s = _stack(kernel, mm, start=3)
-    assert mm.expand_downwards(s, 0) == EPERM
+    assert errno_of(mm.expand_downwards, s, 0) == EPERM
     assert spans(mm) == [(3, 19, 3)]
 
 
@@ -79,8 +79,8 @@ def test_stack_growth_beyond_its_page_offset(kernel, mm):
       *SSSSSSSSSSSSSSSS  ->     SSSSSSSSSSSSSSSS   (page offset 1)
     """
     s = place(mm, 3 * P, 19 * P, 1, rw(kernel) | kernel.flag("VM_GROWSDOWN"))
-    assert mm.expand_downwards(s, 2 * P) == 0
-    assert mm.expand_downwards(s, P) == ENOMEM
+    mm.expand_downwards(s, 2 * P)
+    assert errno_of(mm.expand_downwards, s, P) == ENOMEM
     assert spans(mm) == [(2, 19, 0)]
 
 
@@ -99,7 +99,7 @@ def test_stack_guard_gap(kernel, mm, below):
              "prot_none": kernel.flag("VM_MAYREAD", "VM_MAYWRITE")}[below]
     place(mm, (TOP - GAP) * P, (TOP - GAP + 4) * P, TOP - GAP, flags)
     s = _stack(kernel, mm)
-    ret = mm.expand_downwards(s, (TOP - 8) * P)
+    ret = errno_of(mm.expand_downwards, s, (TOP - 8) * P)
     if below == "plain":
         assert ret == ENOMEM
         assert spans(mm)[1] == (TOP, TOP + 16, TOP)
@@ -110,7 +110,7 @@ def test_stack_guard_gap(kernel, mm, below):
     if below == "plain":
         place(mm, 0x10 * P, 0x14 * P, 0x10, F)
         s2 = _stack(kernel, mm, start=0x10 + 4 + GAP + 16)
-        assert mm.expand_downwards(s2, (0x10 + 4 + GAP) * P) == 0, show(mm)
+        assert errno_of(mm.expand_downwards, s2, (0x10 + 4 + GAP) * P) == 0, show(mm)
 
 
 @pytest.mark.parametrize("fault", ["prealloc", "anon_vma_prepare"])
@@ -120,7 +120,7 @@ def test_stack_growth_allocation_failure(kernel, mm, fault):
     """
     s = _stack(kernel, mm)
     kernel.fail(fault)
-    assert mm.expand_downwards(s, (TOP - 4) * P) == ENOMEM
+    assert errno_of(mm.expand_downwards, s, (TOP - 4) * P) == ENOMEM
     kernel.fail(fault, False)
     assert spans(mm) == [(TOP, TOP + 16, TOP)]
     assert kernel.committed == 0
@@ -138,11 +138,11 @@ def test_stack_growth_over_a_limit(kernel, mm, limit):
     mm.set_counter("locked_vm", 16 if locked else 0)
     kernel.set_limit(limit, {"as": 20 * P, "stack": 20 * P, "memlock": 20 * P,
                              "commit": 3}[limit])
-    assert mm.expand_downwards(s, (TOP - 8) * P) == ENOMEM
+    assert errno_of(mm.expand_downwards, s, (TOP - 8) * P) == ENOMEM
     assert spans(mm) == [(TOP, TOP + 16, TOP)]
     assert kernel.committed == 0
     # within the limit it grows
-    assert mm.expand_downwards(s, (TOP - 2) * P) == 0
+    mm.expand_downwards(s, (TOP - 2) * P)
     assert spans(mm) == [(TOP - 2, TOP + 16, TOP - 2)]
 
 
@@ -152,7 +152,7 @@ def test_locked_stack_growth_counts_locked_pages(kernel, mm):
     """
     s = _stack(kernel, mm, kernel.flag("VM_LOCKED"))
     mm.set_counter("locked_vm", 16)
-    assert mm.expand_downwards(s, (TOP - 4) * P) == 0
+    mm.expand_downwards(s, (TOP - 4) * P)
     assert mm.counters["locked_vm"] == 20
 
 
@@ -168,6 +168,6 @@ def test_stack_takes_the_anon_vma_of_the_stack_below(kernel, mm):
     a.set_anon_vma(av)
     a.add_avc(av)
     s = _stack(kernel, mm)
-    assert mm.expand_downwards(s, TOP * P) == 0
+    mm.expand_downwards(s, TOP * P)
     assert s.anon_vma == av
     assert s.avc_count == 1

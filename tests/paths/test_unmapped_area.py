@@ -6,7 +6,7 @@ skipped).  Addresses are in pages in the diagrams (0x10 pages a column).
 """
 import pytest
 
-from .paths_helpers import ENOMEM, P, place, rw
+from .paths_helpers import ENOMEM, P, errno_of, place, rw
 
 pytestmark = pytest.mark.requires("unmapped_area")
 
@@ -41,7 +41,7 @@ def test_lowest_and_highest_fitting_gap(kernel, mm):
     assert mm.unmapped_area(4 * P, 0x10 * P, 0x40 * P) == 0x30 * P
     assert mm.unmapped_area(2 * P, 0x10 * P, 0x40 * P) == 0x20 * P
     assert mm.unmapped_area(4 * P, 0x10 * P, 0x40 * P, topdown=True) == 0x3c * P
-    assert mm.unmapped_area(4 * P, 0x10 * P, 0x30 * P, topdown=True) == ENOMEM
+    assert errno_of(mm.unmapped_area, 4 * P, 0x10 * P, 0x30 * P, topdown=True) == ENOMEM
 
 
 def test_alignment_and_start_gap(kernel, mm):
@@ -68,12 +68,12 @@ def test_length_overflow_and_no_room(kernel, mm):
     0x10                        0x100
     AAAAAAAAAAAAAAAAAAAAAAAAAAAA|      (no gap at all)
     """
-    assert mm.unmapped_area(4 * P, 0, 0x100 * P, align_mask=(1 << 64) - 2 * P) == ENOMEM
-    assert mm.unmapped_area(4 * P, 0, 0x100 * P, align_mask=(1 << 64) - 2 * P,
-                            topdown=True) == ENOMEM
+    assert errno_of(mm.unmapped_area, 4 * P, 0, 0x100 * P, align_mask=(1 << 64) - 2 * P) == ENOMEM
+    assert errno_of(mm.unmapped_area, 4 * P, 0, 0x100 * P, align_mask=(1 << 64) - 2 * P,
+                    topdown=True) == ENOMEM
     _map(kernel, mm, 0x10, 0x100)
-    assert mm.unmapped_area(4 * P, 0x10 * P, 0x100 * P) == ENOMEM
-    assert mm.unmapped_area(4 * P, 0x10 * P, 0x100 * P, topdown=True) == ENOMEM
+    assert errno_of(mm.unmapped_area, 4 * P, 0x10 * P, 0x100 * P) == ENOMEM
+    assert errno_of(mm.unmapped_area, 4 * P, 0x10 * P, 0x100 * P, topdown=True) == ENOMEM
 
 
 def test_gap_below_a_stack_keeps_the_guard_gap(kernel, mm):
@@ -89,7 +89,7 @@ def test_gap_below_a_stack_keeps_the_guard_gap(kernel, mm):
     assert mm.unmapped_area(4 * P, 0x100 * P, 0x300 * P) == 0x210 * P
     assert mm.unmapped_area(4 * P, 0x80 * P, 0x200 * P, topdown=True) == 0xfc * P
     # nothing below the guard gap within the limits: no room
-    assert mm.unmapped_area(4 * P, 0x100 * P, 0x200 * P, topdown=True) == ENOMEM
+    assert errno_of(mm.unmapped_area, 4 * P, 0x100 * P, 0x200 * P, topdown=True) == ENOMEM
     # an ordinary VMA there instead: the gap right below it is taken
     _map(kernel, mm, 0x400, 0x410)
     assert mm.unmapped_area(4 * P, 0x300 * P, 0x400 * P, topdown=True) == 0x3fc * P

@@ -14,6 +14,7 @@ must have exactly the flags it had unless it really merged.
 """
 import pytest
 
+from ..helpers import errno_of
 from .sticky_helpers import P, faulted, other, row, show, spans
 
 pytestmark = pytest.mark.requires("sticky")
@@ -152,7 +153,7 @@ def test_clone_failure_expand_over_next(sk, who):
     faulted(mm, b, k.anon_vma())
 
     k.fail_anon_vma_clone(True)
-    err = mm.expand(a, 0, 6 * P, next=b)
+    err = errno_of(mm.expand, a, 0, 6 * P, next=b)
     k.fail_anon_vma_clone(False)
 
     assert err == ENOMEM
@@ -173,7 +174,7 @@ def test_clone_failure_split_leaves_sticky_vma_whole(sk, new_below):
     faulted(mm, a, k.anon_vma())
 
     k.fail_anon_vma_clone(True)
-    err = mm.split(a, 2 * P, new_below)
+    err = errno_of(mm.split, a, 2 * P, new_below)
     k.fail_anon_vma_clone(False)
 
     assert err == ENOMEM
@@ -195,7 +196,7 @@ def test_clone_failure_munmap_leaves_sticky_vma_whole(sk):
     faulted(mm, a, k.anon_vma())
 
     k.fail_anon_vma_clone(True)
-    err = mm.munmap(2 * P, 4 * P)
+    err = errno_of(mm.munmap, 2 * P, 4 * P)
     k.fail_anon_vma_clone(False)
 
     assert err == ENOMEM
@@ -344,7 +345,7 @@ def test_prealloc_failure_expand_over_next(sk, who):
 
     _fail_prealloc(k, True)
     try:
-        err = mm.expand(a, 0, 6 * P, next=b)
+        err = errno_of(mm.expand, a, 0, 6 * P, next=b)
     finally:
         k.fail_prealloc(False)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from ..helpers import P, rw  # noqa: F401  (the suite's helpers)
+from ..helpers import P, errno_of, rw  # noqa: F401  (the suite's helpers)
 
 
 def suite(kernel) -> str:
@@ -38,7 +38,7 @@ def assert_attached(vma) -> None:
 
 def attach_vma(mm, vma) -> int:
     """Upstream's attach_vma(): link into the tree; the VMA is then attached."""
-    res = mm.link(vma)
+    res = errno_of(mm.link, vma)
     if res == 0:
         assert_attached(vma)
     return res
