@@ -130,10 +130,11 @@ def test_split_off_piece_keeps_one_chain_entry_and_merges_back(kernel, mm):
     """
     a = place(mm, 0, 6 * P, 0, rw(kernel))
     mm.anon_vma_prepare(a)
+    av = a.anon_vma         # read before the munmap: the split may free a's VMA
     mm.munmap(2 * P, 4 * P)
     left, right = mm.vmas()
     assert (left.avc_count, right.avc_count) == (1, 1)
-    assert left.anon_vma == right.anon_vma == a.anon_vma
+    assert left.anon_vma == right.anon_vma == av
     vma, state = mm.merge_new_range(2 * P, 4 * P, 2, rw(kernel))
     assert (vma, state) == (left, "success")
     assert [(v.start, v.end) for v in mm.vmas()] == [(0, 6 * P)]
