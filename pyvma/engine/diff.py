@@ -340,7 +340,7 @@ def entry_corpus() -> list[list[Op]]:
             ]
     # vma_modify_name/policy/flags_uffd, vma_merge_extend, stacks, special mappings,
     # mm_take_all_locks, ->mmap/->mmap_prepare behaviours, limits, other fault sites
-    return out + path_corpus(MORE_FAIL_SITES)
+    return out + path_corpus(FAIL_SITES, MORE_FAIL_SITES)
 
 
 def diff(a: Kernel, b: Kernel, seed: int = 1, sequences: int = 200, length: int = 30,

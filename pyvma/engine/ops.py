@@ -498,7 +498,9 @@ class OpGenerator:
             sites = FAIL_SITES if rnd.random() < 0.6 else ALL_FAIL_SITES
             return ("fail", rnd.choice(sites), rnd.choice((0, 0, 1)))
         if name in PATH_FEATURES:
-            return gen_path(rnd, layout, name, self._flags, GEN_PAGES)
+            op = gen_path(rnd, layout, name, self._flags, GEN_PAGES)
+            # (a stack is mapped by mmap: not in a run without it)
+            return op if op is None or op[0] == name or op[0] in self.entry else None
         if name in ("mmap", "vm_munmap"):
             s = rnd.randrange(GEN_PAGES - 1)
             e = min(GEN_PAGES, s + rnd.randint(1, 5))

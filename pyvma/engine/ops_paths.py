@@ -16,6 +16,7 @@ import random
 from collections.abc import Callable, Sequence
 
 from ..api import PAGE_SIZE
+from ..api.objects import _OPS_NAMES as VM_OPS  # the harness vm_operations
 
 BASE = ("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE")
 EINVAL = -22
@@ -111,7 +112,8 @@ def apply_path(w, op: Sequence) -> tuple[object, tuple]:
         prev = _prev_for(w, vma, s)
         vmi = mm.vmi(s * PAGE_SIZE)
         if name == "name":
-            got = mm.modify_name(vmi, prev, vma, s * PAGE_SIZE, e * PAGE_SIZE, a[2])
+            got = mm.modify_name(vmi, prev, vma, s * PAGE_SIZE, e * PAGE_SIZE,
+                                 None if a[2] is None else str(a[2]))
         elif name == "policy":
             got = mm.modify_policy(vmi, prev, vma, s * PAGE_SIZE, e * PAGE_SIZE)
         else:
@@ -175,7 +177,7 @@ def valid_path(name: str, a: Sequence, free: Callable[[int, int], bool],
         # (expand_downwards() refuses a VMA without VM_GROWSDOWN itself: -EFAULT)
         return v is not None and 0 <= a[1] < v[0] and free(a[1], v[0])
     if name == "special":
-        return 0 <= a[0] < a[1]
+        return 0 <= a[0] < a[1] and (a[3] is None or all(n in VM_OPS for n in a[3]))
     if name in ("mmap_file", "mmap_prepare"):
         kinds = MMAP_FILE_KINDS if name == "mmap_file" else PREPARE_KINDS
         return 0 <= a[0] < a[1] and a[4] in kinds
@@ -300,14 +302,15 @@ def describe_file(name: str) -> str:
     return f"{hook}: {', '.join(what)}"
 
 
-def path_corpus(fail_sites: Sequence[str]) -> list[list[tuple]]:
+def path_corpus(fail_sites: Sequence[str], more_sites: Sequence[str]) -> list[list[tuple]]:
     """Scenarios of these operations: each vma_modify_*() front end on a whole VMA
     next to an identical one, on part of one, on a sticky/anon/file neighbour;
     vma_merge_extend() into a compatible next or not; a stack growing with and
     without a neighbour below, locked, under each limit; special mappings with and
     without vm_ops, over a VMA; mm_take_all_locks() with files and anon_vmas, a
     signal backing it out; each ->mmap / ->mmap_prepare behaviour beside a
-    compatible neighbour and over a mapping; each of *fail_sites* during them."""
+    compatible neighbour and over a mapping; each of *fail_sites* and *more_sites*
+    during them, each of *more_sites* during the other entry points too."""
     dd: tuple[str, ...] = BASE + ("VM_DONTDUMP",)
     mg: tuple[str, ...] = BASE + ("VM_MAYBE_GUARD",)
     rx = BASE + ("VM_EXEC",)
@@ -394,8 +397,23 @@ def path_corpus(fail_sites: Sequence[str]) -> list[list[tuple]]:
                 [("mmap", 0, 2, 0, fk, None), ("limit", lim, n),
                  ("copy_vma", 0, 4, False)],
             ]
-    # the other fault sites, during each entry point they sit on
-    for site in fail_sites:
+    # every fault site during these operations
+    for site in (*fail_sites, *more_sites):
+        for after in (0, 1):
+            out += [
+                [("mmap", 0, 2, 0, BASE, None), ("fail", site, after),
+                 ("extend", 0, 2)],
+                [("map", 0, 6, 0, BASE, "av0", None), ("fail", site, after),
+                 ("name", 2, 3, "heap")],
+                [("map", 0, 2, 0, BASE, "av0", None), ("map", 2, 4, 2, dd, "av0", None),
+                 ("fail", site, after), ("uffd", 2, 4, BASE, True)],
+                [("map", 0, 2, 0, BASE, "av0", None), ("map", 2, 4, 2, dd, "av0", None),
+                 ("fail", site, after), ("policy", 2, 4)],
+                [("mmap", 8, 10, 8, gd, None), ("fail", site, after), ("stack", 8, 6)],
+                [("fail", site, after), ("special", 2, 4, BASE, ("close",))],
+            ]
+    # the other fault sites, during the other entry points they sit on
+    for site in more_sites:
         for after in (0, 1):
             out += [
                 [("mmap", 0, 2, 0, BASE, None), ("fail", site, after),
@@ -408,14 +426,8 @@ def path_corpus(fail_sites: Sequence[str]) -> list[list[tuple]]:
                  ("copy_vma", 0, 4, True)],
                 [("map", 0, 2, 0, BASE, None, None), ("fail", site, after), ("brk", 2, 4)],
                 [("mmap", 0, 2, 0, BASE, None), ("fail", site, after), ("fault", 0)],
-                [("mmap", 0, 2, 0, BASE, None), ("fail", site, after),
-                 ("extend", 0, 2)],
-                [("map", 0, 6, 0, BASE, "av0", None), ("fail", site, after),
-                 ("name", 2, 3, "heap")],
-                [("map", 0, 2, 0, BASE, "av0", None), ("map", 2, 4, 2, dd, "av0", None),
-                 ("fail", site, after), ("uffd", 2, 4, BASE, True)],
-                [("mmap", 8, 10, 8, gd, None), ("fail", site, after), ("stack", 8, 6)],
-                [("fail", site, after), ("special", 2, 4, BASE, ("close",))],
+                [("map", 2, 4, 2, BASE, "av0", None), ("fail", site, after),
+                 ("mmap", 2, 4, 2, BASE, None)],
                 [("fail", site, after), ("insert", 2, 4, 2, BASE, None, "f0")],
             ]
     return out
