@@ -40,7 +40,20 @@ OP_ARGS: dict[str, tuple[str, ...]] = {
     "fault": (_PAGE,),
     "insert": (_PAGE, _PAGE, _PGOFF, _FLAGS, _NAME, _NAME),
     "fail": (_NAME, _PAGE),
+    # pyvma/engine/ops_paths.py's
+    "name": (_PAGE, _PAGE, _NAME),
+    "policy": (_PAGE, _PAGE),
+    "uffd": (_PAGE, _PAGE, _FLAGS, _BOOL),
+    "extend": (_PAGE, _PAGE),
+    "stack": (_PAGE, _PAGE),
+    "special": (_PAGE, _PAGE, _FLAGS, "names"),
+    "all_locks": (),
+    "mmap_file": (_PAGE, _PAGE, _PGOFF, _FLAGS, _NAME),
+    "mmap_prepare": (_PAGE, _PAGE, _PGOFF, _FLAGS, _NAME),
+    "limit": (_NAME, "count"),
 }
+#: operations whose first two page arguments are not a start and an end
+_NOT_RANGES = ("expand", "shrink", "copy_vma", "extend", "stack")
 _FLAG = re.compile(r"VM_[A-Z0-9_]{1,40}")
 _OBJ = re.compile(r"[A-Za-z0-9_.-]{1,40}")
 
@@ -144,6 +157,14 @@ def _check_arg(kind: str, v: Any, where: str) -> None:
                 "integer or a short name)")
     elif kind == _BOOL and not isinstance(v, bool):
         raise argparse.ArgumentTypeError(f"{where}: {json.dumps(v)[:80]} is not true/false")
+    elif kind == "names" and v is not None and not (
+            isinstance(v, list) and len(v) < 16
+            and all(isinstance(n, str) and _OBJ.fullmatch(n) for n in v)):
+        raise argparse.ArgumentTypeError(
+            f"{where}: {json.dumps(v)[:80]} is not null or a list of short names")
+    elif kind == "count" and v is not None and not (type(v) is int and 0 <= v < MAX_PAGE):
+        raise argparse.ArgumentTypeError(
+            f"{where}: {json.dumps(v)[:80]} is not null or a page count (0 to {MAX_PAGE - 1})")
 
 
 def ops_json(text: str) -> list[tuple]:
@@ -177,8 +198,8 @@ def ops_json(text: str) -> list[tuple]:
                 f"got {len(op) - 1}")
         for n, (kind, v) in enumerate(zip(kinds, op[1:]), 1):
             _check_arg(kind, v, f"{where} ({op[0]}) argument {n}")
-        if len(kinds) >= 2 and kinds[:2] == (_PAGE, _PAGE) and op[0] not in (
-                "expand", "shrink", "copy_vma") and not op[1] < op[2]:
+        if len(kinds) >= 2 and kinds[:2] == (_PAGE, _PAGE) and op[0] not in _NOT_RANGES \
+                and not op[1] < op[2]:
             raise argparse.ArgumentTypeError(
                 f"{where}: {op[0]} pages {op[1]}-{op[2]}: the end must be above the start")
         ops.append(tuple(tuple(a) if isinstance(a, list) else a for a in op))

@@ -28,6 +28,7 @@ from .ops import (
     GEN_FLAGS,
     OP_FEATURES,
     STATE_FIELDS,
+    STATE_NOT_EXPRESSIBLE,
     Op,
     OpGenerator,
     Outcome,
@@ -35,6 +36,7 @@ from .ops import (
     apply,
     enabled_ops,
 )
+from .ops_paths import MORE_FAIL_SITES, PATH_FLAGS, describe_path, path_corpus
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -97,6 +99,9 @@ def layout_diagram(layout: tuple) -> str:
 
 def describe(op: Op) -> str:
     name, *a = op
+    text = describe_path(op)
+    if text is not None:
+        return text
     if name == "mmap":
         s, e, pgoff, flags, f = a
         extra = [n.removeprefix("VM_") for n in flags if n not in BASE]
@@ -137,7 +142,7 @@ class Differ:
         self.ops_run = 0
         # per operation, how often each outcome came back (A's side): what was exercised
         self.exercised: dict[str, dict[str, int]] = {}
-        names = set(GEN_FLAGS) | set(BASE) | {"VM_SHARED", "VM_MAYSHARE"}
+        names = set(GEN_FLAGS) | set(BASE) | set(PATH_FLAGS) | {"VM_SHARED", "VM_MAYSHARE"}
         # flags one tree lacks: left out of the comparison, named once in the report
         self.lacking = frozenset(n for n in names if a.has_flag(n) != b.has_flag(n))
         # operations whose entry point one tree lacks: left out for both, named
@@ -301,6 +306,12 @@ def entry_corpus() -> list[list[Op]]:
          ("modify", 2, 4, BASE)],
         [("mmap", 0, 6, 0, BASE, None), ("fault", 0), ("split", 2, False),
          ("mmap", 8, 10, 8, BASE, None), ("copy_vma", 0, 10, True)],
+        # a new range next to a moved, faulted file VMA (its anonymous offset moved
+        # with it or not): merge_new and mmap of the file there
+        [("insert", 8, 9, 8, BASE, None, "f0"), ("fault", 8), ("copy_vma", 8, 12, True),
+         ("merge_new", 13, 15, 9, BASE, None, "f0")],
+        [("mmap", 8, 9, 8, BASE, "f0"), ("fault", 8), ("copy_vma", 8, 12, True),
+         ("mmap", 13, 15, 9, BASE, "f0")],
         [("insert", 2, 4, 0x15, BASE, None, None)],
         [("insert", 5, 7, 0x17, BASE, None, "f0")],
         [("map", 0, 2, 0, BASE, None, None), ("insert", 2, 4, 2, BASE, None, None)],
@@ -313,6 +324,8 @@ def entry_corpus() -> list[list[Op]]:
                  ("mmap", 2, 4, 2, BASE, None)],
                 [("map", 0, 6, 0, BASE, None, None), ("fail", site, after),
                  ("mmap", 2, 4, 0, BASE, "fc")],
+                [("map", 2, 4, 2, BASE, "av0", None), ("fail", site, after),
+                 ("mmap", 2, 4, 2, BASE, None)],
                 [("map", 0, 6, 0, BASE, "av0", None), ("fail", site, after),
                  ("munmap", 2, 3)],
                 [("map", 0, 6, 0, BASE, "av0", None), ("fail", site, after),
@@ -329,7 +342,9 @@ def entry_corpus() -> list[list[Op]]:
                  ("split", 2, True)],
                 [("fail", site, after), ("insert", 2, 4, 2, BASE, None, "f0")],
             ]
-    return out
+    # vma_modify_name/policy/flags_uffd, vma_merge_extend, stacks, special mappings,
+    # mm_take_all_locks, ->mmap/->mmap_prepare behaviours, limits, other fault sites
+    return out + path_corpus(FAIL_SITES, MORE_FAIL_SITES)
 
 
 def diff(a: Kernel, b: Kernel, seed: int = 1, sequences: int = 200, length: int = 30,
@@ -405,6 +420,7 @@ def diff(a: Kernel, b: Kernel, seed: int = 1, sequences: int = 200, length: int 
     stats["ops_left_out"] = dict(sorted(d.ops_left_out.items()))
     stats["state_compared"] = [n for n in STATE_FIELDS if n not in d.skip]
     stats["state_compared_without"] = sorted(d.skip)
+    stats["state_not_expressible"] = dict(STATE_NOT_EXPRESSIBLE)
     stats["not_exercised"] = list(NOT_EXERCISED) + [
         f"{op} ({feat if feat == 'not asked for' else f'feature {feat} lacking in a tree'})"
         for op, feat in sorted(d.ops_left_out.items())]
@@ -451,11 +467,9 @@ def divergence(d: Differ, fd: FastDiff | None, ops: list[Op], origin: str,
 
 #: Entry points of mm/vma.c the suites drive and diff's operations do not (yet): a
 #: change there cannot show up as a divergence.
-NOT_EXERCISED = ("vma_modify_name/policy/flags_uffd (diff's modify is the flags path)",
-                 "expand_stack/expand_downwards", "__install_special_mapping",
-                 "->mmap_prepare behaviours and ->mmap errors", "vma_merge_extend",
-                 "fault sites other than " + "/".join(FAIL_SITES),
-                 "limits (RLIMIT_AS/MEMLOCK, overcommit)", "mm_take_all_locks",
+NOT_EXERCISED = ("expand_upwards (CONFIG_STACK_GROWSUP: not an x86 harness config)",
+                 "fault sites shmem_zero_setup/uffd_unmap_prep (shared anonymous mmap, "
+                 "userfaultfd unmap lists: no operation makes them)",
                  "line/branch coverage (no --coverage)")
 
 
@@ -474,6 +488,8 @@ def exercised_text(stats: dict) -> str:
             f"sharing, file), {state}, WARN count, BUG\n"
             + (f"state not compared (one tree cannot express it): {without}\n"
                if without else "")
+            + "".join(f"state no harness build expresses: {n} ({why})\n"
+                      for n, why in stats.get("state_not_expressible", {}).items())
             + f"not exercised by diff: {', '.join(stats.get('not_exercised', []))}\n"
             + coverage_text(stats))
 

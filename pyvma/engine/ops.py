@@ -16,6 +16,14 @@ from dataclasses import dataclass, field
 from ..api import MM, PAGE_SIZE, Kernel, KernelBug
 from ..api.registry import WALK_ROWS
 from ..errors import KernelError, PyvmaError, errno_of
+from .ops_paths import (
+    MORE_FAIL_SITES,
+    PATH_FEATURES,
+    apply_path,
+    gen_path,
+    make_file,
+    valid_path,
+)
 
 Op = tuple
 BASE = ("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE")
@@ -30,14 +38,27 @@ OP_FEATURES: dict[str, str | None] = {
     "shrink": None, "split": None, "munmap": None,
     "mmap": "mmap_region", "brk": "do_brk_flags", "copy_vma": None,
     "vm_munmap": "vm_munmap", "fault": None, "insert": "insert_vm_struct", "fail": None,
+    **PATH_FEATURES,
 }
-#: the services a ``fail`` operation makes fail during the next operation
+#: the services a ``fail`` operation makes fail during the next operation (the
+#: corpus arms each of these during each operation; MORE_FAIL_SITES in fewer)
 FAIL_SITES = ("prealloc", "vma_alloc", "anon_vma_clone", "fatal_signal")
-#: the operations calling an entry point a kernel caller uses (apply_entry)
-ENTRY_OPS = frozenset(("mmap", "brk", "copy_vma", "vm_munmap", "fault", "insert", "fail"))
+ALL_FAIL_SITES = FAIL_SITES + MORE_FAIL_SITES
+#: the operations calling an entry point a kernel caller uses (apply_entry, apply_path)
+ENTRY_OPS = frozenset(("mmap", "brk", "copy_vma", "vm_munmap", "fault", "insert", "fail",
+                       *PATH_FEATURES))
 #: the compared state beyond the layout; anon_pgoff only where both trees have one
 STATE_FIELDS = ("map_count", "avc", "vm_ops", "anon_pgoff", "close_calls", "counters",
-                "committed")
+                "committed", "locks", "files")
+#: state a kernel keeps that no harness build can express, and why (named in reports)
+STATE_NOT_EXPRESSIBLE = {
+    "anon_name": "the harness builds with CONFIG_ANON_VMA_NAME=n: names compiled out, "
+                 "every VMA's compares equal",
+    "policy": "the harness has no mempolicies (vma_modify_policy() gets NULL; "
+              "mpol_equal() is true)",
+    "uffd_ctx": "the harness has no userfaultfd contexts (vma_modify_flags_uffd() gets "
+                "a null one)",
+}
 
 
 def enabled_ops(*kernels: Kernel) -> tuple[frozenset[str], dict[str, str]]:
@@ -87,6 +108,15 @@ class World:
     pending: tuple | None = None
     #: the layout apply() left (None: not known; valid() walks the tree then)
     last: tuple | None = None
+    #: rmap locks mm_take_all_locks() held (an all_locks operation; else 0)
+    peak_locks: int = 0
+    #: this world's overcommit charge (vm_committed_as is library-wide: two worlds
+    #: of one library, a self-diff, would otherwise see each other's under a limit)
+    committed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.committed is None:
+            self.committed = int(self.k.lib.pyvma_committed())
 
     def flags(self, names: Sequence[str]) -> tuple[int, tuple[str, ...]]:
         value, missing = 0, []
@@ -109,8 +139,11 @@ class World:
             return None
         if name not in self.files:
             # "fc": a file whose ->mmap installs vm_ops with ->open and ->close
-            self.files[name] = (self.k.file(mmap=True, ops=("open", "close"))
-                                if name == "fc" else self.k.file())
+            made = make_file(self, name)
+            if made is None:
+                made = (self.k.file(mmap=True, ops=("open", "close"))
+                        if name == "fc" else self.k.file())
+            self.files[name] = made
         return self.files[name]
 
     def counters(self) -> tuple[int, ...]:
@@ -138,7 +171,12 @@ class World:
                 "anon_pgoff": tuple(int(b.anon_pgoff) for b in rows),
                 "close_calls": int(lib.pyvma_ops_stat(1)) - before[0],
                 "counters": self.counters(),
-                "committed": int(lib.pyvma_committed()) - before[1]}
+                "committed": int(lib.pyvma_committed()) - before[1],
+                # rmap locks held after the op, and those mm_take_all_locks() held
+                "locks": (int(lib.pyvma_locks_held()), self.peak_locks),
+                # per named file: references, VMAs in its rmap tree, writable maps
+                "files": tuple((n, f.refs, f.i_mmap_vmas, f.writable)
+                               for n, f in sorted(self.files.items()))}
 
     def vma_at(self, page: int):
         for v in self.mm.vmas():
@@ -216,14 +254,17 @@ def valid(w: World, op: Op) -> bool:
         v = within(a[0])
         return v is not None and free(a[1], a[1] + v[1] - v[0])
     if name == "fail":
-        return a[0] in FAIL_SITES
-    return name in OP_FEATURES
+        return a[0] in ALL_FAIL_SITES
+    ok = valid_path(name, a, free, within)
+    return ok if ok is not None else name in OP_FEATURES
 
 
 def apply(w: World, op: Op) -> Outcome:
     """Run one operation on *w*; never raises for kernel-side trouble."""
     k, mm = w.k, w.mm
     name, *a = op
+    if w.committed is not None:
+        k.lib.pyvma_set_committed(w.committed)
     close_before = w.services()
     if not valid(w, op):
         w.pending = None
@@ -234,6 +275,7 @@ def apply(w: World, op: Op) -> Outcome:
         w.last = w.layout()
         return Outcome(0, w.last, state=w.state(close_before))
     armed, w.pending = w.pending, None
+    w.peak_locks = 0
     if armed:
         # fatal_signal stays pending for the whole operation; ENOMEM sites fail once
         k.fail(armed[0], True, after=armed[1], times=0 if armed[0] == "fatal_signal" else 1)
@@ -303,6 +345,7 @@ def apply(w: World, op: Op) -> Outcome:
         if armed:
             k.fail(armed[0], False)
     warns = tuple(w_.cond for w_ in k.warnings()[before:])
+    w.committed = int(k.lib.pyvma_committed())
     w.last = w.layout()
     return Outcome(ret, w.last, warns, bug, missing, w.state(close_before))
 
@@ -314,9 +357,9 @@ def apply_entry(w: World, op: Op) -> tuple[object, tuple]:
     k, mm = w.k, w.mm
     name, *a = op
     missing: tuple = ()
-    if name == "mmap":
+    if name in ("mmap", "mmap_file", "mmap_prepare"):
         # mmap_region() (MAP_FIXED: whatever is there is unmapped first); "fc": a
-        # file whose ->mmap installs ->open/->close
+        # file whose ->mmap installs ->open/->close; the others: ops_paths.FILE_KINDS
         s, e, pgoff, names, f = a
         flags, missing = w.flags(names)
         call = mm.mmap if k.has("mmap_region_checks") else mm.mmap_region
@@ -366,7 +409,7 @@ def apply_entry(w: World, op: Op) -> tuple[object, tuple]:
         if ret:
             k.lib.pyvma_vma_free(vma.ptr)
         return ret, missing
-    raise ValueError(f"unknown operation {name!r}")
+    return apply_path(w, op)
 
 
 def modify_flags(w: World, vma, s: int, e: int, flags: int):
@@ -452,7 +495,12 @@ class OpGenerator:
         """One of the ENTRY_OPS, valid against *layout* (None: none fits)."""
         rnd = self.rnd
         if name == "fail":
-            return ("fail", rnd.choice(FAIL_SITES), rnd.choice((0, 0, 1)))
+            sites = FAIL_SITES if rnd.random() < 0.6 else ALL_FAIL_SITES
+            return ("fail", rnd.choice(sites), rnd.choice((0, 0, 1)))
+        if name in PATH_FEATURES:
+            op = gen_path(rnd, layout, name, self._flags, GEN_PAGES)
+            # (a stack is mapped by mmap: not in a run without it)
+            return op if op is None or op[0] == name or op[0] in self.entry else None
         if name in ("mmap", "vm_munmap"):
             s = rnd.randrange(GEN_PAGES - 1)
             e = min(GEN_PAGES, s + rnd.randint(1, 5))

@@ -18,6 +18,7 @@ from pyvma import tree as ptree
 from pyvma.api import load
 from pyvma.engine.diff import diff, report_json, report_text
 from pyvma.engine.ops import ENTRY_OPS, OP_FEATURES
+from pyvma.engine.ops_paths import MORE_FAIL_SITES
 
 from .scratch import scratch_tree
 
@@ -117,7 +118,10 @@ def test_mmap_abort_plant_found_only_with_an_armed_fault(tree7, tmp_path_factory
     broken = planted(tree7, tmp_path_factory, "abort", ABORT, "")
     d, stats = check_found(base, broken, "mmap")
     assert any(op[0] == "fail" for op in d.ops), d.ops
-    divs, _ = diff(base, broken, **RUN, only=OP_FEATURES.keys() - {"fail"})
+    # (a failing ->mmap / ->mmap_prepare and a limit reach the same abort without a
+    # fault: test_limit_plant... shows the limits)
+    divs, _ = diff(base, broken, **RUN,
+                   only=OP_FEATURES.keys() - {"fail", "mmap_file", "mmap_prepare", "limit"})
     assert divs == [], [x.ops for x in divs]
     assert re.search(r"mmap \d+ \(", "exercised: " + "; ".join(
         f"{op} {sum(c.values())} (" for op, c in stats["exercised"].items()))
@@ -136,3 +140,148 @@ def test_state_field_differences_are_named(tree7, tmp_path_factory):
     assert any(s.startswith("map_count ") for d in report["divergences"]
                for s in d["state_differs"])
     assert "map_count" in report["stats"]["state_compared"]
+
+
+# -- the operations on mm/vma.c's other entry points (pyvma/engine/ops_paths.py) -------
+
+# plants in functions only one operation reaches: all in one tree, each found by its
+# operation (with what it needs to set up: HELPERS), none by every other operation
+LOCAL = {
+    # vma_modify_name(): the name change never merges with prev
+    "name": ("\tvmg.anon_name = new_name;\n", "\tvmg.prev = NULL;\n"),
+    # vma_modify_policy(): the policy change never merges with prev
+    "policy": ("\tvmg.policy = new_pol;\n", "\tvmg.prev = NULL;\n"),
+    # vma_modify_flags_uffd(): give_up_on_oom ignored (-ENOMEM reported)
+    "uffd": ("\t\tvmg.give_up_on_oom = true;\n", "\t\t;\n"),
+    # vma_merge_extend(): never merges with the VMA after it
+    "extend": ("\tvmg.next = vma_iter_next_rewind(vmi, NULL);\n", "\tvmg.next = NULL;\n"),
+    # expand_downwards(): the stack's page offset does not move down with it
+    "stack": ("\t\t\t\tvma_sub_pgoff(vma, grow);\n", "\t\t\t\t;\n"),
+    # __install_special_mapping(): no VM_DONTEXPAND
+    "special": ("\tvma_flags_set(&vma_flags, VMA_DONTEXPAND_BIT);\n", "\t;\n"),
+    # mm_drop_all_locks(): the anon_vma locks stay held (only the locks state shows it)
+    "all_locks": ("\t\t\t\tvm_unlock_anon_vma(avc->anon_vma);\n", "\t\t\t\t;\n"),
+}
+HELPERS = {"uffd": {"fail"}, "stack": {"mmap"}, "all_locks": {"mmap", "fault"}}
+# plants on paths several operations share: a tree each
+ALONE = {
+    # __mmap_new_file_vma(): a failing ->mmap keeps its file reference (only the
+    # files state shows it)
+    "fput": ("\t\tfput(vma->vm_file);\n\t\tvma->vm_file = NULL;\n",
+             "\t\t;\n\t\tvma->vm_file = NULL;\n"),
+    # call_mmap_prepare(): the page offset ->mmap_prepare() set is dropped
+    "prepare": ("\tmap->pgoff = desc->pgoff;\n", "\t;\n"),
+    # acct_stack_growth(): RLIMIT_STACK not applied
+    "rlimit": ("\tif (size > rlimit(RLIMIT_STACK))\n", "\tif (0)\n"),
+    # acct_stack_growth(): may_expand_vm() failing (RLIMIT_AS) ignored
+    "may_expand": ("\tif (!may_expand_vm(mm, &vma->flags, grow))\n", "\tif (0)\n"),
+}
+ALL_OPS = frozenset(OP_FEATURES)
+
+
+@pytest.fixture(scope="module")
+def path_trees(tree7, tmp_path_factory):
+    """key ("local" or one of ALONE) -> the planted 7.x build, each made once."""
+    text = (tree7.root / "mm/vma.c").read_text()
+    missing = [k for k, (old, _) in {**LOCAL, **ALONE}.items() if text.count(old) != 1]
+    lacking = [f for f in ("expand_downwards", "install_special_mapping", "mmap_prepare")
+               if not tree7.has(f)]
+    if missing or lacking:
+        pytest.skip(f"{tree7.version_str}: the planted lines of {missing} not each once in "
+                    f"mm/vma.c, or features {lacking} lacking")
+    built: dict = {}
+
+    def get(key: str):
+        if key not in built:
+            pairs = list(LOCAL.values()) if key == "local" else [ALONE[key]]
+
+            def edit(t: str) -> str:
+                for old, new in pairs:
+                    t = t.replace(old, new, 1)
+                return t
+            dest = tmp_path_factory.mktemp(f"plant-{key}")
+            scratch_tree(tree7.root, dest, {"mm/vma.c": edit})
+            built[key] = load(str(dest))
+        return built[key]
+    return get
+
+
+@pytest.mark.parametrize("op", sorted(LOCAL))
+def test_path_plant_found_by_its_operation(path_trees, op):
+    base, broken = load("debian:7.x"), path_trees("local")
+    d, _ = check_found(base, broken, op, only=BASIC | {op} | HELPERS.get(op, set()))
+    assert not any(o[0] in LOCAL and o[0] != op for o in d.ops), d.ops
+    if op in ("name", "policy", "extend"):
+        # a merge refused (or WARNed about: a NULL prev for a range inside its VMA)
+        assert (d.a.layout, len(d.a.warns)) != (d.b.layout, len(d.b.warns)), (d.a, d.b)
+    if op == "uffd":
+        assert any(o[0] == "fail" for o in d.ops) and d.ops[-1][4], d.ops
+        assert (d.a.ret, d.b.ret) == (0, -12), (d.a.ret, d.b.ret)
+    if op == "stack":
+        assert [r[2] for r in d.a.layout] != [r[2] for r in d.b.layout]
+    if op == "special":
+        assert any("VM_DONTEXPAND" in r[3] for r in d.a.layout)
+        assert not any("VM_DONTEXPAND" in r[3] for r in d.b.layout)
+
+
+def test_path_plants_found_by_no_other_operation(path_trees):
+    base, broken = load("debian:7.x"), path_trees("local")
+    divs, stats = diff(base, broken, **RUN, only=ALL_OPS - LOCAL.keys())
+    assert divs == [], [x.ops for x in divs]
+    assert stats["corpus"] > 0 and stats["sequences"] > 0
+
+
+def test_locks_state_reveals_a_lock_left_held(path_trees):
+    """mm_drop_all_locks() leaving the anon_vma locks held changes no layout or
+    return value: the locks state (held after / held by mm_take_all_locks) shows it."""
+    base, broken = load("debian:7.x"), path_trees("local")
+    d, stats = check_found(base, broken, "all_locks", only=BASIC | {"all_locks", "mmap",
+                                                                    "fault"})
+    assert (d.a.ret, d.a.layout, d.a.warns) == (d.b.ret, d.b.layout, d.b.warns)
+    assert d.a.state["locks"][0] == 0 < d.b.state["locks"][0], (d.a.state, d.b.state)
+    assert [s.split()[0] for s in d.differing_state()] == ["locks"]
+    assert "locks" in stats["state_compared"]
+
+
+def test_files_state_reveals_a_kept_file_reference(path_trees):
+    """A failing ->mmap whose file reference is kept: the same error, layout and
+    counters, only the files state (refs) differs; only mmap_file reaches it."""
+    base, broken = load("debian:7.x"), path_trees("fput")
+    d, _ = check_found(base, broken, "mmap_file", only=BASIC | {"mmap_file"})
+    assert (d.a.ret, d.a.layout) == (d.b.ret, d.b.layout) and d.a.ret == -22
+    assert [s.split()[0] for s in d.differing_state()] == ["files"]
+    assert d.ops[-1][5] == "fe"
+    divs, _ = diff(base, broken, **RUN, only=ALL_OPS - {"mmap_file"})
+    assert divs == [], [x.ops for x in divs]
+
+
+def test_mmap_prepare_plant_found_only_by_mmap_prepare(path_trees):
+    base, broken = load("debian:7.x"), path_trees("prepare")
+    d, _ = check_found(base, broken, "mmap_prepare", only=BASIC | {"mmap_prepare", "mmap"})
+    assert [r[2] for r in d.a.layout] != [r[2] for r in d.b.layout]
+    divs, _ = diff(base, broken, **RUN, only=ALL_OPS - {"mmap_prepare"})
+    assert divs == [], [x.ops for x in divs]
+
+
+def test_limit_plant_found_only_with_a_limit(path_trees):
+    """RLIMIT_STACK ignored: found by a stack growing under a limit op's RLIMIT_STACK,
+    by nothing without the limit op."""
+    base, broken = load("debian:7.x"), path_trees("rlimit")
+    d, _ = check_found(base, broken, "stack", only=BASIC | {"stack", "mmap", "limit"})
+    assert ("limit", "stack") in [tuple(o[:2]) for o in d.ops], d.ops
+    assert d.a.ret == -12 and d.b.ret == 0
+    divs, _ = diff(base, broken, **RUN, only=ALL_OPS - {"limit"})
+    assert divs == [], [x.ops for x in divs]
+
+
+def test_fault_site_plant_found_only_by_its_site(path_trees):
+    """acct_stack_growth() ignoring a failing may_expand_vm(): found by arming that
+    fault site (one of the sites beyond the first four) before a stack grows; without
+    fail (and the RLIMIT_AS limit op, which fails it too) by nothing."""
+    base, broken = load("debian:7.x"), path_trees("may_expand")
+    d, _ = check_found(base, broken, "stack", only=BASIC | {"stack", "mmap", "fail"})
+    fails = [o for o in d.ops if o[0] == "fail"]
+    assert fails and fails[-1][1] == "may_expand_vm", d.ops
+    assert "may_expand_vm" in MORE_FAIL_SITES
+    divs, _ = diff(base, broken, **RUN, only=ALL_OPS - {"fail", "limit"})
+    assert divs == [], [x.ops for x in divs]
