@@ -8,7 +8,9 @@
  * value, layout (flags as canonical name bits, anon_vma and file identity as
  * ids: named objects fixed, the kernel's numbered in layout order), map_count,
  * per VMA its anon_vma_chain length, vm_ops kind and anonymous page offset,
- * ->close calls, the mm counters, committed pages, WARN count, BUG.  A BUG ends
+ * ->close calls, the mm counters, committed pages, the rmap locks held, per
+ * file an operation named its references, rmap VMAs and writable maps, WARN
+ * count, BUG.  A BUG ends
  * the sequence at its operation.  With @generate, each operation is first drawn
  * by a seeded generator against the current layout (valid by construction, as
  * ops.OpGenerator's are).  The top of the layers (pyvma_internal.h): it calls
@@ -24,12 +26,17 @@
 #define SEQ_F_EXEC 7
 #define SEQ_F_SHARED 8
 #define SEQ_F_MAYSHARE 9
+#define SEQ_F_LOCKED 11
+#define SEQ_F_IO 12
+#define SEQ_F_DONTEXPAND 13
 
 struct seq_world {
 	const struct pyvma_seq_cfg *cfg;
 	struct mm_struct *mm;
 	struct anon_vma *av[3];		/* [PYVMA_SEQ_AV0], [PYVMA_SEQ_AV1] */
-	struct file *file[5];		/* [PYVMA_SEQ_F0], [PYVMA_SEQ_FC] */
+	struct file *file[PYVMA_SEQ_NOBJS];	/* [PYVMA_SEQ_F0] ... [PYVMA_SEQ_FPS] */
+	unsigned int named;		/* the files an operation named (ops.World.files) */
+	int peak_locks;			/* ops.World.peak_locks */
 	struct pyvma_vma_info rows[SEQ_ROWS];
 	int n;				/* VMAs of the last walk (rows: the first SEQ_ROWS) */
 	int stale;			/* kernel code ran since the last walk */
@@ -121,6 +128,12 @@ static int seq_valid(struct seq_world *w, const struct pyvma_seq_op *op)
 		return in && vs < op->b && op->b < ve;
 	case PYVMA_SEQ_MUNMAP: case PYVMA_SEQ_VM_MUNMAP: case PYVMA_SEQ_MMAP:
 		return 0 <= op->a && op->a < op->b;
+	case PYVMA_SEQ_MMAP_FILE:	/* ops_paths.valid_path(): a file of its kinds */
+		return 0 <= op->a && op->a < op->b &&
+		       (op->file == PYVMA_SEQ_FE || op->file == PYVMA_SEQ_FM);
+	case PYVMA_SEQ_MMAP_PREPARE:
+		return 0 <= op->a && op->a < op->b &&
+		       PYVMA_SEQ_FP <= op->file && op->file <= PYVMA_SEQ_FPS;
 	case PYVMA_SEQ_FAULT:
 		return in;
 	case PYVMA_SEQ_COPY_VMA:
@@ -145,6 +158,16 @@ struct seq_ret {
 	int kind;
 	long ret;
 };
+
+/* ops.World.file(): the file @id named from here on (fps names f0, its swap) */
+static void seq_name_file(struct seq_world *w, int id)
+{
+	if (!id)
+		return;
+	w->named |= 1U << id;
+	if (id == PYVMA_SEQ_FPS)
+		w->named |= 1U << PYVMA_SEQ_F0;
+}
 
 /* MM.map(): alloc, anon_vma/file set, vma_link (its error, the VMA freed); 0 and
  * *vmap, or 1 with *r set */
@@ -243,6 +266,9 @@ static void seq_apply(struct seq_world *w, const struct pyvma_seq_op *op, struct
 
 	r->kind = PYVMA_SEQ_RET_INT;
 	r->ret = 0;
+	/* ops.apply() names the file before its call (insert: after its alloc) */
+	if (op->kind != PYVMA_SEQ_INSERT)
+		seq_name_file(w, op->file);
 	switch (op->kind) {
 	case PYVMA_SEQ_MAP:
 		if (seq_map(w, op, flags, &vma, r))
@@ -273,7 +299,9 @@ static void seq_apply(struct seq_world *w, const struct pyvma_seq_op *op, struct
 		r->ret = SEQ_CALL(w, pyvma_vm_munmap(s, e - s, 0));
 		SEQ_BUGGED(w);
 		return;
-	case PYVMA_SEQ_MMAP: {
+	case PYVMA_SEQ_MMAP:
+	case PYVMA_SEQ_MMAP_FILE:
+	case PYVMA_SEQ_MMAP_PREPARE: {
 		struct file *f = op->file ? w->file[op->file] : NULL;
 		long ret;
 
@@ -311,6 +339,7 @@ static void seq_apply(struct seq_world *w, const struct pyvma_seq_op *op, struct
 			r->kind = PYVMA_SEQ_RET_CALLER_NOMEM;
 			return;
 		}
+		seq_name_file(w, op->file);
 		if (!op->file)
 			pyvma_vma_set_vm_ops(vma, 0);
 		else
@@ -384,7 +413,7 @@ static unsigned short seq_id(struct seq_world *w, const void *p, const void **fr
 	for (i = PYVMA_SEQ_AV0; i <= PYVMA_SEQ_AV1; i++)
 		if (p == w->av[i])
 			return i;
-	for (i = PYVMA_SEQ_F0; i <= PYVMA_SEQ_FC; i++)
+	for (i = PYVMA_SEQ_F0; i < PYVMA_SEQ_NOBJS; i++)
 		if (p == w->file[i])
 			return i;
 	for (i = 0; i < *nfresh; i++)
@@ -404,6 +433,16 @@ static int seq_record(struct seq_world *w, struct pyvma_seq_rec *rec)
 	rec->nrows = w->n;
 	rec->map_count = pyvma_mm_map_count(w->mm);
 	pyvma_mm_counters(w->mm, rec->counters, 7);
+	rec->locks_held = pyvma_locks_held();
+	rec->peak_locks = w->peak_locks;
+	rec->files_named = w->named;
+	for (i = PYVMA_SEQ_F0; i < PYVMA_SEQ_NOBJS; i++) {
+		if (!(w->named & 1U << i))
+			continue;
+		rec->file_refs[i] = pyvma_file_stat(w->file[i], PYVMA_FILE_REFS);
+		rec->file_i_mmap[i] = pyvma_file_stat(w->file[i], PYVMA_FILE_I_MMAP_VMAS);
+		rec->file_writable[i] = pyvma_file_stat(w->file[i], PYVMA_FILE_WRITABLE);
+	}
 	for (i = 0; i < w->n; i++) {
 		const struct pyvma_vma_info *v = &w->rows[i];
 		struct pyvma_seq_row *row = &rec->rows[i];
@@ -568,6 +607,20 @@ static int seq_gen_entry(struct seq_world *w, int kind, struct pyvma_seq_op *op)
 			op->flags |= 1UL << SEQ_F_EXEC;
 		op->c = op->file ? seq_pgoff(w, op->a) : op->a;
 		return 1;
+	case PYVMA_SEQ_MMAP_FILE:
+	case PYVMA_SEQ_MMAP_PREPARE:
+		/* ops_paths.gen_path() */
+		op->a = seq_int(w, 0, SEQ_GEN_PAGES - 2);
+		op->b = op->a + seq_int(w, 1, 4);
+		if (op->b > SEQ_GEN_PAGES)
+			op->b = SEQ_GEN_PAGES;
+		op->file = kind == PYVMA_SEQ_MMAP_FILE ? PYVMA_SEQ_FE + seq_int(w, 0, 1)
+			   : PYVMA_SEQ_FP + seq_int(w, 0, PYVMA_SEQ_FPS - PYVMA_SEQ_FP);
+		op->c = op->a + (seq_int(w, 0, 2) == 2 ? 3 : 0);
+		op->flags = seq_gen_flags(w);
+		if (seq_rnd(w) < 0.15)
+			op->flags |= 1UL << SEQ_F_LOCKED;
+		return 1;
 	case PYVMA_SEQ_BRK:
 	case PYVMA_SEQ_INSERT:
 		if (!seq_gap(w, &s, &e))
@@ -588,6 +641,8 @@ static int seq_gen_entry(struct seq_world *w, int kind, struct pyvma_seq_op *op)
 	if (kind == PYVMA_SEQ_FAULT) {
 		op->a = seq_int(w, s, e - 1);
 		return 1;
+	} else if (kind != PYVMA_SEQ_COPY_VMA) {
+		return 0;
 	} else {
 		/* copy_vma: often right next to the source (mremap's self-merge case) */
 		char used[SEQ_GEN_PAGES];
@@ -702,6 +757,55 @@ static void seq_generate(struct seq_world *w, struct pyvma_seq_op *op)
 
 /* ---- the sequence ------------------------------------------------------------ */
 
+/* The files: f0, fc and ops_paths.FILE_KINDS' (as ops.World.file() makes them). */
+static int seq_files(struct seq_world *w)
+{
+	const unsigned long *fv = w->cfg->flag_values;
+	int k;
+
+	for (k = PYVMA_SEQ_F0; k < PYVMA_SEQ_NOBJS; k++)
+		if (!(w->file[k] = pyvma_file_new()))
+			return -1;
+	pyvma_file_set(w->file[PYVMA_SEQ_FC], PYVMA_FILE_MMAP, 1);
+	pyvma_file_set(w->file[PYVMA_SEQ_FC], PYVMA_FILE_OPS, PYVMA_OPS_OPEN | PYVMA_OPS_CLOSE);
+	pyvma_file_set(w->file[PYVMA_SEQ_FE], PYVMA_FILE_MMAP, 1);
+	pyvma_file_set(w->file[PYVMA_SEQ_FE], PYVMA_FILE_ERR, -EINVAL);
+	pyvma_file_set(w->file[PYVMA_SEQ_FM], PYVMA_FILE_MMAP, 1);
+	pyvma_file_set(w->file[PYVMA_SEQ_FM], PYVMA_FILE_SET_FLAGS,
+		       fv[SEQ_F_IO] | fv[SEQ_F_DONTEXPAND]);
+	pyvma_file_set(w->file[PYVMA_SEQ_FM], PYVMA_FILE_OPS, PYVMA_OPS_CLOSE);
+	for (k = PYVMA_SEQ_FP; k <= PYVMA_SEQ_FPS; k++)
+		pyvma_file_set(w->file[k], PYVMA_FILE_MMAP_PREPARE, 1);
+	pyvma_file_set(w->file[PYVMA_SEQ_FP], PYVMA_FILE_OPS, PYVMA_OPS_OPEN | PYVMA_OPS_CLOSE);
+	pyvma_file_set(w->file[PYVMA_SEQ_FP], PYVMA_FILE_PGOFF_DELTA, 1);
+	pyvma_file_set(w->file[PYVMA_SEQ_FPE], PYVMA_FILE_ERR, -EINVAL);
+	pyvma_file_set(w->file[PYVMA_SEQ_FPA], PYVMA_FILE_OPS, -2);
+	pyvma_file_set(w->file[PYVMA_SEQ_FPS], PYVMA_FILE_SWAP,
+		       (long)(uintptr_t)w->file[PYVMA_SEQ_F0]);
+	pyvma_file_set(w->file[PYVMA_SEQ_FPH], PYVMA_FILE_HIDE_RMAP, 1);
+	return 0;
+}
+
+/* The mm destroyed, the objects' pins dropped (Python's way: a sweep frees them
+ * once no VMA refers to them), the world freed. */
+static void seq_release(struct seq_world *w)
+{
+	int k;
+
+	if (w->mm) {
+		pyvma_mm_begin_op(w->mm);
+		pyvma_mm_destroy(w->mm);
+	}
+	for (k = PYVMA_SEQ_AV0; k <= PYVMA_SEQ_AV1; k++)
+		if (w->av[k])
+			pyvma_obj_pin(w->av[k], -1);
+	for (k = PYVMA_SEQ_F0; k < PYVMA_SEQ_NOBJS; k++)
+		if (w->file[k])
+			pyvma_obj_pin(w->file[k], -1);
+	pyvma_objects_sweep();
+	free(w);
+}
+
 /*
  * Run @n operations on a new mm (after the per-sequence resets Differ.lockstep
  * makes): @ops as given, or with @generate drawn from @seed and written there.
@@ -721,6 +825,8 @@ long pyvma_seq_run(const struct pyvma_seq_cfg *cfg, struct pyvma_seq_op *ops, lo
 	pyvma_warn_clear();
 	pyvma_bug_clear();
 	pyvma_fault_reset();
+	/* the overcommit charge starts at 0 and only this sequence moves it (each
+	 * tree runs a whole sequence alone): it is this world's, as ops.World keeps */
 	pyvma_limits_reset();
 	pyvma_locks_reset();
 	pyvma_ops_reset();
@@ -729,10 +835,10 @@ long pyvma_seq_run(const struct pyvma_seq_cfg *cfg, struct pyvma_seq_op *ops, lo
 	w->mm = pyvma_mm_new();
 	for (k = PYVMA_SEQ_AV0; k <= PYVMA_SEQ_AV1; k++)
 		w->av[k] = pyvma_anon_vma_new();
-	for (k = PYVMA_SEQ_F0; k <= PYVMA_SEQ_FC; k++)
-		w->file[k] = pyvma_file_new();
-	pyvma_file_set(w->file[PYVMA_SEQ_FC], PYVMA_FILE_MMAP, 1);
-	pyvma_file_set(w->file[PYVMA_SEQ_FC], PYVMA_FILE_OPS, PYVMA_OPS_OPEN | PYVMA_OPS_CLOSE);
+	if (!w->mm || !w->av[PYVMA_SEQ_AV0] || !w->av[PYVMA_SEQ_AV1] || seq_files(w)) {
+		seq_release(w);
+		return -1;
+	}
 	for (i = 0; i < n; i++) {
 		struct pyvma_seq_op *op = &ops[i];
 		struct pyvma_seq_rec *rec = &out[i];
@@ -756,6 +862,7 @@ long pyvma_seq_run(const struct pyvma_seq_cfg *cfg, struct pyvma_seq_op *ops, lo
 		} else {
 			armed = w->pending;
 			w->pending = 0;
+			w->peak_locks = 0;
 			if (armed)
 				pyvma_fault_set(armed - 1, 1, w->pending_after,
 						armed - 1 == PYVMA_FAULT_FATAL_SIGNAL ? 0 : 1);
@@ -785,12 +892,6 @@ long pyvma_seq_run(const struct pyvma_seq_cfg *cfg, struct pyvma_seq_op *ops, lo
 		if (w->bugged)
 			break;
 	}
-	pyvma_mm_begin_op(w->mm);
-	pyvma_mm_destroy(w->mm);
-	for (k = PYVMA_SEQ_AV0; k <= PYVMA_SEQ_AV1; k++)
-		pyvma_anon_vma_free(w->av[k]);
-	for (k = PYVMA_SEQ_F0; k <= PYVMA_SEQ_FC; k++)
-		pyvma_file_free(w->file[k]);
-	free(w);
+	seq_release(w);
 	return ran;
 }

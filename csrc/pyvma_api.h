@@ -378,17 +378,29 @@ int pyvma_unlink_file_vmas(struct vm_area_struct **vmas, int n);
 #define PYVMA_SEQ_FAULT 12
 #define PYVMA_SEQ_INSERT 13
 #define PYVMA_SEQ_FAIL 14
-#define PYVMA_SEQ_NKINDS 15
+#define PYVMA_SEQ_MMAP_FILE 15		/* mmap of a file whose ->mmap does something */
+#define PYVMA_SEQ_MMAP_PREPARE 16	/* ... whose ->mmap_prepare does something */
+#define PYVMA_SEQ_NKINDS 17
 
 /* the flags an operation names (bit i of pyvma_seq_op.flags: fast.py FLAG_NAMES) */
-#define PYVMA_SEQ_NFLAGS 10
+#define PYVMA_SEQ_NFLAGS 14
 /* the named objects (pyvma_seq_op.av / .file; ids in a record's rows too):
- * av0, av1, f0, fc (a file whose ->mmap installs ->open/->close); objects kernel
- * code made are numbered in layout order from PYVMA_SEQ_FRESH + 1 */
+ * av0, av1, f0, fc (a file whose ->mmap installs ->open/->close), then the files
+ * of ops_paths.FILE_KINDS (their ->mmap / ->mmap_prepare behaviours), in the
+ * order of their names; objects kernel code made are numbered in layout order
+ * from PYVMA_SEQ_FRESH + 1 */
 #define PYVMA_SEQ_AV0 1
 #define PYVMA_SEQ_AV1 2
 #define PYVMA_SEQ_F0 3
 #define PYVMA_SEQ_FC 4
+#define PYVMA_SEQ_FE 5			/* ->mmap fails with -EINVAL */
+#define PYVMA_SEQ_FM 6			/* ->mmap sets VM_IO|VM_DONTEXPAND, vm_ops ->close */
+#define PYVMA_SEQ_FP 7			/* ->mmap_prepare: vm_ops ->open/->close, pgoff + 1 */
+#define PYVMA_SEQ_FPA 8			/* ->mmap_prepare: NULL vm_ops (anonymous) */
+#define PYVMA_SEQ_FPE 9			/* ->mmap_prepare fails with -EINVAL */
+#define PYVMA_SEQ_FPH 10		/* ->mmap_prepare hides the VMA from rmap */
+#define PYVMA_SEQ_FPS 11		/* ->mmap_prepare maps f0 instead */
+#define PYVMA_SEQ_NOBJS 12
 #define PYVMA_SEQ_FRESH 100
 
 /* a record's return value kind */
@@ -413,7 +425,7 @@ int pyvma_unlink_file_vmas(struct vm_area_struct **vmas, int n);
 struct pyvma_seq_op {
 	int kind;
 	int av;			/* 0 or PYVMA_SEQ_AV0/1 */
-	int file;		/* 0 or PYVMA_SEQ_F0/FC */
+	int file;		/* 0 or PYVMA_SEQ_F0...PYVMA_SEQ_FPS */
 	int extra;		/* split: new_below; copy_vma: move; fail: after */
 	long a, b, c;		/* pages (see fast.py encode()); fail: a = PYVMA_FAULT_* */
 	unsigned long flags;	/* bits of the PYVMA_SEQ_NFLAGS names */
@@ -440,6 +452,14 @@ struct pyvma_seq_rec {
 	long close_calls;
 	long committed;
 	unsigned long counters[7];
+	int locks_held;		/* rmap locks held after the operation */
+	int peak_locks;		/* ... and those mm_take_all_locks() held (0: none) */
+	/* the files the sequence named so far (bit: id), per id its references,
+	 * VMAs in its rmap tree and writable maps (ops.World.state's "files") */
+	unsigned int files_named;
+	int file_refs[12];	/* PYVMA_SEQ_NOBJS */
+	int file_i_mmap[12];	/* PYVMA_SEQ_NOBJS */
+	int file_writable[12];	/* PYVMA_SEQ_NOBJS */
 	struct pyvma_seq_row rows[24];
 };
 

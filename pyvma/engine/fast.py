@@ -21,16 +21,22 @@ from .ops import ENTRY_OPS, Op, Outcome
 
 #: operation names by their C kind (PYVMA_SEQ_* in csrc/pyvma_api.h)
 KINDS = ("map", "merge_new", "modify", "set_flags", "expand", "shrink", "split", "munmap",
-         "mmap", "brk", "copy_vma", "vm_munmap", "fault", "insert", "fail")
+         "mmap", "brk", "copy_vma", "vm_munmap", "fault", "insert", "fail", "mmap_file",
+         "mmap_prepare")
 KIND = {n: i for i, n in enumerate(KINDS)}
 #: the flags an encoded operation can name (bit i: FLAG_NAMES[i])
 FLAG_NAMES = ("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE", "VM_DONTDUMP",
-              "VM_MAYBE_GUARD", "VM_SOFTDIRTY", "VM_EXEC", "VM_SHARED", "VM_MAYSHARE")
+              "VM_MAYBE_GUARD", "VM_SOFTDIRTY", "VM_EXEC", "VM_SHARED", "VM_MAYSHARE",
+              "VM_GROWSDOWN", "VM_LOCKED", "VM_IO", "VM_DONTEXPAND")
 _FLAG_BIT = {n: 1 << i for i, n in enumerate(FLAG_NAMES)}
-#: the named objects (PYVMA_SEQ_AV0...): anon_vmas and files
-OBJECTS = {"av0": 1, "av1": 2, "f0": 3, "fc": 4}
+#: the named objects (PYVMA_SEQ_AV0...): anon_vmas and files (f0, fc and the
+#: ops_paths.FILE_KINDS, made in C as ops.World.file() makes them)
+OBJECTS = {"av0": 1, "av1": 2, "f0": 3, "fc": 4, "fe": 5, "fm": 6, "fp": 7, "fpa": 8,
+           "fpe": 9, "fph": 10, "fps": 11}
 _OBJECT_NAME = {v: n for n, v in OBJECTS.items()}
-_AVS, _FILES = ("av0", "av1"), ("f0", "fc")
+_AVS = ("av0", "av1")
+_FILES = tuple(n for n in OBJECTS if n not in _AVS)
+_FILES_SORTED = tuple(sorted((n, OBJECTS[n]) for n in _FILES))
 _FRESH = 100
 #: the fault sites a ``fail`` operation names, as pyvma_fault_set() numbers them
 FAIL_IDS = {"prealloc": 0, "anon_vma_clone": 1, "vma_alloc": 2, "fatal_signal": 14}
@@ -41,7 +47,8 @@ _LIMIT = 1 << 40
 _RET_INT, _RET_STATE, _RET_NOVMA, _RET_INVALID, _RET_BUG, _RET_CALLER_NOMEM = range(6)
 _NCLASSES, _CLASS_ERRNO = 128, 10
 #: where an operation's flag names are in its tuple
-_NAMES_AT = {"map": 4, "merge_new": 4, "insert": 4, "mmap": 4, "modify": 3, "set_flags": 2}
+_NAMES_AT = {"map": 4, "merge_new": 4, "insert": 4, "mmap": 4, "modify": 3, "set_flags": 2,
+             "mmap_file": 4, "mmap_prepare": 4}
 
 
 def available(*kernels: Kernel) -> bool:
@@ -81,7 +88,7 @@ def encode_op(op: Op) -> tuple[int, int, int, int, int, int, int, int]:
         s, e, pgoff, names, av, f = a
         return (kind, _obj(av, _AVS), _obj(f, _FILES), 0, _int(s), _int(e), _int(pgoff),
                 _flags(names))
-    if name == "mmap":
+    if name in ("mmap", "mmap_file", "mmap_prepare"):
         s, e, pgoff, names, f = a
         return kind, 0, _obj(f, _FILES), 0, _int(s), _int(e), _int(pgoff), _flags(names)
     if name == "modify":
@@ -138,7 +145,7 @@ def decode_op(c: Any) -> Op:
     av, f = _OBJECT_NAME.get(c.av), _OBJECT_NAME.get(c.file)
     if name in ("map", "merge_new", "insert"):
         return (name, s, e, pgoff, flags, av, f)
-    if name == "mmap":
+    if name in ("mmap", "mmap_file", "mmap_prepare"):
         return (name, s, e, pgoff, flags, f)
     if name == "modify":
         return (name, s, e, flags)
@@ -291,7 +298,11 @@ class Runner:
                  "anon_pgoff": tuple(int(b.anon_pgoff) for b in rows),
                  "close_calls": int(r.close_calls),
                  "counters": tuple(int(x) for x in r.counters),
-                 "committed": int(r.committed)}
+                 "committed": int(r.committed),
+                 "locks": (int(r.locks_held), int(r.peak_locks)),
+                 "files": tuple((n, int(r.file_refs[i]), int(r.file_i_mmap[i]),
+                                 int(r.file_writable[i]))
+                                for n, i in _FILES_SORTED if r.files_named >> i & 1)}
         return Outcome(ret, layout, warns, self.bug if r.bug else "", missing, state)
 
 

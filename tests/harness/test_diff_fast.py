@@ -19,6 +19,7 @@ from pyvma.api import load
 from pyvma.engine import fast
 from pyvma.engine.diff import corpus, diff, report_text, sequence
 from pyvma.engine.ops import ENTRY_OPS, OP_FEATURES, enabled_ops, run
+from pyvma.engine.ops_paths import MMAP_FILE_KINDS, MORE_FAIL_SITES, PREPARE_KINDS
 
 from .scratch import scratch_tree
 
@@ -26,14 +27,19 @@ REPO = Path(__file__).resolve().parents[2]
 KERNELS = ("debian:7.x", "debian:6.12")
 
 
-def same_outcomes(k, ops) -> list:
+def same_outcomes(k, ops, files: dict | None = None) -> list:
     """*ops* through the C runner and through ops.run: the first operation whose
-    Outcomes differ (index, op, C's, Python's), or []; the C run ends at a BUG."""
+    Outcomes differ (index, op, C's, Python's), or []; the C run ends at a BUG.
+    *files*: each file name of the outcomes' "files" state -> its values seen."""
     k.reset_services()
     got = fast.run_decoded(k, ops)
     k.reset_services()
     want = run(k, ops)
     assert len(got) == len(ops) or got[-1].bug, (len(got), len(ops))
+    if files is not None:
+        for o in got:
+            for name, *values in o.state["files"]:
+                files.setdefault(name, set()).add(tuple(values))
     for i, (c, p) in enumerate(zip(got, want)):
         if c != p:
             return [i, ops[i], c, p]
@@ -59,8 +65,23 @@ def test_c_runner_gives_what_ops_apply_gives(spec):
     scenarios = [ops for ops in corpus() if all(op[0] in enabled for op in ops)
                  and fast.encodable(ops)]
     assert len(scenarios) > 100
+    files: dict[str, set] = {}
     for n, ops in enumerate(scenarios):
-        assert same_outcomes(k, ops) == [], (spec, "corpus", n)
+        assert same_outcomes(k, ops, files) == [], (spec, "corpus", n)
+    # the "files" state was compared for every file the scenarios name (f0, fc and
+    # the ->mmap/->mmap_prepare kinds of the tree's operations), with real values
+    named = {f for ops in scenarios for op in ops for f in op if f in fast.OBJECTS}
+    named -= {"av0", "av1"}
+    want_files = {"f0"} | ({"fc"} if "mmap" in enabled else set()) \
+        | (set(MMAP_FILE_KINDS) if "mmap_file" in enabled else set()) \
+        | (set(PREPARE_KINDS) if "mmap_prepare" in enabled else set())
+    assert named >= want_files and set(files) == named, (spec, named, set(files))
+    # (refs, rmap VMAs, writable maps): more than one VMA of f0, a shared writable one
+    assert any(v[1] > 1 for v in files["f0"]), files["f0"]
+    if "mmap" in enabled:
+        assert any(v[2] > 0 for v in files["f0"]), files["f0"]
+    if "mmap_file" in enabled:
+        assert any(v[0] > 0 and v[1] > 0 for v in files["fm"]), files["fm"]
     # the generator draws every operation the tree has (else the above proves less)
     assert seen == set(enabled) & set(fast.KINDS), (spec, set(enabled) - seen)
 
@@ -85,11 +106,21 @@ def test_a_bug_ends_the_c_sequence_at_its_operation(spec):
 
 
 def test_encoding_round_trips_and_refuses_what_c_lacks():
+    refused = set()
     for ops in corpus():
         for op in ops:
+            if not fast.encodable([op]):
+                refused.add(op[0] if op[0] != "fail" else op[1])
+                continue
             back = fast.decode_op(_encoded(op))
             assert back[0] == op[0] and _norm(back) == _norm(op), (op, back)
-    assert not fast.encodable([("map", 0, 2, 0, ("VM_READ", "VM_LOCKED"), None, None)])
+    # what the C runner lacks is refused, never mapped to something else: the
+    # operations it has no kind for, and fault sites it does not know
+    assert refused - set(MORE_FAIL_SITES) == set(OP_FEATURES) - set(fast.KINDS), refused
+    for site in MORE_FAIL_SITES:
+        assert site not in fast.FAIL_IDS and not fast.encodable([("fail", site, 0)]), site
+    assert refused >= set(MORE_FAIL_SITES)
+    assert not fast.encodable([("map", 0, 2, 0, ("VM_READ", "VM_PFNMAP"), None, None)])
     assert not fast.encodable([("map", 0, 2, 0, ("VM_READ",), "av9", None)])
     assert not fast.encodable([("no_such_op", 1)])
     assert not fast.encodable([("munmap", 0, 1)] * (fast.MAX_LENGTH + 1))
