@@ -19,7 +19,7 @@ from typing import Any
 
 from ..api import Kernel
 from ..api.diagram import draw, side_by_side
-from .fast import FastDiff, encodable
+from .fast import FastDiff, refusal
 from .fast import available as fast_available
 from .ops import (
     BASE,
@@ -140,6 +140,8 @@ class Differ:
     def __init__(self, a: Kernel, b: Kernel, only: frozenset[str] | None = None) -> None:
         self.a, self.b = a, b
         self.ops_run = 0
+        #: operations run per tree through ops.apply() and counted as exercised
+        self.py_ops = 0
         # per operation, how often each outcome came back (A's side): what was exercised
         self.exercised: dict[str, dict[str, int]] = {}
         names = set(GEN_FLAGS) | set(BASE) | set(PATH_FLAGS) | {"VM_SHARED", "VM_MAYSHARE"}
@@ -174,6 +176,7 @@ class Differ:
                         return None
                     before = oa.layout
                     continue
+                self.py_ops += 1
                 ret = "BUG" if oa.bug else "ok" if oa.ret in (0, None) or (
                     isinstance(oa.ret, int) and oa.ret > 0) else str(oa.ret)
                 per = self.exercised.setdefault(op[0], {})
@@ -360,13 +363,17 @@ def diff(a: Kernel, b: Kernel, seed: int = 1, sequences: int = 200, length: int 
     d = Differ(a, b, only)
     seen: dict[tuple, Divergence] = {}
     t0 = time.monotonic()
-    stats: dict[str, Any] = {"corpus": 0, "sequences": 0, "fast_sequences": 0}
+    stats: dict[str, Any] = {"corpus": 0, "sequences": 0, "fast_sequences": 0,
+                             "ran_in": {"c": {"sequences": 0, "operations": 0},
+                                        "python": {"corpus": 0, "sequences": 0,
+                                                   "operations": 0, "why": {}}}}
     if use_corpus:
         for n, ops in enumerate(corpus()):
             if any(op[0] not in d.ops for op in ops):
                 continue        # an entry point one tree lacks (named in the report)
             got = d.lockstep(ops)
             stats["corpus"] += 1
+            stats["ran_in"]["python"]["corpus"] += 1
             if got is not None:
                 div = d.found(ops[:got[0] + 1], f"corpus #{n}")
                 seen.setdefault(div.kind(), div)
@@ -401,7 +408,11 @@ def diff(a: Kernel, b: Kernel, seed: int = 1, sequences: int = 200, length: int 
             continue
         divergence(d, fd, ops, origin, seen, stats)
     elapsed = time.monotonic() - gen_t0
+    stats["ran_in"]["python"]["operations"] = d.py_ops
+    stats["ran_in"]["python"]["why"] = dict(sorted(stats["ran_in"]["python"]["why"].items()))
     if fd is not None:
+        stats["ran_in"]["c"]["operations"] = fd.ops_run
+        stats["ran_in"]["c"]["sequences"] += stats["fast_sequences"]
         d.ops_run += 2 * fd.ops_run
         for op, counts in fd.exercised().items():
             mine = d.exercised.setdefault(op, {})
@@ -447,11 +458,24 @@ def divergence(d: Differ, fd: FastDiff | None, ops: list[Op], origin: str,
                seen: dict[tuple, Divergence], stats: dict, at: int | None = None) -> None:
     """Run *ops* on both trees (in C when it can; *at*: where the C runners already
     saw them diverge) and hand a divergence to the Python path: shrunk, reported once."""
-    if at is None and fd is not None and encodable(ops):
-        at = fd.lockstep(ops)
-        if at is None:
-            return
-    if at is not None and at >= 0:
+    why = None
+    if at is None:
+        # a Python-generated sequence (the C generator's ran in C: counted by diff())
+        ran_in = stats["ran_in"]
+        why = "no C runner in a build" if fd is None else refusal(ops)
+        if why is None:
+            assert fd is not None
+            at = fd.lockstep(ops)
+            why = "a layout beyond a C record" if at == -1 else None
+        if why is None:
+            ran_in["c"]["sequences"] += 1
+            if at is None:
+                return
+        else:
+            # ops.apply() runs it: what the C runner cannot, counted by the reason
+            ran_in["python"]["sequences"] += 1
+            ran_in["python"]["why"][why] = ran_in["python"]["why"].get(why, 0) + 1
+    if why is None and at is not None and at >= 0:
         ops = ops[:at + 1]
         got = d.lockstep(ops, count=False)
         if got is None:
@@ -459,7 +483,7 @@ def divergence(d: Differ, fd: FastDiff | None, ops: list[Op], origin: str,
             stats.setdefault("fast_unreproduced", []).append(origin)
             return
     else:
-        got = d.lockstep(ops, count=at is None)
+        got = d.lockstep(ops, count=why is not None)
     if got is not None:
         div = d.found(ops[:got[0] + 1], origin)
         seen.setdefault(div.kind(), div)
@@ -574,7 +598,7 @@ def report_text(a: Kernel, b: Kernel, divs: list[Divergence], stats: dict) -> st
             f"            B = {b.label} ({shlex.join(b.replay_args[1:])})\n"
             f"{stats['corpus']} corpus scenarios, {stats['sequences']} random sequences, "
             f"{stats['ops_run']} operations, {stats['ops_per_second']} ops/s per tree, "
-            f"{stats['seconds']} s\n" + fast_text(stats)
+            f"{stats['seconds']} s\n" + fast_text(stats) + paths_text(stats)
             + (f"flags left out of the comparison (one tree lacks them): "
                f"{', '.join(stats['flags_compared_without'])}\n"
                if stats.get("flags_compared_without") else ""))
@@ -617,6 +641,21 @@ def fast_text(stats: dict) -> str:
             f"{', '.join(stats.get('fast_operations', []))})\n"
             + (f"harness bug: the C runner's divergence not reproduced by ops.apply() in "
                f"{', '.join(bad)}\n" if bad else ""))
+
+
+def paths_text(stats: dict) -> str:
+    """Which path ran what: the C runner (engine/fast.py) or ops.apply(), and why a
+    sequence could not run in C (an operation kind or fault site it lacks...)."""
+    ran = stats.get("ran_in")
+    if not ran:
+        return ""
+    c, py = ran["c"], ran["python"]
+    why = py.get("why", {})
+    return (f"ran in C: {c['sequences']} sequences, {c['operations']} operations per tree; "
+            f"ran by ops.apply(): {py['corpus']} corpus scenarios, {py['sequences']} "
+            f"sequences, {py['operations']} operations per tree"
+            + (" (sequences not in C: " + ", ".join(f"{r} {n}" for r, n in why.items()) + ")"
+               if why else "") + "\n")
 
 
 def report_json(a: Kernel, b: Kernel, divs: list[Divergence], stats: dict) -> str:

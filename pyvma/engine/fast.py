@@ -122,16 +122,28 @@ def encode_op(op: Op) -> tuple[int, int, int, int, int, int, int, int]:
     raise KeyError(name)
 
 
+def refusal(ops: Sequence[Op]) -> str | None:
+    """Why the C runner cannot run *ops* (None: it can): the first operation kind it
+    lacks (``fail <site>`` for a fault site it does not know), ``<kind> arguments``
+    for flags or objects it cannot name, or its length.  Never mapped to something
+    near: such a sequence takes the Python path."""
+    if len(ops) > MAX_LENGTH:
+        return f"longer than {MAX_LENGTH} operations"
+    for op in ops:
+        if not op or op[0] not in KIND:
+            return str(op[0]) if op else "empty operation"
+        if op[0] == "fail" and len(op) == 3 and op[1] not in FAIL_IDS:
+            return f"fail {op[1]}"
+        try:
+            encode_op(op)
+        except (ValueError, KeyError, TypeError):
+            return f"{op[0]} arguments"
+    return None
+
+
 def encodable(ops: Sequence[Op]) -> bool:
     """Whether the C runner can run every operation of *ops*."""
-    if len(ops) > MAX_LENGTH:
-        return False
-    try:
-        for op in ops:
-            encode_op(op)
-    except (ValueError, KeyError, TypeError):
-        return False
-    return True
+    return refusal(ops) is None
 
 
 def _names(bits: int) -> tuple[str, ...]:

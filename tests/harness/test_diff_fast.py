@@ -188,3 +188,30 @@ def test_self_diff_counts_both_kinds_of_sequences():
     assert ran >= 200 * 10, ran
     # 6.12 lacks these entry points: neither generator draws them
     assert not set(stats["exercised"]) & (ENTRY_OPS - enabled_ops(k)[0])
+    # each sequence ran on one path, counted there; the Python one says why
+    c, py = stats["ran_in"]["c"], stats["ran_in"]["python"]
+    assert c["sequences"] + py["sequences"] == 204 and c["sequences"] >= 200
+    assert sum(py["why"].values()) == py["sequences"]
+    assert c["operations"] >= 200 * 10 and py["corpus"] == 0
+    assert "ran in C: " in report_text(k, k, divs, stats)
+
+
+def test_sequences_the_c_runner_lacks_take_the_python_path():
+    """An operation kind the C runner lacks, or a fault site it does not know, sends
+    the sequence to ops.apply(): counted there with the reason, never run in C."""
+    from pyvma.engine.diff import Differ, divergence, fast_differ
+    k = load("debian:7.x")
+    d = Differ(k, k)
+    fd = fast_differ(d)
+    assert fd is not None
+    base = ("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE")
+    head = [("map", 0, 4, 0, base, None, None)]
+    stats: dict = {"ran_in": {"c": {"sequences": 0, "operations": 0},
+                              "python": {"corpus": 0, "sequences": 0, "operations": 0,
+                                         "why": {}}}}
+    for tail in ([("fail", "mas_store", 0), ("munmap", 1, 2)], [("name", 1, 2, "heap")],
+                 [("fail", "prealloc", 0), ("munmap", 1, 2)]):
+        divergence(d, fd, head + tail, "t", {}, stats)
+    assert stats["ran_in"]["python"]["why"] == {"fail mas_store": 1, "name": 1}
+    assert stats["ran_in"]["c"]["sequences"] == 1 and fd.ops_run == 3
+    assert d.py_ops == 5 and d.exercised["fail"] == {"ok": 1}
