@@ -40,6 +40,7 @@ OP_ARGS: dict[str, tuple[str, ...]] = {
     "fault": (_PAGE,),
     "insert": (_PAGE, _PAGE, _PGOFF, _FLAGS, _NAME, _NAME),
     "fail": (_NAME, _PAGE),
+    "mprotect": (_PAGE, _PAGE, _FLAGS),
     # pyvma/engine/ops_paths.py's
     "name": (_PAGE, _PAGE, _NAME),
     "policy": (_PAGE, _PAGE),

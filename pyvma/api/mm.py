@@ -182,15 +182,20 @@ class MM:
         return VMG(self, vmi)
 
     def modify_flags(self, vmi: VMI, prev: VMA | None, vma: VMA, start: int, end: int,
-                     flags: int | Iterable[str] | None = None) -> VMA:
+                     flags: int | Iterable[str] | None = None,
+                     flags_out: list[int] | None = None) -> VMA:
         """vma_modify_flags(): split/merge so [start, end) of *vma* can take *flags*.
         The VMA to modify (KernelError
-        carrying the -errno if it fails)."""
+        carrying the -errno if it fails).  *flags_out* gets the flags the call left
+        for its caller to set (trees passing them by pointer put a merge's sticky
+        flags there; the others leave *flags*)."""
         ffi = self.k.ffi
         word = ffi.new("unsigned long *", self._flags(flags))
         err = ffi.new("long *")
         ptr = self._call(self.k.lib.pyvma_modify_flags, vmi.ptr, prev.ptr if prev else ffi.NULL,
                          vma.ptr, start, end, word, err)
+        if flags_out is not None:
+            flags_out.append(int(word[0]))
         return self._vma_or_raise("vma_modify_flags()", ptr, err)
 
     def modify_name(self, vmi: VMI, prev: VMA | None, vma: VMA, start: int, end: int,

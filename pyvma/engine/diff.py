@@ -129,10 +129,13 @@ def describe(op: Op) -> str:
         return (f"{name} pages {s:#x}-{e:#x} pgoff {pgoff:#x}"
                 + (f" +{'+'.join(extra)}" if extra else "")
                 + (f" anon={av}" if av else "") + (f" file={f}" if f else ""))
-    if name == "modify":
+    if name in ("modify", "mprotect"):
         s, e, flags = a
         extra = [n.removeprefix("VM_") for n in flags if n not in BASE]
-        return f"modify pages {s:#x}-{e:#x} to base" + (f"+{'+'.join(extra)}" if extra else "")
+        less = [n.removeprefix("VM_") for n in BASE if n not in flags]
+        what = "base" + "".join(f"-{n}" for n in less) + (f"+{'+'.join(extra)}" if extra else "")
+        return (f"modify pages {s:#x}-{e:#x} to {what}" if name == "modify" else
+                f"mprotect pages {s:#x}-{e:#x} to {what} (vma_modify_flags, flags set)")
     return f"{name} {' '.join(str(x) for x in a)}"
 
 
@@ -347,7 +350,49 @@ def entry_corpus() -> list[list[Op]]:
             ]
     # vma_modify_name/policy/flags_uffd, vma_merge_extend, stacks, special mappings,
     # mm_take_all_locks, ->mmap/->mmap_prepare behaviours, limits, other fault sites
-    return out + path_corpus(FAIL_SITES, MORE_FAIL_SITES)
+    return out + mprotect_corpus() + path_corpus(FAIL_SITES, MORE_FAIL_SITES)
+
+
+def mprotect_corpus() -> list[list[Op]]:
+    """mprotect (vma_modify_flags(), then the flags set) in each merge shape:
+    AAABBBCCC with all of B, its left, right or middle page changed, B's neighbours
+    compatible with the new flags or not (sticky flags, a flag that blocks merging,
+    read-only), anonymous with an anon_vma or a file; a neighbour across a gap (the
+    vma_prev() mprotect passes); each fault site during a split and a merge."""
+    dd = BASE + ("VM_DONTDUMP",)
+    mg = BASE + ("VM_MAYBE_GUARD",)
+    sd = BASE + ("VM_SOFTDIRTY",)
+    ro = ("VM_READ", "VM_MAYREAD", "VM_MAYWRITE")
+    out: list[list[Op]] = []
+    for fp, fn in ((BASE, BASE), (mg, BASE), (BASE, sd), (mg, sd), (dd, dd), (ro, ro),
+                   (ro, BASE)):
+        for new in (BASE, dd, ro, mg):
+            for av, f in (("av0", None), (None, "f0")):
+                scene = [("map", 0, 3, 0, fp, av, f), ("map", 3, 6, 3, dd, av, f),
+                         ("map", 6, 9, 6, fn, av, f)]
+                for s, e in ((3, 6), (3, 4), (5, 6), (4, 5)):
+                    out.append(scene + [("mprotect", s, e, new)])
+    # prev across a gap, next across a gap, the VMA alone
+    for new in (BASE, dd):
+        out += [[("map", 0, 2, 0, BASE, "av0", None), ("map", 3, 6, 3, dd, "av0", None),
+                 ("mprotect", 3, 5, new)],
+                [("map", 3, 6, 3, dd, "av0", None), ("map", 7, 9, 7, BASE, "av0", None),
+                 ("mprotect", 4, 6, new)],
+                [("mmap", 3, 6, 3, dd, None), ("mprotect", 3, 6, new)]]
+    # faulted: the anon_vma a merge or split must keep
+    out += [[("mmap", 0, 3, 0, BASE, None), ("fault", 0), ("mmap", 3, 6, 3, dd, None),
+             ("mprotect", 3, 6, BASE)],
+            [("mmap", 0, 3, 0, BASE, None), ("mmap", 3, 6, 3, dd, None), ("fault", 3),
+             ("mprotect", 3, 6, BASE)],
+            [("mmap", 0, 6, 0, BASE, None), ("fault", 0), ("mprotect", 2, 4, ro),
+             ("mprotect", 2, 4, BASE)]]
+    for site in FAIL_SITES + MORE_FAIL_SITES:
+        for after in (0, 1):
+            out += [[("map", 0, 6, 0, BASE, "av0", None), ("fail", site, after),
+                     ("mprotect", 2, 4, dd)],
+                    [("map", 0, 3, 0, BASE, "av0", None), ("map", 3, 6, 3, dd, "av0", None),
+                     ("fail", site, after), ("mprotect", 3, 6, BASE)]]
+    return out
 
 
 def diff(a: Kernel, b: Kernel, seed: int = 1, sequences: int = 200, length: int = 30,

@@ -38,6 +38,7 @@ OP_FEATURES: dict[str, str | None] = {
     "shrink": None, "split": None, "munmap": None,
     "mmap": "mmap_region", "brk": "do_brk_flags", "copy_vma": None,
     "vm_munmap": "vm_munmap", "fault": None, "insert": "insert_vm_struct", "fail": None,
+    "mprotect": None,
     **PATH_FEATURES,
 }
 #: the services a ``fail`` operation makes fail during the next operation (the
@@ -46,7 +47,7 @@ FAIL_SITES = ("prealloc", "vma_alloc", "anon_vma_clone", "fatal_signal")
 ALL_FAIL_SITES = FAIL_SITES + MORE_FAIL_SITES
 #: the operations calling an entry point a kernel caller uses (apply_entry, apply_path)
 ENTRY_OPS = frozenset(("mmap", "brk", "copy_vma", "vm_munmap", "fault", "insert", "fail",
-                       *PATH_FEATURES))
+                       "mprotect", *PATH_FEATURES))
 #: the compared state beyond the layout; anon_pgoff only where both trees have one
 STATE_FIELDS = ("map_count", "avc", "vm_ops", "anon_pgoff", "close_calls", "counters",
                 "committed", "locks", "files")
@@ -232,7 +233,7 @@ def valid(w: World, op: Op) -> bool:
         return next(((x, y) for x, y in lay if x <= p < y), None)
     if name in ("map", "merge_new"):
         return free(a[0], a[1])
-    if name == "modify":
+    if name in ("modify", "mprotect"):
         v = within(a[0])
         return v is not None and a[0] < a[1] <= v[1]
     if name == "split":
@@ -409,7 +410,39 @@ def apply_entry(w: World, op: Op) -> tuple[object, tuple]:
         if ret:
             k.lib.pyvma_vma_free(vma.ptr)
         return ret, missing
+    if name == "mprotect":
+        return apply_mprotect(w, op)
     return apply_path(w, op)
+
+
+def apply_mprotect(w: World, op: Op) -> tuple[object, tuple]:
+    """mprotect(2) of pages [s, e) of the VMA at *s* as mprotect_fixup() does it:
+    nothing when the flags are the VMA's; else vma_modify_flags() with prev the VMA
+    itself when the range starts inside it, else the VMA before it (adjacent or
+    not, as vma_prev() gives it), then the flags it left set on the VMA it returned
+    (a merge's sticky ones kept on trees passing them back).  0 when that VMA
+    covers [s, e), -errno (KernelError) when vma_modify_flags() fails."""
+    mm = w.mm
+    _, s, e, names = op
+    flags, missing = w.flags(names)
+    vma = w.vma_at(s)
+    if vma is None:
+        return "novma", missing
+    e = min(e, vma.end // PAGE_SIZE)
+    if flags == vma.flags:
+        return 0, missing
+    if s * PAGE_SIZE > vma.start:
+        prev = vma
+    else:
+        before = [v for v in mm.vmas() if v.end <= vma.start]
+        prev = before[-1] if before else None
+    out: list[int] = []
+    got = mm.modify_flags(mm.vmi(s * PAGE_SIZE), prev, vma, s * PAGE_SIZE, e * PAGE_SIZE,
+                          flags, flags_out=out)
+    got.set_flags(out[0])
+    if got.start <= s * PAGE_SIZE and e * PAGE_SIZE <= got.end:
+        return 0, missing
+    return f"returned {got.start // PAGE_SIZE:#x}-{got.end // PAGE_SIZE:#x}", missing
 
 
 def modify_flags(w: World, vma, s: int, e: int, flags: int):
@@ -497,6 +530,18 @@ class OpGenerator:
         if name == "fail":
             sites = FAIL_SITES if rnd.random() < 0.6 else ALL_FAIL_SITES
             return ("fail", rnd.choice(sites), rnd.choice((0, 0, 1)))
+        if name == "mprotect":
+            if not layout:
+                return None
+            v = rnd.choice(layout)
+            s, e = v[0], v[1]
+            if rnd.random() < 0.6:
+                s = rnd.randint(v[0], v[1] - 1)
+                e = rnd.randint(s + 1, v[1])
+            flags = self._flags()
+            if rnd.random() < 0.3:
+                flags = tuple(f for f in flags if f != "VM_WRITE")     # read-only
+            return ("mprotect", s, e, flags)
         if name in PATH_FEATURES:
             op = gen_path(rnd, layout, name, self._flags, GEN_PAGES)
             # (a stack is mapped by mmap: not in a run without it)

@@ -161,6 +161,9 @@ LOCAL = {
     "special": ("\tvma_flags_set(&vma_flags, VMA_DONTEXPAND_BIT);\n", "\t;\n"),
     # mm_drop_all_locks(): the anon_vma locks stay held (only the locks state shows it)
     "all_locks": ("\t\t\t\tvm_unlock_anon_vma(avc->anon_vma);\n", "\t\t\t\t;\n"),
+    # vma_modify_flags(): a merge's sticky flags not passed back to the caller, which
+    # sets the flags it asked for (mprotect drops them); modify never calls it
+    "mprotect": ("\t\t*vma_flags_ptr = ret->flags;\n", "\t\t;\n"),
 }
 HELPERS = {"uffd": {"fail"}, "stack": {"mmap"}, "all_locks": {"mmap", "fault"}}
 # plants on paths several operations share: a tree each
@@ -219,6 +222,12 @@ def test_path_plant_found_by_its_operation(path_trees, op):
         assert (d.a.ret, d.b.ret) == (0, -12), (d.a.ret, d.b.ret)
     if op == "stack":
         assert [r[2] for r in d.a.layout] != [r[2] for r in d.b.layout]
+    if op == "mprotect":
+        # the merged VMA keeps its sticky flag on the pristine tree only
+        sticky = {"VM_MAYBE_GUARD", "VM_SOFTDIRTY"}
+        got_a = {f for r in d.a.layout for f in r[3]} & sticky
+        got_b = {f for r in d.b.layout for f in r[3]} & sticky
+        assert got_a > got_b and d.a.ret == d.b.ret == 0, (d.a, d.b)
     if op == "special":
         assert any("VM_DONTEXPAND" in r[3] for r in d.a.layout)
         assert not any("VM_DONTEXPAND" in r[3] for r in d.b.layout)
