@@ -26,6 +26,16 @@
 #define SEQ_F_EXEC 7
 #define SEQ_F_SHARED 8
 #define SEQ_F_MAYSHARE 9
+/* the fault sites a fail operation may arm (ops.ALL_FAIL_SITES) */
+#define SEQ_FAIL_SITES (1UL << PYVMA_FAULT_PREALLOC | 1UL << PYVMA_FAULT_VMA_ALLOC |	\
+			1UL << PYVMA_FAULT_ANON_VMA_CLONE | 1UL << PYVMA_FAULT_FATAL_SIGNAL |	\
+			1UL << PYVMA_FAULT_MAS_STORE | 1UL << PYVMA_FAULT_MAY_EXPAND_VM |	\
+			1UL << PYVMA_FAULT_VM_ENOUGH_MEMORY | 1UL << PYVMA_FAULT_MLOCK_FUTURE_OK | \
+			1UL << PYVMA_FAULT_ANON_VMA_PREPARE | 1UL << PYVMA_FAULT_DUP_POLICY |	\
+			1UL << PYVMA_FAULT_SIGNAL_PENDING |					\
+			1UL << PYVMA_FAULT_MMAP_ACTION_PREPARE |				\
+			1UL << PYVMA_FAULT_MMAP_ACTION_COMPLETE)
+#define SEQ_F_GROWSDOWN 10
 #define SEQ_F_LOCKED 11
 #define SEQ_F_IO 12
 #define SEQ_F_DONTEXPAND 13
@@ -138,11 +148,25 @@ static int seq_valid(struct seq_world *w, const struct pyvma_seq_op *op)
 		return in;
 	case PYVMA_SEQ_COPY_VMA:
 		return in && seq_free(w, op->b, op->b + ve - vs);
-	case PYVMA_SEQ_FAIL:
-		return op->a == PYVMA_FAULT_PREALLOC || op->a == PYVMA_FAULT_VMA_ALLOC ||
-		       op->a == PYVMA_FAULT_ANON_VMA_CLONE || op->a == PYVMA_FAULT_FATAL_SIGNAL;
+	case PYVMA_SEQ_FAIL:	/* ops.ALL_FAIL_SITES */
+		return 0 <= op->a && op->a < 32 && (SEQ_FAIL_SITES >> op->a & 1);
 	case PYVMA_SEQ_SET_FLAGS:
+	case PYVMA_SEQ_ALL_LOCKS:
+	case PYVMA_SEQ_LIMIT:		/* (the encoder refuses what ops.valid() would) */
 		return 1;
+	/* ops.valid() and ops_paths.valid_path() */
+	case PYVMA_SEQ_MPROTECT: case PYVMA_SEQ_NAME: case PYVMA_SEQ_POLICY:
+		return in && op->a < op->b && op->b <= ve;
+	case PYVMA_SEQ_UFFD:
+		/* give_up_on_oom is only asked for whole VMAs */
+		return in && op->a < op->b && op->b <= ve &&
+		       !(op->extra && (op->a != vs || op->b != ve));
+	case PYVMA_SEQ_EXTEND:
+		return in && op->b > 0 && seq_free(w, ve, ve + op->b);
+	case PYVMA_SEQ_STACK:
+		return in && 0 <= op->b && op->b < vs && seq_free(w, op->b, vs);
+	case PYVMA_SEQ_SPECIAL:
+		return 0 <= op->a && op->a < op->b;
 	}
 	return 0;
 }
@@ -255,6 +279,126 @@ static void seq_modify(struct seq_world *w, const struct pyvma_seq_op *op, unsig
 	pyvma_vma_set_flags(w->rows[i].vma, flags);
 }
 
+/* a vma_modify_*() front end's VMA (ops_paths._returned): 0 when it covers [s, e) */
+static void seq_returned(struct vm_area_struct *got, unsigned long s, unsigned long e,
+			 struct seq_ret *r)
+{
+	struct pyvma_vma_info v;
+
+	pyvma_vma_info(got, &v);
+	if (v.start <= s && e <= v.end)
+		return;
+	r->kind = PYVMA_SEQ_RET_RETURNED;
+	r->ret = (long)(v.start / SEQ_PAGE) << 20 | (long)(v.end / SEQ_PAGE);
+}
+
+/* ops.apply_mprotect() and ops_paths.apply_path()'s operations */
+static void seq_apply_path(struct seq_world *w, const struct pyvma_seq_op *op,
+			   unsigned long flags, struct seq_ret *r)
+{
+	static const char *const names[] = { NULL, "heap", "buf" };
+	struct pyvma_site site;
+	struct vm_area_struct *vma, *prev, *got = NULL;
+	struct vma_iterator *vmi;
+	struct pyvma_vma_info v;
+	unsigned long s = op->a * SEQ_PAGE, e, start, word = flags;
+	long err = 0;
+	int i;
+
+	switch (op->kind) {
+	case PYVMA_SEQ_SPECIAL:
+		got = SEQ_CALL(w, pyvma_install_special_mapping(w->mm, s, (op->b - op->a) * SEQ_PAGE,
+								flags, op->extra ? op->extra - 1 : -1,
+								&err));
+		if (!SEQ_BUGGED(w))
+			r->ret = err;
+		return;
+	case PYVMA_SEQ_ALL_LOCKS:
+		r->ret = SEQ_CALL(w, pyvma_mm_take_all_locks(w->mm));
+		if (SEQ_BUGGED(w) || r->ret < 0)
+			return;
+		w->peak_locks = pyvma_locks_held();
+		SEQ_CALL(w, pyvma_mm_drop_all_locks(w->mm));
+		SEQ_BUGGED(w);
+		r->ret = 0;
+		return;
+	case PYVMA_SEQ_LIMIT:
+		pyvma_set_limit(op->extra, op->a < 0 ? ~0UL : op->extra == PYVMA_LIMIT_COMMIT ?
+				(unsigned long)op->a : op->a * SEQ_PAGE);
+		return;
+	}
+	i = seq_at(w, op->a);
+	if (i < 0) {
+		r->kind = PYVMA_SEQ_RET_NOVMA;
+		return;
+	}
+	vma = w->rows[i].vma;
+	start = w->rows[i].start;
+	e = op->b * SEQ_PAGE < w->rows[i].end ? op->b * SEQ_PAGE : w->rows[i].end;
+	switch (op->kind) {
+	case PYVMA_SEQ_EXTEND:
+		vmi = pyvma_vmi_new(w->mm, w->rows[i].end);
+		got = SEQ_CALL(w, pyvma_merge_extend(vmi, vma, op->b * SEQ_PAGE));
+		pyvma_vmi_free(vmi);
+		if (SEQ_BUGGED(w) || got)
+			return;
+		r->kind = PYVMA_SEQ_RET_STATE;
+		r->ret = PYVMA_MERGE_NOMERGE;
+		return;
+	case PYVMA_SEQ_STACK:
+		r->ret = SEQ_CALL(w, pyvma_expand_downwards(vma, op->b * SEQ_PAGE));
+		if (!SEQ_BUGGED(w) && r->ret > 0)
+			r->ret = 0;
+		return;
+	case PYVMA_SEQ_MPROTECT:
+		/* mprotect_fixup(): nothing to do; prev: vma_prev()'s, adjacent or not */
+		if (flags == w->rows[i].flags)
+			return;
+		prev = s > start ? vma : i > 0 ? w->rows[i - 1].vma : NULL;
+		break;
+	default:
+		/* ops_paths._prev_for() */
+		prev = s > start ? vma : i > 0 && w->rows[i - 1].end == start ?
+		       w->rows[i - 1].vma : NULL;
+	}
+	vmi = pyvma_vmi_new(w->mm, s);
+	switch (op->kind) {
+	case PYVMA_SEQ_MPROTECT:
+		got = SEQ_CALL(w, pyvma_modify_flags(vmi, prev, vma, s, e, &word, &err));
+		break;
+	case PYVMA_SEQ_NAME:
+		got = SEQ_CALL(w, pyvma_modify_name(vmi, prev, vma, s, e, w->rows[i].flags,
+						    names[op->extra], &err));
+		break;
+	case PYVMA_SEQ_POLICY:
+		got = SEQ_CALL(w, pyvma_modify_policy(vmi, prev, vma, s, e, &err));
+		break;
+	case PYVMA_SEQ_UFFD:
+		got = SEQ_CALL(w, pyvma_modify_flags_uffd(vmi, prev, vma, s, e, &word, op->extra,
+							  &err));
+		break;
+	}
+	pyvma_vmi_free(vmi);
+	if (SEQ_BUGGED(w))
+		return;
+	if (err || !got) {
+		r->ret = err;
+		return;
+	}
+	if (op->kind == PYVMA_SEQ_MPROTECT) {
+		/* mprotect_fixup() sets the flags vma_modify_flags() left */
+		pyvma_vma_set_flags(got, word);
+	} else if (op->kind == PYVMA_SEQ_UFFD) {
+		/* userfaultfd_register_range() sets the flags on what came back */
+		unsigned long sticky = w->cfg->sticky_mask;
+
+		pyvma_vma_info(got, &v);
+		if (v.start == s && v.end == e && (v.flags & ~sticky) != (flags & ~sticky))
+			pyvma_vma_set_flags(got, flags | (v.flags & sticky));
+	}
+	seq_returned(got, s, e, r);
+}
+
 /* ops.apply() of a valid operation other than fail: *r and w->bugged */
 static void seq_apply(struct seq_world *w, const struct pyvma_seq_op *op, struct seq_ret *r)
 {
@@ -331,6 +475,11 @@ static void seq_apply(struct seq_world *w, const struct pyvma_seq_op *op, struct
 		pyvma_vmi_free(vmi);
 		return;
 	}
+	case PYVMA_SEQ_MPROTECT: case PYVMA_SEQ_NAME: case PYVMA_SEQ_POLICY:
+	case PYVMA_SEQ_UFFD: case PYVMA_SEQ_EXTEND: case PYVMA_SEQ_STACK:
+	case PYVMA_SEQ_SPECIAL: case PYVMA_SEQ_ALL_LOCKS: case PYVMA_SEQ_LIMIT:
+		seq_apply_path(w, op, flags, r);
+		return;
 	case PYVMA_SEQ_INSERT:
 		vma = SEQ_CALL(w, pyvma_vma_alloc(w->mm, s, e, op->c, flags));
 		if (SEQ_BUGGED(w))
@@ -484,6 +633,8 @@ static int seq_class(const struct pyvma_seq_rec *rec)
 		return 2;
 	case PYVMA_SEQ_RET_NOVMA:
 		return 3;
+	case PYVMA_SEQ_RET_RETURNED:
+		return 9;
 	default:
 		return 4;
 	}
@@ -577,19 +728,84 @@ static void seq_row_pages(struct seq_world *w, int i, long *s, long *e)
 	*e = w->rows[i].end / SEQ_PAGE;
 }
 
+/* a stack grown down into the free pages below it, or (none) one mapped */
+static int seq_gen_stack(struct seq_world *w, struct pyvma_seq_op *op)
+{
+	char used[SEQ_GEN_PAGES];
+	int stacks[SEQ_ROWS], n = 0, i;
+	long low;
+
+	seq_used(w, used);
+	for (i = 0; i < w->n && i < SEQ_ROWS; i++) {
+		long s = w->rows[i].start / SEQ_PAGE;
+
+		if ((w->rows[i].flags & w->cfg->flag_values[SEQ_F_GROWSDOWN]) &&
+		    w->cfg->flag_values[SEQ_F_GROWSDOWN] && s > 0 && s <= SEQ_GEN_PAGES &&
+		    !used[s - 1])
+			stacks[n++] = i;
+	}
+	if (n && seq_rnd(w) < 0.8) {
+		i = stacks[seq_int(w, 0, n - 1)];
+		op->a = w->rows[i].start / SEQ_PAGE;
+		low = op->a - 1;
+		while (low > 0 && !used[low - 1] && seq_rnd(w) < 0.6)
+			low--;
+		op->b = low;
+		return 1;
+	}
+	if (!(w->cfg->gen_kinds & 1U << PYVMA_SEQ_MMAP))
+		return 0;
+	op->kind = PYVMA_SEQ_MMAP;
+	op->a = seq_int(w, 2, SEQ_GEN_PAGES - 2);
+	op->b = op->a + seq_int(w, 1, 3);
+	if (op->b > SEQ_GEN_PAGES)
+		op->b = SEQ_GEN_PAGES;
+	op->c = op->a;
+	op->flags = SEQ_BASE | 1UL << SEQ_F_GROWSDOWN;
+	if (seq_rnd(w) < 0.3)
+		op->flags |= 1UL << SEQ_F_LOCKED;
+	return 1;
+}
+
 /* one of the entry-point operations; 0: none fits the layout */
 static int seq_gen_entry(struct seq_world *w, int kind, struct pyvma_seq_op *op)
 {
 	static const int sites[] = { PYVMA_FAULT_PREALLOC, PYVMA_FAULT_VMA_ALLOC,
-				     PYVMA_FAULT_ANON_VMA_CLONE, PYVMA_FAULT_FATAL_SIGNAL };
+				     PYVMA_FAULT_ANON_VMA_CLONE, PYVMA_FAULT_FATAL_SIGNAL,
+				     PYVMA_FAULT_MAS_STORE, PYVMA_FAULT_MAY_EXPAND_VM,
+				     PYVMA_FAULT_VM_ENOUGH_MEMORY, PYVMA_FAULT_MLOCK_FUTURE_OK,
+				     PYVMA_FAULT_ANON_VMA_PREPARE, PYVMA_FAULT_DUP_POLICY,
+				     PYVMA_FAULT_SIGNAL_PENDING, PYVMA_FAULT_MMAP_ACTION_PREPARE,
+				     PYVMA_FAULT_MMAP_ACTION_COMPLETE };
+	static const long limit_pages[] = { -1, 0, 2, 4, 8, 16 };
 	long s, e;
 
 	op->kind = kind;
 	switch (kind) {
 	case PYVMA_SEQ_FAIL:
-		op->a = sites[seq_int(w, 0, 3)];
+		/* ops.FAIL_SITES more often than the others */
+		op->a = sites[seq_rnd(w) < 0.6 ? seq_int(w, 0, 3) : seq_int(w, 0, 12)];
 		op->extra = seq_int(w, 0, 2) == 2;
 		return 1;
+	case PYVMA_SEQ_ALL_LOCKS:
+		return 1;
+	case PYVMA_SEQ_LIMIT:
+		op->extra = seq_int(w, 0, 3);
+		op->a = limit_pages[seq_int(w, 0, 5)];
+		return 1;
+	case PYVMA_SEQ_SPECIAL:
+		op->a = seq_int(w, 0, SEQ_GEN_PAGES - 2);
+		op->b = op->a + seq_int(w, 1, 4);
+		if (op->b > SEQ_GEN_PAGES)
+			op->b = SEQ_GEN_PAGES;
+		op->flags = seq_rnd(w) < 0.5 ? 1UL << 0 | 1UL << 2 : SEQ_BASE;
+		/* no vm_ops, none, ->close, ->open and ->close */
+		e = seq_int(w, 0, 3);
+		op->extra = e == 0 ? 0 : e == 1 ? 1 : e == 2 ? 1 + PYVMA_OPS_CLOSE :
+			    1 + (PYVMA_OPS_OPEN | PYVMA_OPS_CLOSE);
+		return 1;
+	case PYVMA_SEQ_STACK:
+		return seq_gen_stack(w, op);
 	case PYVMA_SEQ_MMAP:
 	case PYVMA_SEQ_VM_MUNMAP:
 		op->a = seq_int(w, 0, SEQ_GEN_PAGES - 2);
@@ -640,6 +856,34 @@ static int seq_gen_entry(struct seq_world *w, int kind, struct pyvma_seq_op *op)
 	seq_row_pages(w, seq_int(w, 0, w->n - 1), &s, &e);
 	if (kind == PYVMA_SEQ_FAULT) {
 		op->a = seq_int(w, s, e - 1);
+		return 1;
+	} else if (kind == PYVMA_SEQ_EXTEND) {
+		long nxt = SEQ_GEN_PAGES;
+		int i;
+
+		for (i = 0; i < w->n; i++)
+			if ((long)(w->rows[i].start / SEQ_PAGE) >= e &&
+			    (long)(w->rows[i].start / SEQ_PAGE) < nxt)
+				nxt = w->rows[i].start / SEQ_PAGE;
+		if (nxt <= e)
+			return 0;
+		op->a = s;
+		op->b = seq_int(w, 1, nxt - e);
+		return 1;
+	} else if (kind == PYVMA_SEQ_MPROTECT || kind == PYVMA_SEQ_NAME ||
+		   kind == PYVMA_SEQ_POLICY || kind == PYVMA_SEQ_UFFD) {
+		int whole = seq_rnd(w) < (kind == PYVMA_SEQ_MPROTECT ? 0.4 : 0.3);
+
+		op->a = whole ? s : seq_int(w, s, e - 1);
+		op->b = whole ? e : seq_int(w, op->a + 1, e);
+		if (kind == PYVMA_SEQ_NAME)
+			op->extra = seq_int(w, 0, 2);
+		if (kind == PYVMA_SEQ_MPROTECT || kind == PYVMA_SEQ_UFFD)
+			op->flags = seq_gen_flags(w);
+		if (kind == PYVMA_SEQ_MPROTECT && seq_rnd(w) < 0.3)
+			op->flags &= ~(1UL << 1);	/* read-only */
+		if (kind == PYVMA_SEQ_UFFD)
+			op->extra = op->a == s && op->b == e && seq_rnd(w) < 0.5;
 		return 1;
 	} else if (kind != PYVMA_SEQ_COPY_VMA) {
 		return 0;
@@ -879,7 +1123,8 @@ long pyvma_seq_run(const struct pyvma_seq_cfg *cfg, struct pyvma_seq_op *ops, lo
 			rec->bug = w->bugged;
 		}
 		rec->ret_kind = r.kind;
-		rec->ret = r.kind == PYVMA_SEQ_RET_INT || r.kind == PYVMA_SEQ_RET_STATE ? r.ret : 0;
+		rec->ret = r.kind == PYVMA_SEQ_RET_INT || r.kind == PYVMA_SEQ_RET_STATE ||
+			   r.kind == PYVMA_SEQ_RET_RETURNED ? r.ret : 0;
 		if (seq_record(w, rec)) {
 			ran = -1;
 			break;

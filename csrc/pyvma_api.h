@@ -380,7 +380,17 @@ int pyvma_unlink_file_vmas(struct vm_area_struct **vmas, int n);
 #define PYVMA_SEQ_FAIL 14
 #define PYVMA_SEQ_MMAP_FILE 15		/* mmap of a file whose ->mmap does something */
 #define PYVMA_SEQ_MMAP_PREPARE 16	/* ... whose ->mmap_prepare does something */
-#define PYVMA_SEQ_NKINDS 17
+#define PYVMA_SEQ_MPROTECT 17		/* vma_modify_flags() as mprotect_fixup() calls it */
+#define PYVMA_SEQ_NAME 18		/* vma_modify_name(): extra 0 no name, 1 "heap", 2 "buf" */
+#define PYVMA_SEQ_POLICY 19		/* vma_modify_policy() */
+#define PYVMA_SEQ_UFFD 20		/* vma_modify_flags_uffd(): extra give_up_on_oom */
+#define PYVMA_SEQ_EXTEND 21		/* vma_merge_extend(): b pages more */
+#define PYVMA_SEQ_STACK 22		/* expand_downwards() to page b */
+#define PYVMA_SEQ_SPECIAL 23		/* __install_special_mapping(): extra 0 no vm_ops, else
+					 * 1 + PYVMA_OPS_* bits */
+#define PYVMA_SEQ_ALL_LOCKS 24		/* mm_take_all_locks(), mm_drop_all_locks() */
+#define PYVMA_SEQ_LIMIT 25		/* extra PYVMA_LIMIT_*, a pages (-1: unlimited) */
+#define PYVMA_SEQ_NKINDS 26
 
 /* the flags an operation names (bit i of pyvma_seq_op.flags: fast.py FLAG_NAMES) */
 #define PYVMA_SEQ_NFLAGS 14
@@ -410,6 +420,8 @@ int pyvma_unlink_file_vmas(struct vm_area_struct **vmas, int n);
 #define PYVMA_SEQ_RET_INVALID 3
 #define PYVMA_SEQ_RET_BUG 4
 #define PYVMA_SEQ_RET_CALLER_NOMEM 5
+#define PYVMA_SEQ_RET_RETURNED 6	/* ret: a vma_modify_*() VMA not covering the range:
+					 * its start page << 20 | its end page */
 
 /* pyvma_seq_cfg.opts */
 #define PYVMA_SEQ_OPT_MMAP_CHECKS 1	/* mmap: mmap_region() (else __mmap_region()) */
@@ -417,7 +429,7 @@ int pyvma_unlink_file_vmas(struct vm_area_struct **vmas, int n);
 #define PYVMA_SEQ_OPT_RECORD_ANON_PGOFF 4	/* record it (else 0: not compared) */
 
 /* outcome classes of pyvma_seq_run's counts (per kind, PYVMA_SEQ_NCLASSES each):
- * ok, BUG, invalid, novma, caller nomem, the four merge states, then -errno at
+ * ok, BUG, invalid, novma, caller nomem, the four merge states, returned, then -errno at
  * PYVMA_SEQ_CLASS_ERRNO + errno (errnos beyond: the last class) */
 #define PYVMA_SEQ_CLASS_ERRNO 10
 #define PYVMA_SEQ_NCLASSES 128
@@ -426,7 +438,8 @@ struct pyvma_seq_op {
 	int kind;
 	int av;			/* 0 or PYVMA_SEQ_AV0/1 */
 	int file;		/* 0 or PYVMA_SEQ_F0...PYVMA_SEQ_FPS */
-	int extra;		/* split: new_below; copy_vma: move; fail: after */
+	int extra;		/* split: new_below; copy_vma: move; fail: after; and see
+				 * the kinds above */
 	long a, b, c;		/* pages (see fast.py encode()); fail: a = PYVMA_FAULT_* */
 	unsigned long flags;	/* bits of the PYVMA_SEQ_NFLAGS names */
 };
@@ -468,6 +481,7 @@ struct pyvma_seq_cfg {
 	unsigned long canon[64][2];	/* the tree's flag bit -> canonical name bits */
 	int opts;
 	unsigned int gen_kinds;		/* entry-point kinds the generator may emit */
+	unsigned long sticky_mask;	/* the tree's sticky flags (Kernel.sticky_mask) */
 };
 
 long pyvma_seq_run(const struct pyvma_seq_cfg *cfg, struct pyvma_seq_op *ops, long n,

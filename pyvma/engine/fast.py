@@ -18,11 +18,13 @@ from typing import Any
 from ..api import Kernel
 from ..api.constants import MERGE_STATES
 from .ops import ENTRY_OPS, Op, Outcome
+from .ops_paths import VM_OPS
 
 #: operation names by their C kind (PYVMA_SEQ_* in csrc/pyvma_api.h)
 KINDS = ("map", "merge_new", "modify", "set_flags", "expand", "shrink", "split", "munmap",
          "mmap", "brk", "copy_vma", "vm_munmap", "fault", "insert", "fail", "mmap_file",
-         "mmap_prepare")
+         "mmap_prepare", "mprotect", "name", "policy", "uffd", "extend", "stack", "special",
+         "all_locks", "limit")
 KIND = {n: i for i, n in enumerate(KINDS)}
 #: the flags an encoded operation can name (bit i: FLAG_NAMES[i])
 FLAG_NAMES = ("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE", "VM_DONTDUMP",
@@ -39,16 +41,27 @@ _FILES = tuple(n for n in OBJECTS if n not in _AVS)
 _FILES_SORTED = tuple(sorted((n, OBJECTS[n]) for n in _FILES))
 _FRESH = 100
 #: the fault sites a ``fail`` operation names, as pyvma_fault_set() numbers them
-FAIL_IDS = {"prealloc": 0, "anon_vma_clone": 1, "vma_alloc": 2, "fatal_signal": 14}
+FAIL_IDS = {"prealloc": 0, "anon_vma_clone": 1, "vma_alloc": 2, "fatal_signal": 14,
+            "mas_store": 3, "dup_policy": 4, "may_expand_vm": 5, "vm_enough_memory": 6,
+            "mlock_future_ok": 7, "signal_pending": 9, "anon_vma_prepare": 10,
+            "mmap_action_prepare": 12, "mmap_action_complete": 13}
+#: a name operation's names (extra 0, 1, 2)
+ANON_NAMES = (None, "heap", "buf")
+#: a limit operation's limits (extra: Kernel.LIMITS' numbers)
+LIMITS = ("as", "memlock", "stack", "commit")
 _FAIL_NAME = {v: n for n, v in FAIL_IDS.items()}
 #: longest sequence run in C (longer ones take the Python path)
 MAX_LENGTH = 2048
 _LIMIT = 1 << 40
-_RET_INT, _RET_STATE, _RET_NOVMA, _RET_INVALID, _RET_BUG, _RET_CALLER_NOMEM = range(6)
+(_RET_INT, _RET_STATE, _RET_NOVMA, _RET_INVALID, _RET_BUG, _RET_CALLER_NOMEM,
+ _RET_RETURNED) = range(7)
 _NCLASSES, _CLASS_ERRNO = 128, 10
 #: where an operation's flag names are in its tuple
 _NAMES_AT = {"map": 4, "merge_new": 4, "insert": 4, "mmap": 4, "modify": 3, "set_flags": 2,
-             "mmap_file": 4, "mmap_prepare": 4}
+             "mmap_file": 4, "mmap_prepare": 4, "mprotect": 3, "uffd": 3, "special": 3}
+#: operations whose errors come back as KernelError through ops.apply() (which
+#: then reports no missing flags)
+_RAISES = frozenset(("mprotect", "uffd", "special"))
 
 
 def available(*kernels: Kernel) -> bool:
@@ -119,6 +132,42 @@ def encode_op(op: Op) -> tuple[int, int, int, int, int, int, int, int]:
         if not 0 <= after < 1 << 30:
             raise ValueError(after)
         return kind, 0, 0, after, FAIL_IDS[site], 0, 0, 0
+    if name == "mprotect":
+        s, e, names = a
+        return kind, 0, 0, 0, _int(s), _int(e), 0, _flags(names)
+    if name == "name":
+        s, e, anon_name = a
+        return kind, 0, 0, ANON_NAMES.index(anon_name), _int(s), _int(e), 0, 0
+    if name == "policy":
+        s, e = a
+        return kind, 0, 0, 0, _int(s), _int(e), 0, 0
+    if name == "uffd":
+        s, e, names, give_up = a
+        if not isinstance(give_up, bool):
+            raise ValueError(give_up)
+        return kind, 0, 0, int(give_up), _int(s), _int(e), 0, _flags(names)
+    if name in ("extend", "stack"):
+        page, b = a
+        return kind, 0, 0, 0, _int(page), _int(b), 0, 0
+    if name == "special":
+        s, e, names, ops = a
+        if ops is None:
+            extra = 0
+        elif isinstance(ops, (list, tuple)) and len(set(ops)) == len(ops):
+            extra = 1 + sum(1 << VM_OPS.index(n) for n in ops)
+        else:
+            raise ValueError(ops)
+        return kind, 0, 0, extra, _int(s), _int(e), 0, _flags(names)
+    if name == "all_locks":
+        if a:
+            raise ValueError(a)
+        return kind, 0, 0, 0, 0, 0, 0, 0
+    if name == "limit":
+        which, pages = a
+        # (None: unlimited, -1 in C; a negative limit is ops.valid()'s to refuse)
+        if pages is not None and _int(pages) < 0:
+            raise ValueError(pages)
+        return kind, 0, 0, LIMITS.index(which), -1 if pages is None else pages, 0, 0, 0
     raise KeyError(name)
 
 
@@ -171,6 +220,24 @@ def decode_op(c: Any) -> Op:
         return (name, s, e, bool(c.extra))
     if name == "fault":
         return (name, s)
+    if name == "mprotect":
+        return (name, s, e, flags)
+    if name == "name":
+        return (name, s, e, ANON_NAMES[c.extra])
+    if name == "policy":
+        return (name, s, e)
+    if name == "uffd":
+        return (name, s, e, flags, bool(c.extra))
+    if name in ("extend", "stack"):
+        return (name, s, e)
+    if name == "special":
+        ops = None if not c.extra else tuple(
+            n for i, n in enumerate(VM_OPS) if (c.extra - 1) >> i & 1)
+        return (name, s, e, flags, ops)
+    if name == "all_locks":
+        return (name,)
+    if name == "limit":
+        return (name, LIMITS[c.extra], None if s < 0 else s)
     return (name, _FAIL_NAME[s], int(c.extra))
 
 
@@ -178,6 +245,8 @@ def class_name(cls: int) -> str:
     """An outcome class of pyvma_seq_run()'s counts as Differ.exercised names it."""
     if cls >= _CLASS_ERRNO:
         return str(_CLASS_ERRNO - cls) if cls < _NCLASSES - 1 else f"-errno>{_NCLASSES - 1 - _CLASS_ERRNO}"
+    if cls == 9:
+        return "returned"
     if cls >= 5:
         return MERGE_STATES[cls - 5]
     return ("ok", "BUG", "invalid", "novma", "caller nomem")[cls]
@@ -218,6 +287,7 @@ class Runner:
                     | (lib.PYVMA_SEQ_OPT_ANON_PGOFF if k.has("anon_pgoff") else 0)
                     | (lib.PYVMA_SEQ_OPT_RECORD_ANON_PGOFF if record_anon_pgoff else 0))
         cfg.gen_kinds = sum(1 << KIND[n] for n in gen_ops if n in ENTRY_OPS and n in KIND)
+        cfg.sticky_mask = k.sticky_mask
         self.ops = ffi.new("struct pyvma_seq_op[]", MAX_LENGTH)
         self.recs = ffi.new("struct pyvma_seq_rec[]", MAX_LENGTH)
         self.rec_size = ffi.sizeof("struct pyvma_seq_rec")
@@ -278,6 +348,8 @@ class Runner:
             ret = int(r.ret)
         elif kind == _RET_STATE:
             ret = MERGE_STATES.get(int(r.ret), "?")
+        elif kind == _RET_RETURNED:
+            ret = f"returned {int(r.ret) >> 20:#x}-{int(r.ret) & 0xfffff:#x}"
         else:
             ret = {_RET_NOVMA: "novma", _RET_INVALID: "invalid", _RET_BUG: "BUG",
                    _RET_CALLER_NOMEM: "caller nomem"}[kind]
@@ -302,7 +374,8 @@ class Runner:
         # what ops.apply() reports: not for an invalid operation, nor an entry-point
         # one that BUGged or failed the caller's allocation before it returned them
         if at is not None and kind != _RET_INVALID and not (
-                op[0] in ENTRY_OPS and kind in (_RET_BUG, _RET_CALLER_NOMEM)):
+                op[0] in ENTRY_OPS and kind in (_RET_BUG, _RET_CALLER_NOMEM)) and not (
+                op[0] in _RAISES and kind == _RET_INT and int(r.ret) < 0):
             missing = tuple(n for n in op[at] if not k.has_flag(n))
         state = {"map_count": int(r.map_count),
                  "avc": tuple(int(b.avc) for b in rows),
