@@ -24,7 +24,7 @@ from pyvma.tree import resolve
 from .scratch import scratch_tree
 
 REPO = Path(__file__).resolve().parents[2]
-KERNELS = ("debian:7.x", "debian:6.12")
+KERNELS = ("debian:7.x", "debian:6.12", "debian:linux-source-7.2")
 
 
 def same_outcomes(k, ops, files: dict | None = None) -> list:
@@ -228,3 +228,22 @@ def test_sequences_the_c_runner_lacks_take_the_python_path():
     assert stats["ran_in"]["c"]["sequences"] == 1 and fd.ops_run == 3
     # (a fault site ops.valid() does not know: invalid there)
     assert d.py_ops == 5 and d.exercised["fail"] == {"invalid": 1}
+
+
+def test_each_tree_keeps_its_own_overcommit_charge_in_c():
+    """A self-diff's two sides share one library (one vm_committed_as): each C run
+    starts from a zero charge and runs its whole sequence alone, so under an
+    overcommit limit B is charged what A was, as ops.World.committed keeps it."""
+    from pyvma.engine.diff import Differ, fast_differ
+    k = load("debian:7.x")
+    fd = fast_differ(Differ(k, k))
+    assert fd is not None
+    base = ("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE")
+    ops = [("limit", "commit", 3), ("mmap", 0, 2, 0, base, None),
+           ("mmap", 4, 6, 4, base, None)]
+    assert fd.lockstep(ops) is None
+    a = [fd.ra.outcome(i, op) for i, op in enumerate(ops)]
+    b = [fd.rb.outcome(i, op) for i, op in enumerate(ops)]
+    # the second mapping exceeds the limit on each side alike
+    assert [o.ret for o in a] == [o.ret for o in b] == [0, 0, -12], (a, b)
+    assert a[1].state["committed"] == b[1].state["committed"] == 2
