@@ -52,8 +52,9 @@ STATE_FIELDS = ("map_count", "avc", "vm_ops", "anon_pgoff", "close_calls", "coun
                 "committed", "locks", "files")
 #: state a kernel keeps that no harness build can express, and why (named in reports)
 STATE_NOT_EXPRESSIBLE = {
-    "anon_name": "the harness builds with CONFIG_ANON_VMA_NAME=n: names compiled out, "
-                 "every VMA's compares equal",
+    "anon_name": "no harness accessor: compiled out by the default CONFIG_ANON_VMA_NAME=n "
+                 "(every VMA's compares equal); with =y the merges compare names, diff "
+                 "does not read them",
     "policy": "the harness has no mempolicies (vma_modify_policy() gets NULL; "
               "mpol_equal() is true)",
     "uffd_ctx": "the harness has no userfaultfd contexts (vma_modify_flags_uffd() gets "
