@@ -266,6 +266,7 @@ def apply(w: World, op: Op) -> Outcome:
     name, *a = op
     if w.committed is not None:
         k.lib.pyvma_set_committed(w.committed)
+    w.peak_locks = 0
     close_before = w.services()
     if not valid(w, op):
         w.pending = None
@@ -276,7 +277,6 @@ def apply(w: World, op: Op) -> Outcome:
         w.last = w.layout()
         return Outcome(0, w.last, state=w.state(close_before))
     armed, w.pending = w.pending, None
-    w.peak_locks = 0
     if armed:
         # fatal_signal stays pending for the whole operation; ENOMEM sites fail once
         k.fail(armed[0], True, after=armed[1], times=0 if armed[0] == "fatal_signal" else 1)
