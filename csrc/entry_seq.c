@@ -787,10 +787,13 @@ long pyvma_seq_run(const struct pyvma_seq_cfg *cfg, struct pyvma_seq_op *ops, lo
 	}
 	pyvma_mm_begin_op(w->mm);
 	pyvma_mm_destroy(w->mm);
+	/* the named objects' pins dropped, then freed with every object the sequence's
+	 * kernel code made, by the one sweep (objects.c owns their lifetimes) */
 	for (k = PYVMA_SEQ_AV0; k <= PYVMA_SEQ_AV1; k++)
-		pyvma_anon_vma_free(w->av[k]);
+		pyvma_obj_pin(w->av[k], -1);
 	for (k = PYVMA_SEQ_F0; k <= PYVMA_SEQ_FC; k++)
-		pyvma_file_free(w->file[k]);
+		pyvma_obj_pin(w->file[k], -1);
+	pyvma_objects_sweep();
 	free(w);
 	return ran;
 }
