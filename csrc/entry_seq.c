@@ -340,10 +340,16 @@ static void seq_apply_path(struct seq_world *w, const struct pyvma_seq_op *op,
 		vmi = pyvma_vmi_new(w->mm, w->rows[i].end);
 		got = SEQ_CALL(w, pyvma_merge_extend(vmi, vma, op->b * SEQ_PAGE));
 		pyvma_vmi_free(vmi);
-		if (SEQ_BUGGED(w) || got)
+		if (SEQ_BUGGED(w))
 			return;
-		r->kind = PYVMA_SEQ_RET_STATE;
-		r->ret = PYVMA_MERGE_NOMERGE;
+		if (!got) {
+			r->kind = PYVMA_SEQ_RET_STATE;
+			r->ret = PYVMA_MERGE_NOMERGE;
+			return;
+		}
+		/* mremap accounts the pages it grew by (vm_stat_account()) */
+		pyvma_vma_info(got, &v);
+		pyvma_account_range(w->mm, v.flags, op->b);
 		return;
 	case PYVMA_SEQ_STACK:
 		r->ret = SEQ_CALL(w, pyvma_expand_downwards(vma, op->b * SEQ_PAGE));
@@ -389,12 +395,11 @@ static void seq_apply_path(struct seq_world *w, const struct pyvma_seq_op *op,
 		/* mprotect_fixup() sets the flags vma_modify_flags() left */
 		pyvma_vma_set_flags(got, word);
 	} else if (op->kind == PYVMA_SEQ_UFFD) {
-		/* userfaultfd_register_range() sets the flags on what came back */
-		unsigned long sticky = w->cfg->sticky_mask;
-
+		/* userfaultfd_register_range() sets the flags on the VMA that came back
+		 * unmerged */
 		pyvma_vma_info(got, &v);
-		if (v.start == s && v.end == e && (v.flags & ~sticky) != (flags & ~sticky))
-			pyvma_vma_set_flags(got, flags | (v.flags & sticky));
+		if (v.start == s && v.end == e)
+			pyvma_vma_set_flags(got, flags);
 	}
 	seq_returned(got, s, e, r);
 }
@@ -1030,8 +1035,9 @@ static int seq_files(struct seq_world *w)
 	return 0;
 }
 
-/* The mm destroyed, the objects' pins dropped (Python's way: a sweep frees them
- * once no VMA refers to them), the world freed. */
+/* The mm destroyed; the named objects' pins dropped, then freed with every object
+ * the sequence's kernel code made, by the one sweep (objects.c owns their
+ * lifetimes); the world freed. */
 static void seq_release(struct seq_world *w)
 {
 	int k;
@@ -1092,6 +1098,7 @@ long pyvma_seq_run(const struct pyvma_seq_cfg *cfg, struct pyvma_seq_op *ops, lo
 		int armed, warns0;
 
 		memset(rec, 0, sizeof(*rec));
+		w->peak_locks = 0;	/* every operation's own (ops.apply()) */
 		/* the rows are the last record's (or the empty mm's) */
 		if (i == 0)
 			seq_walk(w);
@@ -1106,7 +1113,6 @@ long pyvma_seq_run(const struct pyvma_seq_cfg *cfg, struct pyvma_seq_op *ops, lo
 		} else {
 			armed = w->pending;
 			w->pending = 0;
-			w->peak_locks = 0;
 			if (armed)
 				pyvma_fault_set(armed - 1, 1, w->pending_after,
 						armed - 1 == PYVMA_FAULT_FATAL_SIGNAL ? 0 : 1);

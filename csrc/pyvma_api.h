@@ -481,7 +481,6 @@ struct pyvma_seq_cfg {
 	unsigned long canon[64][2];	/* the tree's flag bit -> canonical name bits */
 	int opts;
 	unsigned int gen_kinds;		/* entry-point kinds the generator may emit */
-	unsigned long sticky_mask;	/* the tree's sticky flags (Kernel.sticky_mask) */
 };
 
 long pyvma_seq_run(const struct pyvma_seq_cfg *cfg, struct pyvma_seq_op *ops, long n,

@@ -287,7 +287,6 @@ class Runner:
                     | (lib.PYVMA_SEQ_OPT_ANON_PGOFF if k.has("anon_pgoff") else 0)
                     | (lib.PYVMA_SEQ_OPT_RECORD_ANON_PGOFF if record_anon_pgoff else 0))
         cfg.gen_kinds = sum(1 << KIND[n] for n in gen_ops if n in ENTRY_OPS and n in KIND)
-        cfg.sticky_mask = k.sticky_mask
         self.ops = ffi.new("struct pyvma_seq_op[]", MAX_LENGTH)
         self.recs = ffi.new("struct pyvma_seq_rec[]", MAX_LENGTH)
         self.rec_size = ffi.sizeof("struct pyvma_seq_rec")

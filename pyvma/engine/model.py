@@ -8,7 +8,14 @@ ignore-merge flags are set aside (VM_SOFTDIRTY before the sticky-flag series), t
 same file and a contiguous pgoff, and is not VM_SPECIAL; the merged VMA keeps the
 surviving VMA's flags plus the union of every participant's sticky flags (the mask
 read from the built tree); unmapping and splitting keep pgoff linear and flags
-as they were.
+as they were.  vma_modify_name/policy/flags_uffd() follow the existing-range rules
+of a flags change (names, policies and userfaultfd contexts compare equal in the
+harness); vma_merge_extend() is a new range after the VMA, which must merge with
+it; a VM_GROWSDOWN stack grows down to a page at or above mmap_min_addr, its page
+offset with it, unless an accessible VMA that is not a stack lies within the stack
+guard gap below or it would go below page offset 0; a special mapping never merges
+(VM_DONTEXPAND, page offset 0, VM_LOCKED dropped); mm_take_all_locks() changes
+nothing.
 """
 from __future__ import annotations
 
@@ -22,6 +29,10 @@ from .ops import BASE, Op, World, apply
 # the state machine's address space (pages) and the extra flags it sets
 MODEL_PAGES = 16
 MODEL_FLAGS = ("VM_DONTDUMP", "VM_MAYBE_GUARD", "VM_SOFTDIRTY")
+# the harness's mmap_min_addr and stack_guard_gap, in pages (vma_internal/manifest.py)
+MIN_ADDR_PAGES = 1
+GUARD_GAP_PAGES = 256
+EFAULT, EPERM, ENOMEM = -14, -1, -12
 
 
 @dataclass(frozen=True)
@@ -137,6 +148,58 @@ class Model:
         self._sorted()
         return "success"
 
+    def extend(self, page: int, delta: int) -> str:
+        """vma_merge_extend(): [end, end + delta) of the VMA at *page* as a new range
+        that must merge with it (and with what follows if it can); "nomerge": no
+        change (mremap then fails)."""
+        v = self._at(page)
+        if v is None:
+            return "novma"
+        before = list(self.vmas)
+        got = self.merge_new(v.end, v.end + delta, v.pgoff + (v.end - v.start), v.flags,
+                             v.file)
+        merged = self._at(v.end)
+        if got != "success" or merged is None or merged.start != v.start:
+            self.vmas = before
+            return "nomerge"
+        return got
+
+    def stack(self, page: int, addr: int) -> int:
+        """expand_downwards(vma at *page*, *addr*): 0 or -errno (limits aside)."""
+        v = self._at(page)
+        if v is None:
+            return ENOMEM
+        if not v.flags & self.k.flag("VM_GROWSDOWN"):
+            return EFAULT
+        if addr < MIN_ADDR_PAGES:
+            return EPERM
+        prev = next((p for p in reversed(self.vmas) if p.end <= v.start), None)
+        access = self.k.flag("VM_READ", "VM_WRITE", "VM_EXEC")
+        if prev is not None and not prev.flags & self.k.flag("VM_GROWSDOWN") \
+                and prev.flags & access and addr - prev.end < GUARD_GAP_PAGES:
+            return ENOMEM
+        if addr >= v.start:
+            return 0
+        grow = v.start - addr
+        if grow > v.pgoff:
+            return ENOMEM
+        self.vmas[self.vmas.index(v)] = replace(v, start=addr, pgoff=v.pgoff - grow)
+        return 0
+
+    def install_special(self, s: int, e: int, flags: int) -> int:
+        """__install_special_mapping(): a VMA of its own, never merged: 0, or -ENOMEM
+        over an existing VMA."""
+        if any(v.start < e and s < v.end for v in self.vmas):
+            return ENOMEM
+        flags |= self.k.flag("VM_DONTEXPAND")
+        if self.k.has_flag("VM_SOFTDIRTY"):
+            flags |= self.k.flag("VM_SOFTDIRTY")
+        flags &= ~self.k.mask("VM_LOCKED_MASK") if self.k.mask("VM_LOCKED_MASK") \
+            else ~self.k.flag("VM_LOCKED")
+        self.vmas.append(MVma(s, e, 0, flags, None))
+        self._sorted()
+        return 0
+
     def munmap(self, s: int, e: int) -> None:
         out = []
         for v in self.vmas:
@@ -217,6 +280,23 @@ class Checker:
             m.split(a[0])
         elif name == "set_flags":
             m.set_flags(a[0], self.w.flags(a[1])[0])
+        elif name in ("name", "policy", "uffd"):
+            # the existing-range rules of a flags change; name and policy keep flags
+            v = m._at(a[0])
+            if v is not None:
+                m.modify(a[0], a[1], v.flags if name != "uffd" else self.w.flags(a[2])[0])
+            assert out.ret == 0, self.explain(f"{name} returned {out.ret}, model 0")
+        elif name == "extend":
+            state = m.extend(a[0], a[1])
+            got = "success" if out.ret == 0 else out.ret
+            assert got == state, self.explain(f"extend returned {out.ret}, model {state}")
+        elif name in ("stack", "special"):
+            ret = (m.stack(a[0], a[1]) if name == "stack"
+                   else m.install_special(a[0], a[1], self.w.flags(a[2])[0]))
+            assert out.ret == ret, self.explain(f"{name} returned {out.ret}, model {ret}")
+        elif name == "all_locks":
+            assert out.ret == 0 and out.state["locks"][0] == 0, \
+                self.explain(f"all_locks returned {out.ret}, locks {out.state['locks']}")
         assert not out.warns, self.explain(f"WARN: {'; '.join(out.warns)}")
         assert not out.bug, self.explain(f"BUG: {out.bug}")
         assert real_layout(self.w) == m.layout(), self.explain("layouts differ")
@@ -272,11 +352,17 @@ def make_state_machine(k: Kernel):
                 self.c.step(("merge_new", s, e, s + jump if file else s, self.c.flags(extra),
                              None, file))
 
+        def _keep(self, v: MVma, flags: tuple[str, ...]) -> tuple[str, ...]:
+            # mprotect and friends never take VM_GROWSDOWN from a stack or
+            # VM_DONTEXPAND from a special mapping
+            return flags + tuple(n for n in ("VM_GROWSDOWN", "VM_DONTEXPAND")
+                                 if k.has_flag(n) and v.flags & k.flag(n))
+
         @rule(s=pages, n=st.integers(1, 3), extra=extras)
         def modify(self, s, n, extra):
             v = self.c.model._at(s)
             if v is not None:
-                self.c.step(("modify", s, min(v.end, s + n), self.c.flags(extra)))
+                self.c.step(("modify", s, min(v.end, s + n), self._keep(v, self.c.flags(extra))))
 
         @rule(s=pages, n=st.integers(1, 4))
         def munmap(self, s, n):
@@ -290,6 +376,52 @@ def make_state_machine(k: Kernel):
         def set_flags(self, page, extra):
             if self.c.k.has_flag(extra):
                 self.c.step(("set_flags", page, (extra,)))
+
+        @rule(s=pages, n=st.integers(1, 3), which=st.sampled_from(["name", "policy", "uffd"]),
+              extra=extras, label=st.sampled_from([None, "heap"]), whole=st.booleans())
+        def modify_other(self, s, n, which, extra, label, whole):
+            v = self.c.model._at(s)
+            if v is None:
+                return
+            s, e = (v.start, v.end) if whole else (s, min(v.end, s + n))
+            if which == "name":
+                self.c.step(("name", s, e, label))
+            elif which == "policy":
+                self.c.step(("policy", s, e))
+            else:
+                self.c.step(("uffd", s, e, self._keep(v, self.c.flags(extra)), False))
+
+        @rule(page=pages, n=st.integers(1, 3))
+        def extend(self, page, n):
+            self.c.step(("extend", page, n))
+
+        @rule()
+        def all_locks(self):
+            self.c.step(("all_locks",))
+
+        if k.has("expand_downwards"):
+            @rule(s=st.integers(0, MODEL_PAGES - 2), n=st.integers(1, 3), extra=extras,
+                  readable=st.booleans())
+            def map_stack(self, s, n, extra, readable):
+                e = min(MODEL_PAGES, s + n)
+                flags = self.c.flags(extra + ("VM_GROWSDOWN",))
+                if not readable:   # an inaccessible stack: no guard gap below the next
+                    flags = tuple(f for f in flags if f not in ("VM_READ", "VM_WRITE"))
+                if self._free(s, e):
+                    self.c.step(("map", s, e, s, flags, None, None))
+
+            @rule(page=pages, down=st.integers(1, 4))
+            def stack(self, page, down):
+                v = self.c.model._at(page)
+                if v is not None:
+                    self.c.step(("stack", v.start, max(0, v.start - down)))
+
+        if k.has("install_special_mapping"):
+            @rule(s=pages, n=st.integers(1, 3),
+                  extra=st.sampled_from([(), ("VM_LOCKED",), ("VM_DONTDUMP",)]))
+            def special(self, s, n, extra):
+                self.c.step(("special", s, min(MODEL_PAGES, s + n), self.c.flags(extra),
+                             ("close",)))
 
     return VmaModel
 

@@ -53,8 +53,9 @@ STATE_FIELDS = ("map_count", "avc", "vm_ops", "anon_pgoff", "close_calls", "coun
                 "committed", "locks", "files")
 #: state a kernel keeps that no harness build can express, and why (named in reports)
 STATE_NOT_EXPRESSIBLE = {
-    "anon_name": "the harness builds with CONFIG_ANON_VMA_NAME=n: names compiled out, "
-                 "every VMA's compares equal",
+    "anon_name": "no harness accessor: compiled out by the default CONFIG_ANON_VMA_NAME=n "
+                 "(every VMA's compares equal); with =y the merges compare names, diff "
+                 "does not read them",
     "policy": "the harness has no mempolicies (vma_modify_policy() gets NULL; "
               "mpol_equal() is true)",
     "uffd_ctx": "the harness has no userfaultfd contexts (vma_modify_flags_uffd() gets "
@@ -266,6 +267,7 @@ def apply(w: World, op: Op) -> Outcome:
     name, *a = op
     if w.committed is not None:
         k.lib.pyvma_set_committed(w.committed)
+    w.peak_locks = 0
     close_before = w.services()
     if not valid(w, op):
         w.pending = None
@@ -276,7 +278,6 @@ def apply(w: World, op: Op) -> Outcome:
         w.last = w.layout()
         return Outcome(0, w.last, state=w.state(close_before))
     armed, w.pending = w.pending, None
-    w.peak_locks = 0
     if armed:
         # fatal_signal stays pending for the whole operation; ENOMEM sites fail once
         k.fail(armed[0], True, after=armed[1], times=0 if armed[0] == "fatal_signal" else 1)

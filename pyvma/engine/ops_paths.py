@@ -120,11 +120,10 @@ def apply_path(w, op: Sequence) -> tuple[object, tuple]:
             flags, missing = w.flags(a[2])
             got = mm.modify_flags_uffd(vmi, prev, vma, s * PAGE_SIZE, e * PAGE_SIZE, flags,
                                        give_up_on_oom=a[3])
-            if got.start == s * PAGE_SIZE and got.end == e * PAGE_SIZE \
-                    and got.flags & ~k.sticky_mask != flags & ~k.sticky_mask:
-                # userfaultfd_register_range() sets the flags on what came back (a
-                # merge already gave it them; give_up_on_oom: the VMA unchanged)
-                got.set_flags(flags | got.flags & k.sticky_mask)
+            if got.start == s * PAGE_SIZE and got.end == e * PAGE_SIZE:
+                # userfaultfd_register_range() sets the flags on the VMA that came
+                # back unmerged (as the modify operation does after its split)
+                got.set_flags(flags)
         return _returned(got, s, e), missing
     if name == "extend":
         # mremap growing the VMA at *page* in place by *delta* pages
@@ -132,7 +131,11 @@ def apply_path(w, op: Sequence) -> tuple[object, tuple]:
         vma = w.vma_at(page)
         vmi = mm.vmi(vma.end)
         got = mm.merge_extend(vmi, vma, delta * PAGE_SIZE)
-        return (0 if got is not None else "nomerge"), missing
+        if got is None:
+            return "nomerge", missing
+        # mremap accounts the pages it grew by (vm_stat_account())
+        k.lib.pyvma_account_range(mm.ptr, got.flags, delta)
+        return 0, missing
     if name == "stack":
         # a fault below a VM_GROWSDOWN stack: expand_downwards(vma, address)
         page, addr = a
