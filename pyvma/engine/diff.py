@@ -456,7 +456,9 @@ def diff(a: Kernel, b: Kernel, seed: int = 1, sequences: int = 200, length: int 
     stats["ran_in"]["python"]["operations"] = d.py_ops
     stats["ran_in"]["python"]["why"] = dict(sorted(stats["ran_in"]["python"]["why"].items()))
     if fd is not None:
-        stats["ran_in"]["c"]["operations"] = fd.ops_run
+        # compared ones: a diverging sequence's operations after its divergence ran
+        # but were not compared (Differ.lockstep stops there too)
+        stats["ran_in"]["c"]["operations"] = fd.ops_compared
         stats["ran_in"]["c"]["sequences"] += stats["fast_sequences"]
         d.ops_run += 2 * fd.ops_run
         for op, counts in fd.exercised().items():

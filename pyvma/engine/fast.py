@@ -252,6 +252,18 @@ def class_name(cls: int) -> str:
     return ("ok", "BUG", "invalid", "novma", "caller nomem")[cls]
 
 
+def record_class(r: Any) -> int:
+    """A record's outcome class (csrc/entry_seq.c seq_class())."""
+    kind, ret = int(r.ret_kind), int(r.ret)
+    if kind == _RET_INT:
+        if ret >= 0:
+            return 0
+        return _CLASS_ERRNO - ret if -ret < _NCLASSES - _CLASS_ERRNO else _NCLASSES - 1
+    if kind == _RET_STATE:
+        return 5 + (ret & 3)
+    return {_RET_BUG: 1, _RET_INVALID: 2, _RET_NOVMA: 3, _RET_RETURNED: 9}.get(kind, 4)
+
+
 def single_bit_names(k: Kernel) -> set[str]:
     """The flag names a layout row shows (Kernel.names_of: single-bit flags)."""
     out = set()
@@ -324,6 +336,12 @@ class Runner:
 
     def decoded_ops(self, n: int) -> list[Op]:
         return [decode_op(self.ops[i]) for i in range(n)]
+
+    def uncount(self, start: int, end: int) -> None:
+        """Take records [start, end) of the last run out of the outcome counts (what
+        pyvma_seq_run()'s seq_class() added for them)."""
+        for j in range(start, end):
+            self.counts[int(self.ops[j].kind) * _NCLASSES + record_class(self.recs[j])] -= 1
 
     def exercised(self) -> dict[str, dict[str, int]]:
         """The outcome counts of the runs made with *count*, as Differ.exercised."""
@@ -426,6 +444,9 @@ class FastDiff:
         self.ops_run = 0
         #: ... of them in sequences the C generator drew
         self.gen_run = 0
+        #: operations compared on both trees (up to and with a sequence's first
+        #: divergence: what ran after it is not counted)
+        self.ops_compared = 0
         self._last_a = 0
         self.gen_ops = frozenset(n for n in gen_ops if n in KIND)
 
@@ -444,12 +465,17 @@ class FastDiff:
         m = min(ran_a, ran_b)
         ba, bb = self.ra.records(m), self.rb.records(m)
         if ba == bb and ran_a == ran_b:
+            self.ops_compared += ran_a
             return None
         size = self.ra.rec_size
-        for i in range(m):
-            if ba[i * size:(i + 1) * size] != bb[i * size:(i + 1) * size]:
-                return i
-        return m - 1
+        at = next((i for i in range(m) if ba[i * size:(i + 1) * size]
+                   != bb[i * size:(i + 1) * size]), m - 1)
+        # what came after the first divergence ran but was not compared (as
+        # Differ.lockstep stops there): neither counted as exercised nor compared
+        self.ops_compared += at + 1
+        if count:
+            self.ra.uncount(at + 1, ran_a)
+        return at
 
     def lockstep(self, ops: Sequence[Op], count: bool = True) -> int | None:
         """Index of the first diverging operation of *ops* (encodable), None if none;

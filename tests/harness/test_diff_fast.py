@@ -181,8 +181,12 @@ def test_planted_change_found_by_c_sequences_and_replayed(broken7):
     assert [r[2] for r in d.a.layout] != [r[2] for r in d.b.layout], (d.a, d.b)
     text = report_text(base, broken7, divs, stats)
     assert "random sequences generated and run in C" in text
-    # the fast sequences' operations are in what the report says was exercised
+    # the fast sequences' operations are in what the report says was exercised: those
+    # compared, up to and with each sequence's first divergence, no more
     assert sum(stats["exercised"]["copy_vma"].values()) > 0
+    c = stats["ran_in"]["c"]
+    assert sum(sum(x.values()) for x in stats["exercised"].values()) == c["operations"]
+    assert c["operations"] < 400 * 25
     args = [*base.replay_args, *broken7.replay_args, "--ops", json.dumps(d.ops)]
     got = subprocess.run([sys.executable, "-m", "pyvma", "replay", *args],
                          capture_output=True, text=True, cwd=REPO)
@@ -247,3 +251,19 @@ def test_each_tree_keeps_its_own_overcommit_charge_in_c():
     # the second mapping exceeds the limit on each side alike
     assert [o.ret for o in a] == [o.ret for o in b] == [0, 0, -12], (a, b)
     assert a[1].state["committed"] == b[1].state["committed"] == 2
+
+
+def test_c_outcome_counts_are_taken_back_exactly():
+    """record_class() is seq_class(): the counts of a run's records taken back
+    (what a divergence does for the operations after it) leave nothing."""
+    from pyvma.engine.diff import Differ, fast_differ
+    k = load("debian:7.x")
+    fd = fast_differ(Differ(k, k))
+    assert fd is not None
+    for seed in range(40):
+        assert fd.generated(seed, 30) is None
+        ran = fd._last_a
+        assert sum(sum(c.values()) for c in fd.exercised().values()) == ran
+        fd.ra.uncount(0, ran)
+        assert fd.exercised() == {}, seed
+    assert fd.ops_compared == fd.ops_run
