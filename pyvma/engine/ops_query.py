@@ -83,11 +83,13 @@ def apply_query(w, op: Sequence) -> tuple[object, tuple]:
         vma = w.vma_at(a[0])
         return ("novma" if vma is None else vma.mmu_pagesize), ()
     if name == "init_stack":
-        # exec: the stack made at STACK_TOP_MAX, then moved down to *page*
-        # (setup_arg_pages()); a failed exec drops the mm, here: what is left of
-        # the stack above the harness's pages is unmapped (its return value kept)
+        # exec: the stack made at STACK_TOP_MAX, its arguments written (a fault),
+        # then moved down to *page* (setup_arg_pages()); a failed exec drops the
+        # mm, here: what is left of the stack above the harness's pages is
+        # unmapped (its return value kept)
         vma = mm.create_init_stack_vma()
         try:
+            _written(mm, vma)
             mm.relocate_vma_down(vma, vma.start - a[0] * PAGE_SIZE)
         finally:
             for v in mm.vmas():
@@ -99,9 +101,18 @@ def apply_query(w, op: Sequence) -> tuple[object, tuple]:
         vma = w.vma_at(page)
         if vma is None:
             return "novma", ()
+        _written(mm, vma)
         mm.relocate_vma_down(vma, shift * PAGE_SIZE)
         return 0, ()
     raise ValueError(f"unknown operation {name!r}")
+
+
+def _written(mm, vma) -> None:
+    """An anonymous VMA exec moves has been written to (copy_strings() faulted its
+    arguments in): anon_vma_prepare() first, as that fault does.  (An unfaulted one
+    moved makes 7.3's assert_sane_pgoff() WARN; exec never moves one.)"""
+    if vma.is_anonymous and vma.anon_vma is None:
+        mm.anon_vma_prepare(vma)
 
 
 def _file_of(w, vma):
@@ -195,10 +206,11 @@ def describe_query(op: Sequence) -> str | None:
     if name == "pagesize":
         return f"vma_mmu_pagesize of the VMA at page {a[0]:#x}"
     if name == "init_stack":
-        return (f"create_init_stack_vma, then relocate_vma_down of the stack to page "
-                f"{a[0]:#x} (exec)")
+        return (f"create_init_stack_vma, a fault in it, then relocate_vma_down of the stack "
+                f"to page {a[0]:#x} (exec)")
     if name == "relocate":
-        return f"relocate_vma_down of the VMA at page {a[0]:#x} by {a[1]:#x} page(s)"
+        return (f"relocate_vma_down of the VMA at page {a[0]:#x} (faulted first if "
+                f"anonymous) by {a[1]:#x} page(s)")
     return None
 
 
