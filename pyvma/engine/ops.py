@@ -24,6 +24,7 @@ from .ops_paths import (
     make_file,
     valid_path,
 )
+from .ops_query import QUERY_FEATURES, apply_query, gen_query, valid_query
 
 Op = tuple
 BASE = ("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE")
@@ -38,7 +39,7 @@ OP_FEATURES: dict[str, str | None] = {
     "shrink": None, "split": None, "munmap": None,
     "mmap": "mmap_region", "brk": "do_brk_flags", "copy_vma": None,
     "vm_munmap": "vm_munmap", "fault": None, "insert": "insert_vm_struct", "fail": None,
-    **PATH_FEATURES,
+    **PATH_FEATURES, **QUERY_FEATURES,
 }
 #: the services a ``fail`` operation makes fail during the next operation (the
 #: corpus arms each of these during each operation; MORE_FAIL_SITES in fewer)
@@ -46,7 +47,7 @@ FAIL_SITES = ("prealloc", "vma_alloc", "anon_vma_clone", "fatal_signal")
 ALL_FAIL_SITES = FAIL_SITES + MORE_FAIL_SITES
 #: the operations calling an entry point a kernel caller uses (apply_entry, apply_path)
 ENTRY_OPS = frozenset(("mmap", "brk", "copy_vma", "vm_munmap", "fault", "insert", "fail",
-                       *PATH_FEATURES))
+                       *PATH_FEATURES, *QUERY_FEATURES))
 #: the compared state beyond the layout; anon_pgoff only where both trees have one
 STATE_FIELDS = ("map_count", "avc", "vm_ops", "anon_pgoff", "close_calls", "counters",
                 "committed", "locks", "files")
@@ -256,7 +257,7 @@ def valid(w: World, op: Op) -> bool:
         return v is not None and free(a[1], a[1] + v[1] - v[0])
     if name == "fail":
         return a[0] in ALL_FAIL_SITES
-    ok = valid_path(name, a, free, within)
+    ok = (valid_query if name in QUERY_FEATURES else valid_path)(name, a, free, within)
     return ok if ok is not None else name in OP_FEATURES
 
 
@@ -410,7 +411,7 @@ def apply_entry(w: World, op: Op) -> tuple[object, tuple]:
         if ret:
             k.lib.pyvma_vma_free(vma.ptr)
         return ret, missing
-    return apply_path(w, op)
+    return (apply_query if name in QUERY_FEATURES else apply_path)(w, op)
 
 
 def modify_flags(w: World, vma, s: int, e: int, flags: int):
@@ -498,6 +499,8 @@ class OpGenerator:
         if name == "fail":
             sites = FAIL_SITES if rnd.random() < 0.6 else ALL_FAIL_SITES
             return ("fail", rnd.choice(sites), rnd.choice((0, 0, 1)))
+        if name in QUERY_FEATURES:
+            return gen_query(rnd, layout, name, GEN_PAGES)
         if name in PATH_FEATURES:
             op = gen_path(rnd, layout, name, self._flags, GEN_PAGES)
             # (a stack is mapped by mmap: not in a run without it)
