@@ -182,6 +182,45 @@ struct vm_area_struct *pyvma_install_special_mapping(struct mm_struct *mm, unsig
 	return ret;
 }
 
+/*
+ * mm/vma_exec.c (feature ``vma_exec.c``): exec's stack.  create_init_stack_vma()
+ * puts a one-page stack at STACK_TOP_MAX; relocate_vma_down() moves a VMA down by
+ * @shift bytes (setup_arg_pages() moving that stack to its place).
+ */
+struct vm_area_struct *pyvma_create_init_stack_vma(struct mm_struct *mm, long *err)
+{
+	struct vm_area_struct *vma = NULL;
+	unsigned long top = 0;
+	PYVMA_ENTER(NULL);
+
+	*err = 0;
+#ifdef PYVMA_HAS_FN_create_init_stack_vma
+	*err = create_init_stack_vma(mm, &vma, &top);
+	if (!*err)
+		vma->vm_lock_seq = UINT_MAX;	/* as pyvma_vma_link leaves it */
+#else
+	(void)mm; (void)top;
+	*err = -ENOSYS;
+#endif
+	PYVMA_LEAVE();
+	return *err ? NULL : vma;
+}
+
+int pyvma_relocate_vma_down(struct vm_area_struct *vma, unsigned long shift)
+{
+	int err;
+	PYVMA_ENTER(PYVMA_EBUG);
+
+#ifdef PYVMA_HAS_FN_relocate_vma_down
+	err = relocate_vma_down(vma, shift);
+#else
+	(void)vma; (void)shift;
+	err = -ENOSYS;
+#endif
+	PYVMA_LEAVE();
+	return err;
+}
+
 long pyvma_vma_mmu_pagesize(struct vm_area_struct *vma)
 {
 #ifdef PYVMA_HAS_FN_vma_mmu_pagesize

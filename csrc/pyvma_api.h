@@ -350,6 +350,8 @@ struct vm_area_struct *pyvma_install_special_mapping(struct mm_struct *mm, unsig
 						     unsigned long len, unsigned long flags,
 						     int ops, long *err);
 long pyvma_vma_mmu_pagesize(struct vm_area_struct *vma);
+struct vm_area_struct *pyvma_create_init_stack_vma(struct mm_struct *mm, long *err);
+int pyvma_relocate_vma_down(struct vm_area_struct *vma, unsigned long shift);
 struct anon_vma *pyvma_find_mergeable_anon_vma(struct vm_area_struct *vma);
 int pyvma_anon_vma_prepare(struct vm_area_struct *vma);
 int pyvma_vma_needs_dirty_tracking(struct vm_area_struct *vma);

@@ -52,6 +52,12 @@ OP_ARGS: dict[str, tuple[str, ...]] = {
     "mmap_file": (_PAGE, _PAGE, _PGOFF, _FLAGS, _NAME),
     "mmap_prepare": (_PAGE, _PAGE, _PGOFF, _FLAGS, _NAME),
     "limit": (_NAME, "count"),
+    # pyvma/engine/ops_query.py's
+    "writenotify": (_PAGE, "count", "names", _BOOL),
+    "unmapped_area": ("count", _PAGE, _PAGE, "count", _BOOL),
+    "pagesize": (_PAGE,),
+    "init_stack": (_PAGE,),
+    "relocate": (_PAGE, "count"),
 }
 #: operations whose first two page arguments are not a start and an end
 _NOT_RANGES = ("expand", "shrink", "copy_vma", "extend", "stack")

@@ -210,6 +210,9 @@ STUB_HOOKS_BY_ARITY: dict[str, dict[int, str]] = {
     # page tables are freed VMA by VMA: the rmap unlinking of free_pgtables()
     "free_pgtables": {2: "pyvma_hook_free_pgtables({1})",
                       6: "pyvma_hook_free_pgtables_mas({1}, {2}, {4})"},
+    # exec's stack relocation (mm/vma_exec.c) moves all it is asked to: the page
+    # tables the harness has none of (a zero stub fails relocate_vma_down())
+    "move_page_tables": {1: "(({0})->len_in)"},
 }
 
 # Inline helpers of the tree's mm/vma.h that the harness interposes on: after the

@@ -304,6 +304,19 @@ class MM:
                          align_offset, start_gap, int(topdown))
         return self._ok("unmapped_area_topdown()" if topdown else "unmapped_area()", ret)
 
+    def create_init_stack_vma(self) -> VMA:
+        """create_init_stack_vma() (feature ``vma_exec.c``): exec's one-page stack at
+        STACK_TOP_MAX (KernelError carrying the -errno if it fails)."""
+        err = self.k.ffi.new("long *")
+        ptr = self._call(self.k.lib.pyvma_create_init_stack_vma, self.ptr, err)
+        return self._vma_or_raise("create_init_stack_vma()", ptr, err)
+
+    def relocate_vma_down(self, vma: VMA, shift: int) -> None:
+        """relocate_vma_down(vma, shift) (feature ``vma_exec.c``): *vma* moved down by
+        *shift* bytes, nothing may be in between."""
+        self._ok("relocate_vma_down()", self._call(self.k.lib.pyvma_relocate_vma_down,
+                                                   vma.ptr, shift))
+
     def expand_downwards(self, vma: VMA, addr: int) -> None:
         """expand_downwards(vma, addr) (feature ``expand_downwards``)."""
         self._ok("expand_downwards()", self._call(self.k.lib.pyvma_expand_downwards,

@@ -37,6 +37,7 @@ from .ops import (
     enabled_ops,
 )
 from .ops_paths import MORE_FAIL_SITES, PATH_FLAGS, describe_path, path_corpus
+from .ops_query import describe_query, query_corpus
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -99,7 +100,7 @@ def layout_diagram(layout: tuple) -> str:
 
 def describe(op: Op) -> str:
     name, *a = op
-    text = describe_path(op)
+    text = describe_path(op) or describe_query(op)
     if text is not None:
         return text
     if name == "mmap":
@@ -350,7 +351,8 @@ def entry_corpus() -> list[list[Op]]:
             ]
     # vma_modify_name/policy/flags_uffd, vma_merge_extend, stacks, special mappings,
     # mm_take_all_locks, ->mmap/->mmap_prepare behaviours, limits, other fault sites
-    return out + mprotect_corpus() + path_corpus(FAIL_SITES, MORE_FAIL_SITES)
+    return (out + mprotect_corpus() + path_corpus(FAIL_SITES, MORE_FAIL_SITES)
+            + query_corpus(FAIL_SITES))
 
 
 def mprotect_corpus() -> list[list[Op]]:

@@ -24,6 +24,7 @@ from .ops_paths import (
     make_file,
     valid_path,
 )
+from .ops_query import QUERY_FEATURES, apply_query, gen_query, valid_query
 
 Op = tuple
 BASE = ("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE")
@@ -39,7 +40,7 @@ OP_FEATURES: dict[str, str | None] = {
     "mmap": "mmap_region", "brk": "do_brk_flags", "copy_vma": None,
     "vm_munmap": "vm_munmap", "fault": None, "insert": "insert_vm_struct", "fail": None,
     "mprotect": None,
-    **PATH_FEATURES,
+    **PATH_FEATURES, **QUERY_FEATURES,
 }
 #: the services a ``fail`` operation makes fail during the next operation (the
 #: corpus arms each of these during each operation; MORE_FAIL_SITES in fewer)
@@ -47,7 +48,7 @@ FAIL_SITES = ("prealloc", "vma_alloc", "anon_vma_clone", "fatal_signal")
 ALL_FAIL_SITES = FAIL_SITES + MORE_FAIL_SITES
 #: the operations calling an entry point a kernel caller uses (apply_entry, apply_path)
 ENTRY_OPS = frozenset(("mmap", "brk", "copy_vma", "vm_munmap", "fault", "insert", "fail",
-                       "mprotect", *PATH_FEATURES))
+                       "mprotect", *PATH_FEATURES, *QUERY_FEATURES))
 #: the compared state beyond the layout; anon_pgoff only where both trees have one
 STATE_FIELDS = ("map_count", "avc", "vm_ops", "anon_pgoff", "close_calls", "counters",
                 "committed", "locks", "files")
@@ -257,7 +258,7 @@ def valid(w: World, op: Op) -> bool:
         return v is not None and free(a[1], a[1] + v[1] - v[0])
     if name == "fail":
         return a[0] in ALL_FAIL_SITES
-    ok = valid_path(name, a, free, within)
+    ok = (valid_query if name in QUERY_FEATURES else valid_path)(name, a, free, within)
     return ok if ok is not None else name in OP_FEATURES
 
 
@@ -413,7 +414,7 @@ def apply_entry(w: World, op: Op) -> tuple[object, tuple]:
         return ret, missing
     if name == "mprotect":
         return apply_mprotect(w, op)
-    return apply_path(w, op)
+    return (apply_query if name in QUERY_FEATURES else apply_path)(w, op)
 
 
 def apply_mprotect(w: World, op: Op) -> tuple[object, tuple]:
@@ -543,6 +544,8 @@ class OpGenerator:
             if rnd.random() < 0.3:
                 flags = tuple(f for f in flags if f != "VM_WRITE")     # read-only
             return ("mprotect", s, e, flags)
+        if name in QUERY_FEATURES:
+            return gen_query(rnd, layout, name, GEN_PAGES)
         if name in PATH_FEATURES:
             op = gen_path(rnd, layout, name, self._flags, GEN_PAGES)
             # (a stack is mapped by mmap: not in a run without it)

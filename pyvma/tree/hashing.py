@@ -92,22 +92,32 @@ def _collect_fast(root: Path, pat: str) -> tuple[list[str], list[str] | None] | 
     return found, (walked or None)
 
 
-#: a timestamp this recent may not change with the next edit (timestamp granularity)
-RACY_NS = 2_000_000_000
+#: A timestamp this recent may not change with the next edit: a few ticks of the
+#: kernel's coarse clock, which stamps files on local filesystems (nanosecond fields)
+RACY_NS = 100_000_000
+#: the same where the filesystem keeps whole seconds (FAT keeps two)
+RACY_COARSE_NS = 2_000_000_000
+
+
+def _racy(mtime_ns: int, now_ns: int) -> bool:
+    """Whether a file modified at *mtime_ns* could be modified again, at *now_ns*,
+    without its mtime changing (a whole-second mtime: a coarse filesystem)."""
+    window = RACY_COARSE_NS if mtime_ns % 1_000_000_000 == 0 else RACY_NS
+    return mtime_ns >= now_ns - window
 
 
 def _stamps(rootstr: str, rels: Iterable[str]) -> tuple[list[str], bool]:
     """Every path's stat identity (mtime, size, inode: what the digest db trusts, and
     the inode for a file replaced by a rename; not the ctime, which a hard link to
     the file changes), and whether any was modified too recently to be trusted."""
-    racy_before = time.time_ns() - RACY_NS
+    now = time.time_ns()
     parts = []
     racy = False
     for rel in rels:
         st = os.stat(os.path.join(rootstr, rel))
         parts.append(f"{rel}\0{st.st_mtime_ns}\0{st.st_size}\0{st.st_ino}"
                      f"\0{stat.S_ISDIR(st.st_mode)}")
-        racy = racy or st.st_mtime_ns >= racy_before
+        racy = racy or _racy(st.st_mtime_ns, now)
     return parts, racy
 
 
@@ -203,7 +213,7 @@ def _content_hash_db(root: Path, rels: Sequence[str], db_path: Path) -> str:
     changed = False
     # Files touched within this window may still change within the same
     # mtime tick; hash them but don't trust a cached digest for them.
-    racy_before = time.time_ns() - 2_000_000_000
+    now = time.time_ns()
     total = hashlib.sha256(b"pyvma-content-hash-v1\n")
     rootstr = str(root)
     for rel in rels:
@@ -219,7 +229,7 @@ def _content_hash_db(root: Path, rels: Sequence[str], db_path: Path) -> str:
             digest = sha256_file(path)
             changed = True
         remember_digest(path, st.st_mtime_ns, st.st_size, digest)
-        if st.st_mtime_ns < racy_before:
+        if not _racy(st.st_mtime_ns, now):
             new_entries[rel] = [st.st_mtime_ns, st.st_size, digest]
         elif new_entries.pop(rel, None) is not None:
             changed = True
