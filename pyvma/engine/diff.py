@@ -36,7 +36,13 @@ from .ops import (
     apply,
     enabled_ops,
 )
-from .ops_paths import MORE_FAIL_SITES, PATH_FLAGS, describe_path, path_corpus
+from .ops_paths import (
+    MORE_FAIL_SITES,
+    PATH_FLAGS,
+    describe_path,
+    entry_fault_scenarios,
+    path_corpus,
+)
 from .ops_query import describe_query, query_corpus
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -326,29 +332,7 @@ def entry_corpus() -> list[list[Op]]:
     ]
     for site in FAIL_SITES:
         for after in (0, 1):
-            out += [
-                [("mmap", 0, 2, 0, BASE, None), ("fail", site, after),
-                 ("mmap", 2, 4, 2, BASE, None)],
-                [("map", 0, 6, 0, BASE, None, None), ("fail", site, after),
-                 ("mmap", 2, 4, 0, BASE, "fc")],
-                [("map", 2, 4, 2, BASE, "av0", None), ("fail", site, after),
-                 ("mmap", 2, 4, 2, BASE, None)],
-                [("map", 0, 6, 0, BASE, "av0", None), ("fail", site, after),
-                 ("munmap", 2, 3)],
-                [("map", 0, 6, 0, BASE, "av0", None), ("fail", site, after),
-                 ("vm_munmap", 2, 3)],
-                [("mmap", 0, 2, 0, BASE, None), ("fault", 0), ("fail", site, after),
-                 ("copy_vma", 0, 4, True)],
-                [("mmap", 0, 2, 0, BASE, None), ("fail", site, after),
-                 ("copy_vma", 0, 2, True)],
-                [("map", 0, 6, 0, BASE, "av0", None), ("fail", site, after),
-                 ("modify", 2, 3, dd)],
-                [("map", 0, 2, 0, BASE, None, None), ("fail", site, after), ("brk", 2, 4)],
-                [("mmap", 0, 2, 0, BASE, None), ("fail", site, after), ("fault", 0)],
-                [("mmap", 0, 4, 0, BASE, None), ("fault", 0), ("fail", site, after),
-                 ("split", 2, True)],
-                [("fail", site, after), ("insert", 2, 4, 2, BASE, None, "f0")],
-            ]
+            out += entry_fault_scenarios(site, after)
     # vma_modify_name/policy/flags_uffd, vma_merge_extend, stacks, special mappings,
     # mm_take_all_locks, ->mmap/->mmap_prepare behaviours, limits, other fault sites
     return (out + mprotect_corpus() + path_corpus(FAIL_SITES, MORE_FAIL_SITES)

@@ -305,6 +305,35 @@ def describe_file(name: str) -> str:
     return f"{hook}: {', '.join(what)}"
 
 
+def entry_fault_scenarios(site: str, after: int, every: bool = True) -> list[list[tuple]]:
+    """A fault at *site* (after *after* calls) during each entry point a kernel caller
+    uses: mmap beside a compatible mapping, over a mapping (a file whose ->mmap
+    installs vm_ops), over an anon_vma'd one; munmap; copy_vma of a faulted VMA;
+    brk; a first fault; insert_vm_struct.  *every*: also __vm_munmap, copy_vma next
+    to itself, the flags path (modify) and a split (the four the main fault sites
+    are armed during too)."""
+    dd = BASE + ("VM_DONTDUMP",)
+    fail = ("fail", site, after)
+    out: list[list[tuple]] = [
+        [("mmap", 0, 2, 0, BASE, None), fail, ("mmap", 2, 4, 2, BASE, None)],
+        [("map", 0, 6, 0, BASE, None, None), fail, ("mmap", 2, 4, 0, BASE, "fc")],
+        [("map", 2, 4, 2, BASE, "av0", None), fail, ("mmap", 2, 4, 2, BASE, None)],
+        [("map", 0, 6, 0, BASE, "av0", None), fail, ("munmap", 2, 3)],
+        [("mmap", 0, 2, 0, BASE, None), ("fault", 0), fail, ("copy_vma", 0, 4, True)],
+        [("map", 0, 2, 0, BASE, None, None), fail, ("brk", 2, 4)],
+        [("mmap", 0, 2, 0, BASE, None), fail, ("fault", 0)],
+        [fail, ("insert", 2, 4, 2, BASE, None, "f0")],
+    ]
+    if every:
+        out += [
+            [("map", 0, 6, 0, BASE, "av0", None), fail, ("vm_munmap", 2, 3)],
+            [("mmap", 0, 2, 0, BASE, None), fail, ("copy_vma", 0, 2, True)],
+            [("map", 0, 6, 0, BASE, "av0", None), fail, ("modify", 2, 3, dd)],
+            [("mmap", 0, 4, 0, BASE, None), ("fault", 0), fail, ("split", 2, True)],
+        ]
+    return out
+
+
 def path_corpus(fail_sites: Sequence[str], more_sites: Sequence[str]) -> list[list[tuple]]:
     """Scenarios of these operations: each vma_modify_*() front end on a whole VMA
     next to an identical one, on part of one, on a sticky/anon/file neighbour;
@@ -418,19 +447,5 @@ def path_corpus(fail_sites: Sequence[str], more_sites: Sequence[str]) -> list[li
     # the other fault sites, during the other entry points they sit on
     for site in more_sites:
         for after in (0, 1):
-            out += [
-                [("mmap", 0, 2, 0, BASE, None), ("fail", site, after),
-                 ("mmap", 2, 4, 2, BASE, None)],
-                [("map", 0, 6, 0, BASE, None, None), ("fail", site, after),
-                 ("mmap", 2, 4, 0, BASE, "fc")],
-                [("map", 0, 6, 0, BASE, "av0", None), ("fail", site, after),
-                 ("munmap", 2, 3)],
-                [("mmap", 0, 2, 0, BASE, None), ("fault", 0), ("fail", site, after),
-                 ("copy_vma", 0, 4, True)],
-                [("map", 0, 2, 0, BASE, None, None), ("fail", site, after), ("brk", 2, 4)],
-                [("mmap", 0, 2, 0, BASE, None), ("fail", site, after), ("fault", 0)],
-                [("map", 2, 4, 2, BASE, "av0", None), ("fail", site, after),
-                 ("mmap", 2, 4, 2, BASE, None)],
-                [("fail", site, after), ("insert", 2, 4, 2, BASE, None, "f0")],
-            ]
+            out += entry_fault_scenarios(site, after, every=False)
     return out
