@@ -263,7 +263,8 @@ def table(results: list[dict], peak: float) -> str:
                    f"{fmt(r.get('diff_ops_all'), 'n')}) vs native C loop | {k} | "
                    f"{fmt(r.get('diff_ops'), 'n')} | {fmt(r.get('ops_c'), 'n')} | "
                    f"{ratio(r.get('diff_ops'), r.get('ops_c'))} | ≥ 100,000 |")
-    out.append(f"| peak memory of `pytest tests` (max RSS) | all | {peak:.0f} MiB | | | |")
+    out.append("| peak memory of `pytest tests` (max RSS) | all | "
+               + (f"{peak:.0f} MiB" if peak else "not measured (--no-memory)") + " | | | |")
     notes = []
     for r in results:
         for key in ("up_cold_san_err", "up_cold_nosan_err", "py_cold_san_err",
