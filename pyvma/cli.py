@@ -55,7 +55,8 @@ def _kernel(spec: str, patches=None, series=None, config_items=None, chosen=None
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from .engine.diff import diff, diff_coverage, report_json, report_text
+    from .engine.diff import diff, diff_coverage
+    from .engine.report import report_json, report_text
     san = "coverage" if args.coverage else None     # gcov builds, their own build keys
     a = _kernel(args.a, args.a_patch, args.a_series, args.kernel_config, args.a_patches, san)
     b = _kernel(args.b, args.b_patch, args.b_series, args.kernel_config, args.b_patches, san)
@@ -95,8 +96,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     import json as _json
 
     from .api.mm import MM
-    from .engine.diff import describe, layout_diagram, state_skip
+    from .engine.diff import state_skip
     from .engine.ops import World, apply
+    from .engine.report import describe, layout_diagram
     ops = [tuple(op) for op in _json.loads(args.ops)]
     groups = args.kernels or [{"spec": DEFAULT_KERNEL, "patch": [], "series": None,
                                "patches": None}]

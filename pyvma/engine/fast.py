@@ -8,7 +8,7 @@ and its outcome comes back as a fixed-size record: return value, layout (flags a
 bits of a canonical name list, anon_vma/file identity as ids), the compared state,
 WARN count, BUG.  Two trees' records compare as bytes; a record decodes to the
 :class:`.ops.Outcome` ``ops.apply()`` gives.  Sequences are drawn in C too (a
-seeded generator, valid by construction like :class:`.ops.OpGenerator`).
+seeded generator, valid by construction like :class:`.generator.OpGenerator`).
 """
 from __future__ import annotations
 

@@ -303,7 +303,7 @@ class Checker:
 
     def explain(self, what: str) -> str:
         from ..api.diagram import side_by_side
-        from .diff import layout_diagram
+        from .report import layout_diagram
         names = self.k.sorted_names_of
         real = tuple((s, e, p, names(f), None, fl) for s, e, p, f, fl in real_layout(self.w))
         model = tuple((s, e, p, names(f), None, fl) for s, e, p, f, fl in self.model.layout())

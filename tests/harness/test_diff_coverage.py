@@ -13,7 +13,8 @@ import pytest
 
 from pyvma.api import load
 from pyvma.build.coverage import measure
-from pyvma.engine.diff import diff, diff_coverage, report_text
+from pyvma.engine.diff import diff, diff_coverage
+from pyvma.engine.report import report_text
 from pyvma.tree import resolve
 
 REPO = Path(__file__).resolve().parents[2]

@@ -16,7 +16,9 @@ import pytest
 
 from pyvma.api import load
 from pyvma.engine import fast
-from pyvma.engine.diff import corpus, diff, report_text, sequence
+from pyvma.engine.corpus import corpus
+from pyvma.engine.diff import diff, sequence
+from pyvma.engine.report import report_text
 from pyvma.engine.ops import ALL_FAIL_SITES, ENTRY_OPS, OP_FEATURES, enabled_ops, run
 from pyvma.engine.ops_paths import MMAP_FILE_KINDS, PREPARE_KINDS
 from pyvma.tree import resolve

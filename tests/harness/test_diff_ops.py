@@ -16,7 +16,8 @@ import pytest
 
 from pyvma import tree as ptree
 from pyvma.api import load
-from pyvma.engine.diff import diff, report_json, report_text
+from pyvma.engine.diff import diff
+from pyvma.engine.report import report_json, report_text
 from pyvma.engine.ops import ENTRY_OPS, OP_FEATURES
 from pyvma.engine.ops_paths import MORE_FAIL_SITES
 
