@@ -39,6 +39,7 @@
 #define SEQ_F_LOCKED 11
 #define SEQ_F_IO 12
 #define SEQ_F_DONTEXPAND 13
+#define SEQ_F_PFNMAP 14
 
 struct seq_world {
 	const struct pyvma_seq_cfg *cfg;
@@ -167,6 +168,16 @@ static int seq_valid(struct seq_world *w, const struct pyvma_seq_op *op)
 		return in && 0 <= op->b && op->b < vs && seq_free(w, op->b, vs);
 	case PYVMA_SEQ_SPECIAL:
 		return 0 <= op->a && op->a < op->b;
+	/* ops_query.valid_query() (the encoder refuses vm_ops it cannot name) */
+	case PYVMA_SEQ_WRITENOTIFY: case PYVMA_SEQ_PAGESIZE:
+		return in;
+	case PYVMA_SEQ_UNMAPPED_AREA:
+		return op->a > 0 && op->b < op->c && (op->extra >> 1) > 0 &&
+		       !((op->extra >> 1) & ((op->extra >> 1) - 1));
+	case PYVMA_SEQ_INIT_STACK:
+		return 0 < op->a;
+	case PYVMA_SEQ_RELOCATE:
+		return in && 0 < op->b && op->b <= vs;
 	}
 	return 0;
 }
@@ -404,6 +415,135 @@ static void seq_apply_path(struct seq_world *w, const struct pyvma_seq_op *op,
 	seq_returned(got, s, e, r);
 }
 
+#define SEQ_STACK_TOP_MAX ((1UL << 47) - SEQ_PAGE)	/* ops_query.STACK_TOP_MAX */
+
+/* ops_query._written(): an anonymous VMA exec moves faulted first; 1 when that
+ * failed or BUGged (*r set) */
+static int seq_written(struct seq_world *w, struct vm_area_struct *vma, struct seq_ret *r)
+{
+	struct pyvma_site site;
+	struct pyvma_vma_info v;
+	long err;
+
+	pyvma_vma_info(vma, &v);
+	if (!pyvma_vma_is_anonymous(vma) || v.anon_vma)
+		return 0;
+	err = SEQ_CALL(w, pyvma_anon_vma_prepare(vma));
+	if (SEQ_BUGGED(w))
+		return 1;
+	if (err < 0) {
+		r->ret = err;
+		return 1;
+	}
+	return 0;
+}
+
+/* ops_query.apply_query()'s operations */
+static void seq_apply_query(struct seq_world *w, const struct pyvma_seq_op *op,
+			    struct seq_ret *r)
+{
+	struct pyvma_site site;
+	struct vm_area_struct *vma;
+	struct pyvma_vma_info v;
+	long ret, err = 0;
+	int i, k;
+
+	if (op->kind == PYVMA_SEQ_UNMAPPED_AREA) {
+		long align = op->extra >> 1;
+
+		ret = SEQ_CALL(w, pyvma_unmapped_area(op->a * SEQ_PAGE, op->b * SEQ_PAGE,
+						      op->c * SEQ_PAGE, (align - 1) * SEQ_PAGE,
+						      0, 0, op->extra & 1));
+		if (SEQ_BUGGED(w))
+			return;
+		if (ret >= 0 && ret % (long)SEQ_PAGE == 0) {
+			r->ret = ret / (long)SEQ_PAGE;
+		} else if (ret < 0 && ret >= -4095) {
+			r->ret = ret;
+		} else {	/* unaligned, or "below 0": the search wrapped */
+			r->kind = PYVMA_SEQ_RET_ADDRESS;
+			r->ret = ret;
+		}
+		return;
+	}
+	if (op->kind == PYVMA_SEQ_INIT_STACK) {
+		/* exec: the stack at STACK_TOP_MAX, faulted, moved down to page a; what
+		 * is left of it at the top unmapped (the return value kept) */
+		vma = SEQ_CALL(w, pyvma_create_init_stack_vma(w->mm, &err));
+		if (SEQ_BUGGED(w))
+			return;
+		if (err || !vma) {
+			r->ret = err;
+			if (!err)
+				r->kind = PYVMA_SEQ_RET_CALLER_NOMEM;
+			return;
+		}
+		if (!seq_written(w, vma, r)) {
+			pyvma_vma_info(vma, &v);
+			ret = SEQ_CALL(w, pyvma_relocate_vma_down(vma, v.start - op->a * SEQ_PAGE));
+			if (!SEQ_BUGGED(w) && ret < 0)
+				r->ret = ret;
+		}
+		if (w->bugged)	/* (Python's KernelBug cleared the BUG first: not mirrored) */
+			return;
+		seq_walk(w);
+		for (i = 0; i < w->n && i < SEQ_ROWS; i++) {
+			if (w->rows[i].end != SEQ_STACK_TOP_MAX)
+				continue;
+			ret = SEQ_CALL(w, pyvma_munmap(w->mm, w->rows[i].start,
+						       w->rows[i].end - w->rows[i].start));
+			if (SEQ_BUGGED(w))
+				return;
+			if (ret < 0)
+				r->ret = ret;
+			break;
+		}
+		return;
+	}
+	i = seq_at(w, op->a);
+	if (i < 0) {
+		r->kind = PYVMA_SEQ_RET_NOVMA;
+		return;
+	}
+	vma = w->rows[i].vma;
+	switch (op->kind) {
+	case PYVMA_SEQ_PAGESIZE:
+		r->ret = pyvma_vma_mmu_pagesize(vma);
+		return;
+	case PYVMA_SEQ_RELOCATE:
+		if (seq_written(w, vma, r))
+			return;
+		ret = SEQ_CALL(w, pyvma_relocate_vma_down(vma, op->b * SEQ_PAGE));
+		if (!SEQ_BUGGED(w) && ret < 0)
+			r->ret = ret;
+		return;
+	case PYVMA_SEQ_WRITENOTIFY: {
+		int wants, dirty;
+
+		if (op->extra) {
+			pyvma_vma_set_ops(vma, op->extra - 1);
+			w->stale = 1;
+		}
+		/* the named file it maps can write back or not */
+		for (k = PYVMA_SEQ_F0; k < PYVMA_SEQ_NOBJS; k++)
+			if ((w->named >> k & 1) && w->rows[i].file &&
+			    (void *)w->file[k] == (void *)w->rows[i].file) {
+				pyvma_file_set(w->file[k], PYVMA_FILE_CAN_WRITEBACK, !!op->c);
+				break;
+			}
+		wants = SEQ_CALL(w, pyvma_vma_wants_writenotify(vma, op->b));
+		if (SEQ_BUGGED(w))
+			return;
+		dirty = SEQ_CALL(w, pyvma_vma_needs_dirty_tracking(vma));
+		if (SEQ_BUGGED(w))
+			return;
+		r->kind = PYVMA_SEQ_RET_WRITENOTIFY;
+		r->ret = (wants != 0) << 1 | (dirty != 0);
+		return;
+	}
+	}
+}
+
 /* ops.apply() of a valid operation other than fail: *r and w->bugged */
 static void seq_apply(struct seq_world *w, const struct pyvma_seq_op *op, struct seq_ret *r)
 {
@@ -484,6 +624,10 @@ static void seq_apply(struct seq_world *w, const struct pyvma_seq_op *op, struct
 	case PYVMA_SEQ_UFFD: case PYVMA_SEQ_EXTEND: case PYVMA_SEQ_STACK:
 	case PYVMA_SEQ_SPECIAL: case PYVMA_SEQ_ALL_LOCKS: case PYVMA_SEQ_LIMIT:
 		seq_apply_path(w, op, flags, r);
+		return;
+	case PYVMA_SEQ_WRITENOTIFY: case PYVMA_SEQ_UNMAPPED_AREA: case PYVMA_SEQ_PAGESIZE:
+	case PYVMA_SEQ_INIT_STACK: case PYVMA_SEQ_RELOCATE:
+		seq_apply_query(w, op, r);
 		return;
 	case PYVMA_SEQ_INSERT:
 		vma = SEQ_CALL(w, pyvma_vma_alloc(w->mm, s, e, op->c, flags));
@@ -584,6 +728,9 @@ static int seq_record(struct seq_world *w, struct pyvma_seq_rec *rec)
 
 	if (!seq_walk(w))
 		return -1;
+	for (i = 0; i < w->n; i++)	/* (a stack left at STACK_TOP_MAX: no page fits) */
+		if (w->rows[i].end / SEQ_PAGE > 0xffffffffUL)
+			return -1;
 	rec->nrows = w->n;
 	rec->map_count = pyvma_mm_map_count(w->mm);
 	pyvma_mm_counters(w->mm, rec->counters, 7);
@@ -628,8 +775,8 @@ static int seq_class(const struct pyvma_seq_rec *rec)
 	case PYVMA_SEQ_RET_INT:
 		if (rec->ret >= 0)
 			return 0;
-		return -rec->ret < PYVMA_SEQ_NCLASSES - PYVMA_SEQ_CLASS_ERRNO ?
-		       PYVMA_SEQ_CLASS_ERRNO - rec->ret : PYVMA_SEQ_NCLASSES - 1;
+		return -rec->ret < PYVMA_SEQ_CLASS_ERRNO_END - PYVMA_SEQ_CLASS_ERRNO ?
+		       PYVMA_SEQ_CLASS_ERRNO - rec->ret : PYVMA_SEQ_CLASS_ERRNO_END - 1;
 	case PYVMA_SEQ_RET_STATE:
 		return 5 + (rec->ret & 3);
 	case PYVMA_SEQ_RET_BUG:
@@ -640,6 +787,10 @@ static int seq_class(const struct pyvma_seq_rec *rec)
 		return 3;
 	case PYVMA_SEQ_RET_RETURNED:
 		return 9;
+	case PYVMA_SEQ_RET_WRITENOTIFY:
+		return PYVMA_SEQ_CLASS_WRITENOTIFY + (rec->ret & 3);
+	case PYVMA_SEQ_RET_ADDRESS:
+		return PYVMA_SEQ_CLASS_ADDRESS;
 	default:
 		return 4;
 	}
@@ -772,6 +923,89 @@ static int seq_gen_stack(struct seq_world *w, struct pyvma_seq_op *op)
 	return 1;
 }
 
+/* ops_query.gen_query(): one of the query operations (or, now and then, the
+ * operation that makes what it asks about); 0: none fits */
+static int seq_gen_query(struct seq_world *w, int kind, struct pyvma_seq_op *op)
+{
+	/* ops_query.PROTS and WN_OPS (extra: 0 its own, else 1 + PYVMA_OPS_*) */
+	static const long prots[] = { 0, 0x25 };
+	static const int wn_ops[] = { 0, 1, 1 + PYVMA_OPS_PAGE_MKWRITE, 1 + PYVMA_OPS_PFN_MKWRITE,
+				      1 + (PYVMA_OPS_OPEN | PYVMA_OPS_CLOSE) };
+	static const int aligns[] = { 1, 1, 2, 4 };
+	long s, e, p, top = 1, below = 0;
+	int i, j, ngaps = 0;
+	long gaps[SEQ_GEN_PAGES];
+	double r;
+
+	if (kind == PYVMA_SEQ_UNMAPPED_AREA) {
+		if (seq_rnd(w) < 0.15) {
+			for (p = 2; p < SEQ_GEN_PAGES - 1; p++)
+				if (seq_free(w, p, p + 2))
+					gaps[ngaps++] = p;
+			if (ngaps) {
+				/* a stack with its guard gap */
+				op->kind = PYVMA_SEQ_MAP;
+				op->a = op->c = gaps[seq_int(w, 0, ngaps - 1)];
+				op->b = op->a + 2;
+				op->flags = SEQ_BASE | 1UL << SEQ_F_GROWSDOWN;
+				return 1;
+			}
+		}
+		op->a = seq_int(w, 1, 4);
+		op->b = seq_int(w, 0, SEQ_GEN_PAGES / 2 - 1);
+		op->c = seq_int(w, op->b + 1, SEQ_GEN_PAGES + 8);
+		op->extra = aligns[seq_int(w, 0, 3)] << 1 | (seq_rnd(w) < 0.5);
+		return 1;
+	}
+	if (kind == PYVMA_SEQ_INIT_STACK) {
+		for (i = 0; i < w->n; i++)
+			if ((long)(w->rows[i].end / SEQ_PAGE) > top)
+				top = w->rows[i].end / SEQ_PAGE;
+		op->a = top < SEQ_GEN_PAGES && seq_rnd(w) < 0.8 ? seq_int(w, top, SEQ_GEN_PAGES)
+			: seq_int(w, 1, SEQ_GEN_PAGES);
+		return 1;
+	}
+	if (!w->n)
+		return 0;
+	i = seq_int(w, 0, w->n - 1);
+	seq_row_pages(w, i, &s, &e);
+	switch (kind) {
+	case PYVMA_SEQ_PAGESIZE:
+		op->a = seq_int(w, s, e - 1);
+		return 1;
+	case PYVMA_SEQ_RELOCATE:
+		if (s == 0)
+			return 0;
+		for (j = 0; j < w->n; j++)
+			if ((long)(w->rows[j].end / SEQ_PAGE) <= s &&
+			    (long)(w->rows[j].end / SEQ_PAGE) > below)
+				below = w->rows[j].end / SEQ_PAGE;
+		op->a = s;
+		op->b = below < s && seq_rnd(w) < 0.8 ? seq_int(w, 1, s - below) : seq_int(w, 1, s);
+		return 1;
+	}
+	/* writenotify: a shared file mapping, VM_PFNMAP now and then */
+	r = seq_rnd(w);
+	if (r < 0.2 && w->rows[i].file &&
+	    !(w->rows[i].flags & w->cfg->flag_values[SEQ_F_SHARED])) {
+		op->kind = PYVMA_SEQ_SET_FLAGS;
+		op->a = s;
+		op->flags = 1UL << SEQ_F_SHARED | 1UL << SEQ_F_MAYSHARE;
+		return 1;
+	}
+	if (r < 0.25) {
+		op->kind = PYVMA_SEQ_SET_FLAGS;
+		op->a = s;
+		op->flags = 1UL << SEQ_F_PFNMAP;
+		return 1;
+	}
+	op->a = seq_int(w, s, e - 1);
+	op->b = prots[seq_int(w, 0, 1)];
+	op->extra = wn_ops[seq_int(w, 0, 4)];
+	op->c = seq_rnd(w) < 0.5;
+	return 1;
+}
+
 /* one of the entry-point operations; 0: none fits the layout */
 static int seq_gen_entry(struct seq_world *w, int kind, struct pyvma_seq_op *op)
 {
@@ -842,6 +1076,9 @@ static int seq_gen_entry(struct seq_world *w, int kind, struct pyvma_seq_op *op)
 		if (seq_rnd(w) < 0.15)
 			op->flags |= 1UL << SEQ_F_LOCKED;
 		return 1;
+	case PYVMA_SEQ_UNMAPPED_AREA:
+	case PYVMA_SEQ_INIT_STACK:
+		return seq_gen_query(w, kind, op);
 	case PYVMA_SEQ_BRK:
 	case PYVMA_SEQ_INSERT:
 		if (!seq_gap(w, &s, &e))
@@ -862,6 +1099,8 @@ static int seq_gen_entry(struct seq_world *w, int kind, struct pyvma_seq_op *op)
 	if (kind == PYVMA_SEQ_FAULT) {
 		op->a = seq_int(w, s, e - 1);
 		return 1;
+	} else if (kind >= PYVMA_SEQ_WRITENOTIFY) {
+		return seq_gen_query(w, kind, op);
 	} else if (kind == PYVMA_SEQ_EXTEND) {
 		long nxt = SEQ_GEN_PAGES;
 		int i;
@@ -1130,7 +1369,8 @@ long pyvma_seq_run(const struct pyvma_seq_cfg *cfg, struct pyvma_seq_op *ops, lo
 		}
 		rec->ret_kind = r.kind;
 		rec->ret = r.kind == PYVMA_SEQ_RET_INT || r.kind == PYVMA_SEQ_RET_STATE ||
-			   r.kind == PYVMA_SEQ_RET_RETURNED ? r.ret : 0;
+			   r.kind == PYVMA_SEQ_RET_RETURNED || r.kind == PYVMA_SEQ_RET_WRITENOTIFY ||
+			   r.kind == PYVMA_SEQ_RET_ADDRESS ? r.ret : 0;
 		if (seq_record(w, rec)) {
 			ran = -1;
 			break;

@@ -392,10 +392,17 @@ int pyvma_unlink_file_vmas(struct vm_area_struct **vmas, int n);
 					 * 1 + PYVMA_OPS_* bits */
 #define PYVMA_SEQ_ALL_LOCKS 24		/* mm_take_all_locks(), mm_drop_all_locks() */
 #define PYVMA_SEQ_LIMIT 25		/* extra PYVMA_LIMIT_*, a pages (-1: unlimited) */
-#define PYVMA_SEQ_NKINDS 26
+#define PYVMA_SEQ_WRITENOTIFY 26	/* vma_wants_writenotify(a pages' VMA, b), then
+					 * vma_needs_dirty_tracking(); extra 0 its vm_ops, else
+					 * 1 + PYVMA_OPS_* installed first; c: can write back */
+#define PYVMA_SEQ_UNMAPPED_AREA 27	/* a pages in [b, c): extra align pages << 1 | topdown */
+#define PYVMA_SEQ_PAGESIZE 28		/* vma_mmu_pagesize() of a page's VMA */
+#define PYVMA_SEQ_INIT_STACK 29		/* create_init_stack_vma(), a fault, relocate to page a */
+#define PYVMA_SEQ_RELOCATE 30		/* relocate_vma_down() of a page's VMA by b pages */
+#define PYVMA_SEQ_NKINDS 31
 
 /* the flags an operation names (bit i of pyvma_seq_op.flags: fast.py FLAG_NAMES) */
-#define PYVMA_SEQ_NFLAGS 14
+#define PYVMA_SEQ_NFLAGS 15
 /* the named objects (pyvma_seq_op.av / .file; ids in a record's rows too):
  * av0, av1, f0, fc (a file whose ->mmap installs ->open/->close), then the files
  * of ops_paths.FILE_KINDS (their ->mmap / ->mmap_prepare behaviours), in the
@@ -424,6 +431,8 @@ int pyvma_unlink_file_vmas(struct vm_area_struct **vmas, int n);
 #define PYVMA_SEQ_RET_CALLER_NOMEM 5
 #define PYVMA_SEQ_RET_RETURNED 6	/* ret: a vma_modify_*() VMA not covering the range:
 					 * its start page << 20 | its end page */
+#define PYVMA_SEQ_RET_WRITENOTIFY 7	/* ret: wants_writenotify << 1 | needs_dirty_tracking */
+#define PYVMA_SEQ_RET_ADDRESS 8		/* ret: an address not a page nor an -errno */
 
 /* pyvma_seq_cfg.opts */
 #define PYVMA_SEQ_OPT_MMAP_CHECKS 1	/* mmap: mmap_region() (else __mmap_region()) */
@@ -432,9 +441,13 @@ int pyvma_unlink_file_vmas(struct vm_area_struct **vmas, int n);
 
 /* outcome classes of pyvma_seq_run's counts (per kind, PYVMA_SEQ_NCLASSES each):
  * ok, BUG, invalid, novma, caller nomem, the four merge states, returned, then -errno at
- * PYVMA_SEQ_CLASS_ERRNO + errno (errnos beyond: the last class) */
+ * PYVMA_SEQ_CLASS_ERRNO + errno (errnos beyond: PYVMA_SEQ_CLASS_ERRNO_END - 1), then
+ * writenotify's four answers (wants << 1 | dirty) and an address */
 #define PYVMA_SEQ_CLASS_ERRNO 10
-#define PYVMA_SEQ_NCLASSES 128
+#define PYVMA_SEQ_CLASS_ERRNO_END 128
+#define PYVMA_SEQ_CLASS_WRITENOTIFY 128
+#define PYVMA_SEQ_CLASS_ADDRESS 132
+#define PYVMA_SEQ_NCLASSES 133
 
 struct pyvma_seq_op {
 	int kind;

@@ -24,12 +24,13 @@ from .ops_paths import VM_OPS
 KINDS = ("map", "merge_new", "modify", "set_flags", "expand", "shrink", "split", "munmap",
          "mmap", "brk", "copy_vma", "vm_munmap", "fault", "insert", "fail", "mmap_file",
          "mmap_prepare", "mprotect", "name", "policy", "uffd", "extend", "stack", "special",
-         "all_locks", "limit")
+         "all_locks", "limit", "writenotify", "unmapped_area", "pagesize", "init_stack",
+         "relocate")
 KIND = {n: i for i, n in enumerate(KINDS)}
 #: the flags an encoded operation can name (bit i: FLAG_NAMES[i])
 FLAG_NAMES = ("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE", "VM_DONTDUMP",
               "VM_MAYBE_GUARD", "VM_SOFTDIRTY", "VM_EXEC", "VM_SHARED", "VM_MAYSHARE",
-              "VM_GROWSDOWN", "VM_LOCKED", "VM_IO", "VM_DONTEXPAND")
+              "VM_GROWSDOWN", "VM_LOCKED", "VM_IO", "VM_DONTEXPAND", "VM_PFNMAP")
 _FLAG_BIT = {n: 1 << i for i, n in enumerate(FLAG_NAMES)}
 #: the named objects (PYVMA_SEQ_AV0...): anon_vmas and files (f0, fc and the
 #: ops_paths.FILE_KINDS, made in C as ops.World.file() makes them)
@@ -54,8 +55,10 @@ _FAIL_NAME = {v: n for n, v in FAIL_IDS.items()}
 MAX_LENGTH = 2048
 _LIMIT = 1 << 40
 (_RET_INT, _RET_STATE, _RET_NOVMA, _RET_INVALID, _RET_BUG, _RET_CALLER_NOMEM,
- _RET_RETURNED) = range(7)
-_NCLASSES, _CLASS_ERRNO = 128, 10
+ _RET_RETURNED, _RET_WRITENOTIFY, _RET_ADDRESS) = range(9)
+#: outcome classes (PYVMA_SEQ_CLASS_*): -errno in [_CLASS_ERRNO, _ERRNO_END), then
+#: writenotify's four answers and an address
+_NCLASSES, _CLASS_ERRNO, _ERRNO_END, _CLASS_WRITENOTIFY, _CLASS_ADDRESS = 133, 10, 128, 128, 132
 #: where an operation's flag names are in its tuple
 _NAMES_AT = {"map": 4, "merge_new": 4, "insert": 4, "mmap": 4, "modify": 3, "set_flags": 2,
              "mmap_file": 4, "mmap_prepare": 4, "mprotect": 3, "uffd": 3, "special": 3}
@@ -90,6 +93,20 @@ def _obj(name: Any, allowed: tuple[str, ...]) -> int:
     if name not in allowed:
         raise ValueError(name)
     return OBJECTS[name]
+
+
+def _ops_extra(ops: Any) -> int:
+    """Harness vm_ops by callback names as an operation's extra: 0 for None (none
+    installed), else 1 + their PYVMA_OPS_* bits."""
+    if ops is None:
+        return 0
+    if isinstance(ops, (list, tuple)) and len(set(ops)) == len(ops):
+        return 1 + sum(1 << VM_OPS.index(n) for n in ops)
+    raise ValueError(ops)
+
+
+def _ops_names(extra: int) -> tuple[str, ...] | None:
+    return None if not extra else tuple(n for i, n in enumerate(VM_OPS) if (extra - 1) >> i & 1)
 
 
 def encode_op(op: Op) -> tuple[int, int, int, int, int, int, int, int]:
@@ -151,17 +168,27 @@ def encode_op(op: Op) -> tuple[int, int, int, int, int, int, int, int]:
         return kind, 0, 0, 0, _int(page), _int(b), 0, 0
     if name == "special":
         s, e, names, ops = a
-        if ops is None:
-            extra = 0
-        elif isinstance(ops, (list, tuple)) and len(set(ops)) == len(ops):
-            extra = 1 + sum(1 << VM_OPS.index(n) for n in ops)
-        else:
-            raise ValueError(ops)
-        return kind, 0, 0, extra, _int(s), _int(e), 0, _flags(names)
+        return kind, 0, 0, _ops_extra(ops), _int(s), _int(e), 0, _flags(names)
     if name == "all_locks":
         if a:
             raise ValueError(a)
         return kind, 0, 0, 0, 0, 0, 0, 0
+    if name == "writenotify":
+        page, prot, ops, wb = a
+        if not isinstance(wb, bool) or not 0 <= _int(prot):
+            raise ValueError(a)
+        return kind, 0, 0, _ops_extra(ops), _int(page), prot, int(wb), 0
+    if name == "unmapped_area":
+        length, low, high, align, topdown = a
+        if not isinstance(topdown, bool) or not 0 < _int(align) < 1 << 29:
+            raise ValueError(a)
+        return kind, 0, 0, align << 1 | int(topdown), _int(length), _int(low), _int(high), 0
+    if name in ("pagesize", "init_stack"):
+        (page,) = a
+        return kind, 0, 0, 0, _int(page), 0, 0, 0
+    if name == "relocate":
+        page, shift = a
+        return kind, 0, 0, 0, _int(page), _int(shift), 0, 0
     if name == "limit":
         which, pages = a
         # (None: unlimited, -1 in C; a negative limit is ops.valid()'s to refuse)
@@ -231,9 +258,15 @@ def decode_op(c: Any) -> Op:
     if name in ("extend", "stack"):
         return (name, s, e)
     if name == "special":
-        ops = None if not c.extra else tuple(
-            n for i, n in enumerate(VM_OPS) if (c.extra - 1) >> i & 1)
-        return (name, s, e, flags, ops)
+        return (name, s, e, flags, _ops_names(int(c.extra)))
+    if name == "writenotify":
+        return (name, s, e, _ops_names(int(c.extra)), bool(pgoff))
+    if name == "unmapped_area":
+        return (name, s, e, pgoff, int(c.extra) >> 1, bool(c.extra & 1))
+    if name in ("pagesize", "init_stack"):
+        return (name, s)
+    if name == "relocate":
+        return (name, s, e)
     if name == "all_locks":
         return (name,)
     if name == "limit":
@@ -241,10 +274,20 @@ def decode_op(c: Any) -> Op:
     return (name, _FAIL_NAME[s], int(c.extra))
 
 
+def _writenotify(ret: int) -> str:
+    """ops_query.apply_query()'s writenotify answer of a record's ret."""
+    return f"writenotify {ret >> 1 & 1} dirty_tracking {ret & 1}"
+
+
 def class_name(cls: int) -> str:
     """An outcome class of pyvma_seq_run()'s counts as Differ.exercised names it."""
+    if cls >= _CLASS_ADDRESS:
+        return "address"
+    if cls >= _CLASS_WRITENOTIFY:
+        return _writenotify(cls - _CLASS_WRITENOTIFY)
     if cls >= _CLASS_ERRNO:
-        return str(_CLASS_ERRNO - cls) if cls < _NCLASSES - 1 else f"-errno>{_NCLASSES - 1 - _CLASS_ERRNO}"
+        return (str(_CLASS_ERRNO - cls) if cls < _ERRNO_END - 1
+                else f"-errno>{_ERRNO_END - 1 - _CLASS_ERRNO}")
     if cls == 9:
         return "returned"
     if cls >= 5:
@@ -258,9 +301,13 @@ def record_class(r: Any) -> int:
     if kind == _RET_INT:
         if ret >= 0:
             return 0
-        return _CLASS_ERRNO - ret if -ret < _NCLASSES - _CLASS_ERRNO else _NCLASSES - 1
+        return _CLASS_ERRNO - ret if -ret < _ERRNO_END - _CLASS_ERRNO else _ERRNO_END - 1
     if kind == _RET_STATE:
         return 5 + (ret & 3)
+    if kind == _RET_WRITENOTIFY:
+        return _CLASS_WRITENOTIFY + (ret & 3)
+    if kind == _RET_ADDRESS:
+        return _CLASS_ADDRESS
     return {_RET_BUG: 1, _RET_INVALID: 2, _RET_NOVMA: 3, _RET_RETURNED: 9}.get(kind, 4)
 
 
@@ -367,6 +414,10 @@ class Runner:
             ret = MERGE_STATES.get(int(r.ret), "?")
         elif kind == _RET_RETURNED:
             ret = f"returned {int(r.ret) >> 20:#x}-{int(r.ret) & 0xfffff:#x}"
+        elif kind == _RET_WRITENOTIFY:
+            ret = _writenotify(int(r.ret))
+        elif kind == _RET_ADDRESS:
+            ret = f"address {int(r.ret) & (1 << 64) - 1:#x}"
         else:
             ret = {_RET_NOVMA: "novma", _RET_INVALID: "invalid", _RET_BUG: "BUG",
                    _RET_CALLER_NOMEM: "caller nomem"}[kind]

