@@ -3,8 +3,11 @@
  * What the glue's files share, and the order they are layered in.  Calls go one
  * way, down this list (tests/harness/test_csrc_layers.py checks it):
  *
- *   entry_seq.c      operation sequences in C: pyvma diff's fast path (second
- *                    unit, compiled last; it calls entry points of both units)
+ *   entry_seq_run.c  operation sequences in C, pyvma diff's fast path: the loop
+ *   entry_seq_gen.c  ... the generator
+ *   entry_seq.c      ... the world, one operation, its record (these three in
+ *                    the second unit, compiled last; they call entry points of
+ *                    both units)
  *   entry_static.c   entry points that need mm/vma.c's statics (first unit)
  *   entry_mmap.c     entry points: mmap, munmap, brk, gaps, rmap locking, ...
  *   entry_merge.c    entry points: merge, expand, shrink, modify, copy

@@ -37,13 +37,15 @@ GLUE_FIRST_UNIT = "entry_static.c"
 #: The rest of the glue, #included in this order by the second translation unit.
 #: Bottom up, by layer (csrc/pyvma_internal.h): runtime -> hooks -> objects -> entry
 #: points; no file calls a function of a file after it (tests/harness/test_csrc_layers.py).
-#: The last, GLUE_TOP_UNIT, is above the first unit's file too: it calls entry points
-#: of both units and none calls it.
+#: The last ones, GLUE_TOP_UNITS, are above the first unit's file too: they call entry
+#: points of both units and nothing below calls them.
 GLUE_SECOND_UNIT: tuple[str, ...] = ("runtime.c", "hooks.c", "hooks_file.c", "flags.c",
                                      "objects.c", "requests.c", "entry_merge.c",
-                                     "entry_mmap.c", "entry_seq.c")
-#: The top layer: operation sequences run in C (pyvma diff's fast path).
-GLUE_TOP_UNIT = "entry_seq.c"
+                                     "entry_mmap.c", "entry_seq.c", "entry_seq_gen.c",
+                                     "entry_seq_run.c")
+#: The top layer: operation sequences run in C (pyvma diff's fast path): the world,
+#: one operation and its record; the generator; the sequence loop.
+GLUE_TOP_UNITS: tuple[str, ...] = ("entry_seq.c", "entry_seq_gen.c", "entry_seq_run.c")
 
 
 def harness(cache: Path | None = None) -> Harness:

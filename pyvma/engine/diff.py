@@ -178,7 +178,7 @@ def diff(a: Kernel, b: Kernel, seed: int = 1, sequences: int = 200, length: int 
     *only*, default all both trees have): the divergences, each once, and stats.
     *sequences* random sequences are generated in Python (every operation kind) and
     *fast_sequences* (default FAST_PER_SEQUENCE a Python one, 0 where the builds
-    lack it) in C (the kinds csrc/entry_seq.c has), interleaved; each runs in C
+    lack it) in C (the kinds csrc/entry_seq_gen.c draws), interleaved; each runs in C
     when it can (engine/fast.py), a divergence is shrunk and reported the Python way."""
     d = Differ(a, b, only)
     seen: dict[tuple, Divergence] = {}

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""``pyvma diff``'s fast path: operation sequences run in C (csrc/entry_seq.c).
+"""``pyvma diff``'s fast path: operation sequences run in C (csrc/entry_seq*.c).
 
 An operation of :mod:`.ops` is encoded as a ``struct pyvma_seq_op`` (flags by
 name as bits of :data:`FLAG_NAMES`, so one encoding means the same on every

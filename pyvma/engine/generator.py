@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Seeded random operation sequences (``pyvma diff``'s Python-generated ones; the C
-generator in csrc/entry_seq.c draws the same kinds), valid by construction against
+generator in csrc/entry_seq_gen.c draws the same kinds), valid by construction against
 the layout the sequence builds."""
 from __future__ import annotations
 

@@ -24,7 +24,9 @@ LAYERS = (
     "entry_merge.c",    # entry points: merge, expand, shrink, modify, copy
     "entry_mmap.c",     # entry points: mmap, munmap, brk, gaps, rmap locks, ...
     "entry_static.c",   # entry points that need mm/vma.c's statics (its unit)
-    "entry_seq.c",      # operation sequences in C (second unit, above every entry point)
+    "entry_seq.c",      # operation sequences in C: the world, one operation, its record
+    "entry_seq_gen.c",  # operation sequences in C: the generator
+    "entry_seq_run.c",  # operation sequences in C: the loop (second unit, on top)
 )
 
 _COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.DOTALL)
@@ -119,10 +121,11 @@ def test_no_glue_file_uses_a_function_of_a_file_above_it():
 
 
 def test_the_build_compiles_the_layers_in_order_and_not_the_bench():
-    from pyvma.paths import GLUE_FIRST_UNIT, GLUE_SECOND_UNIT, GLUE_TOP_UNIT
+    from pyvma.paths import GLUE_FIRST_UNIT, GLUE_SECOND_UNIT, GLUE_TOP_UNITS
     from vma_internal.shim import second_tu_text, tu_text
-    assert GLUE_SECOND_UNIT[-1] == GLUE_TOP_UNIT
-    assert (*GLUE_SECOND_UNIT[:-1], GLUE_FIRST_UNIT, GLUE_TOP_UNIT) == LAYERS
+    top = len(GLUE_TOP_UNITS)
+    assert GLUE_SECOND_UNIT[-top:] == GLUE_TOP_UNITS
+    assert (*GLUE_SECOND_UNIT[:-top], GLUE_FIRST_UNIT, *GLUE_TOP_UNITS) == LAYERS
     second = second_tu_text(GLUE_SECOND_UNIT)
     units = second + tu_text(CSRC, GLUE_FIRST_UNIT)
     assert "bench" not in units and not list(CSRC.rglob("*bench*"))

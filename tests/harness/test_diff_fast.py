@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""`pyvma diff`'s fast path (csrc/entry_seq.c, pyvma/engine/fast.py): operation
+"""`pyvma diff`'s fast path (csrc/entry_seq*.c, pyvma/engine/fast.py): operation
 sequences run in C give, operation by operation, the Outcome ops.apply() gives
 through the Python API (return value, layout, every compared state field, WARNs,
 BUG) on each kernel; a one-line change planted in a scratch copy of a cached tree
