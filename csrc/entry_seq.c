@@ -237,6 +237,17 @@ static int seq_map(struct seq_world *w, const struct pyvma_seq_op *op, unsigned 
 	return 0;
 }
 
+/* The row of the VMA at @page for an operation on it; -1 with the outcome "novma"
+ * in @r when there is none (ops.apply()'s "novma"). */
+static int seq_target(struct seq_world *w, long page, struct seq_ret *r)
+{
+	int i = seq_at(w, page);
+
+	if (i < 0)
+		r->kind = PYVMA_SEQ_RET_NOVMA;
+	return i;
+}
+
 /* ops.modify_flags(): the existing-range merge, else split and set */
 static void seq_modify(struct seq_world *w, const struct pyvma_seq_op *op, unsigned long flags,
 		       struct seq_ret *r)
@@ -244,12 +255,10 @@ static void seq_modify(struct seq_world *w, const struct pyvma_seq_op *op, unsig
 	struct pyvma_site site;
 	struct vm_area_struct *vma, *prev, *merged;
 	unsigned long s = op->a * SEQ_PAGE, e, start;
-	int i = seq_at(w, op->a), state;
+	int i = seq_target(w, op->a, r), state;
 
-	if (i < 0) {
-		r->kind = PYVMA_SEQ_RET_NOVMA;
+	if (i < 0)
 		return;
-	}
 	vma = w->rows[i].vma;
 	start = w->rows[i].start;
 	e = op->b * SEQ_PAGE < w->rows[i].end ? op->b * SEQ_PAGE : w->rows[i].end;
@@ -339,11 +348,9 @@ static void seq_apply_path(struct seq_world *w, const struct pyvma_seq_op *op,
 				(unsigned long)op->a : op->a * SEQ_PAGE);
 		return;
 	}
-	i = seq_at(w, op->a);
-	if (i < 0) {
-		r->kind = PYVMA_SEQ_RET_NOVMA;
+	i = seq_target(w, op->a, r);
+	if (i < 0)
 		return;
-	}
 	vma = w->rows[i].vma;
 	start = w->rows[i].start;
 	e = op->b * SEQ_PAGE < w->rows[i].end ? op->b * SEQ_PAGE : w->rows[i].end;
@@ -501,11 +508,9 @@ static void seq_apply_query(struct seq_world *w, const struct pyvma_seq_op *op,
 		}
 		return;
 	}
-	i = seq_at(w, op->a);
-	if (i < 0) {
-		r->kind = PYVMA_SEQ_RET_NOVMA;
+	i = seq_target(w, op->a, r);
+	if (i < 0)
 		return;
-	}
 	vma = w->rows[i].vma;
 	switch (op->kind) {
 	case PYVMA_SEQ_PAGESIZE:
@@ -653,11 +658,9 @@ static void seq_apply(struct seq_world *w, const struct pyvma_seq_op *op, struct
 		return;
 	}
 	/* the operations on the VMA at page a */
-	i = seq_at(w, op->a);
-	if (i < 0) {
-		r->kind = PYVMA_SEQ_RET_NOVMA;
+	i = seq_target(w, op->a, r);
+	if (i < 0)
 		return;
-	}
 	vma = w->rows[i].vma;
 	switch (op->kind) {
 	case PYVMA_SEQ_SET_FLAGS:

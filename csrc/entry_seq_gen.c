@@ -10,6 +10,20 @@
 
 /* ---- the generator (ops.OpGenerator's choices, its own PRNG) --------------- */
 
+/* The first page of the first VMA starting at or above page @e (SEQ_GEN_PAGES if
+ * none): how far a VMA ending at @e may grow. */
+static long seq_next_start(const struct seq_world *w, long e)
+{
+	long nxt = SEQ_GEN_PAGES;
+	int i;
+
+	for (i = 0; i < w->n; i++)
+		if ((long)(w->rows[i].start / SEQ_PAGE) >= e &&
+		    (long)(w->rows[i].start / SEQ_PAGE) < nxt)
+			nxt = w->rows[i].start / SEQ_PAGE;
+	return nxt;
+}
+
 static unsigned long seq_next(struct seq_world *w)
 {
 	/* splitmix64 */
@@ -314,13 +328,7 @@ static int seq_gen_entry(struct seq_world *w, int kind, struct pyvma_seq_op *op)
 	} else if (kind >= PYVMA_SEQ_WRITENOTIFY) {
 		return seq_gen_query(w, kind, op);
 	} else if (kind == PYVMA_SEQ_EXTEND) {
-		long nxt = SEQ_GEN_PAGES;
-		int i;
-
-		for (i = 0; i < w->n; i++)
-			if ((long)(w->rows[i].start / SEQ_PAGE) >= e &&
-			    (long)(w->rows[i].start / SEQ_PAGE) < nxt)
-				nxt = w->rows[i].start / SEQ_PAGE;
+		long nxt = seq_next_start(w, e);
 		if (nxt <= e)
 			return 0;
 		op->a = s;
@@ -414,13 +422,7 @@ static void seq_gen_basic(struct seq_world *w, struct pyvma_seq_op *op)
 		return;
 	}
 	if (r < 0.80) {
-		long nxt = SEQ_GEN_PAGES;
-		int i;
-
-		for (i = 0; i < w->n; i++)
-			if ((long)(w->rows[i].start / SEQ_PAGE) >= e &&
-			    (long)(w->rows[i].start / SEQ_PAGE) < nxt)
-				nxt = w->rows[i].start / SEQ_PAGE;
+		long nxt = seq_next_start(w, e);
 		if (nxt > e) {
 			op->kind = PYVMA_SEQ_EXPAND;
 			op->a = s;
