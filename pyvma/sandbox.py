@@ -131,7 +131,7 @@ def pinned_tree(spec: str, cache: Path) -> Any:
         return None
     from .tree.kernel_tree import KernelTree
     return KernelTree(root=Path(data["root"]), name=data["name"],
-                      version=tuple(data["version"]),  # type: ignore[arg-type]
+                      version=tuple(data["version"]),
                       version_str=data["version_str"], origin=data["origin"],
                       features=frozenset(data["features"]), cache=cache)
 
