@@ -412,19 +412,16 @@ def parser() -> argparse.ArgumentParser:
                     help="with clear: keep the kernel trees and their .debs")
     sp.add_argument("--all", action="store_true", help=argparse.SUPPRESS)  # clear's default
     sp.set_defaults(fn=cmd_cache)
-    from . import sandbox  # --sandbox/--no-sandbox where a tree's code runs
+    from . import sandbox  # --sandbox/--no-sandbox; an untrusted tree's code in bubblewrap
     for name in sandbox.COMMANDS:
-        sandbox.add_options(sub.choices[name])
+        sandbox.add_options(sub.choices[name], DEFAULT_KERNEL)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        from . import sandbox  # an untrusted tree's code: this command in bubblewrap
-        rc = sandbox.run(args, sys.argv[1:] if argv is None else list(argv), DEFAULT_KERNEL)
-        if rc is not None:
-            return rc
+        args.argv = sys.argv[1:] if argv is None else list(argv)    # for the sandbox
         with wrap_shim_errors():
             return args.fn(args)
     except PyvmaError as exc:

@@ -71,8 +71,15 @@ ENV_KEEP_PREFIXES = ("LC_", "PYVMA_", "PYTHON", "PYTEST_", "HYPOTHESIS_", "ASAN_
 OUTPUT_OPTIONS = ("--ktap", "--junitxml", "--junit-xml", "--pyvma-results")
 
 
-def add_options(sp: argparse.ArgumentParser) -> None:
-    """``--sandbox`` / ``--no-sandbox`` on a command that runs a tree's code."""
+def add_options(sp: argparse.ArgumentParser, default_kernel: str) -> None:
+    """``--sandbox`` / ``--no-sandbox`` on a command that runs a tree's code, and its
+    function wrapped: run inside bubblewrap where it should be (see ``run``)."""
+    fn = sp.get_default("fn")
+
+    def sandboxed(args: argparse.Namespace) -> int:
+        rc = run(args, getattr(args, "argv", None) or sys.argv[1:], default_kernel)
+        return fn(args) if rc is None else rc
+    sp.set_defaults(fn=sandboxed)
     g = sp.add_mutually_exclusive_group()
     g.add_argument("--sandbox", dest="sandbox", action="store_const", const=True,
                    default=None, help="run the tree's code in bubblewrap (default for "
