@@ -5,7 +5,7 @@
 PYTHON ?= python3
 KERNELS ?= debian:7.x debian:linux-source-7.2 debian:6.12
 JOBS ?= 2
-APT_PACKAGES = liburcu-dev gcc make xz-utils git
+APT_PACKAGES = liburcu-dev gcc make xz-utils git bubblewrap
 
 .PHONY: all deps kernels run test check bench coverage matrix
 
@@ -15,7 +15,7 @@ all: test
 # the Python side (pip only when an import fails).
 deps:
 	@missing=; \
-	for tool in gcc make xz git tar dpkg-deb apt-get; do \
+	for tool in gcc make xz git tar dpkg-deb apt-get bwrap; do \
 		command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; \
 	done; \
 	echo "#include <urcu.h>" | gcc -E -x c - >/dev/null 2>&1 || missing="$$missing urcu.h"; \

@@ -142,7 +142,23 @@ def bench_kernel(spec: str, rounds: int, work: Path, repeat: int) -> dict:
     r["py_suite"] = secs
     r["py_suite_result"] = out.strip().splitlines()[-1] if out.strip() else ""
     r.update(c_tests_added(tree.root, work / f"ctests-{v}"))
+    r.update(sandbox_overhead(spec))
     return r
+
+
+def sandbox_overhead(spec: str, n: int = 5) -> dict:
+    """What bubblewrap adds to the patch loop's fixed cost: `pyvma build` of a cached
+    build, sandboxed (the default for a Debian tree) and --no-sandbox, alternated *n*
+    times after one warm-up each; medians."""
+    on, off = [], []
+    for i in range(n + 1):
+        a, rc_a, _ = timed(pyvma_cmd("build", "--kernel", spec, "--sandbox"), cwd=REPO)
+        b, rc_b, _ = timed(pyvma_cmd("build", "--kernel", spec, "--no-sandbox"), cwd=REPO)
+        if i and rc_a == 0 and rc_b == 0:
+            on.append(a)
+            off.append(b)
+    return {"sb_on": statistics.median(on) if on else None,
+            "sb_off": statistics.median(off) if off else None}
 
 
 def c_tests_added(root: Path, work: Path) -> dict:
@@ -256,6 +272,9 @@ def table(results: list[dict], peak: float) -> str:
             out.append(f"| upstream C tests added to pytest tests/upstream, {temp} (wall with "
                        f"{fmt(r.get(f'ct_{temp}_with'))}) | {k} | "
                        f"{fmt(r.get(f'ct_{temp}_added'))} | | | |")
+        out.append(f"| sandbox: warm `pyvma build` in bubblewrap vs --no-sandbox (median of "
+                   f"5, alternated) | {k} | {fmt(r.get('sb_on'))} | {fmt(r.get('sb_off'))} | "
+                   f"{ratio(r.get('sb_on'), r.get('sb_off'))} | |")
         out.append(f"| ops/s, Python-driven vs native C loop | {k} | {fmt(r.get('ops_py'), 'n')} | "
                    f"{fmt(r.get('ops_c'), 'n')} | {ratio(r.get('ops_py'), r.get('ops_c'))} | ≥ 0.3× |")
         out.append(f"| diff throughput, random sequences drawn and run in C, all state "

@@ -201,6 +201,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     b = build(tree, _config(args.kernel_config), args.sanitizer)
     secs = b.info.get("seconds", {})
     print(f"kernel   {tree.origin.get('label') or tree.version_str} ({tree.root})")
+    from .sandbox import status
+    print(f"sandbox  {status()}")
     print(f"build    {b.key}  {b.module_path}")
     print(f"shim     {b.info['shim']['extracted']} extracted, {b.info['shim']['stubs']} stubs, "
           f"{len(b.info['shim']['demoted'])} demoted")
@@ -410,12 +412,16 @@ def parser() -> argparse.ArgumentParser:
                     help="with clear: keep the kernel trees and their .debs")
     sp.add_argument("--all", action="store_true", help=argparse.SUPPRESS)  # clear's default
     sp.set_defaults(fn=cmd_cache)
+    from . import sandbox  # --sandbox/--no-sandbox; an untrusted tree's code in bubblewrap
+    for name in sandbox.COMMANDS:
+        sandbox.add_options(sub.choices[name], DEFAULT_KERNEL)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        args.argv = sys.argv[1:] if argv is None else list(argv)    # for the sandbox
         with wrap_shim_errors():
             return args.fn(args)
     except PyvmaError as exc:

@@ -132,7 +132,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     """Each kernel as a developer names it (a patched tree: its base and series), and
     the harness hooks of its build that bind nothing in the tree."""
     sess: _Session = config._pyvma  # type: ignore[attr-defined]
-    lines = []
+    from .sandbox import status
+    lines = [f"pyvma sandbox: {status()}"]
     for spec in sess.specs:
         tree = sess.tree(spec)
         if isinstance(tree, Exception):

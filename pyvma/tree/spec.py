@@ -40,6 +40,10 @@ def resolve(spec: str, cache: Path | None = None) -> KernelTree:
     if not isinstance(spec, str) or not spec.strip():
         raise SourceError(f"empty kernel spec {spec!r}. {_SPEC_HELP}")
     cdir = cache_dir(cache)
+    from ..sandbox import pinned_tree  # inside the sandbox: the tree resolved outside
+    pinned = pinned_tree(spec, cdir)
+    if pinned is not None:
+        return pinned
     if spec.startswith("debian:"):
         from .debian import _resolve_debian  # apt only for debian: specs
         return _resolve_debian(spec, cdir)

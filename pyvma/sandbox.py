@@ -1,0 +1,392 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Run a kernel tree's code confined: the command re-executed inside bubblewrap.
+
+A kernel tree is code: compiling it, loading the library built from it (its
+constructors run) and running upstream's harness (its Makefile's ``$(shell ...)``)
+run whatever the tree holds.  For a tree that comes from elsewhere -- a Debian
+package, a ``.deb`` or tarball, patches or mail -- pyvma resolves, fetches,
+extracts and patches it as itself (its own Python: apt, network, the cache), then
+runs the command again inside ``bwrap``:
+
+* no network (a network namespace with only ``lo``), no IPC, own PID namespace,
+  no further user namespaces, a new session (no terminal injection);
+* as uid/gid 65534 in a user namespace (mapped to the caller: files it creates
+  are the caller's), with no capabilities;
+* the file system read-only; ``/tmp`` a private tmpfs; ``/root``, ``/home``,
+  ``/run``, ``/var``, ``/srv``, ``/mnt``, ``/media``, ``/etc/ssh``, ``/etc/shadow``,
+  ``/etc/gshadow`` hidden (empty, read-only) but the paths the run names (trees,
+  patches, the checkout, Python's paths, the working directory) bound read-only;
+* writable: only ``$PYVMA_CACHE/sandbox/``, seen inside as ``$PYVMA_CACHE``
+  itself (the builds, objects, parses and results of sandboxed runs), with the
+  cache's ``kernels/`` and ``debs/`` bound read-only into it -- so nothing a run
+  outside the sandbox reads is written from inside it -- and the output files
+  the command names (``--ktap``, ``--junitxml``, ``--pyvma-results``, fuzz's
+  ``--save-dir``);
+* the environment cleared but for a list (``PATH``, locale, ``PYVMA_*``,
+  ``PYTHON*``, ``CC``, sanitizer options, ...).
+
+``PYVMA_SANDBOXED=1`` marks the inner run; it is honoured only inside a user
+namespace, so setting it outside does not switch the sandbox off.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import PyvmaError
+
+#: Set in the sandboxed process (and its children).
+INSIDE_VAR = "PYVMA_SANDBOXED"
+#: Why a run is not sandboxed (set for the unsandboxed run and its pytest child).
+OFF_VAR = "PYVMA_SANDBOX_OFF"
+#: What the sandbox may write (set for the sandboxed run, for its reports).
+WRITABLE_VAR = "PYVMA_SANDBOX_WRITABLE"
+#: The kernel specs the outer run resolved: spec -> the tree (JSON).
+TREES_VAR = "PYVMA_SANDBOX_TREES"
+#: bubblewrap's path (default: ``bwrap`` on PATH).
+BWRAP_VAR = "PYVMA_BWRAP"
+#: The unprivileged user (and group) the tree's code runs as.
+UID = 65534
+#: The commands that compile, load or run a tree's code.
+COMMANDS = ("test", "build", "shim", "diff", "replay", "oracle", "fuzz")
+#: The cache's part sandboxed runs write (bound as the cache inside the sandbox).
+SANDBOX_DIR = "sandbox"
+#: Read-only in the sandbox's cache: the trees (and the packages they came from).
+SHARED_DIRS = ("kernels", "debs")
+#: Hidden inside (empty, read-only); what a run names under them is bound back.
+MASKED = ("/root", "/home", "/run", "/var", "/srv", "/mnt", "/media", "/etc/ssh")
+MASKED_FILES = ("/etc/shadow", "/etc/gshadow", "/etc/sudoers")
+#: Environment variables kept (and prefixes of those kept) inside.
+ENV_KEEP = ("PATH", "HOME", "LANG", "LANGUAGE", "TERM", "COLUMNS", "LINES", "NO_COLOR",
+            "FORCE_COLOR", "CC", "TZ", "SOURCE_DATE_EPOCH", "LD_PRELOAD")
+ENV_KEEP_PREFIXES = ("LC_", "PYVMA_", "PYTHON", "PYTEST_", "HYPOTHESIS_", "ASAN_",
+                     "UBSAN_", "LSAN_")
+#: pytest options of ``pyvma test`` naming a file the run writes.
+OUTPUT_OPTIONS = ("--ktap", "--junitxml", "--junit-xml", "--pyvma-results")
+
+
+def add_options(sp: argparse.ArgumentParser, default_kernel: str) -> None:
+    """``--sandbox`` / ``--no-sandbox`` on a command that runs a tree's code, and its
+    function wrapped: run inside bubblewrap where it should be (see ``run``)."""
+    fn = sp.get_default("fn")
+
+    def sandboxed(args: argparse.Namespace) -> int:
+        rc = run(args, getattr(args, "argv", None) or sys.argv[1:], default_kernel)
+        return fn(args) if rc is None else rc
+    sp.set_defaults(fn=sandboxed)
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument("--sandbox", dest="sandbox", action="store_const", const=True,
+                   default=None, help="run the tree's code in bubblewrap (default for "
+                   "Debian packages, archives, patches and mail)")
+    g.add_argument("--no-sandbox", dest="sandbox", action="store_const", const=False,
+                   help="run the tree's code unconfined, as you (default for a directory "
+                   "or DIR@REF of your own)")
+
+
+# -- inside -------------------------------------------------------------------------
+
+def in_user_namespace() -> bool:
+    """True if this process runs in a user namespace other than the initial one."""
+    try:
+        with open("/proc/self/uid_map") as f:
+            maps = f.read().split()
+    except OSError:
+        return False
+    return maps != ["0", "0", "4294967295"]
+
+
+def inside() -> bool:
+    """True in a run pyvma started inside its sandbox."""
+    return os.environ.get(INSIDE_VAR) == "1" and in_user_namespace()
+
+
+def _interfaces() -> list[str]:
+    try:
+        with open("/proc/net/dev") as f:
+            rows = f.read().splitlines()[2:]
+    except OSError:
+        return ["?"]
+    return [r.split(":", 1)[0].strip() for r in rows if ":" in r]
+
+
+def status() -> str:
+    """One line: whether this run is sandboxed and, if so, what it observes of it."""
+    if not inside():
+        return "off: " + (os.environ.get(OFF_VAR) or "not started by pyvma test/build "
+                          "(pytest run directly)")
+    nets = [i for i in _interfaces() if i != "lo"]
+    net = "no network" if not nets else f"NETWORK: {', '.join(nets)}"
+    return (f"on: bubblewrap, uid {os.getuid()} gid {os.getgid()}, {net}, read-only but "
+            f"{os.environ.get(WRITABLE_VAR, '?')} and a private /tmp")
+
+
+def pinned_tree(spec: str, cache: Path) -> Any:
+    """The tree the outer run resolved for *spec* (inside the sandbox), or None."""
+    if not inside():
+        return None
+    try:
+        data = json.loads(os.environ.get(TREES_VAR) or "{}").get(spec)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    from .tree.kernel_tree import KernelTree
+    return KernelTree(root=Path(data["root"]), name=data["name"],
+                      version=tuple(data["version"]),
+                      version_str=data["version_str"], origin=data["origin"],
+                      features=frozenset(data["features"]), cache=cache)
+
+
+# -- outside: which trees, trusted or not --------------------------------------------
+
+def _groups(args: argparse.Namespace, default_kernel: str) -> list[dict[str, Any]]:
+    """The (spec, patches) the command resolves, in its arguments' terms."""
+    def g(spec, patch=None, series=None, chosen=None, three_way=False):
+        return {"spec": spec, "patch": list(patch or []), "series": series,
+                "patches": chosen, "three_way": three_way}
+    cmd, a = args.cmd, args
+    if cmd == "test":
+        return [g(s, a.patch, a.series, a.patches, a.three_way)
+                for s in (a.kernel or [default_kernel])]
+    if cmd == "build":
+        return [g(a.kernel, a.patch, a.series, a.patches, a.three_way)]
+    if cmd == "shim":
+        return [g(a.kernel)]
+    if cmd == "diff":
+        return [g(a.a, a.a_patch, a.a_series, a.a_patches),
+                g(a.b, a.b_patch, a.b_series, a.b_patches)]
+    if cmd == "replay":
+        return [g(k["spec"], k["patch"], k["series"], k["patches"])
+                for k in (a.kernels or [{"spec": default_kernel}])]
+    return [g(a.kernel, a.patch, a.series, a.patches)]       # oracle, fuzz
+
+
+def _untrusted(group: dict[str, Any], base: Any, cache: Path) -> str | None:
+    """Why a tree is untrusted (sandboxed by default), or None for a user's own."""
+    if group["patch"] or group["series"]:
+        return f"{group['spec']} with patches or mail applied"
+    kind = base.origin.get("kind")
+    if kind in ("debian", "deb"):
+        return f"{group['spec']} (a Debian package)"
+    if kind == "tarball":
+        return f"{group['spec']} (an archive)"
+    if Path(base.root).resolve().is_relative_to((cache / "kernels").resolve()):
+        return f"{group['spec']} (a tree pyvma extracted or patched)"
+    return None
+
+
+def _tree_json(tree: Any) -> dict[str, Any]:
+    return {"root": str(tree.root), "name": tree.name, "version": list(tree.version),
+            "version_str": tree.version_str, "origin": tree.origin,
+            "features": sorted(tree.features)}
+
+
+def probe(bwrap: str) -> str | None:
+    """None if bubblewrap runs the sandbox here; else why not, in a few words."""
+    path = shutil.which(bwrap)
+    if path is None:
+        return f"{bwrap} not found (Debian's bubblewrap package)"
+    cmd = [path, "--ro-bind", "/", "/", "--unshare-all", "--unshare-user", "--uid",
+           str(UID), "--gid", str(UID), "--disable-userns", "--tmpfs", "/tmp", "--dev",
+           "/dev", "--proc", "/proc", "--", "/bin/sh", "-c", "id -u"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{path} failed to start ({exc})"
+    if proc.returncode != 0 or proc.stdout.strip() != str(UID):
+        err = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+        return f"{path} fails its probe ({err})"
+    return None
+
+
+# -- outside: the bwrap command line ------------------------------------------------
+
+def _under(path: str, tops: tuple[str, ...]) -> bool:
+    return any(path == t or path.startswith(t.rstrip("/") + "/") for t in tops)
+
+
+def _hidden(path: str) -> bool:
+    """True if *path* is not visible inside unless bound (masked or in /tmp)."""
+    return _under(path, (*MASKED, "/tmp"))
+
+
+def _output_files(args: argparse.Namespace) -> list[str]:
+    outs: list[str] = []
+    if args.cmd == "test":
+        extra = list(args.pytest_args)
+        for i, a in enumerate(extra):
+            name, eq, value = a.partition("=")
+            if name in OUTPUT_OPTIONS:
+                v = value if eq else (extra[i + 1] if i + 1 < len(extra) else "")
+                if v:
+                    outs.append(v)
+    return outs
+
+
+def _input_paths(args: argparse.Namespace, groups: list[dict[str, Any]]) -> list[str]:
+    paths = [p for g in groups for p in (*g["patch"], g["series"]) if p]
+    if getattr(args, "maps", None):
+        paths.append(args.maps)
+    return paths
+
+
+def bwrap_command(bwrap: str, cache: Path, argv: list[str], trees: list[Any],
+                  inputs: list[str], outputs: list[str], out_dirs: list[str],
+                  extra_env: dict[str, str]) -> list[str]:
+    """The ``bwrap ... python -m pyvma ARGV`` command line."""
+    from .paths import PACKAGE, REPO
+    real_cache = os.path.realpath(cache)
+    box = Path(real_cache) / SANDBOX_DIR
+    box.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(box, 0o700)
+    cmd = [bwrap, "--ro-bind", "/", "/", "--unshare-all", "--unshare-user",
+           "--uid", str(UID), "--gid", str(UID), "--disable-userns", "--new-session",
+           "--die-with-parent", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    masked = [m for m in MASKED if os.path.isdir(m) and not os.path.islink(m)]
+    for m in masked:
+        cmd += ["--tmpfs", m]
+    for f in MASKED_FILES:
+        if os.path.isfile(f):
+            cmd += ["--ro-bind", "/dev/null", f]
+    # what the run reads: Python, the checkout, the trees, the patches, the cwd
+    ro = [sys.prefix, sys.exec_prefix, os.path.dirname(sys.executable), str(REPO),
+          str(PACKAGE), *sys.path, *(str(t.root) for t in trees), *inputs, os.getcwd()]
+    seen: set[str] = set()
+    for p in ro:
+        real = os.path.realpath(p) if p else ""
+        if real and real not in seen and os.path.exists(real) and _hidden(real) and \
+                not _under(real, (real_cache,)):
+            seen.add(real)
+            cmd += ["--ro-bind", real, real]
+            if os.path.abspath(p) != real and _hidden(os.path.abspath(p)):
+                cmd += ["--symlink", real, os.path.abspath(p)]
+    cmd += ["--bind", str(box), real_cache]
+    for d in SHARED_DIRS:
+        (Path(real_cache) / d).mkdir(exist_ok=True)
+        cmd += ["--ro-bind", f"{real_cache}/{d}", f"{real_cache}/{d}"]
+    writable = [f"{box} (as {real_cache})"]
+    for f in outputs:
+        real = os.path.realpath(f)
+        Path(real).touch()                  # an existing file is bound, then written
+        cmd += ["--bind", real, real]
+        writable.append(real)
+    for d in out_dirs:
+        real = os.path.realpath(d)
+        if os.path.isdir(real):
+            cmd += ["--bind", real, real]
+            writable.append(real)
+    for m in masked:
+        cmd += ["--remount-ro", m]
+    env = {k: v for k, v in os.environ.items()
+           if k in ENV_KEEP or k.startswith(ENV_KEEP_PREFIXES)}
+    env.pop(OFF_VAR, None)
+    env.update(extra_env)
+    env.update({INSIDE_VAR: "1", "PYVMA_CACHE": real_cache, WRITABLE_VAR: ", ".join(writable),
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO),
+                                                            env.get("PYTHONPATH")]))})
+    cmd += ["--clearenv"]
+    for k, v in sorted(env.items()):
+        cmd += ["--setenv", k, v]
+    cmd += ["--chdir", os.getcwd(), "--", sys.executable, "-m", "pyvma", *argv]
+    return cmd
+
+
+# -- the decision --------------------------------------------------------------------
+
+def prepare(args: argparse.Namespace, default_kernel: str) -> tuple[list[Any], list[str],
+                                                                     dict[str, Any]]:
+    """Resolve, fetch, extract and patch every tree the command uses (pyvma's own
+    code, outside any sandbox): the trees, why each untrusted one is, the pins."""
+    from .cache import cache_dir
+    from .tree import resolve
+    from .tree.patches import patched
+    cache = cache_dir()
+    trees, why, pins = [], [], {}
+    for g in _groups(args, default_kernel):
+        base = resolve(g["spec"])
+        pins[g["spec"]] = _tree_json(base)
+        trees.append(base)
+        if g["patch"] or g["series"] or g["patches"]:
+            trees.append(patched(g["spec"], g["patch"], g["series"], chosen=g["patches"],
+                                 three_way=g["three_way"]))
+        reason = _untrusted(g, base, cache)
+        if reason:
+            why.append(reason)
+    return trees, why, pins
+
+
+def run(args: argparse.Namespace, argv: list[str], default_kernel: str) -> int | None:
+    """Re-run the command inside bubblewrap if it should be; its exit status, or None
+    when the command is to run here (unsandboxed, with the reason in ``OFF_VAR``)."""
+    if args.cmd not in COMMANDS or inside():
+        return None
+    if args.cmd == "oracle" and args.kernel == "running":
+        from .oracle import versions
+        spec, how = versions.resolve_running()
+        print(f"pyvma oracle: --kernel running: {spec} ({how})", file=sys.stderr)
+        args.kernel = spec
+        argv = _replace_running(argv, spec)
+    trees, why, pins = prepare(args, default_kernel)
+    choice = getattr(args, "sandbox", None)
+    if choice is False:
+        os.environ[OFF_VAR] = "--no-sandbox"
+        return None
+    if choice is None and not why:
+        os.environ[OFF_VAR] = ("your own tree (a directory or DIR@REF): --sandbox "
+                               "confines it too")
+        return None
+    bwrap = os.environ.get(BWRAP_VAR) or "bwrap"
+    problem = probe(bwrap)
+    what = why[0] if why else "the tree"
+    if problem:
+        if choice:
+            raise PyvmaError(f"--sandbox: bubblewrap cannot run here: {problem}; install "
+                             "it (`apt-get install bubblewrap`) or drop --sandbox")
+        if os.geteuid() == 0:
+            raise PyvmaError(f"refusing to run the code of {what} as root unconfined: "
+                             f"bubblewrap cannot run here: {problem}; install it "
+                             "(`apt-get install bubblewrap`) or pass --no-sandbox")
+        print(f"pyvma: bubblewrap cannot run here ({problem}): the code of {what} runs "
+              f"unconfined as uid {os.geteuid()}", file=sys.stderr)
+        os.environ[OFF_VAR] = f"bubblewrap cannot run here: {problem}"
+        return None
+    from .cache import cache_dir
+    out_dirs = [args.save_dir] if args.cmd == "fuzz" else []
+    cmd = bwrap_command(bwrap, cache_dir(), argv, trees, _input_paths(args, _groups(
+        args, default_kernel)), _output_files(args), out_dirs, {TREES_VAR: json.dumps(pins)})
+    return _run_bwrap(cmd)
+
+
+def _replace_running(argv: list[str], spec: str) -> list[str]:
+    out = list(argv)
+    for i, a in enumerate(out):
+        if a == "--kernel=running":
+            out[i] = f"--kernel={spec}"
+        elif a == "running" and i > 0 and out[i - 1] == "--kernel":
+            out[i] = spec
+    return out
+
+
+def _run_bwrap(cmd: list[str]) -> int:
+    """Run *cmd* (a bwrap command line); the sandboxed command's exit status."""
+    r, w = os.pipe()
+    i = cmd.index("--unshare-all")
+    cmd = [*cmd[:i], "--json-status-fd", str(w), *cmd[i:]]
+    try:
+        proc = subprocess.Popen(cmd, pass_fds=(w,))
+    finally:
+        os.close(w)
+    with os.fdopen(r) as status_pipe:
+        reports = status_pipe.read()
+    rc = proc.wait()
+    if '"child-pid"' not in reports:
+        raise PyvmaError("bubblewrap could not set up the sandbox (its message is above); "
+                         "pass --no-sandbox to run unconfined")
+    return rc
