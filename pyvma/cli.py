@@ -250,13 +250,9 @@ def shim_report(shim, tree) -> str:
     lines += ["", "## stubs (made from the tree's prototype)"]
     from vma_internal import manifest
     for s in sorted(shim.stubs, key=lambda s: s.name):
-        by_arity = manifest.STUB_HOOKS_BY_ARITY.get(s.name, {})
-        params = s.text.split("\n", 1)[0].split("(", 1)[1]
-        arity = 0 if params.startswith("void)") else params.count(",") + 1
-        how = ("hook: " + manifest.STUB_HOOKS[s.name]) if s.name in manifest.STUB_HOOKS else \
-            ("hook: " + by_arity[arity]) if arity in by_arity else \
-            ("returns " + manifest.STUB_RETURNS[s.name]) if s.name in manifest.STUB_RETURNS \
-            else "no-op" if s.ret == "void" else "returns 0"
+        how = f"hook: {s.call}" + (f" (by {s.matched})" if s.matched != "name" else "") \
+            if s.call else ("returns " + manifest.STUB_RETURNS[s.name]) \
+            if s.name in manifest.STUB_RETURNS else "no-op" if s.ret == "void" else "returns 0"
         lines.append(f"{s.proto.where}\tstub\t{s.name}\t{how}")
     lines += ["", "## demoted to stubs or dropped (did not compile in userland)"]
     for name, why in sorted(shim.demoted.items()):
