@@ -92,6 +92,24 @@ def _maps_text(path: str) -> str:
         raise PyvmaError(f"--maps {path}: cannot read it ({exc.strerror})") from None
 
 
+def _around(op: tuple, before: tuple, after: tuple, draw) -> str:
+    """A loaded process's layout after *op*, drawn around what it changed (or, if
+    nothing, the pages it names): the VMAs there and two either side."""
+    from .api.diagram import near
+    changed = set(before) ^ set(after)
+    nums = [a for a in op[1:3] if isinstance(a, int)]
+    if changed:
+        lo, hi = min(r[0] for r in changed), max(r[1] for r in changed)
+    elif nums:
+        lo, hi = min(nums), max(nums)
+    else:
+        lo, hi = 0, 0
+    i, j = near(after, lo, hi)
+    hidden = [f"{n} VMAs {where} not shown" for n, where in
+              ((i, "below"), (len(after) - j, "above")) if n]
+    return draw(after[i:j]) + (f"\n({'; '.join(hidden)})" if hidden else "")
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     import json as _json
 
@@ -107,24 +125,29 @@ def cmd_replay(args: argparse.Namespace) -> int:
     for k in kernels:
         print(f"kernel {k.name}: {k.label}")
     results = []
+    starts = []
     maps_text = _maps_text(args.maps) if args.maps else None
     for k in kernels:
         k.clear_warnings()
         k.reset_services()
         with (k.mm() if maps_text is None else MM.from_smaps(k, maps_text)) as mm:
             w = World(k, mm)
+            starts.append(w.layout())
             if maps_text is not None:
-                print(f"{k.name}: loaded {args.maps}:\n" + mm.diagram())
+                print(f"{k.name}: loaded {args.maps}: {len(starts[-1])} VMAs\n"
+                      + layout_diagram(starts[-1]))
             results.append([apply(w, op) for op in ops])
         k.clear_warnings()
     for i, op in enumerate(ops):
         print(f"{i + 1}. {describe(op)}")
-        for k, res in zip(kernels, results):
+        for k, start, res in zip(kernels, starts, results):
             o = res[i]
             extra = (f"  WARN {'; '.join(o.warns)}" if o.warns else "") + \
                 (f"  BUG {o.bug}" if o.bug else "")
             print(f"   {k.name}: ret {o.ret}{extra}")
-            print("\n".join("      " + l for l in layout_diagram(o.layout).splitlines()))
+            text = layout_diagram(o.layout) if maps_text is None else \
+                _around(op, res[i - 1].layout if i else start, o.layout, layout_diagram)
+            print("\n".join("      " + l for l in text.splitlines()))
     skip = state_skip(kernels)
     for i in range(len(ops)):
         states = [{n: v for n, v in r[i].state.items() if n not in skip} for r in results]
@@ -252,13 +275,9 @@ def shim_report(shim, tree) -> str:
     lines += ["", "## stubs (made from the tree's prototype)"]
     from vma_internal import manifest
     for s in sorted(shim.stubs, key=lambda s: s.name):
-        by_arity = manifest.STUB_HOOKS_BY_ARITY.get(s.name, {})
-        params = s.text.split("\n", 1)[0].split("(", 1)[1]
-        arity = 0 if params.startswith("void)") else params.count(",") + 1
-        how = ("hook: " + manifest.STUB_HOOKS[s.name]) if s.name in manifest.STUB_HOOKS else \
-            ("hook: " + by_arity[arity]) if arity in by_arity else \
-            ("returns " + manifest.STUB_RETURNS[s.name]) if s.name in manifest.STUB_RETURNS \
-            else "no-op" if s.ret == "void" else "returns 0"
+        how = f"hook: {s.call}" + (f" (by {s.matched})" if s.matched != "name" else "") \
+            if s.call else ("returns " + manifest.STUB_RETURNS[s.name]) \
+            if s.name in manifest.STUB_RETURNS else "no-op" if s.ret == "void" else "returns 0"
         lines.append(f"{s.proto.where}\tstub\t{s.name}\t{how}")
     lines += ["", "## demoted to stubs or dropped (did not compile in userland)"]
     for name, why in sorted(shim.demoted.items()):

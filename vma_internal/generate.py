@@ -35,12 +35,14 @@ class Stub:
     ret: str = ""
     hook: str = ""          # the harness hook its body calls ("" for none)
     matched: str = ""       # how the hook was found: "name", "arity" or "signature"
+    call: str = ""          # the hook as its body has it, with the stub's parameter names
 
     @property
     def hook_function(self) -> str:
-        """The pyvma_hook_* function its body calls, or the hook text itself."""
-        m = re.search(r"\bpyvma_hook_\w+", self.hook)
-        return m.group(0) if m else self.hook
+        """The pyvma_hook_* function its body calls, or (a hook that is an expression
+        of the parameters) ``returns <expression>``."""
+        m = re.search(r"\bpyvma_hook_\w+", self.call)
+        return m.group(0) if m else f"returns {self.call}" if self.call else ""
 
 
 def param_types(params: str) -> tuple[str, ...]:
@@ -184,6 +186,7 @@ def make_stub(proto: Definition) -> Stub:
     if hook is None and value is None:
         hook = _hook_by_signature(proto.name, params)
         matched = "signature" if hook is not None else ""
+    call = ""
     if hook is not None:
         call = hook.format(*pnames)
         body = f"{{ {call}; }}" if ret == "void" else f"{{ return {call}; }}"
@@ -196,7 +199,7 @@ def make_stub(proto: Definition) -> Stub:
                 f" return __pyvma_r; }}")
     text = (f"static inline __attribute__((unused)) {ret} {proto.name}({named})"
             f"\n{body}")
-    return Stub(proto.name, proto, text, ret, hook or "", matched)
+    return Stub(proto.name, proto, text, ret, hook or "", matched, call)
 
 
 class Generator:

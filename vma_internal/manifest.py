@@ -197,13 +197,6 @@ HOOK_SIGNATURES: tuple[tuple[str, tuple[str, ...], str], ...] = (
      "pyvma_hook_i_mmap_root({1}, -1)"),
 )
 
-# Hooks that do one job for different signatures of the same kernel function: a patch
-# that moves from one to the other keeps the job done (compared as one).
-HOOK_ROLES: dict[str, str] = {
-    "pyvma_hook_i_mmap": "i_mmap tree insert/remove",
-    "pyvma_hook_i_mmap_root": "i_mmap tree insert/remove",
-}
-
 # Stub hooks whose call depends on the prototype's parameter count (the trees'
 # signatures differ); a tree whose count is not listed gets a plain stub.
 STUB_HOOKS_BY_ARITY: dict[str, dict[int, str]] = {

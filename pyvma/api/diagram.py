@@ -4,7 +4,10 @@
     0123456789
     AAA BB  CC
 
-One column a page; each VMA a letter (in address order); gaps are spaces.
+One column a page; each VMA a letter (in address order); gaps are spaces.  A
+layout spanning more than ``MAX_COLUMNS`` pages (any real process: its stack is
+near 0x7fff...) is drawn compressed: no ruler, a long VMA or gap shortened around
+a ``~``, rows wrapped; the legend keeps every address.
 """
 from __future__ import annotations
 
@@ -22,6 +25,8 @@ def draw(pages: Sequence[tuple[int, int]], legend: Sequence[str],
     if not pages:
         return "(empty)"
     last = max(e for _, e in pages)
+    if last > MAX_COLUMNS:
+        return _draw_compressed(pages, legend, letters)
     row = [" "] * last
     for i, (s, e) in enumerate(pages):
         for p in range(s, e):
@@ -29,6 +34,45 @@ def draw(pages: Sequence[tuple[int, int]], legend: Sequence[str],
     lines = ["".join(str(p % 10) for p in range(last)), "".join(row).rstrip()]
     lines += [f"{letters[i % len(letters)]}: {text}" for i, text in enumerate(legend)]
     return "\n".join(lines)
+
+
+MAX_COLUMNS = 256        # pages drawn one column each; beyond, compressed
+_RUN = 6                 # a VMA longer than this is drawn in _RUN columns around a "~"
+_GAP = 3                 # a gap longer than this is drawn " ~ "
+_WRAP = 96               # columns of a compressed row before it wraps
+
+
+def _draw_compressed(pages: Sequence[tuple[int, int]], legend: Sequence[str],
+                     letters: str) -> str:
+    """The drawing of a layout too wide for a column a page: each VMA at most _RUN
+    columns, each gap at most _GAP, in rows of at most _WRAP columns."""
+    cells: list[str] = []
+    prev_end = pages[0][0]
+    for i, (s, e) in enumerate(pages):
+        gap = s - prev_end
+        cells += [" "] * gap if gap <= _GAP else [" ", "~", " "]
+        ch = letters[i % len(letters)]
+        n = e - s
+        cells += [ch] * n if n <= _RUN else \
+            [ch] * (_RUN // 2) + ["~"] + [ch] * (_RUN - _RUN // 2 - 1)
+        prev_end = max(prev_end, e)
+    row = "".join(cells)
+    lines = [f"pages {pages[0][0]:#x}-{max(e for _, e in pages):#x}, {len(pages)} VMAs, "
+             f"compressed (a '~' stands for more pages of a VMA or a gap)"]
+    lines += [row[i:i + _WRAP].rstrip() for i in range(0, len(row), _WRAP)]
+    lines += [f"{letters[i % len(letters)]}: {text}" for i, text in enumerate(legend)]
+    return "\n".join(lines)
+
+
+def near(rows: Sequence[tuple], lo: int, hi: int, context: int = 2) -> tuple[int, int]:
+    """The slice [i, j) of *rows* (each (start, end, ...), in address order) to draw
+    around the range [lo, hi): the rows meeting it and *context* on either side."""
+    hit = [i for i, r in enumerate(rows) if r[0] <= hi and r[1] >= lo]
+    if not hit:
+        after = [i for i, r in enumerate(rows) if r[0] >= lo]
+        at = after[0] if after else len(rows)
+        hit = [at, at - 1] if at else [0]
+    return max(0, min(hit) - context), min(len(rows), max(hit) + 1 + context)
 
 
 def render(regions: Sequence, page: int = 0x1000, flag_names=None) -> str:

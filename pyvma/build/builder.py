@@ -125,7 +125,7 @@ def _build_into(out: Path, tree: KernelTree, config, sanitizer: str | None, key:
         with wrap_shim_errors():
             shim = build_shim(src, config, gen, harness, memo, check=False, tree_key=tree_hash)
         hooks = hook_bindings(shim.shim)
-        _check_hooks_kept(tree, config, root, hooks, harness)
+        _check_hooks_kept(tree, config, root, shim.shim, harness)
         (gen / "pyvma_tables.h").write_text(tables_text(src, harness.parse_cache))
         (gen / "pyvma_tu.c").write_text(tu_text(src, harness.first_unit))
         (gen / "pyvma_glue_tu.c").write_text(second_tu_text(harness.second_units))
