@@ -31,7 +31,7 @@ def definitions(text: str) -> dict[str, int]:
         if name.isupper() or not _has_body(text, m.end() - 1):
             continue
         out.setdefault(f"{name}()", text.count("\n", 0, m.start()) + 1)
-    return out
+    return dict(sorted(out.items(), key=lambda kv: kv[1]))
 
 
 def _has_body(text: str, paren: int) -> bool:
