@@ -87,12 +87,19 @@ def test_a_record_name_made_a_link_is_refused(name: str, tmp_path: Path, cache: 
     before = state(victim)
     rel_out = os.path.relpath(victim / "profile", cache / "kernels" / "x")
     for target in (str(victim / "profile"), rel_out):
-        p = patch_file(tmp_path, "evil.patch", GOOD + new_link(name, target))
-        line = build(capsys, tree, "--patch", str(p))
-        assert "pyvma keeps for its own records" in line and "nothing was applied" in line
+        p = patch_file(tmp_path, "evil.patch", GOOD + new_link(name, target),
+                       subject="$(touch /tmp/pwned)")
+        refused = None
+        try:
+            patched(str(tree), [str(p)])
+        except PatchError as exc:
+            refused = str(exc)
+        assert state(victim) == before, f"{victim / 'profile'} was written through a link"
+        assert refused and "pyvma keeps for its own records" in refused
+    line = build(capsys, tree, "--patch", str(p))
+    assert "pyvma keeps for its own records" in line and "nothing was applied" in line
     assert state(victim) == before
-    assert not list((cache / "kernels").glob("patched-*")) if (cache / "kernels").is_dir() \
-        else True
+    assert not list((cache / "kernels").glob("patched-*"))
 
 
 def test_the_record_is_written_through_no_link(tmp_path: Path, cache: Path,
@@ -248,7 +255,7 @@ def test_a_hunkless_section_with_a_space_is_checked(tmp_path: Path, tree: Path) 
 def test_a_form_feed_hides_no_section(tmp_path: Path, tree: Path) -> None:
     """A ``\\x0c`` in a hunk's last '+' line: the next section is still read (lines end
     at newlines only, as git reads them)."""
-    from pyvma.tree.patchparse import changes
+    from pyvma.tree.patches import changes
     diff = ("diff --git a/mm/vma.c b/mm/vma.c\n--- a/mm/vma.c\n+++ b/mm/vma.c\n"
             "@@ -1 +1,2 @@\n /* placeholder vma.c */\n+x\x0cy\n"
             "diff --git a/PYVMA_PATCHES.json b/PYVMA_PATCHES.json\nnew file mode 120000\n"
@@ -261,7 +268,7 @@ def test_a_form_feed_hides_no_section(tmp_path: Path, tree: Path) -> None:
 def test_every_section_git_reads_is_read(tmp_path: Path) -> None:
     """The sections of odd but valid patches (quoted names, spaces, renames, mode-only,
     hunk-less, removed '--- ' lines) are the ones ``git apply --numstat`` lists."""
-    from pyvma.tree.patchparse import changes
+    from pyvma.tree.patches import changes
     diff = ('diff --git "a/mm/t\\303\\251st.c" "b/mm/t\\303\\251st.c"\n'
             'new file mode 100644\nindex 0000000..e69de29\n'
             "diff --git a/mm/a b.c b/mm/a b.c\nold mode 100644\nnew mode 100755\n"
@@ -303,6 +310,21 @@ def test_escape_sequences_in_a_subject_reach_no_terminal(
         "placeholder vma.c", "not there")).encode()))
     rc, _, err = run(capsys, "build", "--kernel", str(tree), "--series", str(bad))
     assert rc == 2 and "\x1b" not in err and "\x07" not in err and "\\x1b" in err
+
+
+def test_cache_list_escapes_a_recorded_label(cache: Path,
+                                             capsys: pytest.CaptureFixture) -> None:
+    """A record an older pyvma wrote with the raw subject: ``cache list`` prints
+    its label escaped."""
+    import json
+    d = cache / "kernels" / "patched-0123456789ab-0123456789abcdef"
+    d.mkdir(parents=True)
+    (d / PATCHES_MARKER).write_text(json.dumps(
+        {"label": "7.3.4 + \x1b]0;pwned\x07 v1 [1]", "args": [], "base": {}}))
+    os.chmod(cache, 0o700)
+    rc, out, err = run(capsys, "cache", "list")
+    assert rc == 0, err
+    assert "\x1b" not in out and "\\x1b]0;pwned\\x07" in out, out
 
 
 # -- issue 23, item 4: what a failing patch adds that the tree already has -------------
