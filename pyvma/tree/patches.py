@@ -7,11 +7,15 @@ A patched tree is the whole base tree as ``git am`` sees it, in the cache
 to the base tree; every file a patch modifies, creates, renames or deletes — anywhere
 in the tree — is a private copy (from the base tree, or, for a Debian tree that holds
 only the build's subtrees, from the same package).  Nothing is written outside the
-scratch copy: every path a patch names is checked before anything is touched
-(absolute, ``..``, through a symlink of the tree or one an earlier patch creates: all
-refused).  A patch that does not apply names itself, every failing hunk
-(``file:line``), and whether it looks already applied.  The patched tree records what
-it holds (``PYVMA_PATCHES.json``: base, each patch's subject, message-id, sha256).
+scratch copy: every path a patch names -- as pyvma reads it (patchparse, git's rules)
+and as git's own --numstat lists it -- is checked before anything is touched
+(absolute, ``..``, ``.git``, pyvma's ``PYVMA_*`` names, through a symlink of the tree
+or one an earlier patch creates: all refused), and no symlink may lead out of the tree
+(links.py, the rule archives follow).  A patch that does not apply names itself,
+every failing hunk (``file:line``), whether it looks already applied, and what it adds
+that the tree already has (patchdefs).  The patched tree records what it holds
+(``PYVMA_PATCHES.json``: base, each patch's subject, message-id, sha256), written as
+a fresh file renamed into place: never through a link.
 """
 from __future__ import annotations
 
