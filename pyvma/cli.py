@@ -294,12 +294,13 @@ def cmd_cache(args: argparse.Namespace) -> int:
     from .cache import cache_dir, clear, collect_stale, usage
     root = cache_dir()
     if args.action == "list":
+        from .inputs import printable
         from .tree.markers import recorded_identity
         rows = usage(root)
         for name, size in rows:
             ident = recorded_identity(root / name) if name.startswith("kernels/patched-") \
                 else None
-            what = f"\t{ident['label']}" if ident else ""
+            what = f"\t{printable(str(ident['label']))}" if ident else ""
             print(f"{name}\t{size / (1 << 20):.1f} MiB{what}")
         print(f"total\t{sum(s for _, s in rows) / (1 << 20):.1f} MiB\t{root}")
         return 0
@@ -444,7 +445,8 @@ def main(argv: list[str] | None = None) -> int:
         with wrap_shim_errors():
             return args.fn(args)
     except PyvmaError as exc:
-        print(f"pyvma: error: {exc}", file=sys.stderr)
+        from .inputs import printable
+        print(f"pyvma: error: {printable(str(exc), keep_newlines=True)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("pyvma: interrupted", file=sys.stderr)

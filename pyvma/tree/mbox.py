@@ -18,6 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import SeriesError
+from ..inputs import printable, read_regular
+
+#: The most patches a series may number (``[PATCH 1/N]``), and the deepest MIME
+#: nesting a message may have: mail beyond them is refused, not read.
+MAX_PATCHES = 9999
+MAX_DEPTH = 20
 
 #: A line that starts a message, as git mailsplit's is_from_line() accepts it: ``From``,
 #: a sender token, and a date with a time of day and a year.
@@ -132,12 +138,23 @@ def _header(msg, name: str) -> str:
         text = str(make_header(decode_header(str(value))))
     except (LookupError, ValueError, UnicodeError):
         text = str(value)
-    return " ".join(text.split())
+    return printable(" ".join(text.split()))
+
+
+def _leaves(msg, depth: int = 0) -> list:
+    """The non-multipart parts of *msg*, in order (nesting bounded)."""
+    if not msg.is_multipart():
+        return [msg]
+    if depth >= MAX_DEPTH:
+        raise SeriesError(f"a message nests MIME parts more than {MAX_DEPTH} deep")
+    payload = msg.get_payload()
+    return [leaf for part in (payload if isinstance(payload, list) else [])
+            for leaf in _leaves(part, depth + 1)]
 
 
 def _patch_bytes(msg) -> bytes:
     """The inline body, plus patch attachments, byte-exact after transfer decoding."""
-    parts = [p for p in msg.walk() if not p.is_multipart()] if msg.is_multipart() else [msg]
+    parts = _leaves(msg)
     body = b""
     attached: list[bytes] = []
     for part in parts:
@@ -164,6 +181,11 @@ def _parse_tag(subject: str) -> tuple[int, int, int, str] | None:
         return None
     ver = re.search(r"\bv(\d+)\b", tag, re.I)
     nm = re.search(r"\b(\d+)\s*/\s*(\d+)\b", tag)
+    for num in ([ver.group(1)] if ver else []) + (list(nm.groups()) if nm else []):
+        if len(num) > len(str(MAX_PATCHES)) or int(num) > MAX_PATCHES:
+            raise SeriesError(f"the subject {printable(subject[:80])!r} numbers "
+                              f"{num[:12]}{'...' if len(num) > 12 else ''}: pyvma reads "
+                              f"series of at most {MAX_PATCHES} patches (and versions)")
     n, total = (int(nm.group(1)), int(nm.group(2))) if nm else (1, 1)
     return n, total, int(ver.group(1)) if ver else 1, rest
 
@@ -173,21 +195,25 @@ def read_series(path: Path, patches: str | None = None, version: int | None = No
     the subset *patches* (``1-8``) chosen on purpose."""
     import email
     import email.policy
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SeriesError(f"series {path}: {exc.strerror or exc}") from None
+    data = read_regular(path, "series", error=SeriesError)
     found: dict[int, list[tuple[MailPatch, str]]] = {}
     covers: dict[int, tuple[str, str, str]] = {}
     untagged: list[MailPatch] = []
     for raw in split_mbox(data):
-        msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+        try:
+            msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+        except RecursionError:
+            raise SeriesError(f"series {printable(str(path))}: a message nests MIME parts "
+                              f"more than {MAX_DEPTH} deep") from None
         subject = _header(msg, "Subject")
         mid = _header(msg, "Message-ID").strip("<>")
         if _REPLY.match(subject):
             continue                # a reply (review, interdiff): never a patch
-        body = _patch_bytes(msg)
-        tag = _parse_tag(subject)
+        try:
+            body = _patch_bytes(msg)
+            tag = _parse_tag(subject)
+        except SeriesError as exc:
+            raise SeriesError(f"series {printable(str(path))}: {exc}") from None
         if tag is None:
             if _DIFF_START.search(body) and subject:
                 untagged.append(MailPatch(len(untagged) + 1, 0, 1, subject, mid, body))

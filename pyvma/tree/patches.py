@@ -7,11 +7,15 @@ A patched tree is the whole base tree as ``git am`` sees it, in the cache
 to the base tree; every file a patch modifies, creates, renames or deletes — anywhere
 in the tree — is a private copy (from the base tree, or, for a Debian tree that holds
 only the build's subtrees, from the same package).  Nothing is written outside the
-scratch copy: every path a patch names is checked before anything is touched
-(absolute, ``..``, through a symlink of the tree or one an earlier patch creates: all
-refused).  A patch that does not apply names itself, every failing hunk
-(``file:line``), and whether it looks already applied.  The patched tree records what
-it holds (``PYVMA_PATCHES.json``: base, each patch's subject, message-id, sha256).
+scratch copy: every path a patch names -- as pyvma reads it (patchparse, git's rules)
+and as git's own --numstat lists it -- is checked before anything is touched
+(absolute, ``..``, ``.git``, pyvma's ``PYVMA_*`` names, through a symlink of the tree
+or one an earlier patch creates: all refused), and no symlink may lead out of the tree
+(links.py, the rule archives follow).  A patch that does not apply names itself,
+every failing hunk (``file:line``), whether it looks already applied, and what it adds
+that the tree already has (patchdefs).  The patched tree records what it holds
+(``PYVMA_PATCHES.json``: base, each patch's subject, message-id, sha256), written as
+a fresh file renamed into place: never through a link.
 """
 from __future__ import annotations
 
@@ -29,9 +33,13 @@ from typing import Any
 
 from ..cache import atomic_dir, cache_dir, file_lock, subdir
 from ..errors import PatchError
+from ..inputs import printable, read_regular
 from .kernel_tree import KernelTree
+from .links import escaping_links, link_problem
 from .markers import PATCHES_MARKER, recorded_identity  # noqa: F401  (recorded_identity: re-exported)
 from .mbox import Series, read_series
+from .patchdefs import already_has
+from .patchparse import Change, Malformed, changes, unquote_name
 from .scratch import SUBTREES, _from_package, _marker, _write_private, link_copy
 from .spec import resolve
 
@@ -111,17 +119,17 @@ def read_patches(patch_files: list[str] | None = None, series: str | None = None
     files = []
     for f in patch_files or []:
         path = Path(f).expanduser()
-        try:
-            text = path.read_bytes()
-        except OSError as exc:
-            raise PatchError(f"patch {f}: {exc.strerror or exc}") from None
+        text = read_regular(path, "patch", error=PatchError)
         if not re.search(rb"^(diff --git |--- )", text, re.M):
-            raise PatchError(f"patch {f} holds no diff (no 'diff --git' or '---' line)")
+            raise PatchError(f"patch {printable(f)} holds no diff (no 'diff --git' or "
+                             "'---' line)")
         files.append(str(path.absolute()))
         subject = re.search(rb"^Subject: *(?:\[[^\]]*\] *)?(.*)$", text, re.M)
-        patches.append(Patch(path.name, text,
-                             subject.group(1).decode(errors="replace") if subject else "",
-                             where=f"{len(patches) + 1}/{len(patch_files or [])} ({path.name})"))
+        name = printable(path.name)
+        patches.append(Patch(name, text,
+                             printable(subject.group(1).decode(errors="replace"))
+                             if subject else "",
+                             where=f"{len(patches) + 1}/{len(patch_files or [])} ({name})"))
     ser = None
     if chosen is not None and not series:
         raise PatchError("--patches chooses patches of a --series; give the series' mbox")
@@ -141,82 +149,34 @@ def read_patches(patch_files: list[str] | None = None, series: str | None = None
 # --------------------------------------------------------------------------
 # What a patch touches, and whether it may
 
-@dataclass(frozen=True)
-class Change:
-    """One file section of a patch: its paths and hunks."""
-
-    old: str | None         # None: created
-    new: str | None         # None: deleted
-    new_mode: int | None
-    hunks: tuple[int, ...]  # old-file line of each @@ hunk, in order
-
-
-def _unquote(path: str) -> str:
-    """git's C-quoted path ("a/f\\303\\251") to text."""
-    if not (path.startswith('"') and path.endswith('"')):
-        return path
-    body = path[1:-1].encode("latin-1", "backslashreplace").decode("unicode_escape")
-    return body.encode("latin-1").decode("utf-8", "replace")
-
-
-def _strip(path: str) -> str | None:
-    path = _unquote(path.strip())
-    if path == "/dev/null":
-        return None
-    if path.startswith("/"):
-        return path             # absolute: kept as it is, to be refused
-    return path.split("/", 1)[1] if "/" in path else path
-
-
-def changes(text: bytes) -> list[Change]:
-    """The file sections of a patch, as git apply -p1 reads them."""
-    out: list[Change] = []
-    cur: dict[str, Any] | None = None
-    left = [0, 0]                       # old and new lines of the hunk still to come
-
-    def flush() -> None:
-        if cur is not None and (cur["old"] or cur["new"]):
-            out.append(Change(cur["old"], cur["new"], cur["mode"], tuple(cur["hunks"])))
-
-    for raw in text.decode("utf-8", "surrogateescape").splitlines():
-        if left[0] > 0 or left[1] > 0:  # a hunk's body: '--- x' is a removed '-- x'
-            tag = raw[:1]
-            left[0] -= tag in (" ", "-", "")
-            left[1] -= tag in (" ", "+", "")
-            continue
-        if raw.startswith("diff --git "):
-            flush()
-            m = re.match(r'diff --git ("(?:[^"\\]|\\.)*"|\S+) ("(?:[^"\\]|\\.)*"|\S+)$', raw)
-            a, b = (_strip(m.group(1)), _strip(m.group(2))) if m else (None, None)
-            cur = {"old": a, "new": b, "mode": None, "hunks": []}
-        elif raw.startswith("--- ") and (cur is None or cur["hunks"]):
-            flush()
-            cur = {"old": _strip(raw[4:].split("\t")[0]), "new": None, "mode": None,
-                   "hunks": []}
-        elif cur is None:
-            continue
-        elif raw.startswith("--- "):
-            cur["old"] = _strip(raw[4:].split("\t")[0])
-        elif raw.startswith("+++ "):
-            cur["new"] = _strip(raw[4:].split("\t")[0])
-        elif raw.startswith(("new file mode ", "new mode ")):
-            cur["mode"] = int(raw.split()[-1], 8)
-        elif raw.startswith(("rename from ", "copy from ")):
-            cur["old"] = _unquote(raw.split(" ", 2)[2])
-        elif raw.startswith(("rename to ", "copy to ")):
-            cur["new"] = _unquote(raw.split(" ", 2)[2])
-        elif raw.startswith("@@ "):
-            m = re.match(r"@@ -(\d+)(?:,(\d+))? \+\d+(?:,(\d+))? @@", raw)
-            cur["hunks"].append(int(m.group(1)) if m else 0)
-            if m:
-                left[:] = [int(m.group(2) or 1), int(m.group(3) or 1)]
-    flush()
-    return out
+def sections(patch: Patch) -> list[Change]:
+    """The file sections of *patch* (patchparse.changes), a malformed one refused."""
+    try:
+        return changes(patch.text)
+    except Malformed as exc:
+        raise PatchError(f"patch {patch.where} is malformed: {printable(str(exc))}; "
+                         "nothing was applied") from None
 
 
 def touched_files(patch: Patch) -> list[str]:
     """Every path the patch reads or writes (old and new names)."""
-    return sorted({p for c in changes(patch.text) for p in (c.old, c.new) if p})
+    return sorted({p for c in sections(patch) for p in (c.old, c.new) if p})
+
+
+def git_names(patch: Patch) -> list[str]:
+    """Every path git apply itself reads from *patch* (its --numstat), so no section
+    pyvma's reading missed goes unchecked."""
+    proc = _git_apply(Path("/"), patch.text, "--numstat", "-z")
+    if proc.returncode != 0:
+        err = [l for l in proc.stderr.decode(errors="replace").splitlines() if l.strip()]
+        raise PatchError(f"patch {patch.where} is malformed: git apply reads "
+                         f"{printable(err[0] if err else 'nothing')!s}; nothing was applied")
+    out = []
+    for rec in proc.stdout.decode("utf-8", "surrogateescape").split("\0"):
+        parts = rec.split("\t", 2)
+        if len(parts) == 3 and parts[2]:
+            out.append(parts[2])
+    return out
 
 
 def _bad_path(rel: str) -> str | None:
@@ -230,28 +190,46 @@ def _bad_path(rel: str) -> str | None:
         return "a path with '..'"
     if any(part == ".git" for part in p.parts):
         return "a path into .git"
+    if p.parts and p.parts[0].upper().startswith("PYVMA_"):
+        return "a name pyvma keeps for its own records"
     return None
 
 
 def check_paths(ps: PatchSet, base: Path) -> None:
-    """Refuse the whole set before anything is touched: absolute, ``..``, or through a
-    symlink (of the base tree, or one an earlier patch creates)."""
+    """Refuse the whole set before anything is touched: absolute, ``..``, pyvma's own
+    names, through a symlink (of the base tree, or one an earlier patch creates), or a
+    symlink out of the tree -- every path as pyvma reads the patch and as git does."""
     links: set[str] = set()
+    out_link = ""
     for patch in ps.patches:
-        for c in changes(patch.text):
-            for rel in filter(None, (c.old, c.new)):
-                why = _bad_path(rel)
-                parents = PurePosixPath(rel).parents
-                via = next((str(d) for d in list(parents)[:-1]
-                            if str(d) in links or (base / d).is_symlink()), None)
-                if why is None and via is not None:
-                    why = f"a path through the symlink {via}"
-                if why:
-                    raise PatchError(f"patch {patch.where} names "
-                                     f"{rel!r}: {why}. pyvma writes only inside its scratch "
-                                     "copy; nothing was applied")
-            if c.new and c.new_mode is not None and stat.S_ISLNK(c.new_mode):
+        secs = sections(patch)
+        names = [p for c in secs for p in (c.old, c.new) if p] + git_names(patch)
+        for rel in dict.fromkeys(names):
+            why = _bad_path(rel)
+            parents = PurePosixPath(rel).parents
+            via = next((str(d) for d in list(parents)[:-1]
+                        if str(d) in links or (base / d).is_symlink()), None)
+            if why is None and via is not None:
+                why = f"a path through the symlink {via}"
+            if why:
+                raise PatchError(f"patch {patch.where} names {printable(repr(rel))}: {why}. "
+                                 "pyvma writes only inside its scratch copy; nothing was "
+                                 "applied")
+        for c in secs:
+            if not c.new:
+                continue
+            if c.new_mode is not None and stat.S_ISLNK(c.new_mode):
                 links.add(c.new)
+                target = "".join(c.added[:1])
+                why = link_problem(c.new, target) if c.added else None
+                if why and not out_link:
+                    out_link = (f"patch {patch.where} creates {printable(repr(c.new))}, "
+                                f"{printable(why)}: a tree may hold no link out of it "
+                                "(an archive may not either); nothing was applied")
+            elif c.old and (c.old in links or (base / c.old).is_symlink()):
+                links.add(c.new)        # a renamed or copied symlink
+    if out_link:
+        raise PatchError(out_link)
 
 
 def _privatise(base: KernelTree, dest: Path, ps: PatchSet) -> list[str]:
@@ -313,13 +291,13 @@ def _failing_hunks(dest: Path, patch: Patch) -> list[str]:
     scratch copy that is thrown away), and the files that are missing or in the way."""
     proc = _git_apply(dest, patch.text, "--reject", "--verbose")
     err = proc.stderr.decode(errors="replace")
-    by_file = {(c.new or c.old): c for c in changes(patch.text)}
+    by_file = {(c.new or c.old): c for c in sections(patch)}
     out: list[str] = []
     current = None
     for line in err.splitlines():
         m = re.match(r"Applying patch (.+?) with \d+ rejects?", line)
         if m:
-            current = _unquote(m.group(1))
+            current = unquote_name(m.group(1))
             continue
         m = re.match(r"Rejected hunk #(\d+)\.", line)
         if m and current:
@@ -332,10 +310,11 @@ def _failing_hunks(dest: Path, patch: Patch) -> list[str]:
                      r"already exists in working directory|wrong type|"
                      r"patch does not apply|.*beyond a symbolic link)$", line)
         if m and "patch failed" not in line:
-            out.append(f"{_unquote(m.group(1))}: {m.group(2)}")
+            out.append(f"{unquote_name(m.group(1))}: {m.group(2)}")
     for rej in dest.rglob("*.rej"):
         rej.unlink()
-    return out or [l for l in err.splitlines() if l.startswith("error:")][:3]
+    return [printable(h) for h in
+            out or [l for l in err.splitlines() if l.startswith("error:")][:3]]
 
 
 def _apply(base: KernelTree, dest: Path, ps: PatchSet) -> list[int]:
@@ -357,6 +336,12 @@ def _apply(base: KernelTree, dest: Path, ps: PatchSet) -> list[int]:
             lines.append("It looks already applied (its reverse applies): the tree has it, "
                          "or a revised form of it. Leave it out, e.g. with --patches.")
         else:
+            has = already_has(dest, sections(patch))
+            if has:
+                lines.append("It adds what the tree already has: "
+                             f"{printable(', '.join(has))}. A revised form of it looks "
+                             "merged: compare the two, then leave it out (--patches) "
+                             "or rebase it.")
             lines.append(_three_way_hint(base, patch))
         if ps.series is not None and n > len(ps.files) + 1:
             from .mbox import format_ranges
@@ -438,14 +423,42 @@ def patched_tree(spec: str, ps: PatchSet, cache: Path | None = None) -> KernelTr
                 link_copy(base.root, scratch)
                 fetched = _privatise(base, scratch, ps)
                 merged = _apply(base, scratch, ps)
+                _check_links(base, scratch, ps)
                 record = identity(spec, base, ps, fetched)
                 record["three_way_merged"] = merged
-                (scratch / PATCHES_MARKER).write_text(json.dumps(record, indent=1) + "\n")
+                write_record(scratch, PATCHES_MARKER, json.dumps(record, indent=1) + "\n")
     tree = resolve(str(final), cache)
     # the same patches may have been read from other paths when the tree was made:
     # the arguments that repeat this run are this run's
     return dataclasses.replace(tree, origin={**tree.origin,
                                              "replay_args": ["--kernel", spec, *ps.args()]})
+
+
+def _check_links(base: KernelTree, scratch: Path, ps: PatchSet) -> None:
+    """After the patches: no symlink they made (or renamed, or made a chain of) leads
+    out of the tree (links.link_problem, the rule archives follow too)."""
+    bad = escaping_links(scratch, base.root)
+    if bad:
+        rel, target = bad[0]
+        who = next((p.where for p in ps.patches if rel in touched_files(p)), "a patch")
+        raise PatchError(f"patch {who} leaves {printable(repr(rel))}, a link out of the "
+                         f"tree (to {printable(repr(target))}): a tree may hold no link "
+                         "out of it (an archive may not either); nothing was applied")
+
+
+def write_record(directory: Path, name: str, text: str) -> None:
+    """Write pyvma's *name* in *directory* without following any link a tree or patch
+    made: a fresh file (O_EXCL|O_NOFOLLOW) renamed over whatever is there."""
+    import tempfile
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.rename(tmp, directory / name)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def identity(spec: str, base: KernelTree, ps: PatchSet, fetched: list[str]) -> dict[str, Any]:
