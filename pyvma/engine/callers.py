@@ -64,7 +64,8 @@ def stat_account(k: Kernel, mm: MM, flags: int, pages: int) -> None:
 
 
 def add_counter(mm: MM, name: str, pages: int) -> None:
-    mm.set_counter(name, max(0, mm.counters[name] + pages))
+    """mm->*name* += pages (unsigned long arithmetic, as the kernel's)."""
+    mm.set_counter(name, (mm.counters[name] + pages) % (1 << 64))
 
 
 # -- the flags loop: mprotect_fixup(), mlock_fixup(), madvise_update_vma(), mseal ----
@@ -195,15 +196,14 @@ def _locked_pages(k: Kernel, mm: MM) -> int:
 def mlockall(k: Kernel, mm: MM, how: str) -> int:
     """mlockall(MCL_CURRENT[|MCL_ONFAULT]) (``current``/``onfault``), munlockall()
     (``munlockall``): apply_mlockall_flags(), mlock_fixup() on every VMA."""
-    vmas = mm.vmas()
-    if not vmas:
-        return 0
+    # address ranges, not VMA objects: each fixup may merge or free VMAs
+    ranges = [(v.start, v.end) for v in mm.vmas()]
     to_add = 0 if how == "munlockall" else f(k, "VM_LOCKED") | (
         f(k, "VM_LOCKONFAULT") if how == "onfault" else 0)
     ret = 0
-    for v in vmas:
+    for start, end in ranges:
         # each VMA on its own (a hole between them is no error here)
-        got = _lock_range(k, mm, v.start, v.end, to_add, populate=how == "current")
+        got = _lock_range(k, mm, start, end, to_add, populate=how == "current")
         ret = ret or got
     return ret
 

@@ -186,3 +186,34 @@ def describe_caller(op: Sequence) -> str | None:
 def calls_text() -> str:
     return "; ".join(f"{n}: {', '.join(s.calls)}" for n, s in SPECS.items())
 
+
+
+def caller_corpus() -> list[list[tuple]]:
+    """Each caller operation after the layouts it behaves differently in: mremap
+    next to its own source (before and after, faulted or not, anonymous or of a
+    file), in place and across a neighbour; the flags loop over two VMAs."""
+    base = ("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE")
+    out: list[list[tuple]] = []
+    for f in ("anon", "f0"):
+        for faulted in (False, True):
+            # map: every tree has it (6.12's mmap path is not in mm/vma.c)
+            setup: list[tuple] = [("map", 4, 8, 4, base, None, f)]
+            if faulted:
+                setup.append(("fault", 4))
+            for how in MREMAP_HOW[1:]:
+                for dst in (8, 0, 12):                  # after, before, apart
+                    out.append(setup + [("mremap", 4, 8, 4, dst, how)])
+                out.append(setup + [("mremap", 5, 7, 2, 12, how)])     # the middle
+            for new in (2, 6):
+                out.append(setup + [("mremap", 4, 8, new, None, "resize")])
+    two = [("map", 2, 6, 2, base, None, "anon"), ("fault", 2),
+           ("map", 6, 10, 6, base, None, "anon")]
+    for adv in ADVICE:
+        out.append(two + [("madvise", 3, 8, adv)])
+    for prot in ("r", "rw", ""):
+        out.append(two + [("mprotect_prot", 4, 10, prot)])
+    for how in ("mlock", "onfault"):
+        out.append(two + [("mlock", 3, 8, how), ("mlock", 3, 8, "munlock")])
+    out.append(two + [("mlockall", "current"), ("mlockall", "munlockall")])
+    out.append(two + [("mseal", 3, 5), ("mremap", 3, 5, 2, 14, "fixed")])
+    return out

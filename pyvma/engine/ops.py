@@ -33,6 +33,8 @@ BASE = ("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE")
 # extra flags the op generator mixes in: one that blocks merges, the sticky ones
 GEN_FLAGS = ("VM_DONTDUMP", "VM_MAYBE_GUARD", "VM_SOFTDIRTY", "VM_EXEC")
 GEN_PAGES = 24      # pages of address space the op generator works in
+#: the file name a ``map`` gives for an anonymous VMA (vm_ops NULL)
+ANON = "anon"
 
 #: operation -> the tree feature it needs (None: every tree the harness builds); an
 #: operation whose feature one tree of a diff lacks is left out for both
@@ -298,7 +300,13 @@ def apply(w: World, op: Op) -> Outcome:
         if name == "map":
             s, e, pgoff, names, av, f = a
             flags, missing = w.flags(names)
-            mm.account(mm.map(s * PAGE_SIZE, e * PAGE_SIZE, pgoff, flags, w.av(av), w.file(f)))
+            # file "anon": an anonymous VMA (vma_set_anonymous(): vm_ops NULL), as
+            # mmap makes one on trees whose mmap path is not in mm/vma.c
+            vma = mm.map(s * PAGE_SIZE, e * PAGE_SIZE, pgoff, flags, w.av(av),
+                         None if f == ANON else w.file(f))
+            if f == ANON:
+                vma.set_vm_ops(None)
+            mm.account(vma)
             ret = 0
         elif name == "merge_new":
             s, e, pgoff, names, av, f = a
