@@ -117,7 +117,8 @@ def fixup_loop(k: Kernel, mm: MM, s: int, e: int, newflags_of: Callable[[VMA], i
             return exc.ret
         if after is not None:
             after(vma)
-        prev, at = vma, end
+        # a merge with the next VMA took its part too: carry on after it
+        prev, at = vma, max(end, min(vma.end, e))
         if at >= e:
             return -errno.ENOMEM if hole else 0
         nxt = next((v for v in mm.vmas() if v.end > at), None)
