@@ -216,4 +216,11 @@ def caller_corpus() -> list[list[tuple]]:
         out.append(two + [("mlock", 3, 8, how), ("mlock", 3, 8, "munlock")])
     out.append(two + [("mlockall", "current"), ("mlockall", "munlockall")])
     out.append(two + [("mseal", 3, 5), ("mremap", 3, 5, 2, 14, "fixed")])
+    # mmap of a file whose ->mmap_prepare sets VMA fields, merging into a neighbour
+    # it did not make (the flags mmap gives a private writable file mapping)
+    mapped = base + ("VM_ACCOUNT", "VM_SOFTDIRTY")
+    for kind in ("fp", "fpa", "fps", "fph"):
+        for pgoff in (1, 2):
+            out.append([("map", 0, 2, 0, mapped, None, kind),
+                        ("mmap_prepare", 2, 4, pgoff, base, kind)])
     return out
