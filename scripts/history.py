@@ -14,6 +14,7 @@ Exit 1 if a change is neither found nor named, or a replay line does not exit 1;
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import re
 import shlex
@@ -43,6 +44,14 @@ NAMED = (
      "page tables: the harness moves none (move_page_tables() cannot fail part-way)"),
     (re.compile(r"\bhugetlb|\bpmd\b|\bpte\b|\bpud\b|tlb"), "page tables / huge pages: "
                                                            "not in the harness"),
+    (re.compile(r"\bfolio"), "page-level (folios): the harness has no pages"),
+    (re.compile(r"khugepaged|VM_HUGEPAGE"), "khugepaged registration: not in the harness"),
+    (re.compile(r"^\s*(int|long)\s+nr_pages;\s*$", re.M),
+     "the width of a local page count: no behaviour at the harness's sizes"),
+    (re.compile(r"pgoff_unfaulted"),
+     "MREMAP_DONTUNMAP's source page offset after unlink_anon_vmas(): the caller layer "
+     "does not restate unlink_anon_vmas() (the harness faults no pages to move): left "
+     "for the layer's next step"),
 )
 _FUNC = re.compile(r"^(?:[A-Za-z_][\w\s\*]*?)\b([A-Za-z_]\w*)\s*\([^;]*$")
 
@@ -91,8 +100,10 @@ def changes(a: Path, b: Path) -> list[dict]:
             if _code(ta) == _code(tb):
                 named = "comments, static or const only: no behaviour"
             else:
-                la, lb = set(ta.splitlines()), set(tb.splitlines())
-                changed = "\n".join(sorted(la ^ lb))
+                changed = "\n".join(
+                    ln[1:] for ln in difflib.unified_diff(ta.splitlines(), tb.splitlines(),
+                                                          lineterm="", n=0)
+                    if ln[:1] in "+-" and not ln.startswith(("+++", "---")))
                 named = next((why for rx, why in NAMED if rx.search(changed)), None)
             out.append({"file": f, "function": name, "named": named})
     return out
