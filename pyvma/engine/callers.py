@@ -19,7 +19,7 @@ from __future__ import annotations
 import errno
 from collections.abc import Callable, Sequence
 
-from ..api import MM, PAGE_SIZE, VMA, Kernel, KernelError
+from ..api import MM, PAGE_SIZE, VMA, File, Kernel, KernelError
 from .callers_spec import MADV_FLAG, PROT
 
 LOCKED_MASK = ("VM_LOCKED", "VM_LOCKONFAULT")
@@ -355,7 +355,7 @@ def move_vma(k: Kernel, mm: MM, vma: VMA, s: int, length: int, dst: int,
     return dst
 
 
-def fork(k: Kernel, parent: MM, file_of: Callable[[object], object]) -> MM:
+def fork(k: Kernel, parent: MM, file_of: Callable[[object], File | None]) -> MM:
     """dup_mmap(): the child gets every VMA but VM_DONTCOPY ones, VM_LOCKED and
     VM_LOCKONFAULT cleared; a VMA with an anon_vma gets a new one chained to the
     parent's (anon_vma_fork()), except VM_WIPEONFORK ones, which get none.  The

@@ -302,11 +302,11 @@ def apply(w: World, op: Op) -> Outcome:
             flags, missing = w.flags(names)
             # file "anon": an anonymous VMA (vma_set_anonymous(): vm_ops NULL), as
             # mmap makes one on trees whose mmap path is not in mm/vma.c
-            vma = mm.map(s * PAGE_SIZE, e * PAGE_SIZE, pgoff, flags, w.av(av),
-                         None if f == ANON else w.file(f))
+            made = mm.map(s * PAGE_SIZE, e * PAGE_SIZE, pgoff, flags, w.av(av),
+                          None if f == ANON else w.file(f))
             if f == ANON:
-                vma.set_vm_ops(None)
-            mm.account(vma)
+                made.set_vm_ops(None)
+            mm.account(made)
             ret = 0
         elif name == "merge_new":
             s, e, pgoff, names, av, f = a
