@@ -7,7 +7,7 @@ KERNELS ?= debian:7.x debian:linux-source-7.2 debian:6.12
 JOBS ?= 2
 APT_PACKAGES = liburcu-dev gcc make xz-utils git bubblewrap
 
-.PHONY: all deps kernels run test check bench coverage matrix
+.PHONY: all deps kernels run test check bench coverage matrix history
 
 all: test
 
@@ -51,6 +51,12 @@ test: deps kernels
 # one line per version (MATRIX_ARGS=--newest: the newest of each only).
 matrix: deps
 	$(PYTHON) scripts/matrix.py $(MATRIX_ARGS)
+
+# pyvma diff on every consecutive pair of the versions the matrix knows (and the
+# newest 6.12 -> 7.2 -> 7.3): each change to mm/vma*.c and the restated callers
+# found (a divergence whose replay exits 1) or named; HISTORY_ARGS=--markdown
+history: deps
+	$(PYTHON) scripts/history.py $(HISTORY_ARGS)
 
 bench: kernels
 	$(PYTHON) bench/run.py

@@ -15,6 +15,8 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from .engine.callers_spec import OP_ARGS as CALLER_OP_ARGS
+
 #: the user address space the operations work in, in pages (47-bit, 4 KiB pages)
 MAX_PAGE = 1 << 35
 #: file offsets of mappings, in pages
@@ -58,6 +60,8 @@ OP_ARGS: dict[str, tuple[str, ...]] = {
     "pagesize": (_PAGE,),
     "init_stack": (_PAGE,),
     "relocate": (_PAGE, "count"),
+    # pyvma/engine/callers_spec.py's system calls, from their specs
+    **CALLER_OP_ARGS,
 }
 #: operations whose first two page arguments are not a start and an end
 _NOT_RANGES = ("expand", "shrink", "copy_vma", "extend", "stack")

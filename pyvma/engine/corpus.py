@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 
+from .callers_spec import caller_corpus
 from .ops import BASE, FAIL_SITES, Op
 from .ops_paths import MORE_FAIL_SITES, entry_fault_scenarios, path_corpus
 from .ops_query import query_corpus
@@ -115,7 +116,7 @@ def entry_corpus() -> list[list[Op]]:
     # vma_modify_name/policy/flags_uffd, vma_merge_extend, stacks, special mappings,
     # mm_take_all_locks, ->mmap/->mmap_prepare behaviours, limits, other fault sites
     return (out + mprotect_corpus() + path_corpus(FAIL_SITES, MORE_FAIL_SITES)
-            + query_corpus(FAIL_SITES))
+            + query_corpus(FAIL_SITES) + caller_corpus())
 
 
 def mprotect_corpus() -> list[list[Op]]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..api import Kernel
+from .callers_spec import NOT_IN_DIFF, paths_differ
 from .corpus import corpus
 from .fast import FastDiff, refusal
 from .fast import available as fast_available
@@ -254,7 +255,9 @@ def diff(a: Kernel, b: Kernel, seed: int = 1, sequences: int = 200, length: int 
     stats["state_compared"] = [n for n in STATE_FIELDS if n not in d.skip]
     stats["state_compared_without"] = sorted(d.skip)
     stats["state_not_expressible"] = dict(STATE_NOT_EXPRESSIBLE)
-    stats["not_exercised"] = list(NOT_EXERCISED) + [
+    # a caller path the trees take differently: each ran its own, named
+    stats["caller_paths_differ"] = paths_differ(a, b)
+    stats["not_exercised"] = list(NOT_EXERCISED) + list(NOT_IN_DIFF) + [
         f"{op} ({feat if feat == 'not asked for' else f'feature {feat} lacking in a tree'})"
         for op, feat in sorted(d.ops_left_out.items())]
     return list(seen.values()), stats

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import random
 
+from .callers_spec import SPECS as CALLER_SPECS
+from .callers_spec import gen_caller
 from .ops import ALL_FAIL_SITES, BASE, ENTRY_OPS, FAIL_SITES, GEN_FLAGS, GEN_PAGES, OP_FEATURES, Op
 from .ops_paths import PATH_FEATURES, gen_path
 from .ops_query import QUERY_FEATURES, gen_query
@@ -72,6 +74,8 @@ class OpGenerator:
             return ("mprotect", s, e, flags)
         if name in QUERY_FEATURES:
             return gen_query(rnd, layout, name, GEN_PAGES)
+        if name in CALLER_SPECS:
+            return gen_caller(rnd, layout, name, GEN_PAGES)
         if name in PATH_FEATURES:
             op = gen_path(rnd, layout, name, self._flags, GEN_PAGES)
             # (a stack is mapped by mmap: not in a run without it)

@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 from ..api import MM, PAGE_SIZE, Kernel, KernelBug
 from ..api.registry import WALK_ROWS
 from ..errors import KernelError, PyvmaError, errno_of
+from . import callers
+from .callers import apply_caller
+from .callers_spec import SPECS as CALLER_SPECS
+from .callers_spec import lacking, valid_caller
 from .ops_paths import (
     MORE_FAIL_SITES,
     PATH_FEATURES,
@@ -29,6 +33,8 @@ BASE = ("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE")
 # extra flags the op generator mixes in: one that blocks merges, the sticky ones
 GEN_FLAGS = ("VM_DONTDUMP", "VM_MAYBE_GUARD", "VM_SOFTDIRTY", "VM_EXEC")
 GEN_PAGES = 24      # pages of address space the op generator works in
+#: the file name a ``map`` gives for an anonymous VMA (vm_ops NULL)
+ANON = "anon"
 
 #: operation -> the tree feature it needs (None: every tree the harness builds); an
 #: operation whose feature one tree of a diff lacks is left out for both
@@ -39,6 +45,8 @@ OP_FEATURES: dict[str, str | None] = {
     "vm_munmap": "vm_munmap", "fault": None, "insert": "insert_vm_struct", "fail": None,
     "mprotect": None,
     **PATH_FEATURES, **QUERY_FEATURES,
+    # the system calls as callers perform them (callers_spec.SPECS: a flag may be needed)
+    **{name: spec.feature for name, spec in CALLER_SPECS.items()},
 }
 #: the services a ``fail`` operation makes fail during the next operation (the
 #: corpus arms each of these during each operation; MORE_FAIL_SITES in fewer)
@@ -46,7 +54,7 @@ FAIL_SITES = ("prealloc", "vma_alloc", "anon_vma_clone", "fatal_signal")
 ALL_FAIL_SITES = FAIL_SITES + MORE_FAIL_SITES
 #: the operations calling an entry point a kernel caller uses (apply_entry, apply_path)
 ENTRY_OPS = frozenset(("mmap", "brk", "copy_vma", "vm_munmap", "fault", "insert", "fail",
-                       "mprotect", *PATH_FEATURES, *QUERY_FEATURES))
+                       "mprotect", *PATH_FEATURES, *QUERY_FEATURES, *CALLER_SPECS))
 #: the compared state beyond the layout; anon_pgoff only where both trees have one
 STATE_FIELDS = ("map_count", "avc", "vm_ops", "anon_pgoff", "close_calls", "counters",
                 "committed", "locks", "files")
@@ -66,10 +74,12 @@ def enabled_ops(*kernels: Kernel) -> tuple[frozenset[str], dict[str, str]]:
     """The operations every kernel can run, and the others with the feature lacking."""
     ok, left = set(), {}
     for op, feat in OP_FEATURES.items():
-        if feat is None or all(k.has(feat) for k in kernels):
+        need = lacking(op, kernels) if op in CALLER_SPECS else \
+            None if feat is None or all(k.has(feat) for k in kernels) else feat
+        if need is None:
             ok.add(op)
         else:
-            left[op] = feat
+            left[op] = need
     return frozenset(ok), left
 
 
@@ -256,6 +266,8 @@ def valid(w: World, op: Op) -> bool:
         return v is not None and free(a[1], a[1] + v[1] - v[0])
     if name == "fail":
         return a[0] in ALL_FAIL_SITES
+    if name in CALLER_SPECS:
+        return bool(valid_caller(name, a))
     ok = (valid_query if name in QUERY_FEATURES else valid_path)(name, a, free, within)
     return ok if ok is not None else name in OP_FEATURES
 
@@ -288,7 +300,13 @@ def apply(w: World, op: Op) -> Outcome:
         if name == "map":
             s, e, pgoff, names, av, f = a
             flags, missing = w.flags(names)
-            mm.account(mm.map(s * PAGE_SIZE, e * PAGE_SIZE, pgoff, flags, w.av(av), w.file(f)))
+            # file "anon": an anonymous VMA (vma_set_anonymous(): vm_ops NULL), as
+            # mmap makes one on trees whose mmap path is not in mm/vma.c
+            made = mm.map(s * PAGE_SIZE, e * PAGE_SIZE, pgoff, flags, w.av(av),
+                          None if f == ANON else w.file(f))
+            if f == ANON:
+                made.set_vm_ops(None)
+            mm.account(made)
             ret = 0
         elif name == "merge_new":
             s, e, pgoff, names, av, f = a
@@ -412,16 +430,17 @@ def apply_entry(w: World, op: Op) -> tuple[object, tuple]:
         return ret, missing
     if name == "mprotect":
         return apply_mprotect(w, op)
+    if name in CALLER_SPECS:
+        return apply_caller(w, op)
     return (apply_query if name in QUERY_FEATURES else apply_path)(w, op)
 
 
 def apply_mprotect(w: World, op: Op) -> tuple[object, tuple]:
-    """mprotect(2) of pages [s, e) of the VMA at *s* as mprotect_fixup() does it:
-    nothing when the flags are the VMA's; else vma_modify_flags() with prev the VMA
-    itself when the range starts inside it, else the VMA before it (adjacent or
-    not, as vma_prev() gives it), then the flags it left set on the VMA it returned
-    (a merge's sticky ones kept on trees passing them back).  0 when that VMA
-    covers [s, e), -errno (KernelError) when vma_modify_flags() fails."""
+    """One VMA's part of mprotect(2): pages [s, e) of the VMA at *s* to the flags
+    named, through callers.fixup() (mprotect_fixup(): nothing when the flags are
+    the VMA's, else vma_modify_flags() with prev as its loop passes it and the
+    flags it left set).  0 when the VMA returned covers [s, e), -errno
+    (KernelError) when vma_modify_flags() fails."""
     mm = w.mm
     _, s, e, names = op
     flags, missing = w.flags(names)
@@ -429,17 +448,8 @@ def apply_mprotect(w: World, op: Op) -> tuple[object, tuple]:
     if vma is None:
         return "novma", missing
     e = min(e, vma.end // PAGE_SIZE)
-    if flags == vma.flags:
-        return 0, missing
-    if s * PAGE_SIZE > vma.start:
-        prev = vma
-    else:
-        before = [v for v in mm.vmas() if v.end <= vma.start]
-        prev = before[-1] if before else None
-    out: list[int] = []
-    got = mm.modify_flags(mm.vmi(s * PAGE_SIZE), prev, vma, s * PAGE_SIZE, e * PAGE_SIZE,
-                          flags, flags_out=out)
-    got.set_flags(out[0])
+    got = callers.fixup(w.k, mm, callers.prev_of(mm, vma, s * PAGE_SIZE), vma,
+                        s * PAGE_SIZE, e * PAGE_SIZE, flags)
     if got.start <= s * PAGE_SIZE and e * PAGE_SIZE <= got.end:
         return 0, missing
     return f"returned {got.start // PAGE_SIZE:#x}-{got.end // PAGE_SIZE:#x}", missing

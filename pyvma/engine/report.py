@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..api.diagram import draw, side_by_side
+from .callers_spec import describe_caller
 from .ops import BASE, Op, Outcome
 from .ops_paths import describe_path
 from .ops_query import describe_query
@@ -33,7 +34,7 @@ def layout_diagram(layout: tuple) -> str:
 
 def describe(op: Op) -> str:
     name, *a = op
-    text = describe_path(op) or describe_query(op)
+    text = describe_path(op) or describe_query(op) or describe_caller(op)
     if text is not None:
         return text
     if name == "mmap":
@@ -86,6 +87,8 @@ def exercised_text(stats: dict) -> str:
                if without else "")
             + "".join(f"state no harness build expresses: {n} ({why})\n"
                       for n, why in stats.get("state_not_expressible", {}).items())
+            + "".join(f"caller path each tree takes its own way: {p}\n"
+                      for p in stats.get("caller_paths_differ", []))
             + f"not exercised by diff: {', '.join(stats.get('not_exercised', []))}\n"
             + coverage_text(stats))
 
@@ -147,6 +150,9 @@ def report_text(a: Kernel, b: Kernel, divs: list[Divergence], stats: dict) -> st
                 if miss:
                     out.append(f"  note: {', '.join(miss)} not a flag of "
                                f"{(a if side == 'a' else b).version} (left out there)")
+        for p in stats.get("caller_paths_differ", []):
+            if any(op[0] == p.split()[0] and p.split()[1].rstrip(":") in op for op in d.ops):
+                out.append(f"  note: {p}")
         for line in (d.differing_state() if bool(d.a.bug) == bool(d.b.bug) else []):
             out.append(f"  state differs (A / B): {line}")
         out.append("  before the last operation (both):")
