@@ -286,9 +286,10 @@ def cmd_cache(args: argparse.Namespace) -> int:
         for p in collect_stale(root):
             print(f"removed {p}")
         return 0
-    gone = clear(root, keep_kernels=args.keep_kernels)
+    gone, alien = clear(root, keep_kernels=args.keep_kernels)
     kept = "locks/" + (", kernels/ and debs/" if args.keep_kernels else "")
-    print(f"cleared {root}: {' '.join(gone) or 'nothing to clear'} (kept {kept})")
+    print(f"cleared {root}: {' '.join(gone) or 'nothing to clear'} (kept {kept})"
+          + (f"; left alone, not pyvma's: {' '.join(alien)}" if alien else ""))
     return 0
 
 
