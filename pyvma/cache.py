@@ -353,9 +353,9 @@ def disk_usage(path: Path, seen: set[tuple[int, int]]) -> int:
 _PER_ENTRY = ("kernels", "builds", "debs", "failed")
 #: everything pyvma makes at the top of its cache: all ``clear`` may remove
 OWN_ENTRIES = frozenset({
-    "apt", "builds", "debs", "failed", "hashes", "hypothesis", "kernels", "members",
-    "objs", "parsecache", "pytest-cache", "results", "shimmemo", "tmp", "upstream-c",
-    "widemap"})
+    "apt", "benchmarks", "builds", "debs", "failed", "hashes", "hypothesis", "kernels", "members",
+    "objs", "parsecache", "pytest-cache", "results", "sandbox", "shimmemo", "tmp",
+    "upstream-c", "widemap"})
 #: kept by ``clear(keep_kernels=True)``: the trees and the verified .debs
 KERNEL_DIRS = ("kernels", "debs")
 #: never removed by ``clear``: the lock files other runs may hold right now
@@ -404,19 +404,20 @@ def clear(root: Path, keep_kernels: bool = False) -> tuple[list[str], list[str]]
             raise CacheError(f"cache clear: a pyvma run is building or fetching in {q} "
                              f"(it holds {LOCK_DIR}/{IN_USE_LOCK}); nothing was removed: "
                              "clear again when it ends") from None
-        gone, alien = [], []
-        for e in sorted(root.iterdir()):
-            if e.name in (LOCK_DIR, MARKER) or (keep_kernels and e.name in KERNEL_DIRS):
+        gone: list[str] = []
+        alien: list[str] = []
+        for entry in sorted(root.iterdir()):
+            if entry.name in (LOCK_DIR, MARKER) or (keep_kernels and entry.name in KERNEL_DIRS):
                 continue
-            if e.name not in OWN_ENTRIES:
-                alien.append(e.name)
+            if entry.name not in OWN_ENTRIES:
+                alien.append(entry.name)
                 continue
-            if e.is_dir() and not e.is_symlink():
-                _rmtree(e)
+            if entry.is_dir() and not entry.is_symlink():
+                _rmtree(entry)
             else:
                 with contextlib.suppress(FileNotFoundError):
-                    e.unlink()
-            gone.append(e.name)
+                    entry.unlink()
+            gone.append(entry.name)
     finally:
         os.close(fd)
     _trusted.discard(str(root))

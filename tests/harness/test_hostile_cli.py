@@ -21,6 +21,16 @@ from pyvma import upstream_c
 
 from .test_source import make_fake_tree
 
+REPO = Path(cli.__file__).resolve().parents[1]
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment of a child python: this checkout's pyvma, no xdist worker."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PYTEST_XDIST", "HYPOTHESIS_"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return {**env, **extra}
+
 
 @pytest.fixture()
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -222,3 +232,178 @@ def test_make_never_expands_the_cache_path(name: str, tmp_path: Path) -> None:
     assert not mark.exists(), "make ran the $(shell ...) of the cache path"
     assert not [p for p in (cache / "upstream-c").iterdir() if p.name.startswith(
         ("names-", "src-"))]
+
+
+# --------------------------------------------------------------------------
+# options: given twice, contradictory, flag names no kernel has
+
+
+OPS = '[["map", 0, 4, 0, ["VM_READ"], null, null]]'
+TWICE = [
+    (["replay", "--ops", OPS, "--ops", '[["munmap", 0, 4]]'], "--ops given twice"),
+    (["build", "--kernel-config", "CONFIG_MEM_SOFT_DIRTY=y", "--kernel-config",
+      "CONFIG_MEM_SOFT_DIRTY=n"], "contradicts"),
+    (["test", "--kernel-config", "CONFIG_MEM_SOFT_DIRTY=n", "--kernel-config",
+      "CONFIG_MEM_SOFT_DIRTY=y"], "contradicts"),
+    (["replay", "--ops", OPS, "--kernel-config", "CONFIG_MEM_SOFT_DIRTY=y",
+      "--kernel-config", "CONFIG_MEM_SOFT_DIRTY=n"], "contradicts"),
+]
+
+
+@pytest.mark.parametrize("argv,want", TWICE, ids=[a[0] + "-" + w for a, w in TWICE])
+def test_an_option_given_twice_or_both_ways_is_refused(argv: list[str], want: str,
+                                                       cache: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    rc, out, err = run(capsys, *argv)
+    line = one_line_error(err)
+    assert rc == 2 and out == "" and want in line, line
+    assert not cache.exists()           # refused before anything ran
+
+
+def test_the_same_config_twice_is_one(capsys: pytest.CaptureFixture) -> None:
+    args = cli.parser().parse_args(["build", "--kernel-config", "CONFIG_MEM_SOFT_DIRTY=n",
+                                    "--kernel-config", "CONFIG_MEM_SOFT_DIRTY=n"])
+    assert args.kernel_config == ["CONFIG_MEM_SOFT_DIRTY=n"]
+
+
+def test_a_flag_name_no_kernel_has_is_refused(kernel, kernel_spec: str,
+                                              capsys: pytest.CaptureFixture) -> None:
+    bad = '[["map", 0, 4, 0, ["VM_READ", "VM_RAED"], null, null], ["munmap", 1, 2]]'
+    rc, out, err = run(capsys, "replay", "--kernel", kernel_spec, "--ops", bad)
+    line = one_line_error(err)
+    assert rc == 2 and "VM_RAED" in line and "VM_READ," not in line, line
+    rc, out, err = run(capsys, "replay", "--kernel", kernel_spec, "--ops", OPS)
+    assert rc == 0 and "ret 0" in out, (out, err)
+
+
+# --------------------------------------------------------------------------
+# --maps: a FIFO, a device or a huge file is refused, never waited on
+
+
+@pytest.mark.parametrize("what", ["fifo", "device", "huge"])
+def test_maps_that_is_no_regular_file_or_too_big(what: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    if what == "fifo":
+        path = tmp_path / "fifo"
+        os.mkfifo(path)
+    elif what == "device":
+        path = Path("/dev/zero")
+    else:
+        path = tmp_path / "huge"
+        with open(path, "wb") as f:
+            f.truncate(cli.MAX_MAPS + 1)             # sparse
+    try:
+        proc = subprocess.run([sys.executable, "-m", "pyvma", "replay", "--ops", OPS,
+                               "--maps", str(path)], cwd=REPO, capture_output=True,
+                              text=True, timeout=120, env=child_env())
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"pyvma replay --maps {what} hangs")
+    line = one_line_error(proc.stderr)
+    assert proc.returncode == 2 and str(path) in line, line
+    assert ("larger than" if what == "huge" else "not a regular file") in line
+
+
+# --------------------------------------------------------------------------
+# a kernel version with '/' and other unsafe characters: file names and test ids
+
+
+UNSAFE_EXTRA = "-rc1/../x y[1]::z"
+
+
+def test_unsafe_extraversion_in_test_ids(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    root = make_fake_tree(tmp_path / "tree", 7, 2, 1)
+    mk = (root / "Makefile").read_text().replace("EXTRAVERSION =",
+                                                 f"EXTRAVERSION = {UNSAFE_EXTRA}")
+    (root / "Makefile").write_text(mk)
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "test_ids.py").write_text("def test_one(kernel_spec):\n    pass\n")
+    env = child_env(PYVMA_CACHE=str(tmp_path / "cache"))
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "pyvma.pytest_plugin",
+                           "-p", "no:cacheprovider", "--collect-only", "-q", "--rootdir",
+                           str(tmp_path / "t"), "--kernel", str(root), "test_ids.py"],
+                          cwd=tmp_path / "t",
+                          capture_output=True, text=True, env=env, timeout=300)
+    ids = [ln for ln in proc.stdout.splitlines() if "::" in ln]
+    assert ids == ["test_ids.py::test_one[7.2.1-rc1_.._x_y_1___z]"], proc.stdout + proc.stderr
+
+
+def test_unsafe_version_in_a_fuzz_regression_file(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from pyvma.engine.model import save_regression
+    out = tmp_path / "regressions"
+    path = save_regression(SimpleNamespace(version="7.2.1" + UNSAFE_EXTRA),  # type: ignore
+                           [("munmap", 0, 4)], out)
+    assert path.parent == out and path.is_file(), path
+    assert path.name.startswith("7.2.1-rc1_.._x_y_1___z-")
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == [path.name]
+
+
+# --------------------------------------------------------------------------
+# pyvma test: what is a test path; pytest's and hypothesis's caches
+
+
+def test_an_options_value_is_no_test_path() -> None:
+    from pyvma.argcheck import pytest_paths
+    from pyvma.testrun import default_suites, pytest_extra
+    suites = default_suites()
+    assert suites
+    for extra in (["--", "--ktap", "out.ktap"], ["-k", "merge"], ["-xk", "merge"],
+                  ["--junitxml", "r.xml", "-n", "0", "-p", "no:randomly"],
+                  ["--kernel-config", "CONFIG_MEM_SOFT_DIRTY=n"]):
+        assert pytest_paths(extra[1:] if extra[0] == "--" else extra) == []
+        assert pytest_extra(extra)[-len(suites):] == suites, extra
+    for extra in (["tests/sticky"], ["--ktap", "o.ktap", "tests/merge/test_x.py::t"],
+                  ["-kmerge", "tests/sticky"], ["--tb=long", "tests/sticky"]):
+        got = pytest_extra(extra)
+        assert not set(suites) & set(got), got
+    assert "--tb=short" in pytest_extra([]) and "--tb=short" not in pytest_extra(
+        ["--tb", "long"])
+
+
+def test_ktap_value_keeps_the_kernel_suites(kernel_spec: str, tmp_path: Path) -> None:
+    """``pyvma test -- --ktap out.ktap`` collects the kernel suites, not the harness's
+    self-tests."""
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-m", "pyvma", "test", "--kernel", kernel_spec,
+                           "--", "--ktap", str(tmp_path / "out.ktap"), "--collect-only"],
+                          cwd=REPO, capture_output=True, text=True, env=child_env(),
+                          timeout=600)
+    ids = [ln for ln in proc.stdout.splitlines() if "::" in ln]
+    assert len(ids) > 100, proc.stdout[-2000:] + proc.stderr
+    assert not [i for i in ids if i.startswith("tests/harness/")]
+
+
+def test_pytest_and_hypothesis_caches_go_under_the_cache(cache: Path,
+                                                         tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from pyvma.testrun import pytest_base
+    env: dict[str, str] = {}
+    cmd = pytest_base([], ["-q"], env)
+    assert f"cache_dir={cache / 'pytest-cache'}" in cmd
+    assert env["HYPOTHESIS_STORAGE_DIRECTORY"] == str(cache / "hypothesis")
+    # run as pyvma test runs it, in a directory standing for the checkout
+    tree = make_fake_tree(tmp_path / "tree", 7, 2, 1)      # resolves at once (never built)
+    work = tmp_path / "checkout"
+    work.mkdir()
+    (work / "test_h.py").write_text(
+        "from hypothesis import given, strategies as st\n"
+        "@given(st.integers())\ndef test_h(x):\n    assert x < 10\n")
+    run_env = child_env(PYVMA_CACHE=str(cache))
+    for how in ("pyvma test", "plugin alone"):
+        argv = cmd if how == "pyvma test" else cmd[:3] + [
+            "-p", "pyvma.pytest_plugin", "-p", "no:benchmark", "-p", "no:cacheprovider"]
+        proc = subprocess.run([*argv, "--rootdir", str(work), "--kernel", str(tree),
+                               "test_h.py"], cwd=work,
+                              capture_output=True, text=True, timeout=300,
+                              env={**run_env, **(env if how == "pyvma test" else {})})
+        assert "1 failed" in proc.stdout, proc.stdout + proc.stderr
+        assert set(os.listdir(work)) - {"__pycache__"} == {"test_h.py"}, \
+            (how, os.listdir(work))
+        assert (cache / "hypothesis").is_dir()
