@@ -15,6 +15,7 @@ import pytest
 #: at most this many groups are listed (the rest are counted)
 MAX_GROUPS = 20
 _HEX = re.compile(r"\b0x[0-9a-fA-F]+\b")
+_DEC = re.compile(r"(?<![:\w.])-?\d+\b")
 _MEMADDR = re.compile(r" at 0x[0-9a-fA-F]+>")
 
 
@@ -30,9 +31,9 @@ def first_line(report: pytest.TestReport) -> str:
 
 
 def shape(line: str) -> str:
-    """A failure's line with what differs run to run (addresses, hex values) made
-    alike, so the same failure on other data falls into one group."""
-    return _HEX.sub("0x…", _MEMADDR.sub(">", line))
+    """A failure's line with what differs test to test (addresses, numbers; not a
+    ``file:line``) made alike, so the same failure on other data falls into one group."""
+    return _DEC.sub("N", _HEX.sub("0x…", _MEMADDR.sub(">", line)))
 
 
 @dataclass
@@ -44,12 +45,12 @@ class Group:
 
 def group(failures: list[tuple[str, str]]) -> list[Group]:
     """``(node id, first line)`` pairs grouped by (module, shape of the line),
-    largest group first."""
+    largest group first; a group shows its first failure's line."""
     groups: dict[tuple[str, str], Group] = {}
     for nodeid, line in failures:
         module = nodeid.split("::", 1)[0]
         key = (module, shape(line))
-        groups.setdefault(key, Group(module, key[1])).nodeids.append(nodeid)
+        groups.setdefault(key, Group(module, line)).nodeids.append(nodeid)
     return sorted(groups.values(), key=lambda g: (-len(g.nodeids), g.module, g.what))
 
 
