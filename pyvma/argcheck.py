@@ -149,6 +149,44 @@ def config_item(text: str) -> str:
     return text
 
 
+class Once(argparse.Action):
+    """An option that may be given once: a second one is an error, not a silent
+    replacement of the first."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        if getattr(namespace, f"_once_{self.dest}", False):
+            parser.error(f"{option_string} given twice: give it once")
+        setattr(namespace, f"_once_{self.dest}", True)
+        setattr(namespace, self.dest, value)
+
+
+class ConfigItems(argparse.Action):
+    """``--kernel-config CONFIG_X=y|n``, repeatable: the same option set both ways is
+    an error (not the last one silently winning)."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        items = list(getattr(namespace, self.dest, None) or [])
+        name, _, setting = value.partition("=")
+        for old in items:
+            oname, _, osetting = old.partition("=")
+            if oname == name and osetting.lower() != setting.lower():
+                parser.error(f"{option_string} {value} contradicts {option_string} {old}: "
+                             f"give {name} once")
+        if value not in items:
+            items.append(value)
+        setattr(namespace, self.dest, items)
+
+
+def flag_names(ops: list[tuple]) -> list[str]:
+    """Every flag name the operations of an ``ops_json`` list use, in order."""
+    names: list[str] = []
+    for op in ops:
+        for kind, v in zip(OP_ARGS[op[0]], op[1:]):
+            if kind == _FLAGS:
+                names += [n for n in v if n not in names]
+    return names
+
+
 def _check_arg(kind: str, v: Any, where: str) -> None:
     if kind in (_PAGE, _PGOFF):
         hi = MAX_PAGE if kind == _PAGE else MAX_PGOFF
@@ -221,3 +259,53 @@ def ops_json_text(text: str) -> str:
     """``ops_json``'s check, the text kept as it is (the command parses it)."""
     ops_json(text)
     return text
+
+
+#: pytest's options (its own, its plugins' installed with pyvma, pyvma's) that take a
+#: value: the word after them is that value, never a test path
+PYTEST_VALUE_OPTIONS = frozenset("""
+    --assert --basetemp --cache-show --capture --code-highlight --color --confcutdir
+    --config-file --debug --deselect --dist --doctest-glob --doctest-report --durations
+    --durations-min --hypothesis-profile --hypothesis-seed --hypothesis-verbosity --ignore
+    --ignore-glob --import-mode --isolate-timeout --junit-prefix --junit-xml --junitxml
+    --kernel --kernel-config --kernel-sanitizer --ktap --last-failed-no-failures --lfnf
+    --log-auto-indent --log-cli-date-format --log-cli-format --log-cli-level
+    --log-date-format --log-disable --log-file --log-file-date-format --log-file-format
+    --log-file-level --log-file-mode --log-format --log-level --max-worker-restart
+    --maxfail --maxprocesses --maxschedchunk --numprocesses --override-ini --pastebin
+    --pdbcls --px --pythonwarnings --pyvma-results --rootdir --rsyncdir --rsyncignore
+    --show-capture --tb --testrunuid --tx --verbosity --benchmark-calibration-precision
+    --benchmark-columns --benchmark-compare --benchmark-compare-fail --benchmark-cprofile
+    --benchmark-cprofile-dump --benchmark-cprofile-loops --benchmark-cprofile-top
+    --benchmark-group-by --benchmark-histogram --benchmark-json --benchmark-max-time
+    --benchmark-min-rounds --benchmark-min-time --benchmark-name --benchmark-netrc
+    --benchmark-save --benchmark-sort --benchmark-storage --benchmark-time-unit
+    --benchmark-timer --benchmark-warmup --benchmark-warmup-iterations
+""".split())
+#: the short ones (``-k EXPR`` or ``-kEXPR``)
+PYTEST_VALUE_SHORT = frozenset("Wckmnopr")
+
+
+def pytest_paths(args: list[str]) -> list[str]:
+    """The test paths (and node ids) among pytest arguments: every word that is not an
+    option or an option's value (``--ktap out.ktap``, ``-k expr``, ``-xk expr``);
+    everything after a lone ``--`` is a path."""
+    paths: list[str] = []
+    value_next = False
+    for i, a in enumerate(args):
+        if value_next:
+            value_next = False
+        elif a == "--":
+            paths += args[i + 1:]
+            break
+        elif a.startswith("--"):
+            value_next = "=" not in a and a in PYTEST_VALUE_OPTIONS
+        elif a.startswith("-") and len(a) > 1:
+            for j, c in enumerate(a[1:], 1):
+                if c in PYTEST_VALUE_SHORT:
+                    value_next = j == len(a) - 1      # else the rest is the value
+                    break
+        else:
+            paths.append(a)
+    return paths
+

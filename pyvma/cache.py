@@ -28,9 +28,51 @@ from .errors import CacheError
 
 ENV_VAR = "PYVMA_CACHE"
 
-
+#: the file that marks a directory as pyvma's cache (the Cache Directory Tagging
+#: format, so backup tools skip it too); written when pyvma makes the directory
+MARKER = "CACHEDIR.TAG"
+MARKER_TEXT = ("Signature: 8a477f597d28d172789f06886806bc55\n"
+               "# This directory is pyvma's cache: pyvma made it and writes everything in it.\n"
+               "# `pyvma cache clear` clears only a directory holding this file.\n")
+#: held shared by every holder of a ``file_lock`` in the cache (builds, fetches, patched
+#: trees, harness builds); ``clear`` takes it exclusive
+IN_USE_LOCK = "in-use.lock"
 
 _trusted: set[str] = set()
+
+
+def _write_marker(path: Path) -> None:
+    """Mark *path* as pyvma's cache (never through a link; an existing file is kept)."""
+    try:
+        fd = os.open(path / MARKER, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                     | os.O_CLOEXEC, 0o644)
+    except OSError:
+        return
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(MARKER_TEXT)
+
+
+def marker_problem(path: Path) -> str | None:
+    """Why *path* is not a cache pyvma made (None when it is): its marker must be a
+    regular file (not a link) of the current user holding pyvma's text."""
+    where = path / MARKER
+    try:
+        st = os.lstat(where)
+    except OSError:
+        return f"it holds no {MARKER} of pyvma's (pyvma did not make it)"
+    if not stat.S_ISREG(st.st_mode):
+        return f"its {MARKER} is not a regular file"
+    if st.st_uid != os.geteuid():
+        return f"its {MARKER} is owned by uid {st.st_uid}, not by you"
+    try:
+        fd = os.open(where, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            text = f.read(4096)
+    except OSError as e:
+        return f"its {MARKER} cannot be read ({e.strerror})"
+    if text != MARKER_TEXT.encode():
+        return f"its {MARKER} is not pyvma's"
+    return None
 
 
 def cache_dir(override: Path | str | None = None) -> Path:
@@ -64,11 +106,13 @@ def cache_dir(override: Path | str | None = None) -> Path:
     if path.exists() and not path.is_dir():
         raise CacheError(f"{where} {q} exists and is not a directory; set {ENV_VAR} to a "
                          "directory (or remove the file).")
+    made = False
     try:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(FileExistsError):
                 path.mkdir(mode=0o700)
+                made = True
         st = path.stat()
     except OSError as e:
         at = f" ({e.filename})" if e.filename and str(e.filename) != key else ""
@@ -87,6 +131,10 @@ def cache_dir(override: Path | str | None = None) -> Path:
     if not os.access(path, os.W_OK | os.X_OK):
         raise CacheError(f"{where} {q} is not writable; set {ENV_VAR} to a writable "
                          "directory.")
+    # pyvma's own: one it made, an empty one, and the default one (by its name)
+    default = override is None and not os.environ.get(ENV_VAR)
+    if made or default or not any(True for _ in os.scandir(path)):
+        _write_marker(path)
     _trusted.add(key)
     return path
 
@@ -111,13 +159,35 @@ def file_lock(path: Path | str, shared: bool = False) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    in_use = _hold_in_use(path)
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-        yield path
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+            yield path
+        finally:
+            # Closing the descriptor releases the lock.
+            os.close(fd)
     finally:
-        # Closing the descriptor releases the lock.
-        os.close(fd)
+        if in_use is not None:
+            os.close(in_use)
+
+
+def _hold_in_use(path: Path) -> int | None:
+    """A shared lock on the in-use lock of the cache holding *path*, if any (a
+    descriptor to close): ``cache clear`` cannot run while it is held."""
+    text = os.path.abspath(path)
+    roots = [r for r in _trusted if text.startswith(r.rstrip("/") + "/")]
+    if not roots:
+        return None
+    lock = Path(max(roots, key=len)) / LOCK_DIR / IN_USE_LOCK
+    try:
+        lock.parent.mkdir(exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+    except OSError:
+        return None
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd
 
 
 def _rmtree(path: Path) -> None:
@@ -281,6 +351,11 @@ def disk_usage(path: Path, seen: set[tuple[int, int]]) -> int:
 
 #: subdirectories listed entry by entry; the others are listed as a whole
 _PER_ENTRY = ("kernels", "builds", "debs", "failed")
+#: everything pyvma makes at the top of its cache: all ``clear`` may remove
+OWN_ENTRIES = frozenset({
+    "apt", "benchmarks", "builds", "debs", "failed", "hashes", "hypothesis", "kernels", "members",
+    "objs", "parsecache", "pytest-cache", "results", "sandbox", "shimmemo", "tmp",
+    "upstream-c", "widemap"})
 #: kept by ``clear(keep_kernels=True)``: the trees and the verified .debs
 KERNEL_DIRS = ("kernels", "debs")
 #: never removed by ``clear``: the lock files other runs may hold right now
@@ -304,19 +379,46 @@ def usage(root: Path) -> list[tuple[str, int]]:
     return rows
 
 
-def clear(root: Path, keep_kernels: bool = False) -> list[str]:
-    """Remove everything in the cache but the lock files (and, with *keep_kernels*,
-    the kernel trees and their .debs); return the names removed.  Symbolic links
-    are removed, never followed."""
-    gone = []
-    for e in sorted(root.iterdir()):
-        if e.name == LOCK_DIR or (keep_kernels and e.name in KERNEL_DIRS):
-            continue
-        if e.is_dir() and not e.is_symlink():
-            _rmtree(e)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                e.unlink()
-        gone.append(e.name)
+def clear(root: Path, keep_kernels: bool = False) -> tuple[list[str], list[str]]:
+    """Remove pyvma's entries (OWN_ENTRIES) from the cache *root*, but the lock
+    files (and, with *keep_kernels*, the kernel trees and their .debs); return the
+    names removed and the names left alone (not pyvma's).  Symbolic links are removed,
+    never followed.  Refused (CacheError) unless pyvma made *root* (its marker), or
+    while a build or fetch holds a lock in it."""
+    q = shlex.quote(str(root))
+    why = marker_problem(root)
+    if why:
+        raise CacheError(f"cache clear: refusing to clear {q}: {why}; set {ENV_VAR} to "
+                         "pyvma's cache directory (remove anything else by hand)")
+    lock = root / LOCK_DIR / IN_USE_LOCK
+    try:
+        lock.parent.mkdir(exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+    except OSError as e:
+        raise CacheError(f"cache clear: cannot open {shlex.quote(str(lock))} "
+                         f"({e.strerror}); nothing was removed") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise CacheError(f"cache clear: a pyvma run is building or fetching in {q} "
+                             f"(it holds {LOCK_DIR}/{IN_USE_LOCK}); nothing was removed: "
+                             "clear again when it ends") from None
+        gone: list[str] = []
+        alien: list[str] = []
+        for entry in sorted(root.iterdir()):
+            if entry.name in (LOCK_DIR, MARKER) or (keep_kernels and entry.name in KERNEL_DIRS):
+                continue
+            if entry.name not in OWN_ENTRIES:
+                alien.append(entry.name)
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                _rmtree(entry)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    entry.unlink()
+            gone.append(entry.name)
+    finally:
+        os.close(fd)
     _trusted.discard(str(root))
-    return gone
+    return gone, alien

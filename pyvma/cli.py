@@ -25,7 +25,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .argcheck import OneLineParser, config_item, finite_range, int_range, kernel_spec, ops_json_text
+from .argcheck import (
+    ConfigItems,
+    Once,
+    OneLineParser,
+    config_item,
+    finite_range,
+    flag_names,
+    int_range,
+    kernel_spec,
+    ops_json,
+    ops_json_text,
+)
 from .errors import PyvmaError, wrap_shim_errors
 from .paths import TESTS
 
@@ -84,12 +95,30 @@ class _KernelGroup(argparse.Action):
         namespace.kernels = groups
 
 
+MAX_MAPS = 64 << 20
+
+
 def _maps_text(path: str) -> str:
+    """The text of ``--maps``: a regular file (/proc/PID/smaps is one) of at most
+    MAX_MAPS bytes; a FIFO or device is refused, never waited on."""
+    import os
+    import stat
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read(64 << 20)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         raise PyvmaError(f"--maps {path}: cannot read it ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise PyvmaError(f"--maps {path}: not a regular file; give a saved "
+                             "/proc/PID/smaps or maps (or the file itself)")
+        try:
+            data = f.read(MAX_MAPS + 1)
+        except OSError as exc:
+            raise PyvmaError(f"--maps {path}: cannot read it ({exc.strerror})") from None
+    if len(data) > MAX_MAPS:
+        raise PyvmaError(f"--maps {path}: larger than {MAX_MAPS >> 20} MiB; give one "
+                         "process's maps")
+    return data.decode("utf-8", errors="replace")
 
 
 def _around(op: tuple, before: tuple, after: tuple, draw) -> str:
@@ -156,6 +185,24 @@ def cmd_replay(args: argparse.Namespace) -> int:
                   + " | ".join(f"{k.name} {st}" for k, st in zip(kernels, states)))
     finals = {tuple(r[-1].key(skip=skip)) for r in results} if ops else set()
     return 1 if len(finals) > 1 else 0
+
+
+def replay_checked(args: argparse.Namespace) -> int:
+    """``cmd_replay`` once every flag name of ``--ops`` is a flag of a kernel given
+    (a flag one tree lacks is how trees differ; one no tree has is a typo)."""
+    if args.maps:
+        _maps_text(args.maps)           # a FIFO or a huge file: refused before any build
+    groups = args.kernels or [{"spec": DEFAULT_KERNEL, "patch": [], "series": None,
+                               "patches": None}]
+    kernels = [_kernel(g["spec"], g["patch"], g["series"], args.kernel_config, g["patches"])
+               for g in groups]
+    unknown = [n for n in flag_names(ops_json(args.ops))
+               if not any(k.has_flag(n) or k.mask(n) for k in kernels)]
+    if unknown:
+        raise PyvmaError(f"--ops: {', '.join(unknown)}: not a flag of "
+                         f"{' or '.join(k.name for k in kernels)} with this config; "
+                         f"give flags these kernels have (e.g. {kernels[0].flag_names[0]})")
+    return cmd_replay(args)
 
 
 def cmd_oracle(args: argparse.Namespace) -> int:
@@ -308,9 +355,10 @@ def cmd_cache(args: argparse.Namespace) -> int:
         for p in collect_stale(root):
             print(f"removed {p}")
         return 0
-    gone = clear(root, keep_kernels=args.keep_kernels)
+    gone, alien = clear(root, keep_kernels=args.keep_kernels)
     kept = "locks/" + (", kernels/ and debs/" if args.keep_kernels else "")
-    print(f"cleared {root}: {' '.join(gone) or 'nothing to clear'} (kept {kept})")
+    print(f"cleared {root}: {' '.join(gone) or 'nothing to clear'} (kept {kept})"
+          + (f"; left alone, not pyvma's: {' '.join(alien)}" if alien else ""))
     return 0
 
 
@@ -327,7 +375,7 @@ def parser() -> argparse.ArgumentParser:
             sp.add_argument("--kernel", default=DEFAULT_KERNEL, metavar="SPEC",
                             type=kernel_spec, help="DIR, DIR@REF, linux-source .deb/tarball, or "
                                  f"debian:linux-source-X.Y (default {DEFAULT_KERNEL})")
-        sp.add_argument("--kernel-config", action="append", default=[],
+        sp.add_argument("--kernel-config", action=ConfigItems, default=[],
                         metavar="CONFIG_X=y|n", type=config_item)
 
     sp = sub.add_parser("test", help="run the kernel suites against kernel trees (with "
@@ -371,7 +419,7 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument(f"--{side}-series", metavar="MBOX", help=f"series applied to {side.upper()}")
         sp.add_argument(f"--{side}-patches", metavar="N-M", help=f"patches of {side.upper()}'s "
                         "series to apply (e.g. 1-8)")
-    sp.add_argument("--kernel-config", action="append", default=[], metavar="CONFIG_X=y|n",
+    sp.add_argument("--kernel-config", action=ConfigItems, default=[], metavar="CONFIG_X=y|n",
                     type=config_item)
     sp.add_argument("--seed", type=int_range(0, 2**64 - 1, "--seed"), default=1)
     sp.add_argument("--sequences", type=int_range(1, 10**8, "--sequences"), default=500)
@@ -390,18 +438,18 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--patch", action=_KernelGroup, metavar="FILE")
     sp.add_argument("--series", action=_KernelGroup, metavar="MBOX")
     sp.add_argument("--patches", action=_KernelGroup, metavar="N-M")
-    sp.add_argument("--kernel-config", action="append", default=[], metavar="CONFIG_X=y|n",
+    sp.add_argument("--kernel-config", action=ConfigItems, default=[], metavar="CONFIG_X=y|n",
                     type=config_item)
-    sp.add_argument("--ops", required=True, type=ops_json_text,
+    sp.add_argument("--ops", required=True, type=ops_json_text, action=Once,
                     help="the JSON operation list of the report")
     sp.add_argument("--maps", metavar="FILE", help="start from this layout (/proc/PID/smaps, "
                     "maps, or a PROCMAP_QUERY dump) instead of an empty mm")
-    sp.set_defaults(fn=cmd_replay, kernels=None)
+    sp.set_defaults(fn=replay_checked, kernels=None)
     sp = sub.add_parser("oracle", help="compare a tree's mm/vma.c with the running kernel")
     sp.add_argument("--kernel", default=DEFAULT_KERNEL, metavar="SPEC",
                     type=lambda s: s if s == "running" else kernel_spec(s),
                     help="the tree (default %(default)s); running: the closest Debian serves")
-    sp.add_argument("--kernel-config", action="append", default=[], metavar="CONFIG_X=y|n",
+    sp.add_argument("--kernel-config", action=ConfigItems, default=[], metavar="CONFIG_X=y|n",
                     type=config_item)
     sp.add_argument("--patch", action="append", default=[], metavar="FILE")
     sp.add_argument("--series", metavar="MBOX")

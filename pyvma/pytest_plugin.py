@@ -47,6 +47,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requires(*features): skip on trees without them")
     config.addinivalue_line("markers", "allow_warn: WARNs in kernel code do not fail the test")
     config._pyvma = _Session(config)  # type: ignore[attr-defined]
+    _hypothesis_home()
+    from .digest import DigestWriter
+    config.pluginmanager.register(DigestWriter(), "pyvma-digest")
     if config.getoption("--isolate"):
         from .isolate import Isolator
         config.pluginmanager.register(Isolator(config.getoption("--isolate-timeout")),
@@ -62,6 +65,21 @@ def pytest_configure(config: pytest.Config) -> None:
         sess = config._pyvma  # type: ignore[attr-defined]
         config.pluginmanager.register(KtapWriter(config.getoption("--ktap"), [
             f"{sess.kernel_id(s)}: {sess.label(s)}" for s in sess.specs]), "pyvma-ktap")
+
+
+def _hypothesis_home() -> None:
+    """hypothesis keeps its examples under pyvma's cache, not in the directory pytest
+    runs in (a checkout, site-packages), unless $HYPOTHESIS_STORAGE_DIRECTORY says."""
+    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        return
+    from .cache import cache_dir
+    try:
+        home = cache_dir() / "hypothesis"
+    except PyvmaError:
+        return                          # the kernels will say what is wrong with it
+    with contextlib.suppress(ImportError):
+        from hypothesis.configuration import set_hypothesis_home_dir
+        set_hypothesis_home_dir(home)
 
 
 class _Session:
@@ -105,10 +123,11 @@ class _Session:
     def kernel_id(self, spec: str) -> str:
         """The kernel's part of a test id: its version, or with patches its name
         (``7.2.13+v2.1-8``)."""
+        from .results import safe_id
         tree = self.tree(spec)
         if getattr(tree, "origin", {}).get("label"):
-            return tree.name
-        return getattr(tree, "version_str", spec)
+            return safe_id(tree.name)
+        return safe_id(getattr(tree, "version_str", spec))
 
     def kernel(self, spec: str):
         if self._cfg_error:

@@ -20,6 +20,16 @@ import pytest
 SITE = re.compile(r"^\s*((?:mm|include|lib|tools)/[\w./-]+):(\d+): (.+?)\s*$", re.M)
 
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+~=-]")
+
+
+def safe_id(text: str, limit: int = 80) -> str:
+    """*text* (a kernel version, a patched tree's name) as a test id part and a file
+    name: what a shell, pytest's node ids or a path would read otherwise (``/``,
+    spaces, ``[``, ``::``, control characters) becomes ``_``."""
+    return _UNSAFE.sub("_", text)[:limit] or "kernel"
+
+
 class ResultsWriter:
     """pytest plugin: one record per test, written at the end of the session."""
 
@@ -99,11 +109,24 @@ class Changes:
     only_patched: list[str] = field(default_factory=list)   # tests the base lacks
     compared: int = 0
 
+    @property
+    def new_tests_failing(self) -> list[str]:
+        """Tests only the patched tree has that fail (among newly_failing)."""
+        return [r for r in self.newly_failing if NEW_TEST in r]
+
     def text(self) -> str:
         out = [f"pyvma: what {self.patched} changed against {self.base} "
-               f"({self.compared} tests on both):"]
-        if not (self.newly_failing or self.newly_passing or self.new_sites):
-            out.append("  no test changed its outcome; no new WARN/BUG site")
+               f"({self.compared} tests on both, {len(self.only_patched)} only on "
+               f"{self.patched}):"]
+        if self.newly_failing:
+            new = len(self.new_tests_failing)
+            out.append(f"  FAILING: {len(self.newly_failing)} test(s) fail on {self.patched} "
+                       f"that did not fail on {self.base}"
+                       + (f" ({new} of them new tests)" if new else ""))
+        elif not (self.newly_passing or self.new_sites):
+            out.append("  no test changed its outcome; no new WARN/BUG site"
+                       + (f"; {len(self.only_patched)} new test(s) pass"
+                          if self.only_patched else ""))
         for title, rows in (("newly failing", self.newly_failing),
                             ("newly passing", self.newly_passing),
                             ("new WARN/BUG sites", self.new_sites),
@@ -116,6 +139,8 @@ class Changes:
 
 
 BAD = ("failed", "error", "xpassed")
+#: how a newly failing test the base lacks is listed
+NEW_TEST = "new test ->"
 
 
 def changes(base: dict[str, dict], patched: dict[str, dict], base_id: str,
@@ -129,6 +154,8 @@ def changes(base: dict[str, dict], patched: dict[str, dict], base_id: str,
         rp = p[name]
         if name not in b:
             ch.only_patched.append(f"{name}: {rp['outcome']}")
+            if rp["outcome"] in BAD:        # a failure the base did not have
+                ch.newly_failing.append(f"{name}: {NEW_TEST} {rp['outcome']}")
             continue
         ch.compared += 1
         rb = b[name]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -91,6 +92,43 @@ def _sanitizer_env(sanitizer: str | None, env: dict[str, str]) -> Path | None:
     return None
 
 
+def pytest_extra(pytest_args: list[str]) -> list[str]:
+    """The user's pytest arguments with pyvma's defaults: ``-q``, short tracebacks
+    (``--tb=short``) and the kernel suites, unless the user chose (a test path
+    replaces the suites; an option's value is no test path)."""
+    from .argcheck import pytest_paths
+    extra = list(pytest_args)
+    if extra and extra[0] == "--":
+        extra = extra[1:]
+    if not any(a.startswith(("-q", "-v", "--quiet", "--verbose")) for a in extra):
+        extra.insert(0, "-q")
+    if not any(a == "--tb" or a.startswith("--tb=") for a in extra):
+        extra.insert(0, "--tb=short")
+    if not pytest_paths(extra):
+        extra += default_suites()
+    return extra
+
+
+def pytest_base(config_items: list[str], extra: list[str], env: dict[str, str]) -> list[str]:
+    """pytest's command line before the kernels and *extra*; *env* gets where
+    hypothesis keeps its examples.  pytest's and hypothesis's caches go under pyvma's
+    cache, never into the checkout (or site-packages) pytest runs in."""
+    from .cache import cache_dir
+    root = cache_dir()
+    cmd = [sys.executable, "-m", "pytest", "-rs", "--rootdir", str(REPO),
+           "-p", "pyvma.pytest_plugin"]
+    if not any(a.startswith("cache_dir=") for a in extra):
+        cmd += ["-o", f"cache_dir={root / 'pytest-cache'}"]
+    if importlib.util.find_spec("pytest_benchmark") and \
+            not any(a.startswith("--benchmark-storage") for a in extra):
+        # pytest-benchmark, where installed, makes .benchmarks/ in the directory too
+        cmd += [f"--benchmark-storage=file://{root / 'benchmarks'}"]
+    env.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(root / "hypothesis"))
+    for c in config_items:
+        cmd += ["--kernel-config", c]
+    return cmd
+
+
 def run_tests(args: argparse.Namespace, default_kernel: str) -> int:
     from vma_internal.config import HarnessConfig
 
@@ -108,18 +146,9 @@ def run_tests(args: argparse.Namespace, default_kernel: str) -> int:
     # build all before pytest starts (a compile error is one message, here)
     builds = {str(t.root): build(t, cfg, args.sanitizer) for t in [*bases, *patched]}
 
-    extra = list(args.pytest_args)
-    if extra and extra[0] == "--":
-        extra = extra[1:]
-    if not any(a.startswith(("-q", "-v", "--quiet", "--verbose")) for a in extra):
-        extra.insert(0, "-q")
-    if not any(not a.startswith("-") for a in extra):
-        extra += default_suites()
-    base_cmd = [sys.executable, "-m", "pytest", "-rs", "--rootdir", str(REPO),
-                "-p", "pyvma.pytest_plugin"]
-    for c in args.kernel_config or []:
-        base_cmd += ["--kernel-config", c]
+    extra = pytest_extra(args.pytest_args)
     env = dict(os.environ)
+    base_cmd = pytest_base(args.kernel_config or [], extra, env)
     logdir = _sanitizer_env(args.sanitizer, env)
     try:
         if not patched or args.no_base:
@@ -173,13 +202,13 @@ def _run_against_base(base_cmd: list[str], extra: list[str], env: dict[str, str]
         return min(max(proc.returncode, 2), 2) if proc.returncode else 2
     newly_failing = 0
     for b, t in zip(bases, patched):
-        base_id = b.version_str
+        base_id = results.safe_id(b.version_str)      # as the plugin names the kernel
         mine = {n: r for n, r in got.items() if r.get("kernel") == base_id}
         if mine:
             from .cache import write_json_atomic
             write_json_atomic(cache_file(b), mine)
         base_records = mine or cached[str(b.root)]
-        ch = results.changes(base_records, got, base_id, t.name)
+        ch = results.changes(base_records, got, base_id, results.safe_id(t.name))
         newly_failing += len(ch.newly_failing)
         print(ch.text())
     print()

@@ -65,6 +65,20 @@ ifdef PYVMA_SUPPLY
 endif
 """
 
+#: a directory make is run in: no character make or the shell expands or splits on
+MAKE_SAFE_PATH = re.compile(r"/[A-Za-z0-9_./+-]*")
+
+
+def make_safe_dir(top: Path, prefix: str) -> Path:
+    """A fresh private directory to run make in: under *top* (the cache) when its path
+    is plain, else under the temporary directory (make would expand a ``$(...)`` of
+    the path and split it at a space).  The caller removes it."""
+    for parent in (str(top), tempfile.gettempdir(), "/tmp", "/var/tmp"):
+        if MAKE_SAFE_PATH.fullmatch(parent) and os.path.isdir(parent):
+            return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    raise UpstreamCError(f"upstream C harness: no directory to build in whose path make "
+                         f"reads as it is ({top} and the temporary directory hold spaces or "
+                         "make's $ and quote characters); set TMPDIR to a plain path")
 
 
 @dataclass
@@ -239,8 +253,9 @@ def test_names(tree: KernelTree) -> list[str]:
         return list(data["names"])
     except (OSError, ValueError, KeyError):
         pass
-    with tempfile.TemporaryDirectory(prefix="names-", dir=top) as tmp:
-        harness, main = _prepare(tree, Path(tmp) / "src")
+    work = make_safe_dir(top, "names-")
+    try:
+        harness, main = _prepare(tree, work / "src")
         proc = _make(harness, "pyvma-main.i")
         if proc.returncode != 0:
             lines = error_lines(proc.stdout, harness.parents[2])
@@ -252,6 +267,8 @@ def test_names(tree: KernelTree) -> list[str]:
             data = {"names": names} if names else {
                 "error": f"{HARNESS}/{main}.c of {tree.version_str}: no TEST(name) "
                          "expansion found (upstream's test macro changed shape?)"}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     write_json_atomic(entry, data)
     if data.get("error"):
         raise UpstreamCError(data["error"])
@@ -353,8 +370,17 @@ def _keep_objects(tree: KernelTree, harness: Path, inputs: dict[str, str]) -> No
 
 
 def _do_build(tree: KernelTree, tmp: Path) -> dict:
+    work = make_safe_dir(tmp.parent, "src-")
+    try:
+        return _build_in(tree, tmp, work / "src")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _build_in(tree: KernelTree, tmp: Path, src: Path) -> dict:
+    """Build *tree*'s harness in the scratch copy *src*; what is kept goes to *tmp*."""
     t0 = time.monotonic()
-    harness, main = _prepare(tree, tmp / "src")
+    harness, main = _prepare(tree, src)
     log: list[str] = []
     inputs = _inputs(tree)
     seeded = _seed(tree, harness, main, inputs)
@@ -391,14 +417,13 @@ def _do_build(tree: KernelTree, tmp: Path) -> dict:
         log.append(proc.stdout)
     ok = proc.returncode == 0 and (harness / "vma").is_file()
     if ok:
-        os.replace(harness / "vma", tmp / "vma")
+        shutil.move(harness / "vma", tmp / "vma")     # the work dir may be in /tmp
         _keep_objects(tree, harness, inputs)
     elif not message:
-        message = error_lines(proc.stdout, tmp / "src")
+        message = error_lines(proc.stdout, src)
     if supplied:
         shutil.copy(harness / "pyvma_supplied.h", tmp / "pyvma_supplied.h")
-    (tmp / "build.log").write_text("".join(log))
-    shutil.rmtree(tmp / "src")
+    (tmp / "build.log").write_text("".join(log).replace(f"{src}/", ""))
     return {"ok": ok, "message": message, "supplied": supplied if ok else [],
             "tried_supplying": supplied, "seconds": round(time.monotonic() - t0, 2),
             "reused_objects": seeded,

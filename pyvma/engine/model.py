@@ -431,6 +431,7 @@ def save_regression(k: Kernel, ops: list[Op], directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     import hashlib
     digest = hashlib.sha256(json.dumps(ops).encode()).hexdigest()[:10]
-    path = directory / f"{k.version}-{digest}.json"
+    safe = "".join(c if c.isalnum() or c in "._+~=-" else "_" for c in k.version)[:80]
+    path = directory / f"{safe}-{digest}.json"
     path.write_text(json.dumps({"kernel": k.version, "ops": ops}, indent=1) + "\n")
     return path

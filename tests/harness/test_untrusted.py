@@ -548,7 +548,8 @@ def test_cache_clear_clears_everything(keep: bool, tmp_path: Path, cache: Path, 
     rc, out, _ = run(capsys, "cache", "clear", *(["--keep-kernels"] if keep else []))
     assert rc == 0 and "cleared" in out
     left = sorted(os.listdir(cache))
-    assert left == (["debs", "kernels", "locks"] if keep else ["locks"])
+    assert left == sorted([pcache.MARKER, *(["debs", "kernels", "locks"] if keep
+                                            else ["locks"])])
     assert state(victim) == before
 
 
