@@ -57,7 +57,7 @@ def test_near_picks_the_vmas_around_a_range():
     assert near(rows, 1000, 1001, context=1) == (18, 20)
 
 
-def test_replay_maps_on_every_process(kernel_spec, tmp_path, capsys):
+def test_replay_maps_on_every_process(kernel_spec, tmp_path, capfd):
     """Every process visible now (at most MAX_PIDS): its smaps loads, a munmap of its
     first page replays, exit 0, no traceback, and no printed line is a column a page."""
     procs, left = _smaps_of_processes()
@@ -76,7 +76,7 @@ def test_replay_maps_on_every_process(kernel_spec, tmp_path, capsys):
         first = int(m.group(1), 16) >> 12
         rc = main(["replay", "--kernel", spec, "--maps", str(path),
                    "--ops", f'[["munmap", {first}, {first + 1}]]'])
-        out, err = capsys.readouterr()
+        out, err = capfd.readouterr()
         assert rc == 0, f"pid {pid}: exit {rc}\n{err}"
         assert "Traceback" not in out + err
         assert "loaded" in out and "1. munmap" in out, out
