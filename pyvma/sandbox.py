@@ -34,8 +34,10 @@ import argparse
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +164,7 @@ def _groups(args: argparse.Namespace, default_kernel: str) -> list[dict[str, Any
         return [g(a.a, a.a_patch, a.a_series, a.a_patches),
                 g(a.b, a.b_patch, a.b_series, a.b_patches)]
     if cmd == "replay":
-        return [g(k["spec"], k["patch"], k["series"], k["patches"])
+        return [g(k["spec"], k.get("patch"), k.get("series"), k.get("patches"))
                 for k in (a.kernels or [{"spec": default_kernel}])]
     return [g(a.kernel, a.patch, a.series, a.patches)]       # oracle, fuzz
 
@@ -271,11 +273,7 @@ def bwrap_command(bwrap: str, cache: Path, argv: list[str], trees: list[Any],
         (Path(real_cache) / d).mkdir(exist_ok=True)
         cmd += ["--ro-bind", f"{real_cache}/{d}", f"{real_cache}/{d}"]
     writable = [f"{box} (as {real_cache})"]
-    for f in outputs:
-        real = os.path.realpath(f)
-        Path(real).touch()                  # an existing file is bound, then written
-        cmd += ["--bind", real, real]
-        writable.append(real)
+    writable += [f"{f} (written in the cache, copied out after)" for f in outputs]
     for d in out_dirs:
         real = os.path.realpath(d)
         if os.path.isdir(real):
@@ -359,9 +357,68 @@ def run(args: argparse.Namespace, argv: list[str], default_kernel: str) -> int |
         return None
     from .cache import cache_dir
     out_dirs = [args.save_dir] if args.cmd == "fuzz" else []
+    outputs = _output_files(args)
+    argv, staged = stage_outputs(argv, outputs, Path(os.path.realpath(cache_dir())))
     cmd = bwrap_command(bwrap, cache_dir(), argv, trees, _input_paths(args, _groups(
-        args, default_kernel)), _output_files(args), out_dirs, {TREES_VAR: json.dumps(pins)})
-    return _run_bwrap(cmd)
+        args, default_kernel)), outputs, out_dirs, {TREES_VAR: json.dumps(pins)})
+    rc = _run_bwrap(cmd)
+    for outer, dest in staged:
+        copy_out(outer, dest)
+    if staged:
+        shutil.rmtree(staged[0][0].parent, ignore_errors=True)
+    return rc
+
+
+def stage_outputs(argv: list[str], outputs: list[str],
+                  real_cache: Path) -> tuple[list[str], list[tuple[Path, str]]]:
+    """*argv* with each output file the command names (``--ktap FILE``, ...) moved into
+    the sandbox's cache (``out/``), and the (staged file as seen outside, destination)
+    pairs to copy out after the run: the sandbox never writes outside its cache, and
+    a writer's rename into place works there (a bound file cannot be renamed over)."""
+    if not outputs:
+        return argv, []
+    stage = real_cache / SANDBOX_DIR / "out" / f"{os.getpid()}"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True, mode=0o700)
+    inner = {f: str(real_cache / "out" / f"{os.getpid()}" / f"{i}-{Path(f).name}")
+             for i, f in enumerate(outputs)}
+    out = list(argv)
+    for i, a in enumerate(out):
+        name, eq, value = a.partition("=")
+        if name in OUTPUT_OPTIONS and eq and value in inner:
+            out[i] = f"{name}={inner[value]}"
+        elif a in OUTPUT_OPTIONS and i + 1 < len(out) and out[i + 1] in inner:
+            out[i + 1] = inner[out[i + 1]]
+    return out, [(stage / Path(p).name, f) for f, p in inner.items()]
+
+
+def copy_out(staged: Path, dest: str) -> None:
+    """The sandboxed run's output file *staged* copied to *dest* as the caller: only a
+    regular file (never followed through a link the sandbox made), written to a
+    temporary beside *dest* and renamed into place."""
+    try:
+        dfd = os.open(staged.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return                              # the run replaced the staging directory
+    try:
+        fd = os.open(staged.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dfd)
+    except OSError:
+        return                              # the run wrote nothing there
+    finally:
+        os.close(dfd)
+    with os.fdopen(fd, "rb") as src:
+        if not stat.S_ISREG(os.fstat(src.fileno()).st_mode):
+            return
+        d = os.path.dirname(os.path.abspath(dest))
+        try:
+            tmp = tempfile.NamedTemporaryFile(dir=d, prefix=f".{os.path.basename(dest)}.",
+                                              delete=False)
+            with tmp:
+                shutil.copyfileobj(src, tmp)
+            os.replace(tmp.name, dest)
+        except OSError as exc:
+            raise PyvmaError(f"{dest}: cannot write the sandboxed run's output there: "
+                             f"{exc.strerror}; the run's copy is {staged}") from None
 
 
 def _replace_running(argv: list[str], spec: str) -> list[str]:

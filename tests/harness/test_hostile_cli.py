@@ -267,7 +267,9 @@ def test_the_same_config_twice_is_one(capsys: pytest.CaptureFixture) -> None:
 
 
 def test_a_flag_name_no_kernel_has_is_refused(kernel, kernel_spec: str,
-                                              capsys: pytest.CaptureFixture) -> None:
+                                              capfd: pytest.CaptureFixture) -> None:
+    """(capfd: a debian: tree's replay runs sandboxed, in a child.)"""
+    capsys = capfd
     bad = '[["map", 0, 4, 0, ["VM_READ", "VM_RAED"], null, null], ["munmap", 1, 2]]'
     rc, out, err = run(capsys, "replay", "--kernel", kernel_spec, "--ops", bad)
     line = one_line_error(err)
