@@ -20,7 +20,7 @@ from vma_internal.digest import sha256_file
 
 from ..errors import SourceError
 from .kernel_tree import TARBALL_SUBTREES
-from .markers import _read_marker
+from .markers import read_marker
 
 if TYPE_CHECKING:
     from .kernel_tree import KernelTree
@@ -485,10 +485,10 @@ def extract_members(archive: Path, members: list[str], dest: Path) -> list[str]:
                             fresh=False)
 
 
-def source_archive(root: Path) -> Path | None:
+def source_archive(root: Path, cache: Path | None = None) -> Path | None:
     """The archive a cached tree was extracted from, if it still has the sha256 its
     marker recorded (a Debian package's .deb is kept under ``debs/``), else None."""
-    marker = _read_marker(Path(root))
+    marker = read_marker(Path(root), cache)
     if not marker:
         return None
     path, sha = marker.get("deb_path") or marker.get("file"), \
@@ -502,9 +502,9 @@ def package_members(tree: KernelTree, rels: Sequence[str], dest: Path) -> list[s
     """Extract the files *rels* (paths in the kernel tree) from the archive *tree* came
     from (``source_archive``: its kept, hash-checked .deb or tarball) into *dest*;
     return those the archive holds.  An archive gone or changed is an error."""
-    archive = source_archive(tree.root)
+    archive = source_archive(tree.root, tree.cache)
     if archive is None:
-        marker = _read_marker(tree.root) or {}
+        marker = read_marker(tree.root, tree.cache) or {}
         raise SourceError(
             f"{tree.root} holds only the subtrees the build reads, and the archive it "
             f"came from ({marker.get('deb_path') or marker.get('file') or 'unknown'}) is "

@@ -6,17 +6,16 @@ code that edits kernel source (tests, the benchmark, coverage)."""
 from __future__ import annotations
 
 import errno
-import json
 import os
 import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from ..errors import PatchError
 from .archive import package_members
 from .kernel_tree import KernelTree
+from .markers import read_marker
 
 #: What a build reads, hard-linked from the base tree into every patched tree.
 SUBTREES = ("Makefile", "mm", "include", "lib", "tools", "arch/x86/include", "scripts")
@@ -61,7 +60,7 @@ def _write_private(dest: Path, rel: str, data: bytes, mode: int) -> None:
 def _from_package(base: KernelTree, rels: list[str], dest: Path) -> set[str]:
     """Extract *rels* (files outside the cached subtrees) from the base tree's own
     package or git ref into *dest*; the set of those the package holds."""
-    marker = _marker(base.root)
+    marker = read_marker(base.root, base.cache) or {}
     if marker.get("kind") == "git":
         repo, sha = marker.get("repo"), marker.get("sha")
         found = set()
@@ -73,14 +72,6 @@ def _from_package(base: KernelTree, rels: list[str], dest: Path) -> set[str]:
                 found.add(rel)
         return found
     return set(package_members(base, rels, dest))
-
-
-def _marker(root: Path) -> dict[str, Any]:
-    try:
-        data = json.loads((root / "PYVMA_SOURCE.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 #: What upstream's tools/testing/shared/shared.mk builds with (dropped by
