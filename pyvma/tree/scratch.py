@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..errors import PatchError
 from .archive import package_members
@@ -60,7 +61,7 @@ def _write_private(dest: Path, rel: str, data: bytes, mode: int) -> None:
 def _from_package(base: KernelTree, rels: list[str], dest: Path) -> set[str]:
     """Extract *rels* (files outside the cached subtrees) from the base tree's own
     package or git ref into *dest*; the set of those the package holds."""
-    marker = read_marker(base.root, base.cache) or {}
+    marker = _marker(base.root)
     if marker.get("kind") == "git":
         repo, sha = marker.get("repo"), marker.get("sha")
         found = set()
@@ -72,6 +73,12 @@ def _from_package(base: KernelTree, rels: list[str], dest: Path) -> set[str]:
                 found.add(rel)
         return found
     return set(package_members(base, rels, dest))
+
+
+def _marker(root: Path) -> dict[str, Any]:
+    """The marker pyvma wrote for the cached tree *root* ({} for any other tree:
+    a tree's own PYVMA_SOURCE.json is its content, never read)."""
+    return read_marker(root) or {}
 
 
 #: What upstream's tools/testing/shared/shared.mk builds with (dropped by

@@ -4,10 +4,11 @@ items 5 and 6): each input is built here, at test time, and each test fails on t
 code before its fix.  Style and helpers are test_untrusted's."""
 from __future__ import annotations
 
-import io
+import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -135,3 +136,121 @@ def test_tar_cut_at_a_member_boundary_is_refused(suffix: str, tmp_path: Path, ca
         subprocess.run(["xz", "-c"], input=data, check=True, capture_output=True).stdout)
     rc, out, err = run(capsys, "fetch", str(whole))
     assert rc == 0, err
+
+
+# --------------------------------------------------------------------------
+# defect 4: a patch creating PYVMA_SOURCE.json never makes a tree `debian:`
+
+
+def new_file_patch(path: Path, name: str, text: str) -> Path:
+    """A git patch creating *name* with *text*."""
+    lines = text.splitlines()
+    body = "".join(f"+{line}\n" for line in lines)
+    path.write_text(f"From: t <t@invalid>\nSubject: [PATCH] add {name}\n\n---\n"
+                    f"diff --git a/{name} b/{name}\nnew file mode 100644\n"
+                    f"--- /dev/null\n+++ b/{name}\n@@ -0,0 +1,{len(lines)} @@\n{body}")
+    return path
+
+
+def forged_marker(package: str, version: str) -> str:
+    return json.dumps({"format": 1, "kind": "debian", "package": package,
+                       "debian_version": version, "deb_sha256": "ab" * 32,
+                       "deb_path": "/nonexistent.deb"}, indent=1)
+
+
+def test_patched_tree_never_serves_a_debian_spec(tmp_path: Path, cache: Path,
+                                                 fake_debian: Path,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    """A series creating PYVMA_SOURCE.json claiming to be Debian's (newer) 9.9, or a
+    9.8 Debian does not serve: with apt unreachable, `fetch debian:9.9` is still
+    Debian's tree and `fetch debian:9.8` an error."""
+    from pyvma import tree as ptree
+    from pyvma.tree.patches import patched
+
+    from .test_source import make_fake_tree
+    rc, out, err = run(capsys, "fetch", "debian:9.9")
+    assert rc == 0, err
+    genuine = Path(out.split("\t")[2])
+    checkout = make_fake_tree(tmp_path / "checkout", 9, 9, 9)   # a user's tree
+    for i, (pkg, ver) in enumerate([("linux-source-9.9", "9.9.9-1"),
+                                    ("linux-source-9.8", "9.8.1-1")]):
+        patch = new_file_patch(tmp_path / f"p{i}.patch", "PYVMA_SOURCE.json",
+                               forged_marker(pkg, ver))
+        tree = patched(str(checkout), [str(patch)], cache=cache)
+        assert tree.root.parent == cache / "kernels"
+        assert json.loads((tree.root / "PYVMA_SOURCE.json").read_text())["package"] == pkg
+
+    def offline(self: object, max_age: float = 0) -> None:
+        raise ptree.archive.SourceError("cannot fetch the Debian package lists (test)")
+    monkeypatch.setattr(ptree.DebianApt, "update", offline)
+    rc, out, err = run(capsys, "fetch", "debian:9.9")
+    assert rc == 0, err
+    assert Path(out.split("\t")[2]) == genuine and out.rstrip().endswith("\t9.9.1-1"), out
+    rc, out, err = run(capsys, "fetch", "debian:9.8")
+    line = one_line_error(err)
+    assert rc == 2 and "cannot fetch the Debian package lists" in line, line
+
+
+# --------------------------------------------------------------------------
+# defect 7: names too long for a file name, fifos and huge files in a tree
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def pyvma_cmd(cache: Path, *argv: str, timeout: float = 120) -> tuple[int, str]:
+    """``python3 -m pyvma ARGV`` in a child (a hang is a failure, not a hung
+    test run): (exit status, stderr)."""
+    proc = subprocess.run([sys.executable, "-m", "pyvma", *argv], cwd=REPO,
+                          env={**os.environ, "PYVMA_CACHE": str(cache)},
+                          capture_output=True, text=True, timeout=timeout)
+    return proc.returncode, proc.stderr
+
+
+@pytest.mark.parametrize("what", ["Makefile fifo", "mm.h fifo", "huge vma.c"])
+def test_tree_file_pyvma_must_not_read(what: str, tmp_path: Path, cache: Path) -> None:
+    """A fifo where the top Makefile or include/linux/mm.h belongs hung every
+    command; a 2 GiB mm/vma.c (sparse: no disk used) was read whole."""
+    from .test_source import make_fake_tree
+    tree = make_fake_tree(tmp_path / "linux", 9, 9, 1)
+    rel = {"Makefile fifo": "Makefile", "mm.h fifo": "include/linux/mm.h",
+           "huge vma.c": "mm/vma.c"}[what]
+    path = tree / rel
+    if path.exists():
+        path.unlink()
+    if what.endswith("fifo"):
+        os.mkfifo(path)
+    else:
+        with open(path, "wb") as f:
+            f.truncate(2 << 30)
+    rc, err = pyvma_cmd(cache, "fetch", str(tree))
+    line = one_line_error(err)
+    assert rc == 2 and rel in line and "refused" in line, line
+    assert ("fifo" in line) if what.endswith("fifo") else ("2147483648 bytes" in line), line
+
+
+def test_long_names_are_keys(tmp_path: Path, cache: Path,
+                             capsys: pytest.CaptureFixture) -> None:
+    """A 250-character tarball name and a 300-character .deb Version made a key
+    longer than a file name may be (a traceback): both extract, to distinct keys."""
+    from .test_source import make_fake_tree, make_tarball
+    fake = make_fake_tree(tmp_path / "src", 9, 9, 1)
+    tarball = make_tarball(fake, tmp_path / ("l" * 243 + ".tar.xz"), "linux-9.9.1")
+    assert len(tarball.name) == 250
+    rc, out, err = run(capsys, "fetch", str(tarball))
+    assert rc == 0, err
+    root = tmp_path / "debroot"
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "DEBIAN" / "control").write_text(
+        f"Package: linux-source-9.9\nVersion: 9.9.1-{'1' * 294}\nArchitecture: all\n"
+        "Maintainer: t <t@invalid>\nDescription: t\n")
+    (root / "usr/src").mkdir(parents=True)
+    make_tarball(fake, root / "usr/src/linux-source-9.9.tar.xz", "linux-source-9.9")
+    deb = tmp_path / "linux-source-9.9_long_all.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(root), str(deb)],
+                   check=True, capture_output=True)
+    rc, out2, err = run(capsys, "fetch", str(deb))
+    assert rc == 0, err
+    roots = [Path(o.split("\t")[2].strip()) for o in (out, out2)]
+    assert all(len(r.name) <= 120 for r in roots) and roots[0] != roots[1], [len(r.name) for r in roots]
+    assert len(kernels_in(cache)) == 2
