@@ -254,3 +254,127 @@ def test_long_names_are_keys(tmp_path: Path, cache: Path,
     roots = [Path(o.split("\t")[2].strip()) for o in (out, out2)]
     assert all(len(r.name) <= 120 for r in roots) and roots[0] != roots[1], [len(r.name) for r in roots]
     assert len(kernels_in(cache)) == 2
+
+
+# --------------------------------------------------------------------------
+# defect 5: a tarball is keyed by its content
+
+
+def test_tarball_keyed_by_content(tmp_path: Path, cache: Path,
+                                  capsys: pytest.CaptureFixture) -> None:
+    """Other bytes of the same size under the same path and mtime: another tree."""
+    from .test_source import make_fake_tree, make_tarball
+    trees = []
+    for text in ("/* first  */\n", "/* second */\n"):
+        src = make_fake_tree(tmp_path / f"src{len(trees)}", 9, 9, 1)
+        (src / "mm/vma.c").write_text(text)
+        trees.append(make_tarball(src, tmp_path / f"t{len(trees)}.tar", "linux-9.9.1"))
+    assert trees[0].stat().st_size == trees[1].stat().st_size
+    spec = tmp_path / "linux-9.9.1.tar"
+    seen = []
+    for t in trees:
+        shutil.copy(t, spec)
+        os.utime(spec, ns=(10**18, 10**18))
+        rc, out, err = run(capsys, "fetch", str(spec))
+        assert rc == 0, err
+        seen.append((Path(out.split("\t")[2].strip()) / "mm/vma.c").read_text())
+    assert seen == ["/* first  */\n", "/* second */\n"]
+
+
+# --------------------------------------------------------------------------
+# issue 23 item 5: the matrix and debian: share one tree, never removing it
+
+
+def _matrix():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("pyvma_matrix", REPO / "scripts/matrix.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def ident(root: Path) -> tuple[int, int]:
+    return (root.stat().st_ino, (root / "mm/vma.c").stat().st_ino)
+
+
+def test_matrix_deb_file_and_debian_spec_share_one_tree(
+        tmp_path: Path, cache: Path, fake_debian: Path,
+        capsys: pytest.CaptureFixture) -> None:
+    """Debian's own .deb given as a file, the matrix's tree of that version and a
+    debian: spec: one tree, extracted once, never removed under a later run (it was
+    deleted and extracted again by each in turn: kind "deb" vs "debian")."""
+    rc, out, err = run(capsys, "fetch", str(fake_debian))        # as the old matrix did
+    assert rc == 0, err
+    root = Path(out.split("\t")[2])
+    first = ident(root)
+    for _ in range(2):
+        rc, out, err = run(capsys, "fetch", "debian:9.9")
+        assert rc == 0 and Path(out.split("\t")[2]) == root, (out, err)
+        assert "removing" not in err
+        tree = _matrix().tree_of("linux-source-9.9", "9.9.1-1", cache)
+        assert tree.root == root
+        rc, out, err = run(capsys, "fetch", str(fake_debian))
+        assert rc == 0 and Path(out.split("\t")[2]) == root, (out, err)
+        assert ident(root) == first
+    assert kernels_in(cache) == [root.name]
+
+
+# --------------------------------------------------------------------------
+# issue 23 item 6: debian:linux-source-X.Y=VERSION
+
+
+@pytest.mark.parametrize("spec", ["debian:linux-source-9.9=9.9.1-1", "debian:9.9=9.9.1-1"])
+def test_debian_version_spec(spec: str, tmp_path: Path, cache: Path, fake_debian: Path,
+                             monkeypatch: pytest.MonkeyPatch,
+                             capsys: pytest.CaptureFixture) -> None:
+    """One version by name: fetched as apt-get download package=version, its sha256
+    from Debian's lists; the same tree as debian:9.9 when that is the candidate."""
+    from pyvma import tree as ptree
+    asked: list[tuple[str, str]] = []
+    real = ptree.DebianApt.download
+
+    def download(self, package: str, version: str, dest: Path) -> Path:
+        asked.append((package, version))
+        return real(self, package, version, dest)
+    monkeypatch.setattr(ptree.DebianApt, "download", download)
+    monkeypatch.setattr(ptree.DebianApt, "candidate", lambda self, p: None)   # never asked
+    rc, out, err = run(capsys, "fetch", spec)
+    assert rc == 0, err
+    assert out.split("\t")[1] == "9.9.1" and out.rstrip().endswith("\t9.9.1-1"), out
+    assert asked == [("linux-source-9.9", "9.9.1-1")]
+    # a version Debian's lists do not name: one line, exit 2
+    monkeypatch.setattr(ptree.DebianApt, "sha256", lambda self, p, v: None)
+    rc, out, err = run(capsys, "fetch", "debian:linux-source-9.9=9.9.7-1")
+    line = one_line_error(err)
+    assert rc == 2 and "does not serve linux-source-9.9 9.9.7-1" in line, line
+
+
+@pytest.mark.parametrize("spec,why", [
+    ("debian:linux-source-6.12=", "bad Debian version"),
+    ("debian:linux-source-6.12=6.12.113-1;id", "bad Debian version"),
+    ("debian:linux-source-6.12=6.12.113-1 x", "bad Debian version"),
+    ("debian:linux-source-6.12=-o=Dir::Etc=/tmp", "bad Debian version"),
+    ("debian:linux-source-6.12=../../6.12", "bad Debian version"),
+    ("debian:linux-source-6.12=6." + "1" * 300, "at most 64 characters"),
+    ("debian:linux-source-6.12=7.2.13-1", "is not one of linux-source-6.12"),
+    ("debian:linux-source-6.12=6.120.1-1", "is not one of linux-source-6.12"),
+    ("debian:7.x=7.2.13-1", "a version belongs to one series"),
+    ("debian:linux-source-6.12==6.12.113-1", "bad Debian version"),
+])
+def test_debian_version_spec_refused(spec: str, why: str, cache: Path,
+                                     capsys: pytest.CaptureFixture) -> None:
+    """Junk after '=' is one line and exit 2, before apt is asked anything."""
+    rc, out, err = run(capsys, "fetch", spec)
+    line = one_line_error(err)
+    assert rc == 2 and out == "" and why in line, line
+    assert len(line) < 400
+    assert not (cache / "apt").exists()
+    from pyvma.errors import SourceError
+    from pyvma.tree.debian import parse_spec
+    with pytest.raises(SourceError, match=why):
+        parse_spec(spec)
+    with pytest.raises(SourceError, match="bad Debian version"):     # the CLI strips it
+        parse_spec("debian:linux-source-6.12=6.12.113-1\n")
+    assert parse_spec("debian:linux-source-7.2=1:7.2.11-1~bpo13+1") == (7, 2, "1:7.2.11-1~bpo13+1")
