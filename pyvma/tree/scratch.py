@@ -44,6 +44,22 @@ def link_copy(src: Path, dest: Path, subtrees: tuple[str, ...] = SUBTREES) -> No
             _link_or_copy(str(s), str(d))
 
 
+def looping_links(d: str, names: list[str]) -> list[str]:
+    """The entries of directory *d* that are symbolic links to *d* itself or a
+    directory above it (real paths compared, so cycles through several links count):
+    a ``shutil.copytree`` ``ignore`` that follows links yet ends (a loop in
+    tools/testing/vma copied tools/testing 40 times, then failed)."""
+    here = os.path.realpath(d)
+    out = []
+    for n in names:
+        p = os.path.join(d, n)
+        if os.path.islink(p) and os.path.isdir(p):
+            real = os.path.realpath(p)
+            if here == real or here.startswith(real.rstrip("/") + "/"):
+                out.append(n)
+    return out
+
+
 def _write_private(dest: Path, rel: str, data: bytes, mode: int) -> None:
     """Replace scratch *rel* by a new file of its own (never the base tree's inode)."""
     target = dest / rel
@@ -111,7 +127,7 @@ def upstream_scratch(tree: Path, dest: Path, sanitizers: bool) -> Path:
     # unless the scratch copy has it already (the patched trees' subtrees hold tools/)
     if not (dest / "tools" / "testing" / "vma").exists():
         shutil.copytree(tree / "tools" / "testing" / "vma", dest / "tools" / "testing" / "vma",
-                        copy_function=os.link)
+                        copy_function=os.link, ignore=looping_links)
     for extra in ("lib", "tools/scripts", "tools/build", "scripts", "arch/x86", "tools/arch"):
         s = tree / extra
         if s.exists() and not (dest / extra).exists():

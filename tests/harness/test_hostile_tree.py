@@ -378,3 +378,28 @@ def test_debian_version_spec_refused(spec: str, why: str, cache: Path,
     with pytest.raises(SourceError, match="bad Debian version"):     # the CLI strips it
         parse_spec("debian:linux-source-6.12=6.12.113-1\n")
     assert parse_spec("debian:linux-source-7.2=1:7.2.11-1~bpo13+1") == (7, 2, "1:7.2.11-1~bpo13+1")
+
+
+# --------------------------------------------------------------------------
+# defect 8: a symlink loop inside tools/testing/vma
+
+
+def test_harness_copy_skips_looping_links(tmp_path: Path) -> None:
+    """tools/testing/vma/loop -> .. (tools/testing) and a cycle of two links: the
+    harness copy ends, without them; a link to a file is copied as a file."""
+    from pyvma.upstream_c import scratch_copy
+    root = tmp_path / "linux"
+    vma = root / "tools/testing/vma"
+    (vma / "sub").mkdir(parents=True)
+    (root / "Makefile").write_text("VERSION = 9\n")
+    (vma / "main.c").write_text('#include "../../../mm/vma.c"\n')
+    (vma / "loop").symlink_to("..")       # (one loop a level: the old copy was 40 deep)
+    (vma / "a").symlink_to("b")
+    (vma / "b").symlink_to("sub")
+    (vma / "sub" / "c").symlink_to("../a")
+    (vma / "file").symlink_to("main.c")
+    harness = scratch_copy(root, tmp_path / "copy")
+    got = sorted(str(p.relative_to(harness)) for p in harness.rglob("*"))
+    assert "loop" not in got and "sub/c" not in got and "file" in got, got
+    assert len(got) < 20, got
+    assert not (harness / "file").is_symlink()
