@@ -131,11 +131,10 @@ def kernel_spec(text: str) -> str:
             f"kernel spec {one_line(text)!r} has control characters or line breaks: "
             "rename the file or directory")
     if text.startswith("debian:"):
-        from .tree.debian import DEBIAN_SPEC
-        if not DEBIAN_SPEC.match(text):
-            raise argparse.ArgumentTypeError(
-                f"cannot parse Debian spec {text!r}: use debian:X.Y (e.g. debian:6.12), "
-                "debian:linux-source-X.Y or debian:X.x (e.g. debian:7.x)")
+        from .tree.debian import spec_problem
+        why = spec_problem(text)
+        if why:
+            raise argparse.ArgumentTypeError(why)
     return text
 
 

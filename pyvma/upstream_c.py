@@ -37,6 +37,7 @@ from pathlib import Path
 from .cache import atomic_dir, file_lock, remove_stale_tmp, subdir, write_json_atomic
 from .errors import UpstreamCError
 from .tree import KernelTree
+from .tree.scratch import looping_links
 
 HARNESS = "tools/testing/vma"
 #: what upstream's harness build reads beyond the content hash's defaults
@@ -162,7 +163,8 @@ def scratch_copy(root: Path, dest: Path) -> Path:
         dst.mkdir()
 
     def ignore(d: str, names: list[str]) -> list[str]:
-        return [n for n in names if d == str(src) and BUILD_PRODUCTS.match(n)]
+        return [n for n in names if d == str(src) and BUILD_PRODUCTS.match(n)] + \
+            looping_links(d, names)
     shutil.copytree(src, dst, dirs_exist_ok=True, ignore=ignore, symlinks=False)
     return dst
 

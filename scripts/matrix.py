@@ -2,10 +2,10 @@
 """The kernel matrix: the kernel suites on every linux-source version Debian serves.
 
 For each version of each package (default: linux-source-6.12, -7.2, -7.3) that
-Debian's package lists name today, the .deb is fetched with ``apt-get download
-package=version`` (only the subtrees the build needs are kept, as the default
-fetch does; the .deb is deleted after extraction) and ``pytest`` runs the kernel
-suites against it.  Trees with the vma_flags_t bitmap also run with
+Debian's package lists name today, the tree is ``debian:package=version`` (as
+`pyvma fetch debian:linux-source-6.12=6.12.113-1` fetches it: only the subtrees
+the build needs are kept, the .deb under the cache's debs/) and ``pytest`` runs
+the kernel suites against it.  Trees with the vma_flags_t bitmap also run with
 NUM_VMA_FLAG_BITS=128 (upstream's width); the newest tree of the newest series
 also runs with each non-default tunable.
 
@@ -22,10 +22,8 @@ from __future__ import annotations
 import argparse
 import functools
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,9 +32,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from pyvma import tree as ptree  # noqa: E402
-from pyvma.cache import cache_dir, subdir  # noqa: E402
+from pyvma.cache import cache_dir  # noqa: E402
 from pyvma.errors import PyvmaError  # noqa: E402
-from pyvma.tree.markers import _safe_key  # noqa: E402
 from vma_internal.config import BASE_CONFIG, REFUSED, TUNABLE  # noqa: E402
 
 SERIES = ("6.12", "7.2", "7.3")
@@ -89,18 +86,11 @@ def served_versions(apt: ptree.DebianApt, package: str) -> list[str]:
     return sorted(found, key=functools.cmp_to_key(_dpkg_cmp))
 
 
-def tree_of(apt: ptree.DebianApt, package: str, version: str, cache: Path) -> Path:
-    """The extracted tree of package=version (fetched and extracted once)."""
-    final = cache / "kernels" / _safe_key(f"{package}_{version}")
-    if (final / "Makefile").is_file() and (final / "mm" / "vma.c").is_file():
-        return final
-    dl = Path(tempfile.mkdtemp(prefix="matrix-", dir=subdir("tmp", cache)))
-    try:
-        deb = apt.download(package, version, dl)
-        tree = ptree.resolve(str(deb), cache=cache)
-        return tree.root
-    finally:
-        shutil.rmtree(dl, ignore_errors=True)
+def tree_of(package: str, version: str, cache: Path) -> ptree.KernelTree:
+    """The extracted tree of package=version: ``debian:package=version``, the tree
+    a `pyvma fetch` of that spec serves (one tree per .deb, fetched and extracted
+    once, its sha256 checked against Debian's lists)."""
+    return ptree.resolve(f"debian:{package}={version}", cache=cache)
 
 
 def run_suites(tree: Path, config: str | None, xdist: int) -> tuple[dict[str, int], float, str]:
@@ -167,8 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             versions = versions[:args.max_versions]
         for i, version in enumerate(versions):
             try:
-                root = tree_of(apt, package, version, cache)
-                tree = ptree.resolve(str(root), cache=cache)
+                tree = tree_of(package, version, cache)
             except PyvmaError as exc:
                 print(f"matrix: {package}={version}: {exc}", file=sys.stderr, flush=True)
                 fetch_failed = True
@@ -180,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
                 if s == newest_series and i == 0:
                     configs += tunables()
             for config in configs:
-                counts, seconds, note = run_suites(root, config, args.n)
+                counts, seconds, note = run_suites(tree.root, config, args.n)
                 row = Row(package, version, config or "default", counts, seconds, note)
                 rows.append(row)
                 print(row.line(), flush=True)

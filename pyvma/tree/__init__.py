@@ -10,7 +10,8 @@ Accepted specs (see ``resolve``):
   cache;
 * ``debian:X.Y``, ``debian:linux-source-X.Y``, ``debian:X.x`` -- fetched
   with ``apt-get download`` through a project-local apt configuration
-  under ``$PYVMA_CACHE/apt`` and extracted into the cache.
+  under ``$PYVMA_CACHE/apt`` and extracted into the cache;
+  ``debian:linux-source-X.Y=VERSION`` -- one version Debian serves.
 
 One module per job, imports running down this list: ``spec`` (``resolve``, the
 entry point) -> ``resolvers`` (one per spec kind) and ``debian`` (apt) -> ``markers``
@@ -20,9 +21,16 @@ entry point) -> ``resolvers`` (one per spec kind) and ``debian`` (apt) -> ``mark
 
 Cache layout (``$PYVMA_CACHE``, default ``~/.cache/pyvma``)::
 
-    kernels/<name>/                 extracted tree + PYVMA_SOURCE.json; <name> is
-                                    <package>_<version>-<sha256[:12] of the .deb>,
-                                    git-<sha[:12]>, or the tarball's stem (+ sha)
+    kernels/<name>/                 extracted tree; <name> is
+                                    <package>_<version>-<sha256[:12] of the .deb>
+                                    (one tree per .deb content, for debian: and
+                                    .deb specs), git-<sha[:12]>, or the tarball's
+                                    stem-<sha256[:12]>; a tree made is never removed
+                                    but by `pyvma cache clear`
+    kernels/.sources/<name>.json    its marker (what it was extracted from), kept
+                                    outside the tree: a PYVMA_SOURCE.json inside a
+                                    tree (written too, for older pyvma versions) is
+                                    tree content, never trusted
     kernels/.<name>.tmp-XXXX/       in-progress extraction (renamed into place)
     debs/                           .debs trees were extracted from (sha256 checked
                                     against Debian's lists; see source_archive)

@@ -20,7 +20,7 @@ from vma_internal.digest import sha256_file
 
 from ..errors import SourceError
 from .kernel_tree import TARBALL_SUBTREES
-from .markers import _read_marker
+from .markers import read_marker
 
 if TYPE_CHECKING:
     from .kernel_tree import KernelTree
@@ -162,8 +162,12 @@ class _Prefiltered:
         size: int | None = None
         while True:
             hdr = self._exact(_BLOCK)
-            if len(hdr) < _BLOCK or hdr == bytes(_BLOCK):
-                yield hdr + bytes(2 * _BLOCK)     # the end (or a truncated stream)
+            if len(hdr) < _BLOCK:   # a cut at a member's end looks complete to tarfile
+                raise SourceError(
+                    f"{self.what} is truncated: it ends after {self.members} members "
+                    "without tar's end-of-archive marker: refused; download it again.")
+            if hdr == bytes(_BLOCK):
+                yield hdr + bytes(2 * _BLOCK)     # the end-of-archive marker
                 return
             typ = hdr[156:157]
             try:
@@ -246,7 +250,7 @@ def _extract_stream(fileobj: Any, dest: Path, what: str,
     in it is one this extraction made; otherwise tarfile's ``data`` filter checks
     each member's real path).  Returns what was written.
     """
-    done: set[str] = set()
+    kinds: dict[str, str] = {}   # what each extracted path is now: file, dir, symlink
     order: list[str] = []
     links: set[str] = set()
     count = total = 0
@@ -276,25 +280,30 @@ def _extract_stream(fileobj: Any, dest: Path, what: str,
                         f"{what} expands to more than {MAX_EXTRACT_BYTES >> 20} MiB in the "
                         "subtrees pyvma reads: refused (a kernel's are about 400 MiB).")
                 if m.islnk():
+                    # judged by what it links to: only a regular file this extraction
+                    # wrote (a hard link to a symbolic link is that link at a new
+                    # place, where its relative target may lead elsewhere)
                     link = select(m.linkname)
-                    if link is None or link not in done:
+                    if link is None or link not in kinds:
                         raise SourceError(f"{what}: hard link {m.name!r} to {m.linkname!r}, "
                                           "which is not an extracted member: refused.")
+                    if kinds[link] != "file":
+                        raise SourceError(f"{what}: hard link {m.name!r} to {m.linkname!r}, "
+                                          f"which is a {kinds[link]}, not a regular file: "
+                                          "refused, nothing extracted; pass a genuine "
+                                          "kernel source archive.")
                     m = m.replace(name=rel, linkname=link, deep=False)
                 else:
                     m = m.replace(name=rel, deep=False)
+                if not m.isdir():
+                    _unlink_entry(dest, rel, fresh)  # never write through what was there
                 if m.issym():
                     links.add(rel)
                 tf.extract(m, dest, set_attrs=True, filter=_tamed if fresh else "data")
-                done.add(rel)
+                kinds[rel] = "dir" if m.isdir() else "symlink" if m.issym() else "file"
                 order.append(rel)
-        if fresh:      # links to links: each must still resolve inside the tree
-            top = os.path.realpath(dest)
-            for rel in links:
-                real = os.path.realpath(os.path.join(top, rel))
-                if os.path.commonpath([real, top]) != top:
-                    raise SourceError(f"{what}: member {rel!r} is a link out of the tree "
-                                      f"(through other links, to {real}): refused.")
+        if fresh:
+            _check_landed(dest, kinds, what)
     except tarfile.FilterError as e:
         raise SourceError(f"{what}: {e}: refused; pass a genuine kernel source archive.") \
             from None
@@ -303,6 +312,50 @@ def _extract_stream(fileobj: Any, dest: Path, what: str,
     except OSError as e:
         raise SourceError(f"extracting {what} into {dest} failed: {e}") from None
     return order
+
+
+def _unlink_entry(dest: Path, rel: str, fresh: bool) -> None:
+    """Remove what a previous member left at *rel* (a file or a link, never what a
+    link points to): the next member is a new file, not a write into an old one.
+    Not *fresh* (a directory pyvma did not just make), *rel*'s directory must be
+    reached through no link (in a fresh one the links-prefix check says so)."""
+    path = os.path.join(dest, rel)
+    if not fresh:
+        top = os.path.realpath(dest)
+        parent = os.path.dirname(os.path.join(top, rel))
+        if os.path.realpath(parent) != parent:
+            raise SourceError(f"{dest}: {os.path.dirname(rel)!r} is reached through a "
+                              "symbolic link: refused, nothing written through it.")
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        os.unlink(path)
+
+
+def _check_landed(dest: Path, kinds: dict[str, str], what: str) -> None:
+    """Where every member ended up (hard links included): a regular file, a
+    directory or a symbolic link, in a directory of the tree reached through no
+    link, and a symbolic link resolving inside the tree (through other links too)."""
+    top = os.path.realpath(dest)
+    real_dirs: dict[str, bool] = {}
+    for rel, kind in kinds.items():
+        path = os.path.join(top, rel)
+        parent = os.path.dirname(path)
+        if parent not in real_dirs:
+            real_dirs[parent] = os.path.realpath(parent) == parent
+        st = os.lstat(path)
+        fmt = stat.S_IFMT(st.st_mode)
+        want = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "symlink": stat.S_IFLNK}[kind]
+        if not real_dirs[parent] or fmt != want:
+            raise SourceError(f"{what}: member {rel!r} did not land where it was written "
+                              f"(a {kind} through a link): refused.")
+        if kind == "symlink":
+            real = os.path.realpath(path)
+            if os.path.commonpath([real, top]) != top:
+                raise SourceError(f"{what}: member {rel!r} is a link out of the tree "
+                                  f"(through other links, to {real}): refused.")
 
 
 def _select_prefixes(subtrees: Sequence[str]) -> tuple[frozenset[str], tuple[str, ...]]:
@@ -432,10 +485,10 @@ def extract_members(archive: Path, members: list[str], dest: Path) -> list[str]:
                             fresh=False)
 
 
-def source_archive(root: Path) -> Path | None:
+def source_archive(root: Path, cache: Path | None = None) -> Path | None:
     """The archive a cached tree was extracted from, if it still has the sha256 its
     marker recorded (a Debian package's .deb is kept under ``debs/``), else None."""
-    marker = _read_marker(Path(root))
+    marker = read_marker(Path(root), cache)
     if not marker:
         return None
     path, sha = marker.get("deb_path") or marker.get("file"), \
@@ -449,9 +502,9 @@ def package_members(tree: KernelTree, rels: Sequence[str], dest: Path) -> list[s
     """Extract the files *rels* (paths in the kernel tree) from the archive *tree* came
     from (``source_archive``: its kept, hash-checked .deb or tarball) into *dest*;
     return those the archive holds.  An archive gone or changed is an error."""
-    archive = source_archive(tree.root)
+    archive = source_archive(tree.root, tree.cache)
     if archive is None:
-        marker = _read_marker(tree.root) or {}
+        marker = read_marker(tree.root, tree.cache) or {}
         raise SourceError(
             f"{tree.root} holds only the subtrees the build reads, and the archive it "
             f"came from ({marker.get('deb_path') or marker.get('file') or 'unknown'}) is "

@@ -29,7 +29,7 @@ from ..errors import DownloadError, SourceError
 from ..log import log
 from .archive import _run, _tail, extract_deb
 from .kernel_tree import _OFFLINE_HELP, VMA_C_SINCE
-from .markers import _cached_tree, _read_marker, _safe_key
+from .markers import _cached_tree, _safe_key, read_marker, update_marker
 from .validate import _load_tree, _read_text
 
 if TYPE_CHECKING:
@@ -231,7 +231,56 @@ class DebianApt:
         return debs[0]
 
 
-DEBIAN_SPEC = re.compile(r"^debian:(?:linux-source-)?(\d+)(?:\.(\d+|x))?$")
+#: ``debian:X.Y``, ``debian:linux-source-X.Y``, ``debian:X.x``, and a version of a
+#: series: ``debian:linux-source-X.Y=VERSION`` (``debian:X.Y=VERSION``)
+DEBIAN_SPEC = re.compile(r"^debian:(?:linux-source-)?(\d{1,3})(?:\.(\d{1,3}|x))?(?:=(.*))?$",
+                         re.S)
+#: a Debian version as Debian's kernel packages spell them ([epoch:]upstream[-revision],
+#: e.g. 6.12.113-1, 7.2.11-1~bpo13+1): nothing apt or a shell could read otherwise
+DEBIAN_VERSION = re.compile(r"(?:[0-9]{1,4}:)?[0-9][A-Za-z0-9.+~]*(?:-[A-Za-z0-9.+~]+)*")
+MAX_VERSION = 64
+_SPEC_FORMS = ("use debian:X.Y (e.g. debian:6.12), debian:linux-source-X.Y, debian:X.x for "
+               "the newest linux-source-X.* Debian offers (e.g. debian:7.x), or "
+               "debian:linux-source-X.Y=VERSION for one version Debian serves (e.g. "
+               "debian:linux-source-6.12=6.12.113-1).")
+
+
+def parse_spec(spec: str) -> tuple[int, int | None, str | None]:
+    """``(major, minor or None for X.x, version or None)`` of a debian: spec;
+    SourceError (one line) for anything else."""
+    m = DEBIAN_SPEC.match(spec)
+    if not m:
+        shown = repr(spec) if len(spec) <= 80 else repr(spec[:80]) + "..."
+        raise SourceError(f"cannot parse Debian spec {shown}: {_SPEC_FORMS}")
+    major = int(m.group(1))
+    minor = None if m.group(2) in (None, "x") else int(m.group(2))
+    version = m.group(3)
+    if version is None:
+        return major, minor, None
+    shown = version if version.isprintable() and len(version) <= 80 \
+        else repr(version[:80]) + "..."
+    if minor is None:
+        raise SourceError(f"{spec.split('=')[0]}={shown}: a version belongs to one series: "
+                          "name it, e.g. debian:linux-source-6.12=6.12.113-1.")
+    if len(version) > MAX_VERSION or not DEBIAN_VERSION.fullmatch(version):
+        raise SourceError(f"bad Debian version {shown!r} in the kernel spec: a version is "
+                          "[epoch:]upstream[-revision] of digits, letters and . + ~ (at most "
+                          f"{MAX_VERSION} characters), e.g. debian:linux-source-6.12=6.12.113-1.")
+    upstream = version.split(":", 1)[-1]
+    if not re.match(rf"{major}\.{minor}(?![0-9])", upstream):
+        raise SourceError(f"version {version} is not one of linux-source-{major}.{minor} "
+                          f"(its versions start with {major}.{minor}), e.g. "
+                          f"debian:linux-source-{major}.{minor}={major}.{minor}.1-1.")
+    return major, minor, version
+
+
+def spec_problem(spec: str) -> str | None:
+    """What is wrong with the debian: spec *spec* (None: nothing)."""
+    try:
+        parse_spec(spec)
+    except SourceError as e:
+        return str(e)
+    return None
 
 
 def _dpkg_version_gt(a: str, b: str) -> bool:
@@ -243,18 +292,21 @@ def _dpkg_version_gt(a: str, b: str) -> bool:
         return a > b
 
 
-def _cached_debian_trees(cache: Path, major: int, minor: int | None) -> list[Path]:
-    """Cached trees of linux-source-major[.minor], best (newest) first."""
+def _cached_debian_trees(cache: Path, major: int, minor: int | None,
+                         version: str | None = None) -> list[Path]:
+    """Cached trees of linux-source-major[.minor] (of *version*), best (newest) first."""
     kdir = cache / "kernels"
     found: list[tuple[tuple[int, int], str, Path]] = []
     if not kdir.is_dir():
         return []
     for d in kdir.iterdir():
-        m = _read_marker(d)
+        m = read_marker(d, cache)
         # only a tree extracted from a .deb whose sha256 matched Debian's lists
-        if not m or m.get("kind") != "debian" or \
+        if not m or not (m.get("kind") == "debian" or m.get("debian_lists") is True) or \
                 not re.fullmatch(r"[0-9a-f]{64}", str(m.get("deb_sha256", ""))) or \
                 not isinstance(m.get("debian_version"), str):
+            continue
+        if version is not None and m["debian_version"] != version:
             continue
         pm = re.fullmatch(r"linux-source-(\d+)\.(\d+)", str(m.get("package", "")))
         if not pm or int(pm.group(1)) != major:
@@ -277,7 +329,7 @@ def _cached_debian_trees(cache: Path, major: int, minor: int | None) -> list[Pat
 def _keep_deb(src: Path, sha: str, cache: Path) -> Path:
     """Move or copy *src* (sha256 *sha*) to ``debs/``; return its path there."""
     debs = subdir("debs", cache)
-    dest = debs / _safe_key(f"{src.stem}-{sha[:12]}.deb")
+    dest = debs / (_safe_key(f"{src.stem}-{sha[:12]}") + ".deb")
     if dest.is_file() and sha256_file(dest) == sha:
         return dest
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=debs)
@@ -298,7 +350,7 @@ def _keep_deb(src: Path, sha: str, cache: Path) -> Path:
 def _debian_deb(apt: DebianApt, pkg: str, ver: str, sha: str, cache: Path) -> Path:
     """Debian's .deb of pkg=ver, kept under ``debs/``: downloaded unless a kept
     copy has the SHA256 of Debian's package lists; refused if it has not."""
-    kept = subdir("debs", cache) / _safe_key(f"{pkg}_{ver}_all-{sha[:12]}.deb")
+    kept = subdir("debs", cache) / (_safe_key(f"{pkg}_{ver}_all-{sha[:12]}") + ".deb")
     if kept.is_file() and sha256_file(kept) == sha:
         return kept
     dl = Path(tempfile.mkdtemp(prefix="download-", dir=subdir("tmp", cache)))
@@ -321,15 +373,7 @@ def _debian_deb(apt: DebianApt, pkg: str, ver: str, sha: str, cache: Path) -> Pa
 
 
 def _resolve_debian(spec: str, cache: Path) -> KernelTree:
-    m = DEBIAN_SPEC.match(spec.strip())
-    if not m:
-        raise SourceError(
-            f"cannot parse Debian spec {spec!r}: use debian:X.Y (e.g. "
-            "debian:6.12), debian:linux-source-X.Y, or debian:X.x for the "
-            "newest linux-source-X.* Debian offers (e.g. debian:7.x)."
-        )
-    major = int(m.group(1))
-    minor = None if m.group(2) in (None, "x") else int(m.group(2))
+    major, minor, pinned = parse_spec(spec.strip())
     since = ".".join(map(str, VMA_C_SINCE))
     if (major, minor if minor is not None else 999) < VMA_C_SINCE:
         raise SourceError(
@@ -340,11 +384,11 @@ def _resolve_debian(spec: str, cache: Path) -> KernelTree:
     wanted = f"linux-source-{major}.{minor}" if minor is not None else f"linux-source-{major}.*"
 
     def offline_fallback(err: SourceError) -> KernelTree:
-        cached = _cached_debian_trees(cache, major, minor)
+        cached = _cached_debian_trees(cache, major, minor, pinned)
         if not cached:
             raise err
         log("warning", "%s; using the cached %s", err, cached[0].name)
-        marker = _read_marker(cached[0]) or {}
+        marker = read_marker(cached[0], cache) or {}
         return _debian_tree(cached[0], marker, spec, cache, fetched=False)
 
     apt = DebianApt(cache)
@@ -353,16 +397,19 @@ def _resolve_debian(spec: str, cache: Path) -> KernelTree:
     except SourceError as e:
         return offline_fallback(e)
 
-    if minor is None:
-        minors = [mi for (ma, mi) in apt.source_packages() if ma == major]
-    else:
-        minors = [minor]
     package = version = None
-    for mi in minors:
-        cand = apt.candidate(f"linux-source-{major}.{mi}")
-        if cand:
-            package, version = f"linux-source-{major}.{mi}", cand
-            break
+    if pinned is not None:
+        package, version = f"linux-source-{major}.{minor}", pinned
+    else:
+        if minor is None:
+            minors = [mi for (ma, mi) in apt.source_packages() if ma == major]
+        else:
+            minors = [minor]
+        for mi in minors:
+            cand = apt.candidate(f"linux-source-{major}.{mi}")
+            if cand:
+                package, version = f"linux-source-{major}.{mi}", cand
+                break
     if package is None or version is None:
         return offline_fallback(
             SourceError(
@@ -373,6 +420,11 @@ def _resolve_debian(spec: str, cache: Path) -> KernelTree:
         )
 
     sha = apt.sha256(package, version)
+    if sha is None and pinned is not None:
+        return offline_fallback(SourceError(
+            f"Debian (trixie, trixie-backports, trixie-security, sid) does not serve "
+            f"{package} {version} now: pick one it serves (`pyvma fetch debian:{major}.{minor}` "
+            "takes the newest; scripts/matrix.py lists them all), or pass its .deb."))
     if sha is None:
         return offline_fallback(SourceError(
             f"Debian's package lists name no SHA256 for {package} {version}: refusing "
@@ -381,11 +433,14 @@ def _resolve_debian(spec: str, cache: Path) -> KernelTree:
     final = cache / "kernels" / key
 
     def valid(m: dict[str, Any]) -> bool:
-        return m.get("kind") == "debian" and m.get("deb_sha256") == sha
+        # the content Debian's lists name, whoever extracted it (a .deb file of the
+        # same sha256, the matrix): one tree per content
+        return m.get("deb_sha256") == sha
 
-    marker = _read_marker(final)
+    marker = read_marker(final, cache)
     if marker is not None and valid(marker):
-        return _debian_tree(final, marker, spec, cache, fetched=False)
+        return _debian_tree(final, _verified(final, marker, cache), spec, cache,
+                            fetched=False)
 
     pkg, ver = package, version
 
@@ -411,7 +466,15 @@ def _resolve_debian(spec: str, cache: Path) -> KernelTree:
         root, marker = _cached_tree(cache, key, produce, valid)
     except DownloadError as e:
         return offline_fallback(e)
-    return _debian_tree(root, marker, spec, cache, fetched=True)
+    return _debian_tree(root, _verified(root, marker, cache), spec, cache, fetched=True)
+
+
+def _verified(root: Path, marker: dict[str, Any], cache: Path) -> dict[str, Any]:
+    """*marker*, recording (once) that its .deb's sha256 is the one Debian's lists
+    name: then the tree serves debian: specs offline too, whoever extracted it."""
+    if marker.get("kind") == "debian" or marker.get("debian_lists") is True:
+        return marker
+    return update_marker(root, cache, {"debian_lists": True})
 
 
 def _debian_tree(

@@ -11,8 +11,8 @@ from typing import Any
 from . import features as _features
 from .hashing import _collect, content_hash
 
-#: Marker file written into every tree pyvma extracts; its presence means
-#: the extraction finished.
+#: Marker file written into every tree pyvma extracts, for older pyvma versions
+#: sharing the cache; this one reads ``kernels/.sources/<key>.json`` (markers.py).
 MARKER = "PYVMA_SOURCE.json"
 MARKER_FORMAT = 1
 
@@ -68,7 +68,7 @@ _SPEC_HELP = (
     "A kernel spec is one of: a kernel source directory (/path/to/linux), "
     "DIR@REF (a git ref of a checkout), a linux-source-*.deb or "
     "linux-source-*.tar.xz/.tar file, or debian:X.Y / debian:X.x "
-    "(e.g. debian:6.12, debian:7.x)."
+    "(e.g. debian:6.12, debian:7.x) / debian:linux-source-X.Y=VERSION."
 )
 _OFFLINE_HELP = (
     "If you are offline, point pyvma at a local kernel tree instead, "

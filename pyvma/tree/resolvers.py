@@ -11,12 +11,9 @@ from typing import Any
 
 from vma_internal.digest import sha256_file
 
-from ..cache import (
-    subdir,
-)
 from ..errors import SourceError
 from .kernel_tree import _SPEC_HELP, GIT_SUBTREES, KernelTree
-from .markers import _cached_tree, _read_marker, _safe_key
+from .markers import _cached_tree, _safe_key
 from .validate import _load_tree
 
 
@@ -103,8 +100,9 @@ def _resolve_deb(deb: Path, spec: str, cache: Path) -> KernelTree:
             f"{deb} is package {pkg!r}, not linux-source-X.Y; pass a "
             "linux-source-*.deb (Debian's kernel source package)."
         )
-    # keyed by content: a rebuilt .deb of the same version is another tree, and a
-    # file never serves a debian: spec (kind "deb", not "debian")
+    # keyed by content: a rebuilt .deb of the same version is another tree; the
+    # same content is one tree, whichever of a .deb file or debian: extracted it
+    # (a debian: spec checks its sha256 against Debian's lists itself)
     sha = sha256_file(deb)
     key = _safe_key(f"{pkg}_{ver}-{sha[:12]}")
 
@@ -115,7 +113,7 @@ def _resolve_deb(deb: Path, spec: str, cache: Path) -> KernelTree:
                 "deb_path": str(kept), "deb_sha256": sha}
 
     root, marker = _cached_tree(cache, key, produce,
-                                lambda m: m.get("kind") == "deb" and m.get("deb_sha256") == sha)
+                                lambda m: m.get("deb_sha256") == sha)
     origin = {
         "spec": spec,
         "kind": "deb",
@@ -138,18 +136,11 @@ def _tarball_stem(name: str) -> str:
 def _resolve_tarball(tarball: Path, spec: str, cache: Path) -> KernelTree:
     from .archive import extract_tarball
     tarball = tarball.absolute()
-    st = tarball.stat()
-    stem = _safe_key(_tarball_stem(tarball.name))
-    ident = {"file": str(tarball), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-
-    # Fast path: same file (path, size, mtime) as recorded in the marker.
-    marker = _read_marker(subdir("kernels", cache) / stem)
-    if marker and marker.get("sha256") and all(marker.get(k) == v for k, v in ident.items()):
-        key = stem
-        sha = marker["sha256"]
-    else:
-        sha = sha256_file(tarball)
-        key = stem if marker is None or marker.get("sha256") == sha else f"{stem}-{sha[:12]}"
+    # keyed by content, as a .deb is: the same path, size and mtime with other bytes
+    # is another tree
+    sha = sha256_file(tarball)
+    key = _safe_key(f"{_tarball_stem(tarball.name)}-{sha[:12]}")
+    ident = {"file": str(tarball)}
 
     def produce(tmp: Path) -> dict[str, Any]:
         extract_tarball(tarball, tmp)

@@ -6,7 +6,6 @@ code that edits kernel source (tests, the benchmark, coverage)."""
 from __future__ import annotations
 
 import errno
-import json
 import os
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ from typing import Any
 from ..errors import PatchError
 from .archive import package_members
 from .kernel_tree import KernelTree
+from .markers import read_marker
 
 #: What a build reads, hard-linked from the base tree into every patched tree.
 SUBTREES = ("Makefile", "mm", "include", "lib", "tools", "arch/x86/include", "scripts")
@@ -42,6 +42,22 @@ def link_copy(src: Path, dest: Path, subtrees: tuple[str, ...] = SUBTREES) -> No
             shutil.copytree(s, d, copy_function=_link_or_copy, symlinks=True)
         elif s.is_file() and not s.is_symlink():
             _link_or_copy(str(s), str(d))
+
+
+def looping_links(d: str, names: list[str]) -> list[str]:
+    """The entries of directory *d* that are symbolic links to *d* itself or a
+    directory above it (real paths compared, so cycles through several links count):
+    a ``shutil.copytree`` ``ignore`` that follows links yet ends (a loop in
+    tools/testing/vma copied tools/testing 40 times, then failed)."""
+    here = os.path.realpath(d)
+    out = []
+    for n in names:
+        p = os.path.join(d, n)
+        if os.path.islink(p) and os.path.isdir(p):
+            real = os.path.realpath(p)
+            if here == real or here.startswith(real.rstrip("/") + "/"):
+                out.append(n)
+    return out
 
 
 def _write_private(dest: Path, rel: str, data: bytes, mode: int) -> None:
@@ -76,11 +92,9 @@ def _from_package(base: KernelTree, rels: list[str], dest: Path) -> set[str]:
 
 
 def _marker(root: Path) -> dict[str, Any]:
-    try:
-        data = json.loads((root / "PYVMA_SOURCE.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    """The marker pyvma wrote for the cached tree *root* ({} for any other tree:
+    a tree's own PYVMA_SOURCE.json is its content, never read)."""
+    return read_marker(root) or {}
 
 
 #: What upstream's tools/testing/shared/shared.mk builds with (dropped by
@@ -113,7 +127,7 @@ def upstream_scratch(tree: Path, dest: Path, sanitizers: bool) -> Path:
     # unless the scratch copy has it already (the patched trees' subtrees hold tools/)
     if not (dest / "tools" / "testing" / "vma").exists():
         shutil.copytree(tree / "tools" / "testing" / "vma", dest / "tools" / "testing" / "vma",
-                        copy_function=os.link)
+                        copy_function=os.link, ignore=looping_links)
     for extra in ("lib", "tools/scripts", "tools/build", "scripts", "arch/x86", "tools/arch"):
         s = tree / extra
         if s.exists() and not (dest / extra).exists():

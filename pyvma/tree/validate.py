@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from ..cache import (
 )
 from ..errors import SourceError
 from . import features as _features
-from .kernel_tree import FEATURES, VMA_C_SINCE, KernelTree
+from .kernel_tree import FEATURES, HASHED_FILES, VMA_C_SINCE, KernelTree
 
 _MK_VAR = re.compile(
     r"^(VERSION|PATCHLEVEL|SUBLEVEL|EXTRAVERSION)[ \t]*=[ \t]*(.*?)[ \t]*$", re.M
@@ -99,12 +100,85 @@ def probe_features(root: Path, cache: Path | None = None) -> frozenset[str]:
     return feats
 
 
+#: The largest file pyvma reads from a tree: a kernel's largest source files are
+#: well under 1 MiB (include/linux/mm.h ~150 KiB); a bigger one is refused, not read.
+MAX_TREE_FILE = 16 << 20
+
+
+def _file_problem(path: str) -> str | None:
+    """Why pyvma may not read *path* (None: a regular file of at most
+    MAX_TREE_FILE bytes, or nothing there)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        return f"cannot be read ({e.strerror})"
+    if stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode):
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a fifo" if stat.S_ISFIFO(st.st_mode) else "a socket"
+                if stat.S_ISSOCK(st.st_mode) else "a device node")
+        return f"is {kind}, not a regular file"
+    if st.st_size > MAX_TREE_FILE:
+        return f"has {st.st_size} bytes (more than the {MAX_TREE_FILE >> 20} MiB pyvma reads)"
+    return None
+
+
+def _glob_dirs() -> tuple[list[str], list[str]]:
+    """The directories the globs of HASHED_FILES read: (one level, recursive)."""
+    flat: set[str] = set()
+    deep: set[str] = set()
+    for pat in HASHED_FILES:
+        head, _, name = pat.rpartition("/")
+        if not any(c in name for c in "*?["):
+            continue
+        if head.endswith("/**"):
+            deep.add(head[:-3])
+        elif not any(c in head for c in "*?["):
+            flat.add(head)
+    return sorted(flat), sorted(deep)
+
+
+def check_tree_files(root: Path) -> None:
+    """Refuse a tree whose files pyvma reads include one it must not open: a fifo
+    (reading it hangs), a device or socket, or an oversized file (read whole).
+    The named files are stat()ed; the entries of the directories the build's globs
+    read are judged by their directory entry's type (a link by its target), so a
+    warm load costs milliseconds.  Nothing is opened."""
+    top = str(root)
+    names = sorted({"Makefile", *_features.PROBED_FILES,
+                    *(p for p in HASHED_FILES if not any(c in p for c in "*?["))})
+    problems = [(rel, _file_problem(os.path.join(top, rel))) for rel in names]
+    flat, deep = _glob_dirs()
+    todo = [(os.path.join(top, d), False) for d in flat] + \
+        [(os.path.join(top, d), True) for d in deep]
+    while todo:
+        path, recurse = todo.pop()
+        try:
+            with os.scandir(path) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        for e in entries:
+            if e.is_dir(follow_symlinks=False):
+                if recurse:
+                    todo.append((e.path, True))
+            elif not e.is_file(follow_symlinks=False):   # a link, fifo, device...
+                problems.append((os.path.relpath(e.path, top), _file_problem(e.path)))
+    for rel, why in problems:
+        if why:
+            raise SourceError(f"{root}: {rel} {why}: refused; point --kernel at a "
+                              "genuine kernel source tree.")
+
+
 def _load_tree(
     root: Path, name: str | None, origin: dict[str, Any], cache: Path
 ) -> KernelTree:
     """Validate ``root`` as a kernel tree with mm/vma.c and describe it."""
     if not root.is_dir():
         raise SourceError(f"kernel tree {root} does not exist or is not a directory.")
+    check_tree_files(root)
     parsed = parse_makefile_version(root)
     if parsed is None:
         raise SourceError(

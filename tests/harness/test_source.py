@@ -52,7 +52,7 @@ def cache(tmp_path: Path) -> Path:
 
 def kernels_left(cache: Path) -> list[str]:
     kdir = cache / "kernels"
-    return sorted(os.listdir(kdir)) if kdir.is_dir() else []
+    return sorted(n for n in os.listdir(kdir) if n != ".sources") if kdir.is_dir() else []
 
 
 def snapshot(root: Path) -> dict[str, tuple]:

@@ -29,6 +29,7 @@ from pyvma import tree as ptree
 from pyvma.errors import PyvmaError, SourceError
 from pyvma.tree import archive as archive_mod
 from pyvma.tree import features
+from pyvma.tree.markers import SOURCES_DIR
 from pyvma.tree.validate import _probe_memo
 from vma_internal import cexpr, cparse
 from vma_internal.config import HarnessConfig
@@ -91,8 +92,9 @@ def one_line_error(err: str) -> str:
 
 
 def kernels_in(cache: Path) -> list[str]:
+    """The entries of kernels/ but the markers' directory."""
     d = cache / "kernels"
-    return sorted(os.listdir(d)) if d.is_dir() else []
+    return sorted(n for n in os.listdir(d) if n != SOURCES_DIR) if d.is_dir() else []
 
 
 def tar_with(path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]],
