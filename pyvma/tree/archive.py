@@ -20,6 +20,7 @@ from vma_internal.digest import sha256_file
 
 from ..errors import SourceError
 from .kernel_tree import TARBALL_SUBTREES
+from .links import link_problem
 from .markers import read_marker
 
 if TYPE_CHECKING:
@@ -90,13 +91,13 @@ def _member_problem(m: tarfile.TarInfo, rel: str) -> str | None:
         return f"is setuid/setgid (mode {m.mode:o})"
     if not m.issym() and m.mode & stat.S_IWOTH:
         return f"is world-writable (mode {m.mode:o})"
-    if m.issym() or m.islnk():
-        target = m.linkname
-        if m.issym():
-            target = posixpath.join(posixpath.dirname(rel), target)
-        norm = posixpath.normpath(target)
-        if target.startswith("/") or m.linkname.startswith("/") or norm == ".." \
-                or norm.startswith("../"):
+    if m.issym():           # one rule with a patch's links (links.link_problem)
+        problem = link_problem(rel, m.linkname)
+        if problem:
+            return f"is {problem}"
+    if m.islnk():           # a hard link's name is tree-relative, not link-relative
+        norm = posixpath.normpath(m.linkname)
+        if m.linkname.startswith("/") or norm == ".." or norm.startswith("../"):
             return f"is a link out of the tree (to {m.linkname!r})"
     return None
 

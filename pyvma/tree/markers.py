@@ -169,11 +169,14 @@ def _safe_key(text: str) -> str:
 
 def recorded_identity(root: Path) -> dict[str, Any] | None:
     """The ``PYVMA_PATCHES.json`` of a patched tree in the cache, shape-checked."""
-    try:
-        data = json.loads((root / PATCHES_MARKER).read_text())
-    except (OSError, ValueError):
+    from ..errors import PyvmaError
+    from ..inputs import printable, read_regular
+    try:       # never a FIFO or a device, bounded; the label made safe to print
+        data = json.loads(read_regular(root / PATCHES_MARKER, "record", limit=1 << 20))
+    except (PyvmaError, ValueError):
         return None
     if not isinstance(data, dict) or not isinstance(data.get("label"), str) or \
             not isinstance(data.get("args"), list) or not isinstance(data.get("base"), dict):
         return None
+    data["label"] = printable(data["label"])
     return data
