@@ -172,14 +172,22 @@ def test_patched_tree_never_serves_a_debian_spec(tmp_path: Path, cache: Path,
     rc, out, err = run(capsys, "fetch", "debian:9.9")
     assert rc == 0, err
     genuine = Path(out.split("\t")[2])
-    checkout = make_fake_tree(tmp_path / "checkout", 9, 9, 9)   # a user's tree
+    from pyvma.errors import PatchError
     for i, (pkg, ver) in enumerate([("linux-source-9.9", "9.9.9-1"),
                                     ("linux-source-9.8", "9.8.1-1")]):
+        checkout = make_fake_tree(tmp_path / f"checkout{i}", 9, 9, 9)   # a user's tree
         patch = new_file_patch(tmp_path / f"p{i}.patch", "PYVMA_SOURCE.json",
                                forged_marker(pkg, ver))
-        tree = patched(str(checkout), [str(patch)], cache=cache)
+        with pytest.raises(PatchError, match="PYVMA_SOURCE.json"):  # a patch may not
+            patched(str(checkout), [str(patch)], cache=cache)
+        # the forged marker by another way in (the user's tree holds it): the patched
+        # copy in the cache carries it, and must still not serve a debian: spec
+        (checkout / "PYVMA_SOURCE.json").write_text(forged_marker(pkg, ver))
+        harmless = new_file_patch(tmp_path / f"h{i}.patch", "NOTES", "harmless\n")
+        tree = patched(str(checkout), [str(harmless)], cache=cache)
         assert tree.root.parent == cache / "kernels"
-        assert json.loads((tree.root / "PYVMA_SOURCE.json").read_text())["package"] == pkg
+        forged = tree.root / "PYVMA_SOURCE.json"   # copied or not: never trusted
+        forged.write_text(forged_marker(pkg, ver))  # in the cached tree itself
 
     def offline(self: object, max_age: float = 0) -> None:
         raise ptree.archive.SourceError("cannot fetch the Debian package lists (test)")
