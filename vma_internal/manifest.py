@@ -48,6 +48,9 @@ EXTRA_HEADERS: tuple[str, ...] = (
     # nodemask_t (struct mempolicy, CONFIG_NUMA=y)
     "include/linux/nodemask_types.h",
     "include/linux/nodemask.h",
+    # shmem_zero_setup() (__mmap_region(): a shared anonymous mapping), which 6.12's
+    # mm/vma_internal.h does not include (its mm/mmap.c does)
+    "include/linux/shmem_fs.h",
 )
 
 # Types whose presence the generated shim announces as PYVMA_HAS_TYPE_<name>, for
@@ -236,6 +239,20 @@ VAR_VALUES: dict[str, str] = {
 # harness wants (they walk the VMA tree): taken from the named .c file of the tree.
 SOURCE_DEFINITIONS: dict[str, tuple[str, ...]] = {
     "mm/mmap.c": ("find_vma_intersection", "find_vma_prev", "find_vma", "vm_stat_account"),
+}
+
+# Entry points a tree keeps outside mm/vma*.c (6.12 keeps them in mm/mmap.c; later
+# trees moved them into mm/vma.c; 7.2 still keeps __install_special_mapping() there).
+# Each one a tree's mm/vma*.c does not define is extracted from the named file, with
+# the static helpers, macros and data of that file it reaches, into a translation
+# unit of its own (vma_internal/outside.py); a static one is made global there so the
+# glue can call it.  Functions of the file the manifest stubs or hooks (may_expand_vm,
+# vma_set_page_prot, ...) or takes into the shim (SOURCE_DEFINITIONS) are not taken.
+OUTSIDE_ENTRY_POINTS: dict[str, tuple[str, ...]] = {
+    "mm/mmap.c": ("mmap_region", "__mmap_region", "do_brk_flags", "expand_downwards",
+                  "__install_special_mapping", "insert_vm_struct", "vma_wants_writenotify",
+                  "vma_needs_dirty_tracking", "unmapped_area", "unmapped_area_topdown",
+                  "__vm_munmap"),
 }
 
 # Helpers whose real bodies the harness relies on: if one does not compile against
