@@ -53,7 +53,7 @@ class Extraction:
     @property
     def unit(self) -> str:
         """The generated translation unit's name (``pyvma_mm_mmap_tu.c``)."""
-        return f"pyvma_{Path(self.source).with_suffix('').as_posix().replace('/', '_')}_tu.c"
+        return unit_name(self.source)
 
     @property
     def names(self) -> set[str]:
@@ -79,6 +79,12 @@ class Extraction:
     def prototypes(self) -> list[str]:
         """The entry points' declarations (made global), for every other unit."""
         return [global_text(d.header()).strip() + ";" for d in self.entries]
+
+
+def unit_name(source: str) -> str:
+    """The translation unit built from the tree's *source* (``mm/mmap.c`` ->
+    ``pyvma_mm_mmap_tu.c``)."""
+    return f"pyvma_{Path(source).with_suffix('').as_posix().replace('/', '_')}_tu.c"
 
 
 def global_text(text: str) -> str:
