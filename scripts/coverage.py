@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,7 +24,7 @@ sys.path.insert(0, str(REPO))      # pyvma of this checkout, installed or not
 
 from pyvma import tree as ptree  # noqa: E402
 from pyvma.build import build  # noqa: E402
-from pyvma.build.coverage import gcov_env, pct, read_gcda, units  # noqa: E402
+from pyvma.build.coverage import counters_dir, gcov_env, pct, read_gcda, units  # noqa: E402
 
 TARGET_LINES, TARGET_BRANCHES = 85.0, 75.0
 
@@ -49,6 +50,7 @@ def pyvma_coverage(spec: str, tests: list[str]) -> tuple:
     b = build(tree, sanitizer="coverage")
     for g in b.dir.rglob("*.gcda"):
         g.unlink()
+    counters = counters_dir(b, b.dir / "obj")
     # the counts go where the objects were compiled (a temp dir since renamed):
     # written beside the .gcno in the build instead
     env = dict(os.environ, PYVMA_SANITIZER="coverage", **gcov_env(b, b.dir / "obj"))
@@ -60,9 +62,10 @@ def pyvma_coverage(spec: str, tests: list[str]) -> tuple:
     # the build took entry points from (6.12: mm/mmap.c), from its own unit
     stats: dict[str, tuple] = {}
     for unit, source in zip(units(b), ["mm/vma.c", *b.info.get("outside", {})]):
-        gcda = next(b.dir.rglob(f"{unit}.gcda"), None)
-        if gcda is None:
+        gcda = counters / f"{unit}.gcda"
+        if not gcda.is_file():
             raise SystemExit(f"no coverage data of {unit} written (pytest: {summary})")
+        shutil.copyfile(b.dir / "obj" / f"{unit}.gcno", gcda.with_suffix(".gcno"))
         stats[source] = unit_stats(gcda, source)
     return tree, stats, b.info.get("outside", {}), summary
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from . import manifest
 from .cparse import parse_header
-from .ctext import IDENT, C_KEYWORDS
+from .ctext import C_KEYWORDS, IDENT
 from .definition import Definition
 
 _STATIC = re.compile(r"^(\s*)static\s+(?!inline\b|__always_inline\b)")

@@ -62,10 +62,19 @@ def pct(n: int, total: int) -> str:
 
 
 def gcov_env(build: Build, dest: Path) -> dict[str, str]:
-    """The environment that makes *build*'s library write its counters under *dest*
-    (the compiled-in directory, a temporary one since renamed, stripped)."""
+    """The environment that makes *build*'s library write its counters under *dest*,
+    in ``counters_dir(build, dest)``: the compiled-in directory (a temporary one since
+    renamed) stripped up to its last two components, ``.tmp-<key>-*/obj``, so that
+    every coverage build a process loads writes its units' counters apart (the
+    variants of a suite load other configs' builds, with units of the same names)."""
     compiled = Path(build.info.get("compile_obj_dir") or build.dir / "obj")
-    return {"GCOV_PREFIX": str(dest), "GCOV_PREFIX_STRIP": str(len(compiled.parts) - 1)}
+    return {"GCOV_PREFIX": str(dest), "GCOV_PREFIX_STRIP": str(len(compiled.parts) - 3)}
+
+
+def counters_dir(build: Build, dest: Path) -> Path:
+    """Where *build*'s library writes its counters under ``gcov_env(build, dest)``."""
+    compiled = Path(build.info.get("compile_obj_dir") or build.dir / "obj")
+    return dest.joinpath(*compiled.parts[-2:])
 
 
 def read_gcda(gcda: Path, sources: Sequence[str] = SOURCES) -> dict[str, FileCoverage]:
@@ -119,8 +128,8 @@ def dump(lib: Any, build: Build, dest: Path) -> list[Path]:
                 os.environ[k] = v
     out = []
     for unit in units(build):
-        gcda = next(dest.rglob(f"{unit}.gcda"), None)
-        if gcda is None:
+        gcda = counters_dir(build, dest) / f"{unit}.gcda"
+        if not gcda.is_file():
             raise BuildError(f"build {build.key}: no coverage data of {unit} written "
                              f"under {dest}")
         gcno = build.dir / "obj" / f"{unit}.gcno"
