@@ -208,7 +208,10 @@ STUB_HOOKS_BY_ARITY: dict[str, dict[int, str]] = {
                       6: "pyvma_hook_free_pgtables_mas({1}, {2}, {4})"},
     # exec's stack relocation (mm/vma_exec.c) moves all it is asked to: the page
     # tables the harness has none of (a zero stub fails relocate_vma_down())
-    "move_page_tables": {1: "(({0})->len_in)"},
+    "move_page_tables": {1: "(({0})->len_in)",
+                         # 6.12 (vma, old_addr, new_vma, new_addr, len, need_rmap_locks,
+                         # for_stack): relocate_vma_down() in its mm/mmap.c
+                         7: "({4})"},
 }
 
 # Inline helpers of the tree's mm/vma.h that the harness interposes on: after the
@@ -252,7 +255,7 @@ OUTSIDE_ENTRY_POINTS: dict[str, tuple[str, ...]] = {
     "mm/mmap.c": ("mmap_region", "__mmap_region", "do_brk_flags", "expand_downwards",
                   "__install_special_mapping", "insert_vm_struct", "vma_wants_writenotify",
                   "vma_needs_dirty_tracking", "unmapped_area", "unmapped_area_topdown",
-                  "__vm_munmap"),
+                  "__vm_munmap", "relocate_vma_down"),
 }
 
 # Helpers whose real bodies the harness relies on: if one does not compile against

@@ -17,7 +17,7 @@ from pathlib import Path
 from vma_internal.manifest import OUTSIDE_ENTRY_POINTS
 
 #: Bump when a probe changes, so remembered probe results are redone.
-PROBE_REVISION = 4
+PROBE_REVISION = 5
 
 #: The files the probes read (relative to the tree's root).
 PROBED_FILES: tuple[str, ...] = (
@@ -55,13 +55,14 @@ class Tree:
         return self.text("include/linux/mm.h")
 
     def home(self, fn: str) -> str:
-        """The text of the file pyvma builds ``fn`` from: mm/vma.c, or the file
-        outside it the tree keeps it in (6.12's mm/mmap.c: the entry points of
+        """The text of the file pyvma builds ``fn`` from: mm/vma*.c, or the file
+        outside them the tree keeps it in (6.12's mm/mmap.c: the entry points of
         vma_internal.manifest.OUTSIDE_ENTRY_POINTS, which the build extracts);
         "" if none has it."""
         pat = _definition(fn)
-        if pat.search(self.vma_c):
-            return self.vma_c
+        for rel in ("mm/vma.c", "mm/vma_init.c", "mm/vma_exec.c"):
+            if pat.search(self.text(rel)):
+                return self.text(rel)
         for rel, names in OUTSIDE_ENTRY_POINTS.items():
             if fn in names and pat.search(self.text(rel)):
                 return self.text(rel)
@@ -243,6 +244,10 @@ _ALL: tuple[Feature, ...] = (
     Feature("vma_modify_name", "vma_modify_name() (a name-only modify)",
             "vma_modify_name() for prctl(PR_SET_VMA_ANON_NAME)",
             defines("vma_modify_name")),
+    Feature("relocate_vma_down", "relocate_vma_down()",
+            "relocate_vma_down(), exec's stack move (mm/mmap.c in 6.12, then "
+            "mm/vma_exec.c)",
+            defines("relocate_vma_down")),
     Feature("assert_sane_pgoff",
             "a WARN when an anonymous VMA's page offset is set away from its address "
             "(assert_sane_pgoff())",

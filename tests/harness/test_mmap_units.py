@@ -29,7 +29,8 @@ KERNELS = ("debian:6.12", "debian:linux-source-7.2", "debian:7.x")
 ENTRY_FEATURES = {"mmap_region_checks": "mmap_region", "do_brk_flags": "do_brk_flags",
                   "expand_downwards": "expand_downwards", "vm_munmap": "__vm_munmap",
                   "insert_vm_struct": "insert_vm_struct",
-                  "install_special_mapping": "__install_special_mapping"}
+                  "install_special_mapping": "__install_special_mapping",
+                  "relocate_vma_down": "relocate_vma_down"}
 #: functions of 6.12's mm/mmap.c the build must not take (hooked, stubbed, taken into
 #: the shim, or global functions no entry point is: stubbed from their prototypes)
 NOT_TAKEN = ("may_expand_vm", "mlock_future_ok", "vma_set_page_prot", "vm_stat_account",
