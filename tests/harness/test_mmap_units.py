@@ -182,3 +182,12 @@ def test_coverage_reads_mm_mmap_c_from_its_own_unit() -> None:
     b = build(tree, sanitizer="coverage")
     assert units(b) == ["pyvma_tu", "pyvma_mm_mmap_tu"]
     assert (b.dir / "obj" / "pyvma_mm_mmap_tu.gcno").is_file()
+
+
+@pytest.mark.parametrize("spec", ("debian:6.12", "debian:7.x"))
+def test_the_glue_and_the_feature_agree_on_files_without_mmap(spec: str) -> None:
+    """The C glue refuses a file without ->mmap (PYVMA_MMAP_NEEDS_F_OP_MMAP, derived by
+    vma_internal/tables.py) exactly on the trees the feature says cannot map one."""
+    k = load(spec)
+    tables = (k.build.dir / "gen" / "pyvma_tables.h").read_text()
+    assert ("PYVMA_MMAP_NEEDS_F_OP_MMAP" in tables) == (not k.has("mmap_file_without_mmap_op"))
