@@ -169,3 +169,17 @@ def unit_text(tree: Path, ex: Extraction, shim_name: str) -> str:
         if d.conds:
             lines.append("#endif")
     return "\n".join(lines) + "\n"
+
+
+def report_lines(tree: Path, cache: Path | None = None) -> list[str]:
+    """``pyvma shim --report``'s section: every piece taken from a file outside
+    mm/vma*.c (file:line kind name [#if ...]), entry points marked, by unit."""
+    out: list[str] = []
+    for ex in extract(tree, cache):
+        out += ["", f"## taken from {ex.source} into {ex.unit} (entry points: "
+                    f"{', '.join(ex.entry_names)})"]
+        for d in ex.pieces:
+            cond = f"  [#if {' && '.join(d.conds)}]" if d.conds else ""
+            entry = "\tentry point" if d.name in ex.entry_names and d.kind == "function" else ""
+            out.append(f"{d.where}\t{d.kind}\t{d.name}{entry}{cond}")
+    return out

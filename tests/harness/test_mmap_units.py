@@ -191,3 +191,14 @@ def test_the_glue_and_the_feature_agree_on_files_without_mmap(spec: str) -> None
     k = load(spec)
     tables = (k.build.dir / "gen" / "pyvma_tables.h").read_text()
     assert ("PYVMA_MMAP_NEEDS_F_OP_MMAP" in tables) == (not k.has("mmap_file_without_mmap_op"))
+
+
+def test_the_report_lists_what_was_taken_from_mm_mmap_c() -> None:
+    tree = ptree.resolve("debian:6.12")
+    lines = outside.report_lines(tree.root)
+    assert lines[1].startswith("## taken from mm/mmap.c into pyvma_mm_mmap_tu.c")
+    assert any(re.fullmatch(r"mm/mmap\.c:\d+\tfunction\tdo_brk_flags\tentry point", ln)
+               for ln in lines), lines
+    assert any(re.fullmatch(r"mm/mmap\.c:\d+\tfunction\tacct_stack_growth", ln)
+               for ln in lines), lines
+    assert outside.report_lines(ptree.resolve("debian:7.x").root) == []
