@@ -26,6 +26,10 @@ long pyvma_mmap(struct file *file, unsigned long addr, unsigned long len,
 	LIST_HEAD(uf);
 	PYVMA_ENTER(PYVMA_EBUG);
 
+	if (pyvma_mmap_refused(file)) {
+		ret = -ENODEV;
+		goto out;
+	}
 #if defined(PYVMA_HAS_FN_mmap_region) && defined(PYVMA_PTYPE_mmap_region_3_vma_flags_t)
 	{
 		vma_flags_t f;
@@ -40,6 +44,7 @@ long pyvma_mmap(struct file *file, unsigned long addr, unsigned long len,
 	(void)file; (void)addr; (void)len; (void)flags; (void)pgoff; (void)with_uf;
 	ret = -ENOSYS;
 #endif
+out:
 	pyvma_uf_drain(&uf);
 	PYVMA_LEAVE();
 	return ret;

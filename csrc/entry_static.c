@@ -87,6 +87,10 @@ long pyvma_mmap_region(struct file *file, unsigned long addr, unsigned long len,
 	long ret;
 	PYVMA_ENTER(PYVMA_EBUG);
 
+	if (pyvma_mmap_refused(file)) {
+		PYVMA_LEAVE();
+		return -ENODEV;
+	}
 #if defined(PYVMA_HAS_FN___mmap_region) && defined(PYVMA_PTYPE___mmap_region_3_vma_flags_t)
 	{
 		vma_flags_t f;

@@ -67,6 +67,7 @@ struct mm_struct {
 	unsigned long task_size;
 	unsigned long start_stack, start_brk, brk, arg_start;
 	struct rw_semaphore mmap_lock;
+	spinlock_t page_table_lock;	/* 6.12's stack expansion (mm/mmap.c) takes it */
 	unsigned long mm_lock_seq;
 	unsigned int pyvma_lock_session;	/* see pyvma_mm_begin_op() */
 	struct task_struct *owner;

@@ -58,6 +58,22 @@ extern jmp_buf *pyvma_jb;
 #endif
 
 /* An ERR_PTR() result as NULL with *@err set (0 stays as it is). */
+/*
+ * A file the tree's mmap path cannot map: where __mmap_region() calls ->mmap without
+ * testing for one (6.12; PYVMA_MMAP_NEEDS_F_OP_MMAP, from pyvma_tables.h), a file
+ * without ->mmap never reaches it -- do_mmap() returns -ENODEV first -- and neither
+ * does it here.
+ */
+static inline int pyvma_mmap_refused(struct file *file)
+{
+#ifdef PYVMA_MMAP_NEEDS_F_OP_MMAP
+	return file && !file->f_op->mmap;
+#else
+	(void)file;
+	return 0;
+#endif
+}
+
 static inline struct vm_area_struct *pyvma_err_ptr(struct vm_area_struct *ret, long *err)
 {
 	if (IS_ERR(ret)) {

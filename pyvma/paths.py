@@ -43,6 +43,9 @@ GLUE_SECOND_UNIT: tuple[str, ...] = ("runtime.c", "hooks.c", "hooks_file.c", "fl
                                      "objects.c", "requests.c", "entry_merge.c",
                                      "entry_mmap.c", "entry_seq.c", "entry_seq_gen.c",
                                      "entry_seq_run.c")
+#: A tree that keeps entry points outside mm/vma*.c (6.12's mm/mmap.c) gets one more
+#: unit, generated from the tree with no glue of ours in it (vma_internal/outside.py):
+#: the shim, then the tree's functions; the glue calls them through the shim.
 #: The top layer: operation sequences run in C (pyvma diff's fast path): the world,
 #: one operation and its record; the generator; the sequence loop.
 GLUE_TOP_UNITS: tuple[str, ...] = ("entry_seq.c", "entry_seq_gen.c", "entry_seq_run.c")

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-or-later
 """mm/vma.c line and branch coverage (gcov) under pyvma's suites, beside upstream's
-own C suite on the same tree.
+own C suite on the same tree; where the tree keeps entry points in mm/mmap.c (6.12),
+the coverage of the functions pyvma builds from it too, on a row of its own.
 
     python3 scripts/coverage.py [--kernel debian:7.x] [--tests tests]
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,7 +24,7 @@ sys.path.insert(0, str(REPO))      # pyvma of this checkout, installed or not
 
 from pyvma import tree as ptree  # noqa: E402
 from pyvma.build import build  # noqa: E402
-from pyvma.build.coverage import UNIT, gcov_env, pct, read_gcda  # noqa: E402
+from pyvma.build.coverage import counters_dir, gcov_env, pct, read_gcda, units  # noqa: E402
 
 TARGET_LINES, TARGET_BRANCHES = 85.0, 75.0
 
@@ -35,11 +37,20 @@ def gcov_stats(gcda: Path) -> tuple[int, int, int, int]:
     return f.lines, f.lines_reached, f.branches, f.branches_taken
 
 
+def unit_stats(gcda: Path, source: str) -> tuple[int, int, int, int]:
+    """(lines, covered lines, branches, taken branches) of *source* from one unit."""
+    f = read_gcda(gcda, (source,)).get(source)
+    if f is None:
+        return 0, 0, 0, 0
+    return f.lines, f.lines_reached, f.branches, f.branches_taken
+
+
 def pyvma_coverage(spec: str, tests: list[str]) -> tuple:
     tree = ptree.resolve(spec)
     b = build(tree, sanitizer="coverage")
     for g in b.dir.rglob("*.gcda"):
         g.unlink()
+    counters = counters_dir(b, b.dir / "obj")
     # the counts go where the objects were compiled (a temp dir since renamed):
     # written beside the .gcno in the build instead
     env = dict(os.environ, PYVMA_SANITIZER="coverage", **gcov_env(b, b.dir / "obj"))
@@ -47,10 +58,16 @@ def pyvma_coverage(spec: str, tests: list[str]) -> tuple:
                            "--kernel", spec, *tests], cwd=REPO, env=env,
                           capture_output=True, text=True)
     summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-300:]
-    gcda = next(b.dir.rglob(f"{UNIT}.gcda"), None)     # the unit holding mm/vma.c
-    if gcda is None:
-        raise SystemExit(f"no coverage data written (pytest: {summary})")
-    return tree, gcov_stats(gcda), summary
+    # per source: mm/vma.c from the unit holding it, then each file outside mm/vma*.c
+    # the build took entry points from (6.12: mm/mmap.c), from its own unit
+    stats: dict[str, tuple] = {}
+    for unit, source in zip(units(b), ["mm/vma.c", *b.info.get("outside", {})]):
+        gcda = counters / f"{unit}.gcda"
+        if not gcda.is_file():
+            raise SystemExit(f"no coverage data of {unit} written (pytest: {summary})")
+        shutil.copyfile(b.dir / "obj" / f"{unit}.gcno", gcda.with_suffix(".gcno"))
+        stats[source] = unit_stats(gcda, source)
+    return tree, stats, b.info.get("outside", {}), summary
 
 
 def upstream_coverage(tree: Path, work: Path) -> tuple | str:
@@ -77,18 +94,23 @@ def main() -> int:
                                                      "tests/merge", "tests/model",
                                                      "tests/paths"])
     args = ap.parse_args()
-    tree, (l, lc, br, bt), summary = pyvma_coverage(args.kernel, args.tests)
+    tree, stats, outside, summary = pyvma_coverage(args.kernel, args.tests)
     with tempfile.TemporaryDirectory(prefix="pyvma-cov-") as tmp:
         up = upstream_coverage(tree.root, Path(tmp))
     print(f"# mm/vma.c coverage, {tree.version_str}\n")
-    print("| suite | lines | branches taken |")
-    print("|---|---|---|")
-    print(f"| pyvma ({' '.join(args.tests)}) | {pct(lc, l)} ({lc}/{l}) | {pct(bt, br)} ({bt}/{br}) |")
+    print("| suite | file | lines | branches taken |")
+    print("|---|---|---|---|")
+    for source, (l, lc, br, bt) in stats.items():
+        what = source if source == "mm/vma.c" else \
+            f"{source} ({len(outside[source])} entry points: {', '.join(outside[source])})"
+        print(f"| pyvma ({' '.join(args.tests)}) | {what} | {pct(lc, l)} ({lc}/{l}) | "
+              f"{pct(bt, br)} ({bt}/{br}) |")
     if isinstance(up, str):
-        print(f"| upstream tools/testing/vma | {up} | |")
+        print(f"| upstream tools/testing/vma | mm/vma.c | {up} | |")
     else:
         ul, ulc, ubr, ubt, *_ = up
-        print(f"| upstream tools/testing/vma | {pct(ulc, ul)} ({ulc}/{ul}) | {pct(ubt, ubr)} ({ubt}/{ubr}) |")
+        print(f"| upstream tools/testing/vma | mm/vma.c | {pct(ulc, ul)} ({ulc}/{ul}) | "
+              f"{pct(ubt, ubr)} ({ubt}/{ubr}) |")
     print(f"\npytest: {summary}")
     print(f"target: ≥ {TARGET_LINES:.0f}% lines, ≥ {TARGET_BRANCHES:.0f}% branches")
     return 0

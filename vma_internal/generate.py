@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import manifest
+from . import manifest, outside
 from .config import HarnessConfig
 from .cparse import parse_header
 from .ctext import C_KEYWORDS, IDENT, split_params, strip_comments, used_identifiers
@@ -116,6 +116,13 @@ def root_identifiers(tree: Path, glue: list[Path], parse_cache: Path | None = No
     for unit in glue:
         u, t, _ = used_identifiers(strip_comments(unit.read_text()))
         used |= {n for n in u if not n.startswith(("pyvma_", "PYVMA_"))}
+    # the entry points the tree keeps outside mm/vma*.c: their own unit defines them
+    # (and their file's statics); what they use is a root
+    for ex in outside.extract(tree, parse_cache):
+        u, t = ex.uses()
+        used |= u
+        tags |= t
+        local |= ex.names
     return used - local, tags - local, local
 
 
@@ -378,6 +385,11 @@ def emit(guard: str, defs: list[Definition], stubs: list[Stub], unresolved: list
     # the tree's own mm/vma.h: its types are what the kernel's internal.h prototypes
     # use; vma.c's own include of it is then a no-op (include guard)
     parts.append((None, '#include "vma.h"\n'))
+    # the entry points a unit of their own defines (vma_internal/outside.py), for
+    # every unit: declared as that unit makes them (global)
+    for ex in outside.extract(tree, parse_cache):
+        for d, proto in zip(ex.entries, ex.prototypes()):
+            parts.append((d, _wrap(d, proto)))
     # a unit of the glue without the sources sees their global functions' prototypes
     parts.append((None, "#ifdef PYVMA_SHIM_PROTOTYPES_ONLY\n"))
     for d in source_prototypes(tree, parse_cache):

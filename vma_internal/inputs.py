@@ -33,5 +33,6 @@ def shim_inputs(tree: Path) -> list[str]:
     """What the shim generator and the compiles read from *tree* beyond the
     content hash's defaults, as paths and globs relative to it: the build key
     covers them all (an edit to any of them rebuilds)."""
-    return [*headers_of(tree), *manifest.SOURCE_DEFINITIONS, *WIDE_GLOBS,
+    return [*headers_of(tree), *manifest.SOURCE_DEFINITIONS,
+            *manifest.OUTSIDE_ENTRY_POINTS, *WIDE_GLOBS,
             "tools/testing/shared/**/*.h"]

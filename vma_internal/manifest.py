@@ -48,6 +48,9 @@ EXTRA_HEADERS: tuple[str, ...] = (
     # nodemask_t (struct mempolicy, CONFIG_NUMA=y)
     "include/linux/nodemask_types.h",
     "include/linux/nodemask.h",
+    # shmem_zero_setup() (__mmap_region(): a shared anonymous mapping), which 6.12's
+    # mm/vma_internal.h does not include (its mm/mmap.c does)
+    "include/linux/shmem_fs.h",
 )
 
 # Types whose presence the generated shim announces as PYVMA_HAS_TYPE_<name>, for
@@ -205,7 +208,10 @@ STUB_HOOKS_BY_ARITY: dict[str, dict[int, str]] = {
                       6: "pyvma_hook_free_pgtables_mas({1}, {2}, {4})"},
     # exec's stack relocation (mm/vma_exec.c) moves all it is asked to: the page
     # tables the harness has none of (a zero stub fails relocate_vma_down())
-    "move_page_tables": {1: "(({0})->len_in)"},
+    "move_page_tables": {1: "(({0})->len_in)",
+                         # 6.12 (vma, old_addr, new_vma, new_addr, len, need_rmap_locks,
+                         # for_stack): relocate_vma_down() in its mm/mmap.c
+                         7: "({4})"},
 }
 
 # Inline helpers of the tree's mm/vma.h that the harness interposes on: after the
@@ -236,6 +242,20 @@ VAR_VALUES: dict[str, str] = {
 # harness wants (they walk the VMA tree): taken from the named .c file of the tree.
 SOURCE_DEFINITIONS: dict[str, tuple[str, ...]] = {
     "mm/mmap.c": ("find_vma_intersection", "find_vma_prev", "find_vma", "vm_stat_account"),
+}
+
+# Entry points a tree keeps outside mm/vma*.c (6.12 keeps them in mm/mmap.c; later
+# trees moved them into mm/vma.c; 7.2 still keeps __install_special_mapping() there).
+# Each one a tree's mm/vma*.c does not define is extracted from the named file, with
+# the static helpers, macros and data of that file it reaches, into a translation
+# unit of its own (vma_internal/outside.py); a static one is made global there so the
+# glue can call it.  Functions of the file the manifest stubs or hooks (may_expand_vm,
+# vma_set_page_prot, ...) or takes into the shim (SOURCE_DEFINITIONS) are not taken.
+OUTSIDE_ENTRY_POINTS: dict[str, tuple[str, ...]] = {
+    "mm/mmap.c": ("mmap_region", "__mmap_region", "do_brk_flags", "expand_downwards",
+                  "__install_special_mapping", "insert_vm_struct", "vma_wants_writenotify",
+                  "vma_needs_dirty_tracking", "unmapped_area", "unmapped_area_topdown",
+                  "__vm_munmap", "relocate_vma_down"),
 }
 
 # Helpers whose real bodies the harness relies on: if one does not compile against

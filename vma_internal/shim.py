@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import manifest
+from . import manifest, outside
 from .config import HarnessConfig
 from .definition import Definition
 from .digest import file_digest
@@ -67,6 +67,13 @@ def second_tu_text(units: tuple[str, ...]) -> str:
             '#undef __always_inline\n#define __always_inline inline\n'
             f'#include "{SHIM_NAME}"\n'
             + "".join(f'#include "{name}"\n' for name in units))
+
+
+def outside_units(tree: Path, parse_cache: Path | None = None) -> dict[str, str]:
+    """The translation units of the entry points the tree keeps outside mm/vma*.c
+    (vma_internal/outside.py), by file name: none where mm/vma*.c has them all."""
+    return {ex.unit: outside.unit_text(tree, ex, SHIM_NAME)
+            for ex in outside.extract(tree, parse_cache)}
 
 
 def _errors(stderr: str) -> list[re.Match]:
@@ -153,13 +160,20 @@ def build_shim(tree: Path, config: HarnessConfig, gen_dir: Path, harness: Harnes
     demoted: dict[str, str] = {}
     check_unit = gen_dir / "pyvma_check.c"
     check_unit.write_text(tu_text(tree))
+    checks = [check_unit]
+    for name, text in outside_units(tree, harness.parse_cache).items():
+        checks.append(gen_dir / name)
+        checks[-1].write_text(text)
     for rounds in range(1, MAX_ROUNDS + 1):
         shim = Generator(tree, config, index, available, glue, force, exclude).generate()
         shim.demoted.update(demoted)
         shim_path.write_text(shim.text)
-        proc = subprocess.run([compiler(), "-fsyntax-only", *BASE_CFLAGS,
-                               *include_flags(tree, gen_dir, harness.csrc), str(check_unit)],
-                              capture_output=True, text=True)
+        for unit in checks:
+            proc = subprocess.run([compiler(), "-fsyntax-only", *BASE_CFLAGS,
+                                   *include_flags(tree, gen_dir, harness.csrc), str(unit)],
+                                  capture_output=True, text=True)
+            if proc.returncode != 0:
+                break
         if proc.returncode == 0:
             if memo is not None:
                 _write_memo(memo, available, force, exclude, shim.demoted)

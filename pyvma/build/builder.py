@@ -102,7 +102,14 @@ def _build_into(out: Path, tree: KernelTree, config, sanitizer: str | None, key:
     from concurrent.futures import ThreadPoolExecutor
 
     from vma_internal.generate import hook_bindings, unmatched_entries
-    from vma_internal.shim import build_shim, headers_hash, second_tu_text, tu_text
+    from vma_internal.outside import extract
+    from vma_internal.shim import (
+        build_shim,
+        headers_hash,
+        outside_units,
+        second_tu_text,
+        tu_text,
+    )
     from vma_internal.tables import tables_text
     from vma_internal.toolchain import BASE_CFLAGS, write_generated
     harness = paths.harness(root)
@@ -129,11 +136,16 @@ def _build_into(out: Path, tree: KernelTree, config, sanitizer: str | None, key:
         (gen / "pyvma_tables.h").write_text(tables_text(src, harness.parse_cache))
         (gen / "pyvma_tu.c").write_text(tu_text(src, harness.first_unit))
         (gen / "pyvma_glue_tu.c").write_text(second_tu_text(harness.second_units))
+        # the entry points the tree keeps outside mm/vma*.c (6.12: mm/mmap.c), a unit each
+        outside = outside_units(src, harness.parse_cache)
+        for name, text in outside.items():
+            (gen / name).write_text(text)
+        all_units = (*TRANSLATION_UNITS, *outside)
         t_shim = time.monotonic() - t0
         # the two translation units compile side by side (and with the last
         # support objects, if any are still compiling)
         units = [pool.submit(_compile_tu, out, gen, src, flags, unit)
-                 for unit in TRANSLATION_UNITS]
+                 for unit in all_units]
         # Python work kept off the shim generation's path: done while gcc runs
         if shim.index is not None:
             shim.index.save_wide()
@@ -148,7 +160,7 @@ def _build_into(out: Path, tree: KernelTree, config, sanitizer: str | None, key:
             memo.unlink(missing_ok=True)    # unchecked or a stale memo: settle the shim
             with wrap_shim_errors():
                 shim = build_shim(src, config, gen, harness, memo, check=True)
-            tu_objs = [_compile_tu(out, gen, src, flags, unit) for unit in TRANSLATION_UNITS]
+            tu_objs = [_compile_tu(out, gen, src, flags, unit) for unit in all_units]
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     module = _link_module(out, tu_objs, objects, san, key, src)
@@ -165,6 +177,8 @@ def _build_into(out: Path, tree: KernelTree, config, sanitizer: str | None, key:
         "shim": {"extracted": len(shim.shim.extracted), "stubs": len(shim.shim.stubs),
                  "demoted": shim.shim.demoted, "rounds": shim.rounds},
         "hooks": hooks, "manifest_unmatched": unmatched_entries(shim.shim),
+        # entry points built from files outside mm/vma*.c: {file: [function, ...]}
+        "outside": {ex.source: ex.entry_names for ex in extract(src, harness.parse_cache)},
         # gcov writes counts under the compile-time object dir: see scripts/coverage.py
         "compile_obj_dir": str(out / "obj"),
         "seconds": {"shim": round(t_shim, 3), "support_objects": round(t_objs, 3),

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Compile and link: the support objects (maple tree, tools/lib), the two translation
-units of generated shim + mm/vma*.c + glue, the shared library."""
+units of generated shim + mm/vma*.c + glue (and, where a tree keeps entry points in a
+file outside mm/vma*.c, a unit of those: vma_internal/outside.py), the shared library."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from vma_internal.manifest import OUTSIDE_ENTRY_POINTS
+from vma_internal.outside import unit_name
 from vma_internal.toolchain import compiler, include_flags
 
 from ..cache import file_digest
@@ -107,9 +110,15 @@ def _compile_tu(out: Path, gen: Path, src: Path, flags: list[str], unit: str) ->
     objdir = out / "obj"
     objdir.mkdir(parents=True, exist_ok=True)
     obj = objdir / f"{Path(unit).stem}.o"
+    # a unit of entry points taken from a file outside mm/vma*.c names that file
+    what = OUTSIDE_UNITS.get(unit, "mm/vma.c")
     _run_cc([compiler(), "-c", *flags, *include_flags(src, gen, CSRC), str(gen / unit),
-             "-o", str(obj)], objdir, src)
+             "-o", str(obj)], objdir, src, what)
     return obj
+
+
+#: unit name -> the tree's file it is built from (vma_internal/outside.py)
+OUTSIDE_UNITS: dict[str, str] = {unit_name(f): f for f in OUTSIDE_ENTRY_POINTS}
 
 
 def _link_module(out: Path, tu_objs: list[Path], objects: list[str], san: list[str],
@@ -126,10 +135,10 @@ def _link_module(out: Path, tu_objs: list[Path], objects: list[str], san: list[s
     return module
 
 
-def _run_cc(cmd: list[str], cwd: Path, src: Path) -> None:
+def _run_cc(cmd: list[str], cwd: Path, src: Path, what: str = "mm/vma.c") -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
     if proc.returncode != 0:
-        raise BuildError(f"building {src}/mm/vma.c with the generated shim failed:\n"
+        raise BuildError(f"building {src}/{what} with the generated shim failed:\n"
                          f"{_first_errors(proc.stderr)}")
 
 

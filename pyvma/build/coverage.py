@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """gcov data of a coverage build (``sanitizer="coverage"``): where its counters go,
 zeroing and writing them out in a running process, and what gcov reads back for
-``mm/vma.c`` (and ``mm/vma_init.c``, ``mm/vma_exec.c`` where the tree has them).
+``mm/vma.c`` (and ``mm/vma_init.c``, ``mm/vma_exec.c`` where the tree has them, and
+the functions built from ``mm/mmap.c`` where the tree keeps entry points there: 6.12).
 
 A build's objects are compiled in a temporary directory that is then renamed into
 place, so the counters' compiled-in path no longer exists: ``gcov_env()`` redirects
@@ -24,10 +25,18 @@ from typing import Any, TypeVar
 from ..errors import BuildError
 from .key import Build
 
-#: the tree's sources whose coverage is read (those the tree has)
-SOURCES = ("mm/vma.c", "mm/vma_init.c", "mm/vma_exec.c")
-#: the translation unit that holds them (see compile.TRANSLATION_UNITS)
+#: the tree's sources whose coverage is read (those the tree has; of a file outside
+#: mm/vma*.c, only the functions the build takes from it: vma_internal/outside.py)
+SOURCES = ("mm/vma.c", "mm/vma_init.c", "mm/vma_exec.c", "mm/mmap.c")
+#: the translation unit that holds mm/vma*.c (see compile.TRANSLATION_UNITS)
 UNIT = "pyvma_tu"
+
+
+def units(build: Build) -> list[str]:
+    """The translation units holding the tree's code: mm/vma*.c's, then one per file
+    outside them the build took entry points from (BUILD.json "outside")."""
+    from vma_internal.outside import unit_name
+    return [UNIT] + [unit_name(src)[:-2] for src in build.info.get("outside", {})]
 
 T = TypeVar("T")
 
@@ -53,10 +62,19 @@ def pct(n: int, total: int) -> str:
 
 
 def gcov_env(build: Build, dest: Path) -> dict[str, str]:
-    """The environment that makes *build*'s library write its counters under *dest*
-    (the compiled-in directory, a temporary one since renamed, stripped)."""
+    """The environment that makes *build*'s library write its counters under *dest*,
+    in ``counters_dir(build, dest)``: the compiled-in directory (a temporary one since
+    renamed) stripped up to its last two components, ``.tmp-<key>-*/obj``, so that
+    every coverage build a process loads writes its units' counters apart (the
+    variants of a suite load other configs' builds, with units of the same names)."""
     compiled = Path(build.info.get("compile_obj_dir") or build.dir / "obj")
-    return {"GCOV_PREFIX": str(dest), "GCOV_PREFIX_STRIP": str(len(compiled.parts) - 1)}
+    return {"GCOV_PREFIX": str(dest), "GCOV_PREFIX_STRIP": str(len(compiled.parts) - 3)}
+
+
+def counters_dir(build: Build, dest: Path) -> Path:
+    """Where *build*'s library writes its counters under ``gcov_env(build, dest)``."""
+    compiled = Path(build.info.get("compile_obj_dir") or build.dir / "obj")
+    return dest.joinpath(*compiled.parts[-2:])
 
 
 def read_gcda(gcda: Path, sources: Sequence[str] = SOURCES) -> dict[str, FileCoverage]:
@@ -94,9 +112,9 @@ def _call(lib: Any, fn: str, build: Build) -> None:
                          "coverage build: load it with sanitizer='coverage'")
 
 
-def dump(lib: Any, build: Build, dest: Path) -> Path:
+def dump(lib: Any, build: Build, dest: Path) -> list[Path]:
     """Write the counters of *lib* (the loaded library of *build*) under *dest*;
-    the unit's .gcda there, its .gcno copied beside it."""
+    each unit's (``units()``) .gcda there, its .gcno copied beside it."""
     env = gcov_env(build, dest)
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)          # libgcov reads them when it writes
@@ -108,14 +126,27 @@ def dump(lib: Any, build: Build, dest: Path) -> Path:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    gcda = next(dest.rglob(f"{UNIT}.gcda"), None)
-    if gcda is None:
-        raise BuildError(f"build {build.key}: no coverage data written under {dest}")
-    gcno = build.dir / "obj" / f"{UNIT}.gcno"
-    if not gcno.is_file():
-        raise BuildError(f"build {build.key}: {gcno} missing; rebuild it (pyvma cache clear)")
-    shutil.copyfile(gcno, gcda.with_suffix(".gcno"))
-    return gcda
+    out = []
+    for unit in units(build):
+        gcda = counters_dir(build, dest) / f"{unit}.gcda"
+        if not gcda.is_file():
+            raise BuildError(f"build {build.key}: no coverage data of {unit} written "
+                             f"under {dest}")
+        gcno = build.dir / "obj" / f"{unit}.gcno"
+        if not gcno.is_file():
+            raise BuildError(f"build {build.key}: {gcno} missing; rebuild it "
+                             "(pyvma cache clear)")
+        shutil.copyfile(gcno, gcda.with_suffix(".gcno"))
+        out.append(gcda)
+    return out
+
+
+def read_units(gcdas: Sequence[Path]) -> dict[str, FileCoverage]:
+    """``read_gcda`` of each unit of a build, one reading: per file, in SOURCES order."""
+    got: dict[str, FileCoverage] = {}
+    for gcda in gcdas:
+        got.update(read_gcda(gcda))
+    return {s: got[s] for s in SOURCES if s in got}
 
 
 def measure(targets: Sequence[tuple[Build, Any]],
@@ -133,4 +164,4 @@ def measure(targets: Sequence[tuple[Build, Any]],
             # written even if run() fails: dumped, libgcov writes nothing at exit
             # (it would write into the build's vanished temporary directory)
             gcdas = {key: dump(lib, b, Path(tmp) / key) for key, (b, lib) in distinct.items()}
-        return result, {key: read_gcda(g) for key, g in gcdas.items()}
+        return result, {key: read_units(g) for key, g in gcdas.items()}

@@ -30,7 +30,7 @@ QUERY_FEATURES: dict[str, str | None] = {
     "unmapped_area": "unmapped_area",
     "pagesize": "vma_mmu_pagesize",
     "init_stack": "vma_exec.c",     # create_init_stack_vma(), then relocate_vma_down()
-    "relocate": "vma_exec.c",       # relocate_vma_down()
+    "relocate": "relocate_vma_down",    # mm/vma_exec.c, or 6.12's mm/mmap.c
 }
 #: page_prot values a writenotify asks with: the harness's pgprot_modify() gives 0,
 #: so a non-zero one is protections a driver's ->mmap changed

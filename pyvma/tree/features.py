@@ -14,13 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from vma_internal.manifest import OUTSIDE_ENTRY_POINTS
+
 #: Bump when a probe changes, so remembered probe results are redone.
-PROBE_REVISION = 3
+PROBE_REVISION = 5
 
 #: The files the probes read (relative to the tree's root).
 PROBED_FILES: tuple[str, ...] = (
     "mm/vma.c", "mm/vma_init.c", "mm/vma_exec.c", "mm/vma.h",
-    "include/linux/mm.h", "include/linux/mm_types.h",
+    "include/linux/mm.h", "include/linux/mm_types.h", *OUTSIDE_ENTRY_POINTS,
 )
 
 
@@ -51,6 +53,20 @@ class Tree:
     @property
     def mm_h(self) -> str:
         return self.text("include/linux/mm.h")
+
+    def home(self, fn: str) -> str:
+        """The text of the file pyvma builds ``fn`` from: mm/vma*.c, or the file
+        outside them the tree keeps it in (6.12's mm/mmap.c: the entry points of
+        vma_internal.manifest.OUTSIDE_ENTRY_POINTS, which the build extracts);
+        "" if none has it."""
+        pat = _definition(fn)
+        for rel in ("mm/vma.c", "mm/vma_init.c", "mm/vma_exec.c"):
+            if pat.search(self.text(rel)):
+                return self.text(rel)
+        for rel, names in OUTSIDE_ENTRY_POINTS.items():
+            if fn in names and pat.search(self.text(rel)):
+                return self.text(rel)
+        return ""
 
 
 def macro_bodies(text: str, name_re: str) -> list[str]:
@@ -87,16 +103,21 @@ def function_body(text: str, fn: str) -> str | None:
     return text[m.end() : i - 1]
 
 
+def _definition(fn: str) -> re.Pattern[str]:
+    """A definition of ``fn`` (it starts a line; calls are indented)."""
+    return re.compile(rf"^[A-Za-z_][\w \t\*]*?\b{re.escape(fn)}\s*\(", re.M)
+
+
 def defines(fn: str) -> Callable[[Tree], bool]:
-    """Probe: mm/vma.c defines ``fn`` (a definition starts a line; calls are indented)."""
-    pat = re.compile(rf"^[A-Za-z_][\w \t\*]*?\b{re.escape(fn)}\s*\(", re.M)
-    return lambda t: bool(pat.search(t.vma_c))
+    """Probe: the tree has ``fn`` where pyvma builds it from (``Tree.home``: mm/vma.c,
+    or 6.12's mm/mmap.c for the entry points kept there)."""
+    return lambda t: bool(t.home(fn))
 
 
 def in_body(fn: str, regex: str) -> Callable[[Tree], bool]:
-    """Probe: ``fn``'s body in mm/vma.c matches ``regex``."""
+    """Probe: ``fn``'s body, where the tree has it (``Tree.home``), matches ``regex``."""
     pat = re.compile(regex)
-    return lambda t: bool(pat.search(function_body(t.vma_c, fn) or ""))
+    return lambda t: bool(pat.search(function_body(t.home(fn), fn) or ""))
 
 
 def _sticky(t: Tree) -> list[str]:
@@ -158,12 +179,14 @@ _ALL: tuple[Feature, ...] = (
             "a VMA's anonymous page offset kept apart from vm_pgoff "
             "(vma_start_anon_pgoff() in include/linux/mm.h)",
             lambda t: bool(re.search(r"\bvma_start_anon_pgoff\s*\(", t.mm_h))),
-    Feature("mmap_region", "__mmap_region() in mm/vma.c",
-            "mmap_region() moved into mm/vma.c as __mmap_region()",
-            lambda t: bool(re.search(
-                r"^(?:static\s+)?unsigned\s+long\s+__mmap_region\s*\(", t.vma_c, re.M))),
-    Feature("mmap_region_checks", "mmap_region() in mm/vma.c",
-            "mmap_region()'s arch checks moved into mm/vma.c",
+    Feature("mmap_region", "__mmap_region()",
+            "mmap_region()'s body split out as __mmap_region() (mm/mmap.c in 6.12, "
+            "then mm/vma.c)",
+            lambda t: bool(re.search(r"^(?:static\s+)?unsigned\s+long\s+__mmap_region\s*\(",
+                                     t.home("__mmap_region"), re.M))),
+    Feature("mmap_region_checks", "mmap_region() (MDWE, arch and writable-file checks)",
+            "mmap_region() checks, then calls __mmap_region() (mm/mmap.c in 6.12, "
+            "then mm/vma.c)",
             defines("mmap_region")),
     Feature("mergeable_anon_vma_pair",
             "is_mergeable_anon_vma(anon_vma1, anon_vma2, vma)",
@@ -175,20 +198,20 @@ _ALL: tuple[Feature, ...] = (
             "is_mergeable_anon_vma() takes the merge request (vma_merge_struct)",
             lambda t: bool(re.search(
                 r"\bis_mergeable_anon_vma\s*\(\s*struct\s+vma_merge_struct\s*\*", t.vma_c))),
-    Feature("do_brk_flags", "do_brk_flags() in mm/vma.c",
-            "do_brk_flags() moved from mm/mmap.c into mm/vma.c",
+    Feature("do_brk_flags", "do_brk_flags()",
+            "do_brk_flags() (mm/mmap.c in 6.12, then mm/vma.c)",
             defines("do_brk_flags")),
-    Feature("unmapped_area", "unmapped_area() / unmapped_area_topdown() in mm/vma.c",
-            "unmapped_area{,_topdown}() moved from mm/mmap.c into mm/vma.c",
-            defines("unmapped_area_topdown")),
-    Feature("expand_downwards", "expand_downwards() in mm/vma.c",
-            "stack expansion (expand_downwards()) moved into mm/vma.c",
+    Feature("unmapped_area", "unmapped_area() / unmapped_area_topdown()",
+            "unmapped_area{,_topdown}() (mm/mmap.c in 6.12, then mm/vma.c)",
+            lambda t: bool(t.home("unmapped_area") and t.home("unmapped_area_topdown"))),
+    Feature("expand_downwards", "expand_downwards()",
+            "stack expansion, expand_downwards() (mm/mmap.c in 6.12, then mm/vma.c)",
             defines("expand_downwards")),
-    Feature("vm_munmap", "__vm_munmap() in mm/vma.c",
-            "__vm_munmap() moved from mm/mmap.c into mm/vma.c",
+    Feature("vm_munmap", "__vm_munmap()",
+            "__vm_munmap() (mm/mmap.c in 6.12, then mm/vma.c)",
             defines("__vm_munmap")),
-    Feature("insert_vm_struct", "insert_vm_struct() in mm/vma.c",
-            "insert_vm_struct() moved from mm/mmap.c into mm/vma.c",
+    Feature("insert_vm_struct", "insert_vm_struct()",
+            "insert_vm_struct() (mm/mmap.c in 6.12, then mm/vma.c)",
             defines("insert_vm_struct")),
     Feature("insert_vm_struct_warns",
             "insert_vm_struct() WARNs (not BUG_ON) on an anonymous VMA with an anon_vma",
@@ -212,8 +235,8 @@ _ALL: tuple[Feature, ...] = (
             lambda t: bool(re.search(
                 r"call_mmap_prepare\s*\([^;]*\);\s*if\s*\(\s*error\s*\)\s*goto\s+unacct_error",
                 t.vma_c))),
-    Feature("install_special_mapping", "__install_special_mapping() in mm/vma.c",
-            "__install_special_mapping() moved from mm/mmap.c into mm/vma.c",
+    Feature("install_special_mapping", "__install_special_mapping()",
+            "__install_special_mapping() (mm/mmap.c in 6.12 and 7.2, then mm/vma.c)",
             defines("__install_special_mapping")),
     Feature("vma_mmu_pagesize", "vma_mmu_pagesize() in mm/vma.c",
             "vma_mmu_pagesize() moved from mm/hugetlb.c into mm/vma.c",
@@ -221,6 +244,24 @@ _ALL: tuple[Feature, ...] = (
     Feature("vma_modify_name", "vma_modify_name() (a name-only modify)",
             "vma_modify_name() for prctl(PR_SET_VMA_ANON_NAME)",
             defines("vma_modify_name")),
+    Feature("relocate_vma_down", "relocate_vma_down()",
+            "relocate_vma_down(), exec's stack move (mm/mmap.c in 6.12, then "
+            "mm/vma_exec.c)",
+            defines("relocate_vma_down")),
+    Feature("assert_sane_pgoff",
+            "a WARN when an anonymous VMA's page offset is set away from its address "
+            "(assert_sane_pgoff())",
+            "assert_sane_pgoff() in mm/vma.h: vma_set_pgoff() checks an anonymous VMA's "
+            "page offset",
+            lambda t: bool(_definition("assert_sane_pgoff").search(t.text("mm/vma.h")))),
+    Feature("mmap_file_without_mmap_op",
+            "__mmap_region() maps a file that has no ->mmap (it tests f_op->mmap)",
+            "__mmap_region() tests for a file's ->mmap (a ->mmap_prepare() file has "
+            "none); before, it called ->mmap unconditionally and do_mmap() refused a "
+            "file without one (-ENODEV)",
+            lambda t: any(re.search(r"!\s*[\w>.-]*\bf_op\s*->\s*mmap\s*\)",
+                                    function_body(t.home("__mmap_region"), fn) or "")
+                          for fn in ("__mmap_region", "__mmap_new_file_vma"))),
     Feature("mmap_prepare", "f_op->mmap_prepare() called from mm/vma.c",
             "the f_op->mmap_prepare() hook, called by __mmap_region()",
             lambda t: bool(re.search(r"->\s*mmap_prepare\b", t.vma_c))),

@@ -99,7 +99,7 @@ def test_query_ops_run_in_c_as_ops_apply_runs_them(spec):
     sequences the C generator draws with them give ops.apply()'s Outcomes, every
     answer kind among them (writenotify's four, a page, an -errno, the wrapped
     search's address, exec's stack moved and refused); a tree without the feature
-    (6.12: no mm/vma_exec.c) neither runs nor draws them."""
+    (6.12: no create_init_stack_vma()) neither runs nor draws them."""
     k = load(spec)
     enabled = enabled_ops(k)[0]
     query = set(QUERY_FEATURES) & enabled

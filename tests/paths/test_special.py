@@ -97,7 +97,8 @@ class TestInsertVmStruct:
             with pytest.raises(KernelBug) as bug:
                 mm.insert_vm_struct(a)
             assert "anon_vma" in bug.value.site.cond
-            assert bug.value.site.file.endswith("mm/vma.c")
+            # where the tree has insert_vm_struct(): mm/vma.c, or 6.12's mm/mmap.c
+            assert bug.value.site.file.endswith(("mm/vma.c", "mm/mmap.c"))
             assert mm.map_count == 0
 
 @pytest.mark.requires("install_special_mapping")
@@ -130,7 +131,11 @@ class TestInstallSpecialMapping:
         0123456             0123456
             **       ->         SS
         """
-        with expect_warn(count=1):
+        if kernel.has("assert_sane_pgoff"):
+            with expect_warn(count=1):
+                s = mm.install_special_mapping(4 * P, 2 * P,
+                                               kernel.flag("VM_READ", "VM_MAYREAD"))
+        else:       # nothing checks the page offset: no WARN (one would fail the test)
             s = mm.install_special_mapping(4 * P, 2 * P, kernel.flag("VM_READ", "VM_MAYREAD"))
         assert s.is_anonymous
         assert s.pgoff == 4
