@@ -329,6 +329,8 @@ def shim_report(shim, tree) -> str:
     lines += ["", "## demoted to stubs or dropped (did not compile in userland)"]
     for name, why in sorted(shim.demoted.items()):
         lines.append(f"{name}\t{why}")
+    from vma_internal import outside  # the entry points kept outside mm/vma*.c
+    lines += outside.report_lines(tree.root, tree.cache)
     return "\n".join(lines)
 
 
