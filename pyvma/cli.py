@@ -38,7 +38,7 @@ from .argcheck import (
     ops_json_text,
 )
 from .errors import PyvmaError, wrap_shim_errors
-from .paths import TESTS
+from .paths import TESTS, harness
 
 DEFAULT_KERNEL = "debian:7.x"
 THREE_WAY_HELP = ("a patch that does not apply is merged 3-way (as git am -3) where the "
@@ -330,7 +330,7 @@ def shim_report(shim, tree) -> str:
     for name, why in sorted(shim.demoted.items()):
         lines.append(f"{name}\t{why}")
     from vma_internal import outside  # the entry points kept outside mm/vma*.c
-    lines += outside.report_lines(tree.root, tree.cache)
+    lines += outside.report_lines(tree.root, harness(tree.cache).parse_cache)
     return "\n".join(lines)
 
 
