@@ -270,6 +270,15 @@ def bwrap_command(bwrap: str, cache: Path, argv: list[str], trees: list[Any],
     for d in SHARED_DIRS:
         (Path(real_cache) / d).mkdir(exist_ok=True)
         cmd += ["--ro-bind", f"{real_cache}/{d}", f"{real_cache}/{d}"]
+    # a tree or input the run names under the cache but outside those (the cache
+    # seen inside is the box): bound back read-only, or it is not there
+    shared = tuple(f"{real_cache}/{d}" for d in SHARED_DIRS)
+    for p in (*(str(t.root) for t in trees), *inputs):
+        real = os.path.realpath(p)
+        if _under(real, (real_cache,)) and not _under(real, (*shared, str(box))) and \
+                os.path.exists(real) and real not in seen:
+            seen.add(real)
+            cmd += ["--ro-bind", real, real]
     writable = [f"{box} (as {real_cache})"]
     for f in outputs:
         real = os.path.realpath(f)

@@ -49,6 +49,11 @@ class CallerSpec:
     #: argument value -> (feature, how the trees' callers differ without it)
     paths: tuple[tuple[str, str, str], ...] = ()
     values: tuple[tuple[int, tuple[str, ...]], ...] = ()   # (arg index, allowed names)
+    #: the caller file and its functions this operation restates (once, for every
+    #: tree: a change there shows only where a probed path follows it)
+    restates: tuple[str, tuple[str, ...]] = ("", ())
+    #: of those, the ones whose tree differences ``paths`` follow, with the value
+    follows: tuple[tuple[str, str], ...] = ()
 
 
 SPECS: dict[str, CallerSpec] = {
@@ -60,22 +65,47 @@ SPECS: dict[str, CallerSpec] = {
         paths=(("dontunmap", "copy_vma_keep_source",
                 "the source-keeping path differs: copy_vma() has no keep_source, "
                 "so MREMAP_DONTUNMAP calls it without (that tree's own mremap)"),),
-        values=((5, MREMAP_HOW),)),
+        values=((5, MREMAP_HOW),),
+        restates=("mm/mremap.c", (
+            "do_mremap", "mremap_to", "move_vma", "copy_vma_and_data", "dontunmap_complete",
+            "unmap_source_vma", "prep_move_vma", "vma_to_resize", "resize_is_valid",
+            "check_mremap_params", "remap_move", "mremap_at", "expand_vma",
+            "expand_vma_in_place", "shrink_vma", "vma_expandable", "vrm_calc_charge",
+            "vrm_uncharge", "vrm_stat_account", "vrm_set_delta", "vrm_set_new_addr",
+            "vrm_implies_new_addr", "vrm_move_only", "vrm_overlaps", "vrm_remap_type",
+            "vrm_will_map_new", "vrm_can_expand_in_place", "mremap_expand_in_place",
+            "__check_map_count_against_split", "check_map_count_against_split",
+            "check_map_count_against_split_early", "needs_pre_split", "check_prep_vma",
+            "sys_mremap")),
+        follows=(("move_vma", "dontunmap"), ("copy_vma_and_data", "dontunmap"))),
     "mprotect_prot": CallerSpec(
         (_PAGE, _PAGE, _NAME), ("vma_modify_flags", "vm_flags_reset"), LOOP_SITES,
-        values=((3, tuple(PROT)),)),
+        values=((3, tuple(PROT)),),
+        restates=("mm/mprotect.c", ("do_mprotect_pkey", "mprotect_fixup", "sys_mprotect"))),
     "madvise": CallerSpec(
         (_PAGE, _PAGE, _NAME), ("vma_modify_flags", "vm_flags_reset", "anon_vma_prepare"),
-        LOOP_SITES + ("anon_vma_prepare",), values=((3, ADVICE),)),
+        LOOP_SITES + ("anon_vma_prepare",), values=((3, ADVICE),),
+        restates=("mm/madvise.c", (
+            "madvise_update_vma", "madvise_vma_behavior", "madvise_guard_install",
+            "madvise_guard_remove", "is_valid_guard_vma", "madvise_walk_vmas",
+            "madvise_do_behavior", "do_madvise", "sys_madvise"))),
     "mlock": CallerSpec(
         (_PAGE, _PAGE, _NAME), ("vma_modify_flags", "vm_flags_reset", "anon_vma_prepare"),
-        LOOP_SITES + ("anon_vma_prepare",), values=((3, ("mlock", "onfault", "munlock")),)),
+        LOOP_SITES + ("anon_vma_prepare",), values=((3, ("mlock", "onfault", "munlock")),),
+        restates=("mm/mlock.c", ("mlock_fixup", "apply_vma_lock_flags", "do_mlock",
+                                 "sys_mlock", "sys_mlock2", "sys_munlock"))),
     "mlockall": CallerSpec(
         (_NAME,), ("vma_modify_flags", "vm_flags_reset", "anon_vma_prepare"),
         LOOP_SITES + ("anon_vma_prepare",),
-        values=((1, ("current", "onfault", "munlockall")),)),
+        values=((1, ("current", "onfault", "munlockall")),),
+        restates=("mm/mlock.c", ("apply_mlockall_flags", "sys_mlockall",
+                                 "sys_munlockall"))),
     "mseal": CallerSpec((_PAGE, _PAGE), ("vma_modify_flags", "vm_flags_reset"), LOOP_SITES,
-                        flag="VM_SEALED"),
+                        flag="VM_SEALED",
+                        restates=("mm/mseal.c", (
+                            "do_mseal", "mseal_apply", "mseal_fixup", "apply_mm_seal",
+                            "range_contains_unmapped", "check_mm_seal", "mseal_range",
+                            "__mseal_range", "set_vma_sealed", "sys_mseal"))),
 }
 #: argcheck's argument kinds of each caller operation
 OP_ARGS = {name: s.args for name, s in SPECS.items()}
