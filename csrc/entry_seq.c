@@ -179,6 +179,15 @@ static int seq_valid(struct seq_world *w, const struct pyvma_seq_op *op)
 		return 0 < op->a;
 	case PYVMA_SEQ_RELOCATE:
 		return in && 0 < op->b && op->b <= vs;
+	/* callers_spec.valid_caller(): the domain; the system call refuses the rest */
+	case PYVMA_SEQ_MREMAP:
+		return 0 <= op->a && op->a < op->b && op->c > 0 && (op->extra & 3) <= 2 &&
+		       ((op->extra >> 2) == 0) == ((op->extra & 3) == 0);
+	case PYVMA_SEQ_MPROTECT_PROT: case PYVMA_SEQ_MADVISE: case PYVMA_SEQ_MLOCK:
+	case PYVMA_SEQ_MSEAL:
+		return 0 <= op->a && op->a < op->b;
+	case PYVMA_SEQ_MLOCKALL:
+		return 1;
 	}
 	return 0;
 }
@@ -568,6 +577,8 @@ static void seq_apply(struct seq_world *w, const struct pyvma_seq_op *op, struct
 	case PYVMA_SEQ_MAP:
 		if (seq_map(w, op, flags, &vma, r))
 			return;
+		if (op->extra)		/* file "anon": vma_set_anonymous() */
+			pyvma_vma_set_vm_ops(vma, 0);
 		pyvma_vma_account(w->mm, vma);
 		return;
 	case PYVMA_SEQ_MERGE_NEW:

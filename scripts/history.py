@@ -282,11 +282,13 @@ def why_not_entered(c: dict, code: dict, stats: dict) -> str | None:
     if hit:
         return f"not exercised by diff: {hit}"
     sides = [s for s in "ab" if c["spans"][s]]
+    left = "; ".join(f"{op} ({why})" for op, why in (stats.get("ops_left_out") or {}).items())
     if len(sides) == 1:
-        left = "; ".join(f"{op} ({why})" for op, why in
-                         (stats.get("ops_left_out") or {}).items())
         return (f"only tree {sides[0].upper()} has it, and no operation both trees run "
                 "enters it" + (f" (left out for both: {left})" if left else ""))
+    if left:
+        # the operations that reach it may be the ones one tree lacks an entry for
+        return f"no operation both trees run enters it (left out for both: {left})"
     return None
 
 

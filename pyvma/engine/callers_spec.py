@@ -41,6 +41,7 @@ LOOP_SITES = ("prealloc", "vma_alloc", "anon_vma_clone", "mas_store")
 class CallerSpec:
     """One system call as the harness performs it."""
 
+    kind: int                             # its C kind (PYVMA_SEQ_* in csrc/pyvma_api.h)
     args: tuple[str, ...]                 # argcheck kinds, after the name
     calls: tuple[str, ...]                # the kernel functions it calls
     fault_sites: tuple[str, ...] = ()     # Kernel.fail sites its calls reach
@@ -58,7 +59,7 @@ class CallerSpec:
 
 SPECS: dict[str, CallerSpec] = {
     "mremap": CallerSpec(
-        (_PAGE, _PAGE, _COUNT, _COUNT, _NAME),
+        31, (_PAGE, _PAGE, _COUNT, _COUNT, _NAME),
         ("vma_lookup", "do_vmi_munmap", "vma_merge_extend", "vm_acct_memory",
          "vm_stat_account", "copy_vma", "vm_unacct_memory"),
         LOOP_SITES,
@@ -79,28 +80,28 @@ SPECS: dict[str, CallerSpec] = {
             "sys_mremap")),
         follows=(("move_vma", "dontunmap"), ("copy_vma_and_data", "dontunmap"))),
     "mprotect_prot": CallerSpec(
-        (_PAGE, _PAGE, _NAME), ("vma_modify_flags", "vm_flags_reset"), LOOP_SITES,
+        32, (_PAGE, _PAGE, _NAME), ("vma_modify_flags", "vm_flags_reset"), LOOP_SITES,
         values=((3, tuple(PROT)),),
         restates=("mm/mprotect.c", ("do_mprotect_pkey", "mprotect_fixup", "sys_mprotect"))),
     "madvise": CallerSpec(
-        (_PAGE, _PAGE, _NAME), ("vma_modify_flags", "vm_flags_reset", "anon_vma_prepare"),
+        33, (_PAGE, _PAGE, _NAME), ("vma_modify_flags", "vm_flags_reset", "anon_vma_prepare"),
         LOOP_SITES + ("anon_vma_prepare",), values=((3, ADVICE),),
         restates=("mm/madvise.c", (
             "madvise_update_vma", "madvise_vma_behavior", "madvise_guard_install",
             "madvise_guard_remove", "is_valid_guard_vma", "madvise_walk_vmas",
             "madvise_do_behavior", "do_madvise", "sys_madvise"))),
     "mlock": CallerSpec(
-        (_PAGE, _PAGE, _NAME), ("vma_modify_flags", "vm_flags_reset", "anon_vma_prepare"),
+        34, (_PAGE, _PAGE, _NAME), ("vma_modify_flags", "vm_flags_reset", "anon_vma_prepare"),
         LOOP_SITES + ("anon_vma_prepare",), values=((3, ("mlock", "onfault", "munlock")),),
         restates=("mm/mlock.c", ("mlock_fixup", "apply_vma_lock_flags", "do_mlock",
                                  "sys_mlock", "sys_mlock2", "sys_munlock"))),
     "mlockall": CallerSpec(
-        (_NAME,), ("vma_modify_flags", "vm_flags_reset", "anon_vma_prepare"),
+        35, (_NAME,), ("vma_modify_flags", "vm_flags_reset", "anon_vma_prepare"),
         LOOP_SITES + ("anon_vma_prepare",),
         values=((1, ("current", "onfault", "munlockall")),),
         restates=("mm/mlock.c", ("apply_mlockall_flags", "sys_mlockall",
                                  "sys_munlockall"))),
-    "mseal": CallerSpec((_PAGE, _PAGE), ("vma_modify_flags", "vm_flags_reset"), LOOP_SITES,
+    "mseal": CallerSpec(36, (_PAGE, _PAGE), ("vma_modify_flags", "vm_flags_reset"), LOOP_SITES,
                         flag="VM_SEALED",
                         restates=("mm/mseal.c", (
                             "do_mseal", "mseal_apply", "mseal_fixup", "apply_mm_seal",

@@ -17,16 +17,24 @@ from typing import Any
 
 from ..api import Kernel
 from ..api.constants import MERGE_STATES
-from .ops import ENTRY_OPS, Op, Outcome
+from .callers_spec import SPECS as CALLER_SPECS
+from .ops import ANON, ENTRY_OPS, Op, Outcome
 from .ops_paths import VM_OPS
 
-#: operation names by their C kind (PYVMA_SEQ_* in csrc/pyvma_api.h)
-KINDS = ("map", "merge_new", "modify", "set_flags", "expand", "shrink", "split", "munmap",
-         "mmap", "brk", "copy_vma", "vm_munmap", "fault", "insert", "fail", "mmap_file",
-         "mmap_prepare", "mprotect", "name", "policy", "uffd", "extend", "stack", "special",
-         "all_locks", "limit", "writenotify", "unmapped_area", "pagesize", "init_stack",
-         "relocate")
+#: operation names by their C kind (PYVMA_SEQ_* in csrc/pyvma_api.h): the
+#: operations of ops.py, then the caller operations at their spec's kind
+#: (callers_spec.SPECS); Runner checks a build's numbers against these
+_OP_KINDS = ("map", "merge_new", "modify", "set_flags", "expand", "shrink", "split",
+             "munmap", "mmap", "brk", "copy_vma", "vm_munmap", "fault", "insert", "fail",
+             "mmap_file", "mmap_prepare", "mprotect", "name", "policy", "uffd", "extend",
+             "stack", "special", "all_locks", "limit", "writenotify", "unmapped_area",
+             "pagesize", "init_stack", "relocate")
+KINDS = _OP_KINDS + tuple(sorted(CALLER_SPECS, key=lambda n: CALLER_SPECS[n].kind))
 KIND = {n: i for i, n in enumerate(KINDS)}
+assert all(KIND[n] == s.kind for n, s in CALLER_SPECS.items()), "callers_spec kinds"
+#: the flags the caller operations test beyond FLAG_NAMES (cfg.caller_flags)
+CALLER_FLAGS = ("VM_SEALED", "VM_LOCKONFAULT", "VM_ACCOUNT", "VM_HUGETLB", "VM_NORESERVE",
+                "VM_MAYEXEC", "VM_DONTCOPY", "VM_WIPEONFORK", "VM_MERGEABLE", "VM_MIXEDMAP")
 #: the flags an encoded operation can name (bit i: FLAG_NAMES[i])
 FLAG_NAMES = ("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE", "VM_DONTDUMP",
               "VM_MAYBE_GUARD", "VM_SOFTDIRTY", "VM_EXEC", "VM_SHARED", "VM_MAYSHARE",
@@ -116,8 +124,10 @@ def encode_op(op: Op) -> tuple[int, int, int, int, int, int, int, int]:
     kind = KIND[name]
     if name in ("map", "merge_new", "insert"):
         s, e, pgoff, names, av, f = a
-        return (kind, _obj(av, _AVS), _obj(f, _FILES), 0, _int(s), _int(e), _int(pgoff),
-                _flags(names))
+        # map's file "anon" (ops.ANON): an anonymous VMA, vm_ops NULL (extra 1)
+        anon = name == "map" and f == ANON
+        return (kind, _obj(av, _AVS), 0 if anon else _obj(f, _FILES), int(anon), _int(s),
+                _int(e), _int(pgoff), _flags(names))
     if name in ("mmap", "mmap_file", "mmap_prepare"):
         s, e, pgoff, names, f = a
         return kind, 0, _obj(f, _FILES), 0, _int(s), _int(e), _int(pgoff), _flags(names)
@@ -189,6 +199,8 @@ def encode_op(op: Op) -> tuple[int, int, int, int, int, int, int, int]:
     if name == "relocate":
         page, shift = a
         return kind, 0, 0, 0, _int(page), _int(shift), 0, 0
+    if name in CALLER_SPECS:
+        return _encode_caller(kind, name, a)
     if name == "limit":
         which, pages = a
         # (None: unlimited, -1 in C; a negative limit is ops.valid()'s to refuse)
@@ -196,6 +208,38 @@ def encode_op(op: Op) -> tuple[int, int, int, int, int, int, int, int]:
             raise ValueError(pages)
         return kind, 0, 0, LIMITS.index(which), -1 if pages is None else pages, 0, 0, 0
     raise KeyError(name)
+
+
+def _encode_caller(kind: int, name: str, a: Sequence) -> tuple[int, int, int, int, int, int,
+                                                               int, int]:
+    """A caller operation: its pages as a, b; its named argument as extra (the index
+    in its spec's values); mremap: c its new pages, extra how | (dst + 1) << 2."""
+    spec = CALLER_SPECS[name]
+    if len(a) != len(spec.args):
+        raise ValueError(a)
+    (at, names), = spec.values or ((0, ()),)
+    extra = names.index(a[at - 1]) if names else 0
+    if name == "mremap":
+        s, e, new, dst, how = a
+        if (dst is None) != (how == "resize") or not 0 < _int(new):
+            raise ValueError(a)
+        return kind, 0, 0, extra | (0 if dst is None else _int(dst) + 1) << 2, \
+            _int(s), _int(e), new, 0
+    if name == "mlockall":
+        return kind, 0, 0, extra, 0, 0, 0, 0
+    return kind, 0, 0, extra, _int(a[0]), _int(a[1]), 0, 0
+
+
+def _decode_caller(name: str, c: Any) -> Op:
+    spec = CALLER_SPECS[name]
+    (at, names), = spec.values or ((0, ()),)
+    if name == "mremap":
+        dst = (int(c.extra) >> 2) - 1
+        return (name, int(c.a), int(c.b), int(c.c), None if dst < 0 else dst,
+                names[int(c.extra) & 3])
+    if name == "mlockall":
+        return (name, names[int(c.extra)])
+    return (name, int(c.a), int(c.b), *((names[int(c.extra)],) if names else ()))
 
 
 def refusal(ops: Sequence[Op]) -> str | None:
@@ -229,10 +273,12 @@ def _names(bits: int) -> tuple[str, ...]:
 def decode_op(c: Any) -> Op:
     """The ops.py tuple of an encoded operation."""
     name = KINDS[c.kind]
+    if name in CALLER_SPECS:
+        return _decode_caller(name, c)
     s, e, pgoff, flags = int(c.a), int(c.b), int(c.c), _names(int(c.flags))
     av, f = _OBJECT_NAME.get(c.av), _OBJECT_NAME.get(c.file)
     if name in ("map", "merge_new", "insert"):
-        return (name, s, e, pgoff, flags, av, f)
+        return (name, s, e, pgoff, flags, av, ANON if name == "map" and c.extra else f)
     if name in ("mmap", "mmap_file", "mmap_prepare"):
         return (name, s, e, pgoff, flags, f)
     if name == "modify":
@@ -321,6 +367,19 @@ def single_bit_names(k: Kernel) -> set[str]:
     return out
 
 
+def check_kinds(lib: Any) -> None:
+    """The build's PYVMA_SEQ_* kind numbers are KINDS' (ValueError naming the first
+    that is not: csrc/pyvma_api.h and callers_spec.py disagree)."""
+    if int(lib.PYVMA_SEQ_NKINDS) != len(KINDS):
+        raise ValueError(f"csrc/pyvma_api.h has {int(lib.PYVMA_SEQ_NKINDS)} operation "
+                         f"kinds, pyvma.engine.fast {len(KINDS)}")
+    for i, n in enumerate(KINDS):
+        got = getattr(lib, f"PYVMA_SEQ_{n.upper()}", None)
+        if got != i:
+            raise ValueError(f"csrc/pyvma_api.h: PYVMA_SEQ_{n.upper()} is {got}, "
+                             f"pyvma.engine.fast (callers_spec) says {i}")
+
+
 class Runner:
     """One kernel's C runner: its flag tables, options, and the buffers a sequence
     of up to MAX_LENGTH operations runs in."""
@@ -331,6 +390,7 @@ class Runner:
             raise ValueError("more than 128 flag names to compare")
         self.k = k
         ffi, lib = k.ffi, k.lib
+        check_kinds(lib)
         #: the canonical flag names, sorted (a record's flag bits)
         self.names = tuple(names)
         cfg = self.cfg = ffi.new("struct pyvma_seq_cfg *")
@@ -342,9 +402,14 @@ class Runner:
                 if v & (v - 1) == 0:
                     b = v.bit_length() - 1
                     cfg.canon[b][i // 64] |= 1 << (i % 64)
+        for i, n in enumerate(CALLER_FLAGS):
+            cfg.caller_flags[i] = k.flag(n) if k.has_flag(n) else 0
         cfg.opts = ((lib.PYVMA_SEQ_OPT_MMAP_CHECKS if k.has("mmap_region_checks") else 0)
                     | (lib.PYVMA_SEQ_OPT_ANON_PGOFF if k.has("anon_pgoff") else 0)
-                    | (lib.PYVMA_SEQ_OPT_RECORD_ANON_PGOFF if record_anon_pgoff else 0))
+                    | (lib.PYVMA_SEQ_OPT_RECORD_ANON_PGOFF if record_anon_pgoff else 0)
+                    | (lib.PYVMA_SEQ_OPT_MAYBE_GUARD if k.has("maybe_guard") else 0)
+                    | (lib.PYVMA_SEQ_OPT_KEEP_SOURCE if k.has("copy_vma_keep_source")
+                       else 0))
         cfg.gen_kinds = sum(1 << KIND[n] for n in gen_ops if n in ENTRY_OPS and n in KIND)
         self.ops = ffi.new("struct pyvma_seq_op[]", MAX_LENGTH)
         self.recs = ffi.new("struct pyvma_seq_rec[]", MAX_LENGTH)
