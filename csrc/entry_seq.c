@@ -27,15 +27,6 @@
 #define SEQ_F_EXEC 7
 #define SEQ_F_SHARED 8
 #define SEQ_F_MAYSHARE 9
-/* the fault sites a fail operation may arm (ops.ALL_FAIL_SITES) */
-#define SEQ_FAIL_SITES (1UL << PYVMA_FAULT_PREALLOC | 1UL << PYVMA_FAULT_VMA_ALLOC |	\
-			1UL << PYVMA_FAULT_ANON_VMA_CLONE | 1UL << PYVMA_FAULT_FATAL_SIGNAL |	\
-			1UL << PYVMA_FAULT_MAS_STORE | 1UL << PYVMA_FAULT_MAY_EXPAND_VM |	\
-			1UL << PYVMA_FAULT_VM_ENOUGH_MEMORY | 1UL << PYVMA_FAULT_MLOCK_FUTURE_OK | \
-			1UL << PYVMA_FAULT_ANON_VMA_PREPARE | 1UL << PYVMA_FAULT_DUP_POLICY |	\
-			1UL << PYVMA_FAULT_SIGNAL_PENDING |					\
-			1UL << PYVMA_FAULT_MMAP_ACTION_PREPARE |				\
-			1UL << PYVMA_FAULT_MMAP_ACTION_COMPLETE)
 #define SEQ_F_GROWSDOWN 10
 #define SEQ_F_LOCKED 11
 #define SEQ_F_IO 12
@@ -150,8 +141,8 @@ static int seq_valid(struct seq_world *w, const struct pyvma_seq_op *op)
 		return in;
 	case PYVMA_SEQ_COPY_VMA:
 		return in && seq_free(w, op->b, op->b + ve - vs);
-	case PYVMA_SEQ_FAIL:	/* ops.ALL_FAIL_SITES */
-		return 0 <= op->a && op->a < 32 && (SEQ_FAIL_SITES >> op->a & 1);
+	case PYVMA_SEQ_FAIL:	/* an index of cfg->fail_sites (ops.ALL_FAIL_SITES) */
+		return 0 <= op->a && op->a < w->cfg->n_fail_sites;
 	case PYVMA_SEQ_SET_FLAGS:
 	case PYVMA_SEQ_ALL_LOCKS:
 	case PYVMA_SEQ_LIMIT:		/* (the encoder refuses what ops.valid() would) */

@@ -295,13 +295,6 @@ static int seq_gen_caller(struct seq_world *w, int kind, struct pyvma_seq_op *op
 
 static int seq_gen_entry(struct seq_world *w, int kind, struct pyvma_seq_op *op)
 {
-	static const int sites[] = { PYVMA_FAULT_PREALLOC, PYVMA_FAULT_VMA_ALLOC,
-				     PYVMA_FAULT_ANON_VMA_CLONE, PYVMA_FAULT_FATAL_SIGNAL,
-				     PYVMA_FAULT_MAS_STORE, PYVMA_FAULT_MAY_EXPAND_VM,
-				     PYVMA_FAULT_VM_ENOUGH_MEMORY, PYVMA_FAULT_MLOCK_FUTURE_OK,
-				     PYVMA_FAULT_ANON_VMA_PREPARE, PYVMA_FAULT_DUP_POLICY,
-				     PYVMA_FAULT_SIGNAL_PENDING, PYVMA_FAULT_MMAP_ACTION_PREPARE,
-				     PYVMA_FAULT_MMAP_ACTION_COMPLETE };
 	static const long limit_pages[] = { -1, 0, 2, 4, 8, 16 };
 	long s, e;
 
@@ -310,8 +303,9 @@ static int seq_gen_entry(struct seq_world *w, int kind, struct pyvma_seq_op *op)
 		return seq_gen_caller(w, kind, op);
 	switch (kind) {
 	case PYVMA_SEQ_FAIL:
-		/* ops.FAIL_SITES more often than the others */
-		op->a = sites[seq_rnd(w) < 0.6 ? seq_int(w, 0, 3) : seq_int(w, 0, 12)];
+		/* ops.FAIL_SITES (the first n_common_sites) more often than the others */
+		op->a = seq_rnd(w) < 0.6 ? seq_int(w, 0, w->cfg->n_common_sites - 1) :
+			seq_int(w, 0, w->cfg->n_fail_sites - 1);
 		op->extra = seq_int(w, 0, 2) == 2;
 		return 1;
 	case PYVMA_SEQ_ALL_LOCKS:

@@ -111,7 +111,7 @@ long pyvma_seq_run(const struct pyvma_seq_cfg *cfg, struct pyvma_seq_op *ops, lo
 			w->pending = 0;
 			r.kind = PYVMA_SEQ_RET_INVALID;
 		} else if (op->kind == PYVMA_SEQ_FAIL) {
-			w->pending = op->a + 1;
+			w->pending = w->cfg->fail_sites[op->a] + 1;
 			w->pending_after = op->extra;
 		} else {
 			armed = w->pending;

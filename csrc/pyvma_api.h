@@ -467,7 +467,8 @@ struct pyvma_seq_op {
 	int extra;		/* split: new_below; copy_vma: move; fail: after; map: 1 an
 				 * anonymous VMA (vm_ops NULL); and see
 				 * the kinds above */
-	long a, b, c;		/* pages (see fast.py encode()); fail: a = PYVMA_FAULT_* */
+	long a, b, c;		/* pages (see fast.py encode()); fail: a = the site's index
+				 * in pyvma_seq_cfg.fail_sites */
 	unsigned long flags;	/* bits of the PYVMA_SEQ_NFLAGS names */
 };
 
@@ -507,6 +508,10 @@ struct pyvma_seq_cfg {
 	unsigned long flag_values[16];	/* name bit -> the tree's flag (0: it lacks it) */
 	unsigned long canon[64][2];	/* the tree's flag bit -> canonical name bits */
 	unsigned long caller_flags[16];	/* fast.CALLER_FLAGS -> the tree's flag (0: lacks) */
+	/* a fail operation's a: the index of its site here (ops.ALL_FAIL_SITES, the
+	 * PYVMA_FAULT_* each is); the generator favours the first n_common_sites */
+	int fail_sites[32];
+	int n_fail_sites, n_common_sites;
 	int opts;
 	unsigned long gen_kinds;	/* entry-point kinds the generator may emit */
 };

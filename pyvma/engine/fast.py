@@ -18,7 +18,7 @@ from typing import Any
 from ..api import Kernel
 from ..api.constants import MERGE_STATES
 from .callers_spec import SPECS as CALLER_SPECS
-from .ops import ANON, ENTRY_OPS, Op, Outcome
+from .ops import ALL_FAIL_SITES, ANON, ENTRY_OPS, FAIL_SITES, Op, Outcome
 from .ops_paths import VM_OPS
 
 #: operation names by their C kind (PYVMA_SEQ_* in csrc/pyvma_api.h): the
@@ -49,16 +49,10 @@ _AVS = ("av0", "av1")
 _FILES = tuple(n for n in OBJECTS if n not in _AVS)
 _FILES_SORTED = tuple(sorted((n, OBJECTS[n]) for n in _FILES))
 _FRESH = 100
-#: the fault sites a ``fail`` operation names, as pyvma_fault_set() numbers them
-FAIL_IDS = {"prealloc": 0, "anon_vma_clone": 1, "vma_alloc": 2, "fatal_signal": 14,
-            "mas_store": 3, "dup_policy": 4, "may_expand_vm": 5, "vm_enough_memory": 6,
-            "mlock_future_ok": 7, "signal_pending": 9, "anon_vma_prepare": 10,
-            "mmap_action_prepare": 12, "mmap_action_complete": 13}
 #: a name operation's names (extra 0, 1, 2)
 ANON_NAMES = (None, "heap", "buf")
 #: a limit operation's limits (extra: Kernel.LIMITS' numbers)
 LIMITS = ("as", "memlock", "stack", "commit")
-_FAIL_NAME = {v: n for n, v in FAIL_IDS.items()}
 #: longest sequence run in C (longer ones take the Python path)
 MAX_LENGTH = 2048
 _LIMIT = 1 << 40
@@ -158,7 +152,9 @@ def encode_op(op: Op) -> tuple[int, int, int, int, int, int, int, int]:
         after = _int(after)
         if not 0 <= after < 1 << 30:
             raise ValueError(after)
-        return kind, 0, 0, after, FAIL_IDS[site], 0, 0, 0
+        # the site by its index in ops.ALL_FAIL_SITES (the one list of them; the C
+        # runner's cfg maps it to the build's PYVMA_FAULT_* number)
+        return kind, 0, 0, after, ALL_FAIL_SITES.index(site), 0, 0, 0
     if name == "mprotect":
         s, e, names = a
         return kind, 0, 0, 0, _int(s), _int(e), 0, _flags(names)
@@ -252,7 +248,7 @@ def refusal(ops: Sequence[Op]) -> str | None:
     for op in ops:
         if not op or op[0] not in KIND:
             return str(op[0]) if op else "empty operation"
-        if op[0] == "fail" and len(op) == 3 and op[1] not in FAIL_IDS:
+        if op[0] == "fail" and len(op) == 3 and op[1] not in ALL_FAIL_SITES:
             return f"fail {op[1]}"
         try:
             encode_op(op)
@@ -317,7 +313,7 @@ def decode_op(c: Any) -> Op:
         return (name,)
     if name == "limit":
         return (name, LIMITS[c.extra], None if s < 0 else s)
-    return (name, _FAIL_NAME[s], int(c.extra))
+    return (name, ALL_FAIL_SITES[s], int(c.extra))
 
 
 def _writenotify(ret: int) -> str:
@@ -404,6 +400,10 @@ class Runner:
                     cfg.canon[b][i // 64] |= 1 << (i % 64)
         for i, n in enumerate(CALLER_FLAGS):
             cfg.caller_flags[i] = k.flag(n) if k.has_flag(n) else 0
+        # a fail operation's sites: ops.ALL_FAIL_SITES (FAIL_SITES first) by number
+        for i, n in enumerate(ALL_FAIL_SITES):
+            cfg.fail_sites[i] = getattr(lib, "PYVMA_FAULT_" + n.upper())
+        cfg.n_fail_sites, cfg.n_common_sites = len(ALL_FAIL_SITES), len(FAIL_SITES)
         cfg.opts = ((lib.PYVMA_SEQ_OPT_MMAP_CHECKS if k.has("mmap_region_checks") else 0)
                     | (lib.PYVMA_SEQ_OPT_ANON_PGOFF if k.has("anon_pgoff") else 0)
                     | (lib.PYVMA_SEQ_OPT_RECORD_ANON_PGOFF if record_anon_pgoff else 0)
