@@ -43,12 +43,26 @@ static unsigned long sc_cf(struct seq_world *w, int name)
 	return w->cfg->caller_flags[name];
 }
 
-/* callers.vma_at(): the row of the VMA holding @addr (walked afresh), -1: none */
+/* the rows, walked again when kernel code ran or a flag was set since the last walk */
+static void sc_rows(struct seq_world *w)
+{
+	if (w->stale)
+		seq_walk(w);
+}
+
+/* vm_flags_reset() of a VMA the rows hold: they are stale */
+static void sc_set_flags(struct seq_world *w, struct vm_area_struct *vma, unsigned long f)
+{
+	pyvma_vma_set_flags(vma, f);
+	w->stale = 1;
+}
+
+/* callers.vma_at(): the row of the VMA holding @addr, -1: none */
 static int sc_at(struct seq_world *w, unsigned long addr)
 {
 	int i;
 
-	seq_walk(w);
+	sc_rows(w);
 	for (i = 0; i < w->n && i < SEQ_ROWS; i++)
 		if (w->rows[i].start <= addr && addr < w->rows[i].end)
 			return i;
@@ -60,7 +74,7 @@ static int sc_from(struct seq_world *w, unsigned long addr)
 {
 	int i;
 
-	seq_walk(w);
+	sc_rows(w);
 	for (i = 0; i < w->n && i < SEQ_ROWS; i++)
 		if (w->rows[i].end > addr)
 			return i;
@@ -73,7 +87,7 @@ static int sc_covered(struct seq_world *w, unsigned long s, unsigned long e)
 	unsigned long at = s;
 	int i;
 
-	seq_walk(w);
+	sc_rows(w);
 	for (i = 0; i < w->n && i < SEQ_ROWS; i++) {
 		if (w->rows[i].end <= s || w->rows[i].start >= e)
 			continue;
@@ -89,7 +103,7 @@ static int sc_sealed(struct seq_world *w, unsigned long s, unsigned long e)
 {
 	int i;
 
-	seq_walk(w);
+	sc_rows(w);
 	for (i = 0; i < w->n && i < SEQ_ROWS; i++)
 		if (w->rows[i].end > s && w->rows[i].start < e &&
 		    (w->rows[i].flags & sc_cf(w, SEQ_C_SEALED)))
@@ -148,7 +162,7 @@ static long sc_fixup(struct seq_world *w, struct vm_area_struct *prev,
 		return SC_BUG;
 	if (err || !got)
 		return err ? err : -ENOMEM;
-	pyvma_vma_set_flags(got, word);
+	sc_set_flags(w, got, word);
 	*vmap = got;
 	return 0;
 }
@@ -266,7 +280,7 @@ static long sc_locked_pages(struct seq_world *w)
 	long pages = 0;
 	int i;
 
-	seq_walk(w);
+	sc_rows(w);
 	for (i = 0; i < w->n && i < SEQ_ROWS; i++)
 		if (w->rows[i].flags & sc_f(w, SEQ_F_LOCKED))
 			pages += (w->rows[i].end - w->rows[i].start) / SEQ_PAGE;
@@ -310,7 +324,7 @@ static long sc_mlockall(struct seq_world *w, int how)
 	long ret = 0, got;
 	int i, n, raised = 0;
 
-	seq_walk(w);
+	sc_rows(w);
 	n = w->n < SEQ_ROWS ? w->n : SEQ_ROWS;
 	for (i = 0; i < n; i++) {
 		ranges[i][0] = w->rows[i].start;
@@ -364,7 +378,7 @@ static long sc_madvise(struct seq_world *w, unsigned long s, unsigned long e, in
 				    sc_f(w, SEQ_F_DONTEXPAND) | sc_f(w, SEQ_F_PFNMAP) |
 				    sc_cf(w, SEQ_C_MIXEDMAP);
 
-		seq_walk(w);
+		sc_rows(w);
 		for (i = n = 0; i < w->n && i < SEQ_ROWS; i++) {
 			if (w->rows[i].end <= s || w->rows[i].start >= e)
 				continue;
@@ -374,8 +388,8 @@ static long sc_madvise(struct seq_world *w, unsigned long s, unsigned long e, in
 		}
 		for (i = 0; i < n; i++) {
 			if (w->cfg->opts & PYVMA_SEQ_OPT_MAYBE_GUARD)
-				pyvma_vma_set_flags(vmas[i], sc_flags(vmas[i]) |
-					sc_f(w, 5));	/* VM_MAYBE_GUARD */
+				sc_set_flags(w, vmas[i], sc_flags(vmas[i]) |
+					     sc_f(w, 5));	/* VM_MAYBE_GUARD */
 			if (pyvma_vma_is_anonymous(vmas[i])) {
 				err = SEQ_CALL(w, pyvma_anon_vma_prepare(vmas[i]));
 				if (SEQ_BUGGED(w))
@@ -444,15 +458,15 @@ static long sc_move_vma(struct seq_world *w, struct vm_area_struct *vma, unsigne
 	}
 	vma = src;
 	if (accounted && !dontunmap) {
-		pyvma_vma_set_flags(vma, sc_flags(vma) & ~accounted);	/* conceal it */
+		sc_set_flags(w, vma, sc_flags(vma) & ~accounted);	/* conceal it */
 		pyvma_vma_info(vma, &v);
 		acc_start = v.start < s;
 		acc_end = v.end > s + len;
 	}
 	pyvma_account_range(w->mm, sc_flags(vma), pages);
 	if (dontunmap) {
-		pyvma_vma_set_flags(vma, sc_flags(vma) &
-				    ~(sc_f(w, SEQ_F_LOCKED) | sc_cf(w, SEQ_C_LOCKONFAULT)));
+		sc_set_flags(w, vma, sc_flags(vma) &
+			     ~(sc_f(w, SEQ_F_LOCKED) | sc_cf(w, SEQ_C_LOCKONFAULT)));
 		return dst;
 	}
 	was_locked = !!(sc_flags(vma) & sc_f(w, SEQ_F_LOCKED));
@@ -468,7 +482,7 @@ static long sc_move_vma(struct seq_world *w, struct vm_area_struct *vma, unsigne
 			continue;
 		i = sc_at(w, side ? s + len : s - 1);
 		if (i >= 0)
-			pyvma_vma_set_flags(w->rows[i].vma, w->rows[i].flags | accounted);
+			sc_set_flags(w, w->rows[i].vma, w->rows[i].flags | accounted);
 	}
 	return dst;
 }
