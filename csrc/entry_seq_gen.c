@@ -238,7 +238,7 @@ static int seq_gen_query(struct seq_world *w, int kind, struct pyvma_seq_op *op)
 static int seq_gen_caller(struct seq_world *w, int kind, struct pyvma_seq_op *op)
 {
 	static const int resize[] = { -2, -1, 1, 1, 2, 3 };
-	static const int prot[] = { 1, 3, 3, 0, 4 };	/* r rw rw "" rx, PROT's indices */
+	static const int prot[] = { 1, 3, 3, 0, 4 };	/* r rw rw none rx: PROT's indices */
 	long vs, ve, s, e, n, dst, cand[2];
 	int nc = 0;
 

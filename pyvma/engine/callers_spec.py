@@ -26,8 +26,9 @@ _PAGE, _NAME, _COUNT = "page", "name", "count"
 #: mremap's ways: in place (no MREMAP_MAYMOVE), MREMAP_MAYMOVE|MREMAP_FIXED, and
 #: that with MREMAP_DONTUNMAP
 MREMAP_HOW = ("resize", "fixed", "dontunmap")
-#: mprotect's prot by name (PROT_READ 1, PROT_WRITE 2, PROT_EXEC 4)
-PROT = {"": 0, "r": 1, "w": 2, "rw": 3, "rx": 5, "rwx": 7}
+#: mprotect's prot by name (PROT_READ 1, PROT_WRITE 2, PROT_EXEC 4; PROT_NONE "none":
+#: a replay line's names are never empty)
+PROT = {"none": 0, "r": 1, "w": 2, "rw": 3, "rx": 5, "rwx": 7}
 #: madvise advice -> (the flag, set or cleared); and the guard ones
 MADV_FLAG = {"DONTFORK": ("VM_DONTCOPY", True), "DOFORK": ("VM_DONTCOPY", False),
              "WIPEONFORK": ("VM_WIPEONFORK", True), "KEEPONFORK": ("VM_WIPEONFORK", False),
@@ -180,7 +181,7 @@ def gen_caller(rnd: random.Random, layout: Sequence, name: str, pages: int) -> t
             return None
         return ("mremap", s, e, n, dst, how)
     if name == "mprotect_prot":
-        return ("mprotect_prot", s, e, rnd.choice(("r", "rw", "rw", "", "rx")))
+        return ("mprotect_prot", s, e, rnd.choice(("r", "rw", "rw", "none", "rx")))
     if name == "madvise":
         return ("madvise", s, e, rnd.choice(ADVICE))
     if name == "mlock":
@@ -205,7 +206,7 @@ def describe_caller(op: Sequence) -> str | None:
         return f"mremap pages {s:#x}-{e:#x} to page {dst:#x} ({flags}, {new:#x} page(s))"
     if name == "mlockall":
         return f"mlockall({a[0]})" if a[0] != "munlockall" else "munlockall()"
-    what = {"mprotect_prot": lambda: f"mprotect(PROT {a[2] or 'none'})",
+    what = {"mprotect_prot": lambda: f"mprotect(PROT {a[2]})",
             "madvise": lambda: f"madvise(MADV_{a[2]})",
             "mlock": lambda: {"mlock": "mlock", "onfault": "mlock2(MLOCK_ONFAULT)",
                               "munlock": "munlock"}[a[2]],
@@ -241,7 +242,7 @@ def caller_corpus() -> list[list[tuple]]:
            ("map", 6, 10, 6, base, None, "anon")]
     for adv in ADVICE:
         out.append(two + [("madvise", 3, 8, adv)])
-    for prot in ("r", "rw", ""):
+    for prot in ("r", "rw", "none"):
         out.append(two + [("mprotect_prot", 4, 10, prot)])
     for how in ("mlock", "onfault"):
         out.append(two + [("mlock", 3, 8, how), ("mlock", 3, 8, "munlock")])

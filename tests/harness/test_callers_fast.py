@@ -8,13 +8,15 @@ for sequences the C generator draws (every caller operation among them, with
 successes and errors), for the Python generator's and for the caller corpus."""
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import pytest
 
 from pyvma.api import load
+from pyvma.argcheck import ops_json_text
 from pyvma.engine import fast
-from pyvma.engine.callers_spec import SPECS, caller_corpus
+from pyvma.engine.callers_spec import SPECS, caller_corpus, valid_caller
 from pyvma.engine.diff import diff, sequence
 from pyvma.engine.ops import enabled_ops
 
@@ -50,10 +52,20 @@ def test_caller_operations_round_trip_and_bad_arguments_are_refused():
     ops += [("mremap", 2, 5, 1, None, "resize"), ("mremap", 2, 5, 3, 9, "dontunmap"),
             ("mlockall", "munlockall"), ("mseal", 0, 3), ("map", 0, 2, 0, ("VM_READ",),
                                                            None, "anon")]
+    # every named value of every spec (PROT_NONE among them: "none", never "")
+    for name, spec in SPECS.items():
+        for at, names in spec.values:
+            for v in names:
+                op = list(next(o for o in ops if o[0] == name))
+                op[at] = v
+                if valid_caller(name, op[1:]):
+                    ops.append(tuple(op))
     assert {op[0] for op in ops} >= set(SPECS)
     for op in ops:
         assert fast.refusal([op]) is None, op
         assert fast.decode_op(_encoded(op)) == tuple(op), op
+        # and the replay line's --ops takes it
+        ops_json_text(json.dumps([op]))
     for bad in (("mremap", 2, 5, 3, None, "fixed"), ("mremap", 2, 5, 3, 9, "resize"),
                 ("mremap", 2, 5, 0, None, "resize"), ("madvise", 0, 2, "DONTNEED"),
                 ("mlock", 0, 2, "lock"), ("mprotect_prot", 0, 2, "x")):
