@@ -133,3 +133,29 @@ def test_each_change_is_found_exercised_named_or_a_gap(tmp_path):
         c["named"] = None if c["function"] in ("split_here",) else c["named"]
     history.account(ch, data)
     assert {c["function"]: c["how"] for c in ch}["split_here"] == "open"
+
+
+def test_a_private_copy_under_the_cache_runs_in_the_sandbox(tmp_path):
+    """history's hard-linked copies live under $PYVMA_CACHE/tmp: inside bubblewrap
+    the cache is the sandbox's own, so a tree named there must be bound back (it was
+    not: the build failed on a missing tree)."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    import pytest
+
+    from pyvma.cache import cache_dir, subdir
+    from pyvma.sandbox import probe
+    from pyvma.tree import resolve
+    from pyvma.tree.scratch import link_copy
+    if probe(shutil.which("bwrap") or "bwrap"):
+        pytest.skip("bubblewrap cannot run here")
+    src = resolve("debian:7.x").root
+    with tempfile.TemporaryDirectory(prefix="history-test-",
+                                     dir=subdir("tmp", cache_dir())) as tmp:
+        copy = Path(tmp) / "tree"
+        link_copy(src, copy)
+        proc = subprocess.run([sys.executable, "-m", "pyvma", "build", "--kernel", str(copy),
+                               "--sandbox"], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
