@@ -368,9 +368,31 @@ def run(args: argparse.Namespace, argv: list[str], default_kernel: str) -> int |
         return None
     from .cache import cache_dir
     out_dirs = [args.save_dir] if args.cmd == "fuzz" else []
-    cmd = bwrap_command(bwrap, cache_dir(), argv, trees, _input_paths(args, _groups(
-        args, default_kernel)), _output_files(args), out_dirs, {TREES_VAR: json.dumps(pins)})
-    return _run_bwrap(cmd)
+    inputs = _input_paths(args, _groups(args, default_kernel))
+    cmd = bwrap_command(bwrap, cache_dir(), argv, trees, inputs, _output_files(args),
+                        out_dirs, {TREES_VAR: json.dumps(pins)})
+    try:
+        return _run_bwrap(cmd)
+    finally:
+        _remove_mount_points(cache_dir(), [str(t.root) for t in trees] + inputs)
+
+
+def _remove_mount_points(cache: Path, paths: list[str]) -> None:
+    """The empty directories bubblewrap made in the box to bind *paths* that lie in
+    the cache (bwrap_command's "bound back"), removed up to the box."""
+    real_cache = os.path.realpath(cache)
+    box = Path(real_cache) / SANDBOX_DIR
+    for p in paths:
+        real = os.path.realpath(p)
+        if not _under(real, (real_cache,)) or _under(real, (str(box),)):
+            continue
+        d = box / os.path.relpath(real, real_cache)
+        while d != box and _under(str(d), (str(box),)):
+            try:
+                d.rmdir()           # only while empty: never what a run wrote
+            except OSError:
+                break
+            d = d.parent
 
 
 def _replace_running(argv: list[str], spec: str) -> list[str]:
