@@ -27,15 +27,6 @@
 #define SEQ_F_EXEC 7
 #define SEQ_F_SHARED 8
 #define SEQ_F_MAYSHARE 9
-/* the fault sites a fail operation may arm (ops.ALL_FAIL_SITES) */
-#define SEQ_FAIL_SITES (1UL << PYVMA_FAULT_PREALLOC | 1UL << PYVMA_FAULT_VMA_ALLOC |	\
-			1UL << PYVMA_FAULT_ANON_VMA_CLONE | 1UL << PYVMA_FAULT_FATAL_SIGNAL |	\
-			1UL << PYVMA_FAULT_MAS_STORE | 1UL << PYVMA_FAULT_MAY_EXPAND_VM |	\
-			1UL << PYVMA_FAULT_VM_ENOUGH_MEMORY | 1UL << PYVMA_FAULT_MLOCK_FUTURE_OK | \
-			1UL << PYVMA_FAULT_ANON_VMA_PREPARE | 1UL << PYVMA_FAULT_DUP_POLICY |	\
-			1UL << PYVMA_FAULT_SIGNAL_PENDING |					\
-			1UL << PYVMA_FAULT_MMAP_ACTION_PREPARE |				\
-			1UL << PYVMA_FAULT_MMAP_ACTION_COMPLETE)
 #define SEQ_F_GROWSDOWN 10
 #define SEQ_F_LOCKED 11
 #define SEQ_F_IO 12
@@ -150,8 +141,8 @@ static int seq_valid(struct seq_world *w, const struct pyvma_seq_op *op)
 		return in;
 	case PYVMA_SEQ_COPY_VMA:
 		return in && seq_free(w, op->b, op->b + ve - vs);
-	case PYVMA_SEQ_FAIL:	/* ops.ALL_FAIL_SITES */
-		return 0 <= op->a && op->a < 32 && (SEQ_FAIL_SITES >> op->a & 1);
+	case PYVMA_SEQ_FAIL:	/* an index of cfg->fail_sites (ops.ALL_FAIL_SITES) */
+		return 0 <= op->a && op->a < w->cfg->n_fail_sites;
 	case PYVMA_SEQ_SET_FLAGS:
 	case PYVMA_SEQ_ALL_LOCKS:
 	case PYVMA_SEQ_LIMIT:		/* (the encoder refuses what ops.valid() would) */
@@ -179,6 +170,15 @@ static int seq_valid(struct seq_world *w, const struct pyvma_seq_op *op)
 		return 0 < op->a;
 	case PYVMA_SEQ_RELOCATE:
 		return in && 0 < op->b && op->b <= vs;
+	/* callers_spec.valid_caller(): the domain; the system call refuses the rest */
+	case PYVMA_SEQ_MREMAP:
+		return 0 <= op->a && op->a < op->b && op->c > 0 && (op->extra & 3) <= 2 &&
+		       ((op->extra >> 2) == 0) == ((op->extra & 3) == 0);
+	case PYVMA_SEQ_MPROTECT_PROT: case PYVMA_SEQ_MADVISE: case PYVMA_SEQ_MLOCK:
+	case PYVMA_SEQ_MSEAL:
+		return 0 <= op->a && op->a < op->b;
+	case PYVMA_SEQ_MLOCKALL:
+		return 1;
 	}
 	return 0;
 }
@@ -568,6 +568,8 @@ static void seq_apply(struct seq_world *w, const struct pyvma_seq_op *op, struct
 	case PYVMA_SEQ_MAP:
 		if (seq_map(w, op, flags, &vma, r))
 			return;
+		if (op->extra)		/* file "anon": vma_set_anonymous() */
+			pyvma_vma_set_vm_ops(vma, 0);
 		pyvma_vma_account(w->mm, vma);
 		return;
 	case PYVMA_SEQ_MERGE_NEW:

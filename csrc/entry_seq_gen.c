@@ -233,23 +233,79 @@ static int seq_gen_query(struct seq_world *w, int kind, struct pyvma_seq_op *op)
 }
 
 /* one of the entry-point operations; 0: none fits the layout */
+/* callers_spec.gen_caller()'s choices: a range mostly within or across a mapped
+ * VMA, a move's target often next to its source; 0: none fits */
+static int seq_gen_caller(struct seq_world *w, int kind, struct pyvma_seq_op *op)
+{
+	static const int resize[] = { -2, -1, 1, 1, 2, 3 };
+	static const int prot[] = { 1, 3, 3, 0, 4 };	/* r rw rw none rx: PROT's indices */
+	long vs, ve, s, e, n, dst, cand[2];
+	int nc = 0;
+
+	if (kind == PYVMA_SEQ_MLOCKALL) {
+		op->extra = seq_int(w, 0, 2);
+		return 1;
+	}
+	if (!w->n)
+		return 0;
+	seq_row_pages(w, seq_int(w, 0, w->n - 1), &vs, &ve);
+	s = seq_rnd(w) < 0.4 ? seq_int(w, vs, ve - 1) : vs;
+	e = seq_rnd(w) < 0.4 ? seq_int(w, s + 1, ve) : ve;
+	if (seq_rnd(w) < 0.2) {
+		e += seq_int(w, 1, 4);
+		if (e > SEQ_GEN_PAGES)
+			e = SEQ_GEN_PAGES;
+	}
+	op->a = s;
+	op->b = e;
+	switch (kind) {
+	case PYVMA_SEQ_MREMAP:
+		n = e - s;
+		op->extra = seq_int(w, 0, 2);
+		if (!op->extra) {
+			op->c = n + resize[seq_int(w, 0, 5)];
+			op->c = op->c < 1 ? 1 : op->c;
+			return 1;
+		}
+		if (e + n <= SEQ_GEN_PAGES)
+			cand[nc++] = e;
+		if (s - n >= 0)
+			cand[nc++] = s - n;
+		dst = nc && seq_rnd(w) < 0.6 ? cand[seq_int(w, 0, nc - 1)] :
+		      seq_int(w, 0, (SEQ_GEN_PAGES - n > 1 ? SEQ_GEN_PAGES - n : 1) - 1);
+		if (dst < e && s < dst + n)
+			return 0;
+		op->c = n;
+		op->extra |= (dst + 1) << 2;
+		return 1;
+	case PYVMA_SEQ_MPROTECT_PROT:
+		op->extra = prot[seq_int(w, 0, 4)];
+		return 1;
+	case PYVMA_SEQ_MADVISE:
+		op->extra = seq_int(w, 0, 7);
+		return 1;
+	case PYVMA_SEQ_MLOCK:
+		op->extra = seq_int(w, 0, 2);
+		return 1;
+	case PYVMA_SEQ_MSEAL:
+		return seq_rnd(w) < 0.3;	/* sealing sticks: rare */
+	}
+	return 0;
+}
+
 static int seq_gen_entry(struct seq_world *w, int kind, struct pyvma_seq_op *op)
 {
-	static const int sites[] = { PYVMA_FAULT_PREALLOC, PYVMA_FAULT_VMA_ALLOC,
-				     PYVMA_FAULT_ANON_VMA_CLONE, PYVMA_FAULT_FATAL_SIGNAL,
-				     PYVMA_FAULT_MAS_STORE, PYVMA_FAULT_MAY_EXPAND_VM,
-				     PYVMA_FAULT_VM_ENOUGH_MEMORY, PYVMA_FAULT_MLOCK_FUTURE_OK,
-				     PYVMA_FAULT_ANON_VMA_PREPARE, PYVMA_FAULT_DUP_POLICY,
-				     PYVMA_FAULT_SIGNAL_PENDING, PYVMA_FAULT_MMAP_ACTION_PREPARE,
-				     PYVMA_FAULT_MMAP_ACTION_COMPLETE };
 	static const long limit_pages[] = { -1, 0, 2, 4, 8, 16 };
 	long s, e;
 
 	op->kind = kind;
+	if (kind >= PYVMA_SEQ_MREMAP)
+		return seq_gen_caller(w, kind, op);
 	switch (kind) {
 	case PYVMA_SEQ_FAIL:
-		/* ops.FAIL_SITES more often than the others */
-		op->a = sites[seq_rnd(w) < 0.6 ? seq_int(w, 0, 3) : seq_int(w, 0, 12)];
+		/* ops.FAIL_SITES (the first n_common_sites) more often than the others */
+		op->a = seq_rnd(w) < 0.6 ? seq_int(w, 0, w->cfg->n_common_sites - 1) :
+			seq_int(w, 0, w->cfg->n_fail_sites - 1);
 		op->extra = seq_int(w, 0, 2) == 2;
 		return 1;
 	case PYVMA_SEQ_ALL_LOCKS:
@@ -449,7 +505,7 @@ static void seq_generate(struct seq_world *w, struct pyvma_seq_op *op)
 
 	memset(op, 0, sizeof(*op));
 	for (k = PYVMA_SEQ_MMAP; k < PYVMA_SEQ_NKINDS; k++)
-		if (w->cfg->gen_kinds & (1U << k))
+		if (w->cfg->gen_kinds & (1UL << k))
 			kinds[nk++] = k;
 	if (nk && seq_rnd(w) < 0.35 && seq_gen_entry(w, kinds[seq_int(w, 0, nk - 1)], op))
 		return;

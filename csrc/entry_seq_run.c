@@ -111,7 +111,7 @@ long pyvma_seq_run(const struct pyvma_seq_cfg *cfg, struct pyvma_seq_op *ops, lo
 			w->pending = 0;
 			r.kind = PYVMA_SEQ_RET_INVALID;
 		} else if (op->kind == PYVMA_SEQ_FAIL) {
-			w->pending = op->a + 1;
+			w->pending = w->cfg->fail_sites[op->a] + 1;
 			w->pending_after = op->extra;
 		} else {
 			armed = w->pending;
@@ -121,7 +121,10 @@ long pyvma_seq_run(const struct pyvma_seq_cfg *cfg, struct pyvma_seq_op *ops, lo
 						armed - 1 == PYVMA_FAULT_FATAL_SIGNAL ? 0 : 1);
 			warns0 = pyvma_warn_count();
 			warns0 = warns0 < SEQ_WARN_MAX ? warns0 : SEQ_WARN_MAX;
-			seq_apply(w, op, &r);
+			if (op->kind >= PYVMA_SEQ_MREMAP)
+				seq_apply_caller(w, op, &r);
+			else
+				seq_apply(w, op, &r);
 			if (w->bugged)
 				r.kind = PYVMA_SEQ_RET_BUG;
 			if (armed)

@@ -322,7 +322,10 @@ int pyvma_vma_vm_ops(struct vm_area_struct *vma)
 {
 	if (!vma->vm_ops)
 		return 0;
-	if (vma->vm_ops == &pyvma_dummy_vm_ops)
+	/* the harness's dummy ops, or a tree's own vma_dummy_vm_ops (vma_init() on
+	 * trees with mm/vma_init.c): no callbacks either way */
+	if (vma->vm_ops == &pyvma_dummy_vm_ops ||
+	    !memcmp(vma->vm_ops, &pyvma_dummy_vm_ops, sizeof(pyvma_dummy_vm_ops)))
 		return 1;
 	if (vma->vm_ops == &pyvma_close_vm_ops)
 		return 2;

@@ -399,7 +399,16 @@ int pyvma_unlink_file_vmas(struct vm_area_struct **vmas, int n);
 #define PYVMA_SEQ_PAGESIZE 28		/* vma_mmu_pagesize() of a page's VMA */
 #define PYVMA_SEQ_INIT_STACK 29		/* create_init_stack_vma(), a fault, relocate to page a */
 #define PYVMA_SEQ_RELOCATE 30		/* relocate_vma_down() of a page's VMA by b pages */
-#define PYVMA_SEQ_NKINDS 31
+/* the caller operations (engine/callers.py; their numbers are callers_spec.py's
+ * kind, checked when fast.py loads a build): pages [a, b), extra the index of the
+ * spec's named argument; mremap: c new pages, extra how | (dst page + 1) << 2 */
+#define PYVMA_SEQ_MREMAP 31
+#define PYVMA_SEQ_MPROTECT_PROT 32
+#define PYVMA_SEQ_MADVISE 33
+#define PYVMA_SEQ_MLOCK 34
+#define PYVMA_SEQ_MLOCKALL 35		/* extra only */
+#define PYVMA_SEQ_MSEAL 36
+#define PYVMA_SEQ_NKINDS 37
 
 /* the flags an operation names (bit i of pyvma_seq_op.flags: fast.py FLAG_NAMES) */
 #define PYVMA_SEQ_NFLAGS 15
@@ -438,6 +447,8 @@ int pyvma_unlink_file_vmas(struct vm_area_struct **vmas, int n);
 #define PYVMA_SEQ_OPT_MMAP_CHECKS 1	/* mmap: mmap_region() (else __mmap_region()) */
 #define PYVMA_SEQ_OPT_ANON_PGOFF 2	/* the tree keeps an anonymous page offset */
 #define PYVMA_SEQ_OPT_RECORD_ANON_PGOFF 4	/* record it (else 0: not compared) */
+#define PYVMA_SEQ_OPT_MAYBE_GUARD 8	/* madvise guard install sets VM_MAYBE_GUARD */
+#define PYVMA_SEQ_OPT_KEEP_SOURCE 16	/* copy_vma() takes keep_source */
 
 /* outcome classes of pyvma_seq_run's counts (per kind, PYVMA_SEQ_NCLASSES each):
  * ok, BUG, invalid, novma, caller nomem, the four merge states, returned, then -errno at
@@ -453,9 +464,11 @@ struct pyvma_seq_op {
 	int kind;
 	int av;			/* 0 or PYVMA_SEQ_AV0/1 */
 	int file;		/* 0 or PYVMA_SEQ_F0...PYVMA_SEQ_FPS */
-	int extra;		/* split: new_below; copy_vma: move; fail: after; and see
+	int extra;		/* split: new_below; copy_vma: move; fail: after; map: 1 an
+				 * anonymous VMA (vm_ops NULL); and see
 				 * the kinds above */
-	long a, b, c;		/* pages (see fast.py encode()); fail: a = PYVMA_FAULT_* */
+	long a, b, c;		/* pages (see fast.py encode()); fail: a = the site's index
+				 * in pyvma_seq_cfg.fail_sites */
 	unsigned long flags;	/* bits of the PYVMA_SEQ_NFLAGS names */
 };
 
@@ -494,8 +507,13 @@ struct pyvma_seq_rec {
 struct pyvma_seq_cfg {
 	unsigned long flag_values[16];	/* name bit -> the tree's flag (0: it lacks it) */
 	unsigned long canon[64][2];	/* the tree's flag bit -> canonical name bits */
+	unsigned long caller_flags[16];	/* fast.CALLER_FLAGS -> the tree's flag (0: lacks) */
+	/* a fail operation's a: the index of its site here (ops.ALL_FAIL_SITES, the
+	 * PYVMA_FAULT_* each is); the generator favours the first n_common_sites */
+	int fail_sites[32];
+	int n_fail_sites, n_common_sites;
 	int opts;
-	unsigned int gen_kinds;		/* entry-point kinds the generator may emit */
+	unsigned long gen_kinds;	/* entry-point kinds the generator may emit */
 };
 
 long pyvma_seq_run(const struct pyvma_seq_cfg *cfg, struct pyvma_seq_op *ops, long n,

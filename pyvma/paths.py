@@ -41,14 +41,15 @@ GLUE_FIRST_UNIT = "entry_static.c"
 #: points of both units and nothing below calls them.
 GLUE_SECOND_UNIT: tuple[str, ...] = ("runtime.c", "hooks.c", "hooks_file.c", "flags.c",
                                      "objects.c", "requests.c", "entry_merge.c",
-                                     "entry_mmap.c", "entry_seq.c", "entry_seq_gen.c",
-                                     "entry_seq_run.c")
+                                     "entry_mmap.c", "entry_seq.c", "entry_seq_callers.c",
+                                     "entry_seq_gen.c", "entry_seq_run.c")
 #: A tree that keeps entry points outside mm/vma*.c (6.12's mm/mmap.c) gets one more
 #: unit, generated from the tree with no glue of ours in it (vma_internal/outside.py):
 #: the shim, then the tree's functions; the glue calls them through the shim.
 #: The top layer: operation sequences run in C (pyvma diff's fast path): the world,
-#: one operation and its record; the generator; the sequence loop.
-GLUE_TOP_UNITS: tuple[str, ...] = ("entry_seq.c", "entry_seq_gen.c", "entry_seq_run.c")
+#: one operation and its record; the caller operations; the generator; the loop.
+GLUE_TOP_UNITS: tuple[str, ...] = ("entry_seq.c", "entry_seq_callers.c", "entry_seq_gen.c",
+                                   "entry_seq_run.c")
 
 
 def harness(cache: Path | None = None) -> Harness:

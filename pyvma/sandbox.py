@@ -272,6 +272,15 @@ def bwrap_command(bwrap: str, cache: Path, argv: list[str], trees: list[Any],
     for d in SHARED_DIRS:
         (Path(real_cache) / d).mkdir(exist_ok=True)
         cmd += ["--ro-bind", f"{real_cache}/{d}", f"{real_cache}/{d}"]
+    # a tree or input the run names under the cache but outside those (the cache
+    # seen inside is the box): bound back read-only, or it is not there
+    shared = tuple(f"{real_cache}/{d}" for d in SHARED_DIRS)
+    for p in (*(str(t.root) for t in trees), *inputs):
+        real = os.path.realpath(p)
+        if _under(real, (real_cache,)) and not _under(real, (*shared, str(box))) and \
+                os.path.exists(real) and real not in seen:
+            seen.add(real)
+            cmd += ["--ro-bind", real, real]
     writable = [f"{box} (as {real_cache})"]
     writable += [f"{f} (written in the cache, copied out after)" for f in outputs]
     for d in out_dirs:
@@ -359,9 +368,13 @@ def run(args: argparse.Namespace, argv: list[str], default_kernel: str) -> int |
     out_dirs = [args.save_dir] if args.cmd == "fuzz" else []
     outputs = _output_files(args)
     argv, staged = stage_outputs(argv, outputs, Path(os.path.realpath(cache_dir())))
-    cmd = bwrap_command(bwrap, cache_dir(), argv, trees, _input_paths(args, _groups(
-        args, default_kernel)), outputs, out_dirs, {TREES_VAR: json.dumps(pins)})
-    rc = _run_bwrap(cmd)
+    inputs = _input_paths(args, _groups(args, default_kernel))
+    cmd = bwrap_command(bwrap, cache_dir(), argv, trees, inputs, outputs, out_dirs,
+                        {TREES_VAR: json.dumps(pins)})
+    try:
+        rc = _run_bwrap(cmd)
+    finally:
+        _remove_mount_points(cache_dir(), [str(t.root) for t in trees] + inputs)
     for outer, dest in staged:
         copy_out(outer, dest)
     if staged:
@@ -419,6 +432,34 @@ def copy_out(staged: Path, dest: str) -> None:
         except OSError as exc:
             raise PyvmaError(f"{dest}: cannot write the sandboxed run's output there: "
                              f"{exc.strerror}; the run's copy is {staged}") from None
+
+
+def _remove_mount_points(cache: Path, paths: list[str]) -> None:
+    """The empty directories bubblewrap made in the box to bind *paths* that lie in
+    the cache (bwrap_command's "bound back"), removed up to the box: walked from the
+    box without following a link a sandboxed run may have planted, only while empty."""
+    real_cache = os.path.realpath(cache)
+    box = Path(real_cache) / SANDBOX_DIR
+    for p in paths:
+        real = os.path.realpath(p)
+        if not _under(real, (real_cache,)) or _under(real, (str(box),)):
+            continue
+        parts = Path(os.path.relpath(real, real_cache)).parts
+        fds: list[int] = []
+        try:
+            fds.append(os.open(box, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW))
+            for part in parts[:-1]:
+                fds.append(os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW,
+                                   dir_fd=fds[-1]))
+        except OSError:
+            pass            # not there, or a link: removed no further down than that
+        for i in range(len(fds) - 1, -1, -1):      # the deepest first, while empty
+            try:
+                os.rmdir(parts[i], dir_fd=fds[i])   # fds[i] is the directory of parts[i]
+            except OSError:
+                break
+        for fd in fds:
+            os.close(fd)
 
 
 def _replace_running(argv: list[str], spec: str) -> list[str]:

@@ -25,9 +25,10 @@ from typing import Any, TypeVar
 from ..errors import BuildError
 from .key import Build
 
-#: the tree's sources whose coverage is read (those the tree has; of a file outside
-#: mm/vma*.c, only the functions the build takes from it: vma_internal/outside.py)
-SOURCES = ("mm/vma.c", "mm/vma_init.c", "mm/vma_exec.c", "mm/mmap.c")
+#: the tree's sources whose coverage is read (those the tree has; mm/vma.h's inline
+#: functions as the unit compiled them; of a file outside mm/vma*.c, only the
+#: functions the build takes from it: vma_internal/outside.py)
+SOURCES = ("mm/vma.c", "mm/vma_init.c", "mm/vma_exec.c", "mm/vma.h", "mm/mmap.c")
 #: the translation unit that holds mm/vma*.c (see compile.TRANSLATION_UNITS)
 UNIT = "pyvma_tu"
 
@@ -52,6 +53,9 @@ class FileCoverage:
     branches_taken: int
     functions: int
     never_entered: list[str]
+    #: the line numbers with code, and those run (inlined code at its own lines)
+    code: list[int]
+    reached: list[int]
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -102,7 +106,9 @@ def read_gcda(gcda: Path, sources: Sequence[str] = SOURCES) -> dict[str, FileCov
                 out[name] = FileCoverage(
                     name, len(lines), sum(ln["count"] > 0 for ln in lines),
                     len(branches), sum(c > 0 for c in branches), len(funcs),
-                    [fn["name"] for fn in funcs if fn["execution_count"] == 0])
+                    [fn["name"] for fn in funcs if fn["execution_count"] == 0],
+                    sorted({ln["line_number"] for ln in lines}),
+                    sorted({ln["line_number"] for ln in lines if ln["count"] > 0}))
     return {s: out[s] for s in sources if s in out}
 
 

@@ -26,8 +26,9 @@ _PAGE, _NAME, _COUNT = "page", "name", "count"
 #: mremap's ways: in place (no MREMAP_MAYMOVE), MREMAP_MAYMOVE|MREMAP_FIXED, and
 #: that with MREMAP_DONTUNMAP
 MREMAP_HOW = ("resize", "fixed", "dontunmap")
-#: mprotect's prot by name (PROT_READ 1, PROT_WRITE 2, PROT_EXEC 4)
-PROT = {"": 0, "r": 1, "w": 2, "rw": 3, "rx": 5, "rwx": 7}
+#: mprotect's prot by name (PROT_READ 1, PROT_WRITE 2, PROT_EXEC 4; PROT_NONE "none":
+#: a replay line's names are never empty)
+PROT = {"none": 0, "r": 1, "w": 2, "rw": 3, "rx": 5, "rwx": 7}
 #: madvise advice -> (the flag, set or cleared); and the guard ones
 MADV_FLAG = {"DONTFORK": ("VM_DONTCOPY", True), "DOFORK": ("VM_DONTCOPY", False),
              "WIPEONFORK": ("VM_WIPEONFORK", True), "KEEPONFORK": ("VM_WIPEONFORK", False),
@@ -41,6 +42,7 @@ LOOP_SITES = ("prealloc", "vma_alloc", "anon_vma_clone", "mas_store")
 class CallerSpec:
     """One system call as the harness performs it."""
 
+    kind: int                             # its C kind (PYVMA_SEQ_* in csrc/pyvma_api.h)
     args: tuple[str, ...]                 # argcheck kinds, after the name
     calls: tuple[str, ...]                # the kernel functions it calls
     fault_sites: tuple[str, ...] = ()     # Kernel.fail sites its calls reach
@@ -49,33 +51,63 @@ class CallerSpec:
     #: argument value -> (feature, how the trees' callers differ without it)
     paths: tuple[tuple[str, str, str], ...] = ()
     values: tuple[tuple[int, tuple[str, ...]], ...] = ()   # (arg index, allowed names)
+    #: the caller file and its functions this operation restates (once, for every
+    #: tree: a change there shows only where a probed path follows it)
+    restates: tuple[str, tuple[str, ...]] = ("", ())
+    #: of those, the ones whose tree differences ``paths`` follow, with the value
+    follows: tuple[tuple[str, str], ...] = ()
 
 
 SPECS: dict[str, CallerSpec] = {
     "mremap": CallerSpec(
-        (_PAGE, _PAGE, _COUNT, _COUNT, _NAME),
+        31, (_PAGE, _PAGE, _COUNT, _COUNT, _NAME),
         ("vma_lookup", "do_vmi_munmap", "vma_merge_extend", "vm_acct_memory",
          "vm_stat_account", "copy_vma", "vm_unacct_memory"),
         LOOP_SITES,
         paths=(("dontunmap", "copy_vma_keep_source",
                 "the source-keeping path differs: copy_vma() has no keep_source, "
                 "so MREMAP_DONTUNMAP calls it without (that tree's own mremap)"),),
-        values=((5, MREMAP_HOW),)),
+        values=((5, MREMAP_HOW),),
+        restates=("mm/mremap.c", (
+            "do_mremap", "mremap_to", "move_vma", "copy_vma_and_data", "dontunmap_complete",
+            "unmap_source_vma", "prep_move_vma", "vma_to_resize", "resize_is_valid",
+            "check_mremap_params", "remap_move", "mremap_at", "expand_vma",
+            "expand_vma_in_place", "shrink_vma", "vma_expandable", "vrm_calc_charge",
+            "vrm_uncharge", "vrm_stat_account", "vrm_set_delta", "vrm_set_new_addr",
+            "vrm_implies_new_addr", "vrm_move_only", "vrm_overlaps", "vrm_remap_type",
+            "vrm_will_map_new", "vrm_can_expand_in_place", "mremap_expand_in_place",
+            "__check_map_count_against_split", "check_map_count_against_split",
+            "check_map_count_against_split_early", "needs_pre_split", "check_prep_vma",
+            "sys_mremap")),
+        follows=(("move_vma", "dontunmap"), ("copy_vma_and_data", "dontunmap"))),
     "mprotect_prot": CallerSpec(
-        (_PAGE, _PAGE, _NAME), ("vma_modify_flags", "vm_flags_reset"), LOOP_SITES,
-        values=((3, tuple(PROT)),)),
+        32, (_PAGE, _PAGE, _NAME), ("vma_modify_flags", "vm_flags_reset"), LOOP_SITES,
+        values=((3, tuple(PROT)),),
+        restates=("mm/mprotect.c", ("do_mprotect_pkey", "mprotect_fixup", "sys_mprotect"))),
     "madvise": CallerSpec(
-        (_PAGE, _PAGE, _NAME), ("vma_modify_flags", "vm_flags_reset", "anon_vma_prepare"),
-        LOOP_SITES + ("anon_vma_prepare",), values=((3, ADVICE),)),
+        33, (_PAGE, _PAGE, _NAME), ("vma_modify_flags", "vm_flags_reset", "anon_vma_prepare"),
+        LOOP_SITES + ("anon_vma_prepare",), values=((3, ADVICE),),
+        restates=("mm/madvise.c", (
+            "madvise_update_vma", "madvise_vma_behavior", "madvise_guard_install",
+            "madvise_guard_remove", "is_valid_guard_vma", "madvise_walk_vmas",
+            "madvise_do_behavior", "do_madvise", "sys_madvise"))),
     "mlock": CallerSpec(
-        (_PAGE, _PAGE, _NAME), ("vma_modify_flags", "vm_flags_reset", "anon_vma_prepare"),
-        LOOP_SITES + ("anon_vma_prepare",), values=((3, ("mlock", "onfault", "munlock")),)),
+        34, (_PAGE, _PAGE, _NAME), ("vma_modify_flags", "vm_flags_reset", "anon_vma_prepare"),
+        LOOP_SITES + ("anon_vma_prepare",), values=((3, ("mlock", "onfault", "munlock")),),
+        restates=("mm/mlock.c", ("mlock_fixup", "apply_vma_lock_flags", "do_mlock",
+                                 "sys_mlock", "sys_mlock2", "sys_munlock"))),
     "mlockall": CallerSpec(
-        (_NAME,), ("vma_modify_flags", "vm_flags_reset", "anon_vma_prepare"),
+        35, (_NAME,), ("vma_modify_flags", "vm_flags_reset", "anon_vma_prepare"),
         LOOP_SITES + ("anon_vma_prepare",),
-        values=((1, ("current", "onfault", "munlockall")),)),
-    "mseal": CallerSpec((_PAGE, _PAGE), ("vma_modify_flags", "vm_flags_reset"), LOOP_SITES,
-                        flag="VM_SEALED"),
+        values=((1, ("current", "onfault", "munlockall")),),
+        restates=("mm/mlock.c", ("apply_mlockall_flags", "sys_mlockall",
+                                 "sys_munlockall"))),
+    "mseal": CallerSpec(36, (_PAGE, _PAGE), ("vma_modify_flags", "vm_flags_reset"), LOOP_SITES,
+                        flag="VM_SEALED",
+                        restates=("mm/mseal.c", (
+                            "do_mseal", "mseal_apply", "mseal_fixup", "apply_mm_seal",
+                            "range_contains_unmapped", "check_mm_seal", "mseal_range",
+                            "__mseal_range", "set_vma_sealed", "sys_mseal"))),
 }
 #: argcheck's argument kinds of each caller operation
 OP_ARGS = {name: s.args for name, s in SPECS.items()}
@@ -149,7 +181,7 @@ def gen_caller(rnd: random.Random, layout: Sequence, name: str, pages: int) -> t
             return None
         return ("mremap", s, e, n, dst, how)
     if name == "mprotect_prot":
-        return ("mprotect_prot", s, e, rnd.choice(("r", "rw", "rw", "", "rx")))
+        return ("mprotect_prot", s, e, rnd.choice(("r", "rw", "rw", "none", "rx")))
     if name == "madvise":
         return ("madvise", s, e, rnd.choice(ADVICE))
     if name == "mlock":
@@ -174,7 +206,7 @@ def describe_caller(op: Sequence) -> str | None:
         return f"mremap pages {s:#x}-{e:#x} to page {dst:#x} ({flags}, {new:#x} page(s))"
     if name == "mlockall":
         return f"mlockall({a[0]})" if a[0] != "munlockall" else "munlockall()"
-    what = {"mprotect_prot": lambda: f"mprotect(PROT {a[2] or 'none'})",
+    what = {"mprotect_prot": lambda: f"mprotect(PROT {a[2]})",
             "madvise": lambda: f"madvise(MADV_{a[2]})",
             "mlock": lambda: {"mlock": "mlock", "onfault": "mlock2(MLOCK_ONFAULT)",
                               "munlock": "munlock"}[a[2]],
@@ -210,7 +242,7 @@ def caller_corpus() -> list[list[tuple]]:
            ("map", 6, 10, 6, base, None, "anon")]
     for adv in ADVICE:
         out.append(two + [("madvise", 3, 8, adv)])
-    for prot in ("r", "rw", ""):
+    for prot in ("r", "rw", "none"):
         out.append(two + [("mprotect_prot", 4, 10, prot)])
     for how in ("mlock", "onfault"):
         out.append(two + [("mlock", 3, 8, how), ("mlock", 3, 8, "munlock")])

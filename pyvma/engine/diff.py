@@ -341,7 +341,29 @@ def diff_coverage(a: Kernel, b: Kernel, **kw: Any) -> tuple[list[Divergence], di
                "same_build_as_a": side == "b" and k.build.key == a.build.key,
                "files": {name: c.as_dict() for name, c in cov[k.build.key].items()}}
         for side, k in (("a", a), ("b", b))}
+    # per divergence, the lines its operations run on each tree: which changed
+    # function a divergence enters (scripts/history.py)
+    stats["coverage"]["divergences"] = [
+        {side: reached(k, d.ops) for side, k in (("a", a), ("b", b))} for d in divs]
     return divs, stats
+
+
+def reached(k: Kernel, ops: Sequence[Op]) -> dict[str, list[int]]:
+    """The lines of mm/vma.c (and the other measured sources) that *ops* run on
+    coverage build *k*, from an empty mm, per file."""
+    from ..build.coverage import measure
+
+    def run() -> None:
+        k.clear_warnings()
+        k.reset_services()
+        with k.mm() as mm:
+            w = World(k, mm)
+            for op in ops:
+                if apply(w, op).bug:
+                    break
+        k.clear_warnings()
+    _, cov = measure([(k.build, k.lib)], run)
+    return {name: c.reached for name, c in cov[k.build.key].items()}
 
 
 def sequence(k: Kernel, seed: int, index: int, length: int,

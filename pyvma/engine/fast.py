@@ -9,306 +9,40 @@ bits of a canonical name list, anon_vma/file identity as ids), the compared stat
 WARN count, BUG.  Two trees' records compare as bytes; a record decodes to the
 :class:`.ops.Outcome` ``ops.apply()`` gives.  Sequences are drawn in C too (a
 seeded generator, valid by construction like :class:`.generator.OpGenerator`).
+The encoding and the record's decoding are :mod:`.fast_codec`'s.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from ..api import Kernel
-from ..api.constants import MERGE_STATES
-from .ops import ENTRY_OPS, Op, Outcome
-from .ops_paths import VM_OPS
+from .fast_codec import (
+    CALLER_FLAGS,
+    FLAG_NAMES,
+    KIND,
+    KINDS,
+    MAX_LENGTH,
+    NCLASSES,
+    OBJECTS,
+    check_kinds,
+    class_name,
+    decode_op,
+    decode_record,
+    encodable,
+    encode_op,
+    record_class,
+    refusal,
+)
+from .ops import ALL_FAIL_SITES, ENTRY_OPS, FAIL_SITES, Op, Outcome
 
-#: operation names by their C kind (PYVMA_SEQ_* in csrc/pyvma_api.h)
-KINDS = ("map", "merge_new", "modify", "set_flags", "expand", "shrink", "split", "munmap",
-         "mmap", "brk", "copy_vma", "vm_munmap", "fault", "insert", "fail", "mmap_file",
-         "mmap_prepare", "mprotect", "name", "policy", "uffd", "extend", "stack", "special",
-         "all_locks", "limit", "writenotify", "unmapped_area", "pagesize", "init_stack",
-         "relocate")
-KIND = {n: i for i, n in enumerate(KINDS)}
-#: the flags an encoded operation can name (bit i: FLAG_NAMES[i])
-FLAG_NAMES = ("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE", "VM_DONTDUMP",
-              "VM_MAYBE_GUARD", "VM_SOFTDIRTY", "VM_EXEC", "VM_SHARED", "VM_MAYSHARE",
-              "VM_GROWSDOWN", "VM_LOCKED", "VM_IO", "VM_DONTEXPAND", "VM_PFNMAP")
-_FLAG_BIT = {n: 1 << i for i, n in enumerate(FLAG_NAMES)}
-#: the named objects (PYVMA_SEQ_AV0...): anon_vmas and files (f0, fc and the
-#: ops_paths.FILE_KINDS, made in C as ops.World.file() makes them)
-OBJECTS = {"av0": 1, "av1": 2, "f0": 3, "fc": 4, "fe": 5, "fm": 6, "fp": 7, "fpa": 8,
-           "fpe": 9, "fph": 10, "fps": 11}
-_OBJECT_NAME = {v: n for n, v in OBJECTS.items()}
-_AVS = ("av0", "av1")
-_FILES = tuple(n for n in OBJECTS if n not in _AVS)
-_FILES_SORTED = tuple(sorted((n, OBJECTS[n]) for n in _FILES))
-_FRESH = 100
-#: the fault sites a ``fail`` operation names, as pyvma_fault_set() numbers them
-FAIL_IDS = {"prealloc": 0, "anon_vma_clone": 1, "vma_alloc": 2, "fatal_signal": 14,
-            "mas_store": 3, "dup_policy": 4, "may_expand_vm": 5, "vm_enough_memory": 6,
-            "mlock_future_ok": 7, "signal_pending": 9, "anon_vma_prepare": 10,
-            "mmap_action_prepare": 12, "mmap_action_complete": 13}
-#: a name operation's names (extra 0, 1, 2)
-ANON_NAMES = (None, "heap", "buf")
-#: a limit operation's limits (extra: Kernel.LIMITS' numbers)
-LIMITS = ("as", "memlock", "stack", "commit")
-_FAIL_NAME = {v: n for n, v in FAIL_IDS.items()}
-#: longest sequence run in C (longer ones take the Python path)
-MAX_LENGTH = 2048
-_LIMIT = 1 << 40
-(_RET_INT, _RET_STATE, _RET_NOVMA, _RET_INVALID, _RET_BUG, _RET_CALLER_NOMEM,
- _RET_RETURNED, _RET_WRITENOTIFY, _RET_ADDRESS) = range(9)
-#: outcome classes (PYVMA_SEQ_CLASS_*): -errno in [_CLASS_ERRNO, _ERRNO_END), then
-#: writenotify's four answers and an address
-_NCLASSES, _CLASS_ERRNO, _ERRNO_END, _CLASS_WRITENOTIFY, _CLASS_ADDRESS = 133, 10, 128, 128, 132
-#: where an operation's flag names are in its tuple
-_NAMES_AT = {"map": 4, "merge_new": 4, "insert": 4, "mmap": 4, "modify": 3, "set_flags": 2,
-             "mmap_file": 4, "mmap_prepare": 4, "mprotect": 3, "uffd": 3, "special": 3}
-#: operations whose errors come back as KernelError through ops.apply() (which
-#: then reports no missing flags)
-_RAISES = frozenset(("mprotect", "uffd", "special"))
-
+#: the codec's names, as fast.py has always offered them
+__all__ = ["CALLER_FLAGS", "FLAG_NAMES", "KIND", "KINDS", "MAX_LENGTH", "OBJECTS", "FastDiff",
+           "Runner", "available", "check_kinds", "decode_op", "encodable", "encode_op",
+           "generate_decoded", "refusal", "run_decoded", "single_bit_names"]
 
 def available(*kernels: Kernel) -> bool:
     """Whether every kernel's build has the C runner."""
     return all(hasattr(k.lib, "pyvma_seq_run") for k in kernels)
-
-
-def _int(x: Any) -> int:
-    if isinstance(x, bool) or not isinstance(x, int) or not -_LIMIT < x < _LIMIT:
-        raise ValueError(x)
-    return x
-
-
-def _flags(names: Any) -> int:
-    if isinstance(names, str) or not isinstance(names, (list, tuple)):
-        raise ValueError(names)
-    v = 0
-    for n in names:
-        v |= _FLAG_BIT[n]
-    return v
-
-
-def _obj(name: Any, allowed: tuple[str, ...]) -> int:
-    if name is None:
-        return 0
-    if name not in allowed:
-        raise ValueError(name)
-    return OBJECTS[name]
-
-
-def _ops_extra(ops: Any) -> int:
-    """Harness vm_ops by callback names as an operation's extra: 0 for None (none
-    installed), else 1 + their PYVMA_OPS_* bits."""
-    if ops is None:
-        return 0
-    if isinstance(ops, (list, tuple)) and len(set(ops)) == len(ops):
-        return 1 + sum(1 << VM_OPS.index(n) for n in ops)
-    raise ValueError(ops)
-
-
-def _ops_names(extra: int) -> tuple[str, ...] | None:
-    return None if not extra else tuple(n for i, n in enumerate(VM_OPS) if (extra - 1) >> i & 1)
-
-
-def encode_op(op: Op) -> tuple[int, int, int, int, int, int, int, int]:
-    """(kind, av, file, extra, a, b, c, flags) of *op*; ValueError/KeyError if the C
-    runner cannot express it."""
-    name, *a = op
-    kind = KIND[name]
-    if name in ("map", "merge_new", "insert"):
-        s, e, pgoff, names, av, f = a
-        return (kind, _obj(av, _AVS), _obj(f, _FILES), 0, _int(s), _int(e), _int(pgoff),
-                _flags(names))
-    if name in ("mmap", "mmap_file", "mmap_prepare"):
-        s, e, pgoff, names, f = a
-        return kind, 0, _obj(f, _FILES), 0, _int(s), _int(e), _int(pgoff), _flags(names)
-    if name == "modify":
-        s, e, names = a
-        return kind, 0, 0, 0, _int(s), _int(e), 0, _flags(names)
-    if name == "set_flags":
-        page, names = a
-        return kind, 0, 0, 0, _int(page), 0, 0, _flags(names)
-    if name in ("expand", "shrink", "munmap", "vm_munmap", "brk"):
-        s, e = a
-        return kind, 0, 0, 0, _int(s), _int(e), 0, 0
-    if name == "split":
-        page, below = a
-        if not isinstance(below, bool):
-            raise ValueError(below)
-        return kind, 0, 0, int(below), _int(page), 0, 0, 0
-    if name == "copy_vma":
-        page, dst, move = a
-        if not isinstance(move, bool):
-            raise ValueError(move)
-        return kind, 0, 0, int(move), _int(page), _int(dst), 0, 0
-    if name == "fault":
-        (page,) = a
-        return kind, 0, 0, 0, _int(page), 0, 0, 0
-    if name == "fail":
-        site, after = a
-        after = _int(after)
-        if not 0 <= after < 1 << 30:
-            raise ValueError(after)
-        return kind, 0, 0, after, FAIL_IDS[site], 0, 0, 0
-    if name == "mprotect":
-        s, e, names = a
-        return kind, 0, 0, 0, _int(s), _int(e), 0, _flags(names)
-    if name == "name":
-        s, e, anon_name = a
-        return kind, 0, 0, ANON_NAMES.index(anon_name), _int(s), _int(e), 0, 0
-    if name == "policy":
-        s, e = a
-        return kind, 0, 0, 0, _int(s), _int(e), 0, 0
-    if name == "uffd":
-        s, e, names, give_up = a
-        if not isinstance(give_up, bool):
-            raise ValueError(give_up)
-        return kind, 0, 0, int(give_up), _int(s), _int(e), 0, _flags(names)
-    if name in ("extend", "stack"):
-        page, b = a
-        return kind, 0, 0, 0, _int(page), _int(b), 0, 0
-    if name == "special":
-        s, e, names, ops = a
-        return kind, 0, 0, _ops_extra(ops), _int(s), _int(e), 0, _flags(names)
-    if name == "all_locks":
-        if a:
-            raise ValueError(a)
-        return kind, 0, 0, 0, 0, 0, 0, 0
-    if name == "writenotify":
-        page, prot, ops, wb = a
-        if not isinstance(wb, bool) or not 0 <= _int(prot):
-            raise ValueError(a)
-        return kind, 0, 0, _ops_extra(ops), _int(page), prot, int(wb), 0
-    if name == "unmapped_area":
-        length, low, high, align, topdown = a
-        if not isinstance(topdown, bool) or not 0 < _int(align) < 1 << 29:
-            raise ValueError(a)
-        return kind, 0, 0, align << 1 | int(topdown), _int(length), _int(low), _int(high), 0
-    if name in ("pagesize", "init_stack"):
-        (page,) = a
-        return kind, 0, 0, 0, _int(page), 0, 0, 0
-    if name == "relocate":
-        page, shift = a
-        return kind, 0, 0, 0, _int(page), _int(shift), 0, 0
-    if name == "limit":
-        which, pages = a
-        # (None: unlimited, -1 in C; a negative limit is ops.valid()'s to refuse)
-        if pages is not None and _int(pages) < 0:
-            raise ValueError(pages)
-        return kind, 0, 0, LIMITS.index(which), -1 if pages is None else pages, 0, 0, 0
-    raise KeyError(name)
-
-
-def refusal(ops: Sequence[Op]) -> str | None:
-    """Why the C runner cannot run *ops* (None: it can): the first operation kind it
-    lacks (``fail <site>`` for a fault site it does not know), ``<kind> arguments``
-    for flags or objects it cannot name, or its length.  Never mapped to something
-    near: such a sequence takes the Python path."""
-    if len(ops) > MAX_LENGTH:
-        return f"longer than {MAX_LENGTH} operations"
-    for op in ops:
-        if not op or op[0] not in KIND:
-            return str(op[0]) if op else "empty operation"
-        if op[0] == "fail" and len(op) == 3 and op[1] not in FAIL_IDS:
-            return f"fail {op[1]}"
-        try:
-            encode_op(op)
-        except (ValueError, KeyError, TypeError):
-            return f"{op[0]} arguments"
-    return None
-
-
-def encodable(ops: Sequence[Op]) -> bool:
-    """Whether the C runner can run every operation of *ops*."""
-    return refusal(ops) is None
-
-
-def _names(bits: int) -> tuple[str, ...]:
-    return tuple(n for i, n in enumerate(FLAG_NAMES) if bits >> i & 1)
-
-
-def decode_op(c: Any) -> Op:
-    """The ops.py tuple of an encoded operation."""
-    name = KINDS[c.kind]
-    s, e, pgoff, flags = int(c.a), int(c.b), int(c.c), _names(int(c.flags))
-    av, f = _OBJECT_NAME.get(c.av), _OBJECT_NAME.get(c.file)
-    if name in ("map", "merge_new", "insert"):
-        return (name, s, e, pgoff, flags, av, f)
-    if name in ("mmap", "mmap_file", "mmap_prepare"):
-        return (name, s, e, pgoff, flags, f)
-    if name == "modify":
-        return (name, s, e, flags)
-    if name == "set_flags":
-        return (name, s, flags)
-    if name in ("expand", "shrink", "munmap", "vm_munmap", "brk"):
-        return (name, s, e)
-    if name == "split":
-        return (name, s, bool(c.extra))
-    if name == "copy_vma":
-        return (name, s, e, bool(c.extra))
-    if name == "fault":
-        return (name, s)
-    if name == "mprotect":
-        return (name, s, e, flags)
-    if name == "name":
-        return (name, s, e, ANON_NAMES[c.extra])
-    if name == "policy":
-        return (name, s, e)
-    if name == "uffd":
-        return (name, s, e, flags, bool(c.extra))
-    if name in ("extend", "stack"):
-        return (name, s, e)
-    if name == "special":
-        return (name, s, e, flags, _ops_names(int(c.extra)))
-    if name == "writenotify":
-        return (name, s, e, _ops_names(int(c.extra)), bool(pgoff))
-    if name == "unmapped_area":
-        return (name, s, e, pgoff, int(c.extra) >> 1, bool(c.extra & 1))
-    if name in ("pagesize", "init_stack"):
-        return (name, s)
-    if name == "relocate":
-        return (name, s, e)
-    if name == "all_locks":
-        return (name,)
-    if name == "limit":
-        return (name, LIMITS[c.extra], None if s < 0 else s)
-    return (name, _FAIL_NAME[s], int(c.extra))
-
-
-def _writenotify(ret: int) -> str:
-    """ops_query.apply_query()'s writenotify answer of a record's ret."""
-    return f"writenotify {ret >> 1 & 1} dirty_tracking {ret & 1}"
-
-
-def class_name(cls: int) -> str:
-    """An outcome class of pyvma_seq_run()'s counts as Differ.exercised names it."""
-    if cls >= _CLASS_ADDRESS:
-        return "address"
-    if cls >= _CLASS_WRITENOTIFY:
-        return _writenotify(cls - _CLASS_WRITENOTIFY)
-    if cls >= _CLASS_ERRNO:
-        return (str(_CLASS_ERRNO - cls) if cls < _ERRNO_END - 1
-                else f"-errno>{_ERRNO_END - 1 - _CLASS_ERRNO}")
-    if cls == 9:
-        return "returned"
-    if cls >= 5:
-        return MERGE_STATES[cls - 5]
-    return ("ok", "BUG", "invalid", "novma", "caller nomem")[cls]
-
-
-def record_class(r: Any) -> int:
-    """A record's outcome class (csrc/entry_seq.c seq_class())."""
-    kind, ret = int(r.ret_kind), int(r.ret)
-    if kind == _RET_INT:
-        if ret >= 0:
-            return 0
-        return _CLASS_ERRNO - ret if -ret < _ERRNO_END - _CLASS_ERRNO else _ERRNO_END - 1
-    if kind == _RET_STATE:
-        return 5 + (ret & 3)
-    if kind == _RET_WRITENOTIFY:
-        return _CLASS_WRITENOTIFY + (ret & 3)
-    if kind == _RET_ADDRESS:
-        return _CLASS_ADDRESS
-    return {_RET_BUG: 1, _RET_INVALID: 2, _RET_NOVMA: 3, _RET_RETURNED: 9}.get(kind, 4)
 
 
 def single_bit_names(k: Kernel) -> set[str]:
@@ -331,6 +65,7 @@ class Runner:
             raise ValueError("more than 128 flag names to compare")
         self.k = k
         ffi, lib = k.ffi, k.lib
+        check_kinds(lib)
         #: the canonical flag names, sorted (a record's flag bits)
         self.names = tuple(names)
         cfg = self.cfg = ffi.new("struct pyvma_seq_cfg *")
@@ -342,15 +77,24 @@ class Runner:
                 if v & (v - 1) == 0:
                     b = v.bit_length() - 1
                     cfg.canon[b][i // 64] |= 1 << (i % 64)
+        for i, n in enumerate(CALLER_FLAGS):
+            cfg.caller_flags[i] = k.flag(n) if k.has_flag(n) else 0
+        # a fail operation's sites: ops.ALL_FAIL_SITES (FAIL_SITES first) by number
+        for i, n in enumerate(ALL_FAIL_SITES):
+            cfg.fail_sites[i] = getattr(lib, "PYVMA_FAULT_" + n.upper())
+        cfg.n_fail_sites, cfg.n_common_sites = len(ALL_FAIL_SITES), len(FAIL_SITES)
         cfg.opts = ((lib.PYVMA_SEQ_OPT_MMAP_CHECKS if k.has("mmap_region_checks") else 0)
                     | (lib.PYVMA_SEQ_OPT_ANON_PGOFF if k.has("anon_pgoff") else 0)
-                    | (lib.PYVMA_SEQ_OPT_RECORD_ANON_PGOFF if record_anon_pgoff else 0))
+                    | (lib.PYVMA_SEQ_OPT_RECORD_ANON_PGOFF if record_anon_pgoff else 0)
+                    | (lib.PYVMA_SEQ_OPT_MAYBE_GUARD if k.has("maybe_guard") else 0)
+                    | (lib.PYVMA_SEQ_OPT_KEEP_SOURCE if k.has("copy_vma_keep_source")
+                       else 0))
         cfg.gen_kinds = sum(1 << KIND[n] for n in gen_ops if n in ENTRY_OPS and n in KIND)
         self.ops = ffi.new("struct pyvma_seq_op[]", MAX_LENGTH)
         self.recs = ffi.new("struct pyvma_seq_rec[]", MAX_LENGTH)
         self.rec_size = ffi.sizeof("struct pyvma_seq_rec")
         self.op_size = ffi.sizeof("struct pyvma_seq_op")
-        self.counts = ffi.new("long[]", len(KINDS) * _NCLASSES)
+        self.counts = ffi.new("long[]", len(KINDS) * NCLASSES)
         self._site = ffi.new("struct pyvma_site *")
 
     def load(self, ops: Sequence[Op]) -> int:
@@ -388,75 +132,22 @@ class Runner:
         """Take records [start, end) of the last run out of the outcome counts (what
         pyvma_seq_run()'s seq_class() added for them)."""
         for j in range(start, end):
-            self.counts[int(self.ops[j].kind) * _NCLASSES + record_class(self.recs[j])] -= 1
+            self.counts[int(self.ops[j].kind) * NCLASSES + record_class(self.recs[j])] -= 1
 
     def exercised(self) -> dict[str, dict[str, int]]:
         """The outcome counts of the runs made with *count*, as Differ.exercised."""
         out: dict[str, dict[str, int]] = {}
         for i, v in enumerate(self.counts):
             if v:
-                kind, cls = divmod(i, _NCLASSES)
+                kind, cls = divmod(i, NCLASSES)
                 per = out.setdefault(KINDS[kind], {})
                 name = class_name(cls)
                 per[name] = per.get(name, 0) + int(v)
         return out
 
     def outcome(self, i: int, op: Op) -> Outcome:
-        """Record *i* (of the last run, *op* its operation) as ops.apply()'s Outcome.
-        The WARN texts are read from the kernel's WARN log, as the run left it."""
-        r = self.recs[i]
-        k = self.k
-        kind = int(r.ret_kind)
-        ret: object
-        if kind == _RET_INT:
-            ret = int(r.ret)
-        elif kind == _RET_STATE:
-            ret = MERGE_STATES.get(int(r.ret), "?")
-        elif kind == _RET_RETURNED:
-            ret = f"returned {int(r.ret) >> 20:#x}-{int(r.ret) & 0xfffff:#x}"
-        elif kind == _RET_WRITENOTIFY:
-            ret = _writenotify(int(r.ret))
-        elif kind == _RET_ADDRESS:
-            ret = f"address {int(r.ret) & (1 << 64) - 1:#x}"
-        else:
-            ret = {_RET_NOVMA: "novma", _RET_INVALID: "invalid", _RET_BUG: "BUG",
-                   _RET_CALLER_NOMEM: "caller nomem"}[kind]
-        rows = [r.rows[j] for j in range(int(r.nrows))]
-
-        def name(ident: int) -> str | None:
-            if not ident:
-                return None
-            return _OBJECT_NAME.get(ident) or f"new{ident - _FRESH}"
-
-        def flag_names(row: Any) -> tuple[str, ...]:
-            bits = int(row.flags[0]) | int(row.flags[1]) << 64
-            return tuple(n for j, n in enumerate(self.names) if bits >> j & 1)
-        layout = tuple((int(b.start), int(b.end), int(b.pgoff), flag_names(b), name(b.anon),
-                        name(b.file)) for b in rows)
-        warns: tuple = ()
-        if r.warns:
-            first = int(r.warn_first)
-            warns = tuple(s.cond for s in k.warnings()[first:first + int(r.warns)])
-        missing: tuple = ()
-        at = _NAMES_AT.get(op[0])
-        # what ops.apply() reports: not for an invalid operation, nor an entry-point
-        # one that BUGged or failed the caller's allocation before it returned them
-        if at is not None and kind != _RET_INVALID and not (
-                op[0] in ENTRY_OPS and kind in (_RET_BUG, _RET_CALLER_NOMEM)) and not (
-                op[0] in _RAISES and kind == _RET_INT and int(r.ret) < 0):
-            missing = tuple(n for n in op[at] if not k.has_flag(n))
-        state = {"map_count": int(r.map_count),
-                 "avc": tuple(int(b.avc) for b in rows),
-                 "vm_ops": tuple(int(b.vm_ops) for b in rows),
-                 "anon_pgoff": tuple(int(b.anon_pgoff) for b in rows),
-                 "close_calls": int(r.close_calls),
-                 "counters": tuple(int(x) for x in r.counters),
-                 "committed": int(r.committed),
-                 "locks": (int(r.locks_held), int(r.peak_locks)),
-                 "files": tuple((n, int(r.file_refs[i]), int(r.file_i_mmap[i]),
-                                 int(r.file_writable[i]))
-                                for n, i in _FILES_SORTED if r.files_named >> i & 1)}
-        return Outcome(ret, layout, warns, self.bug if r.bug else "", missing, state)
+        """Record *i* (of the last run, *op* its operation) as ops.apply()'s Outcome."""
+        return decode_record(self.k, self.names, self.recs[i], op, self.bug)
 
 
 def run_decoded(k: Kernel, ops: Sequence[Op]) -> list[Outcome]:

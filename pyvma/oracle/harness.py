@@ -100,7 +100,8 @@ def apply(w: _World, op: list) -> object:
     if name == "munmap":
         return _errno(errno_of(mm.munmap, a_(a[0]), a_(a[1])))
     if name == "mprotect":
-        return _errno(callers.mprotect(k, mm, a_(a[0]), a_(a[1]), a[2]))
+        # (the oracle names PROT_NONE "", the caller layer "none")
+        return _errno(callers.mprotect(k, mm, a_(a[0]), a_(a[1]), a[2] or "none"))
     if name == "mremap":                        # a move (MAYMOVE|FIXED, same length)
         n = (a[1] - a[0]) * P
         return _errno(callers.mremap(k, mm, a_(a[0]), n, n, a_(a[2]), "fixed"))

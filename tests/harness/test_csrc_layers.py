@@ -25,6 +25,7 @@ LAYERS = (
     "entry_mmap.c",     # entry points: mmap, munmap, brk, gaps, rmap locks, ...
     "entry_static.c",   # entry points that need mm/vma.c's statics (its unit)
     "entry_seq.c",      # operation sequences in C: the world, one operation, its record
+    "entry_seq_callers.c",  # operation sequences in C: the caller operations
     "entry_seq_gen.c",  # operation sequences in C: the generator
     "entry_seq_run.c",  # operation sequences in C: the loop (second unit, on top)
 )
