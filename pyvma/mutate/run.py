@@ -1,0 +1,219 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Run one mutant: made as any patched tree is (a scratch copy in the cache with the
+mutant's patch applied), built with pyvma's builder, then run by the kernel suites
+(pytest, stopping at the first failure) and by ``pyvma diff PRISTINE MUTANT``.
+
+A result is cached under ``$PYVMA_CACHE/mutate/results/`` by the mutant's content
+hash (the base tree's content, the patch, what the run depends on), so a run that
+is stopped resumes where it was.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..cache import subdir, write_json_atomic, write_text_atomic
+from ..errors import PyvmaError
+from ..paths import PACKAGE, REPO, TESTS
+from .mutants import Mutant
+
+#: The suites a mutant is run by (tests/upstream_c, upstream's C tests, is left out:
+#: it builds upstream's own harness per tree, minutes a mutant).
+SUITES = ("upstream", "sticky", "merge", "model", "paths")
+
+#: A mutant's statuses: built and run, or counted apart.
+RUN, NOCOMPILE, IDENTICAL = "run", "nocompile", "identical"
+
+
+@dataclass
+class Options:
+    """How each mutant is run (what its cached result depends on)."""
+
+    spec: str                       # the base tree as given (debian:7.x, DIR)
+    root: str                       # the base tree's directory on the host that planned
+    base_args: list[str] = field(default_factory=list)   # --series/--patches of the base
+    config: list[str] = field(default_factory=list)       # --kernel-config items
+    diff_seconds: float = 10.0
+    suite_timeout: float = 600.0
+    keep: bool = False              # keep the mutant's tree and build
+
+    def key(self) -> str:
+        return json.dumps([self.base_args, sorted(self.config), self.diff_seconds,
+                           harness_digest()])
+
+
+_digest: str | None = None
+
+
+def harness_digest() -> str:
+    """What a mutant's outcome depends on besides its tree: the suites, pyvma, the C glue."""
+    global _digest
+    if _digest is None:
+        h = hashlib.sha256()
+        for top in (TESTS, PACKAGE, REPO / "csrc", REPO / "vma_internal"):
+            if not top.is_dir():
+                continue
+            for p in sorted(top.rglob("*")):
+                if p.suffix in (".py", ".c", ".h") and "mutate" not in p.parts:
+                    h.update(str(p.relative_to(top)).encode())
+                    h.update(p.read_bytes())
+        _digest = h.hexdigest()[:16]
+    return _digest
+
+
+def base_dir(opts: Options) -> str:
+    """The base tree for this host: the planner's directory where it exists (kernels
+    shared read-only), else the spec, resolved in this worker's own cache."""
+    return opts.root if opts.root and Path(opts.root).is_dir() else opts.spec
+
+
+def patch_file(m: Mutant, root: Path) -> Path:
+    """The mutant's patch, kept under the cache (what its replay lines name)."""
+    path = subdir("mutate") / "patches" / f"{m.id}.patch"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, m.patch(root))
+    return path
+
+
+def result_key(m: Mutant, base_hash: str, patch_text: str, opts: Options) -> str:
+    h = hashlib.sha256("\0".join((base_hash, patch_text, opts.key())).encode())
+    return h.hexdigest()[:24]
+
+
+def cached_result(key: str) -> dict[str, Any] | None:
+    path = subdir("mutate") / "results" / f"{key}.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("status") else None
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("PYVMA_KERNELS", None)
+    env.pop("PYTEST_XDIST_WORKER", None)
+    env.pop("PYTEST_XDIST_WORKER_COUNT", None)
+    env.pop("PYTEST_ADDOPTS", None)
+    return env
+
+
+def _first_failure(out: str) -> str:
+    for line in out.splitlines():
+        if line.startswith(("FAILED ", "ERROR ")):
+            return line[:300]
+    m = re.search(r"(Fatal Python error.*|Segmentation fault.*)", out)
+    return m.group(1)[:300] if m else out.strip().splitlines()[-1][:300] if out.strip() else ""
+
+
+def run_suites(tree_root: Path, opts: Options) -> dict[str, Any]:
+    """The kernel suites on the mutant, to the first failure."""
+    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-rfE", "-n", "0",
+           "-p", "no:cacheprovider", "--rootdir", str(REPO), "--kernel", str(tree_root)]
+    for c in opts.config:
+        cmd += ["--kernel-config", c]
+    cmd += [str(TESTS / s) for s in SUITES if (TESTS / s).is_dir()]
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, timeout=opts.suite_timeout)
+    except subprocess.TimeoutExpired:
+        return {"killed": True, "how": "timeout", "detail": f"no end in {opts.suite_timeout} s",
+                "seconds": round(time.monotonic() - t0, 1)}
+    out = proc.stdout.decode(errors="replace")
+    rc = proc.returncode
+    how = "pass" if rc == 0 else "fail" if rc == 1 else "crash" if rc < 0 else f"exit {rc}"
+    return {"killed": rc != 0, "how": how, "detail": "" if rc == 0 else _first_failure(out),
+            "seconds": round(time.monotonic() - t0, 1)}
+
+
+def run_diff(base_root: Path, patch: Path, opts: Options) -> dict[str, Any]:
+    """``pyvma diff PRISTINE MUTANT``: exit 1 is a divergence."""
+    cmd = [sys.executable, "-m", "pyvma", "diff", str(base_root), str(base_root),
+           "--b-patch", str(patch), "--no-sandbox", "--seconds", str(opts.diff_seconds)]
+    for c in opts.config:
+        cmd += ["--kernel-config", c]
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, timeout=opts.suite_timeout)
+    except subprocess.TimeoutExpired:
+        return {"killed": True, "how": "timeout", "detail": "",
+                "seconds": round(time.monotonic() - t0, 1)}
+    out = proc.stdout.decode(errors="replace")
+    rc = proc.returncode
+    detail = ""
+    if rc == 1:
+        m = re.search(r"^.*diverge.*$", out, re.M | re.I)
+        detail = m.group(0).strip()[:300] if m else ""
+    elif rc != 0:
+        detail = out.strip().splitlines()[-1][:300] if out.strip() else ""
+    how = "pass" if rc == 0 else "divergence" if rc == 1 else \
+        "crash" if rc < 0 else f"exit {rc}"
+    return {"killed": rc == 1 or rc < 0, "how": how, "detail": detail,
+            "seconds": round(time.monotonic() - t0, 1)}
+
+
+def base_tree(opts: Options):
+    """The pristine tree: the base, with its series applied when one is given."""
+    from ..tree.patches import patched_tree, read_patches
+    from ..tree.spec import resolve
+    if not opts.base_args:
+        return resolve(base_dir(opts))
+    a = dict(zip(opts.base_args[::2], opts.base_args[1::2]))
+    return patched_tree(base_dir(opts), read_patches(None, a.get("--series"),
+                                                      a.get("--patches")))
+
+
+def _library(path: Path, key: str) -> bytes:
+    """The built library's bytes, its own build key blanked (the rest is code)."""
+    return path.read_bytes().replace(key.encode(), b"0" * len(key))
+
+
+def run_mutant(m: Mutant, opts: Options) -> dict[str, Any]:
+    """Build and run one mutant (or return its cached result)."""
+    from vma_internal.config import HarnessConfig
+
+    from ..build import build
+    from ..tree.patches import patched_tree, read_patches
+    base = base_tree(opts)
+    patch = patch_file(m, base.root)
+    text = patch.read_text()
+    key = result_key(m, base.content_hash(), text, opts)
+    got = cached_result(key)
+    if got:
+        return {**got, "cached": True}
+    cfg = HarnessConfig.parse(opts.config)
+    t0 = time.monotonic()
+    res: dict[str, Any] = {"id": m.id, "mutant": m.as_dict(), "patch": str(patch)}
+    tree = patched_tree(str(base.root), read_patches([str(patch)]))
+    try:
+        try:
+            b = build(tree, cfg)
+        except PyvmaError as exc:
+            res.update(status=NOCOMPILE, detail=str(exc).splitlines()[0][:300])
+        else:
+            pristine = build(base, cfg)
+            if _library(b.module_path, b.key) == _library(pristine.module_path, pristine.key):
+                res.update(status=IDENTICAL)
+            else:
+                res.update(status=RUN, suites=run_suites(tree.root, opts),
+                           diff=run_diff(base.root, patch, opts))
+            if not opts.keep and b.key != pristine.key:
+                shutil.rmtree(b.dir, ignore_errors=True)
+    finally:
+        if not opts.keep and tree.root != base.root:
+            shutil.rmtree(tree.root, ignore_errors=True)
+    res["seconds"] = round(time.monotonic() - t0, 1)
+    write_json_atomic(subdir("mutate") / "results" / f"{key}.json", res)
+    return res
