@@ -24,6 +24,7 @@ from typing import Any
 from ..cache import subdir, write_json_atomic, write_text_atomic
 from ..errors import PyvmaError
 from ..paths import PACKAGE, REPO, TESTS
+from .identical import same_library
 from .mutants import Mutant
 
 #: The suites a mutant is run by (tests/upstream_c, upstream's C tests, is left out:
@@ -175,11 +176,6 @@ def base_tree(opts: Options):
                                                       a.get("--patches")))
 
 
-def _library(path: Path, key: str) -> bytes:
-    """The built library's bytes, its own build key blanked (the rest is code)."""
-    return path.read_bytes().replace(key.encode(), b"0" * len(key))
-
-
 def run_mutant(m: Mutant, opts: Options) -> dict[str, Any]:
     """Build and run one mutant (or return its cached result)."""
     from vma_internal.config import HarnessConfig
@@ -195,7 +191,7 @@ def run_mutant(m: Mutant, opts: Options) -> dict[str, Any]:
         return {**got, "cached": True}
     cfg = HarnessConfig.parse(opts.config)
     t0 = time.monotonic()
-    res: dict[str, Any] = {"id": m.id, "mutant": m.as_dict(), "patch": str(patch)}
+    res: dict[str, Any] = {"id": m.id, "key": key, "mutant": m.as_dict(), "patch": str(patch)}
     tree = patched_tree(str(base.root), read_patches([str(patch)]))
     try:
         try:
@@ -204,7 +200,7 @@ def run_mutant(m: Mutant, opts: Options) -> dict[str, Any]:
             res.update(status=NOCOMPILE, detail=str(exc).splitlines()[0][:300])
         else:
             pristine = build(base, cfg)
-            if _library(b.module_path, b.key) == _library(pristine.module_path, pristine.key):
+            if same_library(b.module_path, pristine.module_path):
                 res.update(status=IDENTICAL)
             else:
                 res.update(status=RUN, suites=run_suites(tree.root, opts),
