@@ -112,7 +112,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     for k, v in report.user_properties:
         if k != PROP:
             continue
-        res = json.loads(v)
+        res = json.loads(str(v))
         config._mutate_results.append(res)             # type: ignore[attr-defined]
         n, total = len(config._mutate_results), config._mutate_total  # type: ignore[attr-defined]
         m = Mutant(**res["mutant"])

@@ -155,8 +155,10 @@ def run_diff(base_root: Path, patch: Path, opts: Options) -> dict[str, Any]:
     rc = proc.returncode
     detail = ""
     if rc == 1:
-        m = re.search(r"^.*diverge.*$", out, re.M | re.I)
-        detail = m.group(0).strip()[:300] if m else ""
+        m = re.search(r"^--- divergence 1: (.*)$", out, re.M)
+        n = re.search(r"^(\d+) divergence", out, re.M)
+        detail = (f"{n.group(1) if n else 'a'} divergence(s), the first at "
+                  f"{m.group(1).strip()}" if m else "a divergence")[:300]
     elif rc != 0:
         detail = out.strip().splitlines()[-1][:300] if out.strip() else ""
     how = "pass" if rc == 0 else "divergence" if rc == 1 else \
