@@ -432,7 +432,7 @@ def parser() -> argparse.ArgumentParser:
                     help="with clear: keep the kernel trees and their .debs")
     sp.add_argument("--all", action="store_true", help=argparse.SUPPRESS)  # clear's default
     sp.set_defaults(fn=cmd_cache)
-    from .mutate.command import add_parser as mutate_parser   # pyvma mutate
+    from .mutate.command import add_parser as mutate_parser  # pyvma mutate
     mutate_parser(sub)
     from . import sandbox  # --sandbox/--no-sandbox; an untrusted tree's code in bubblewrap
     for name in sandbox.COMMANDS:
