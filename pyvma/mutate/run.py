@@ -23,7 +23,7 @@ from typing import Any
 
 from ..cache import subdir, write_json_atomic, write_text_atomic
 from ..errors import PyvmaError
-from ..paths import PACKAGE, REPO, TESTS
+from ..paths import CSRC, PACKAGE, REPO, TESTS
 from .identical import same_library
 from .mutants import Mutant
 
@@ -56,17 +56,20 @@ _digest: str | None = None
 
 
 def harness_digest() -> str:
-    """What a mutant's outcome depends on besides its tree: the suites, pyvma, the C glue."""
+    """What a mutant's outcome depends on besides its tree: the suites it runs (and
+    their shared helpers), pyvma outside this package, the C glue, the shim generator."""
     global _digest
     if _digest is None:
         h = hashlib.sha256()
-        for top in (TESTS, PACKAGE, REPO / "csrc", REPO / "vma_internal"):
-            if not top.is_dir():
-                continue
-            for p in sorted(top.rglob("*")):
-                if p.suffix in (".py", ".c", ".h") and "mutate" not in p.parts:
-                    h.update(str(p.relative_to(top)).encode())
-                    h.update(p.read_bytes())
+        files = [("tests", p) for p in sorted(TESTS.glob("*.py"))]
+        for top in (*(TESTS / s for s in SUITES), PACKAGE, CSRC, PACKAGE.parent / "vma_internal"):
+            if top.is_dir():
+                files += [(top.name, p) for p in sorted(top.rglob("*"))
+                          if p.suffix in (".py", ".c", ".h")
+                          and "mutate" not in p.relative_to(top).parts]
+        for name, p in files:
+            h.update(f"{name}/{p.name}".encode())
+            h.update(p.read_bytes())
         _digest = h.hexdigest()[:16]
     return _digest
 
