@@ -109,6 +109,7 @@ def cmd_mutate(args: argparse.Namespace) -> int:
     from .run import Options, base_tree, cached_result, patch_file, result_key
     from .sites import changed_lines
 
+    xdist = _xdist_args(args)           # checked before anything runs
     equivalents = report.read_equivalents(args.equivalents)
     base_args = _base_args(args)
     plain = resolve(args.kernel)
@@ -157,7 +158,7 @@ def cmd_mutate(args: argparse.Namespace) -> int:
         run_dir.mkdir(parents=True)
         plan = {"options": vars(opts), "mutants": [m.as_dict() for m in todo]}
         t0 = time.monotonic()
-        new = run_campaign(plan, _xdist_args(args), run_dir)
+        new = run_campaign(plan, xdist, run_dir)
         for res in new:
             m_patch = subdir("mutate") / "patches" / f"{res['id']}.patch"
             res["patch"] = str(m_patch)
