@@ -16,6 +16,9 @@ from ..argcheck import config_item, finite_range, int_range, kernel_spec
 from ..errors import PyvmaError
 
 DEFAULT_KERNEL = "debian:7.x"
+#: The mutants marked equivalent, with why (ids are of the file, function and line
+#: text, so a mark carries over to every tree with the same line).
+EQUIVALENTS = Path(__file__).with_name("equivalents.txt")
 
 
 def add_parser(sub: Any) -> None:
@@ -44,8 +47,9 @@ def add_parser(sub: Any) -> None:
                     help="with --tx ssh=...: directories xdist copies to the hosts")
     sp.add_argument("--diff-seconds", type=finite_range(0, 10**5, "--diff-seconds"),
                     default=10.0, help="pyvma diff's random-sequence budget a mutant (10)")
-    sp.add_argument("--equivalents", metavar="FILE",
-                    help="mutant ids marked equivalent (ID  # why), counted apart")
+    sp.add_argument("--equivalents", metavar="FILE", default=str(EQUIVALENTS),
+                    help="mutant ids marked equivalent (ID  # why), counted apart "
+                         "(default: pyvma/mutate/equivalents.txt)")
     sp.add_argument("--list", action="store_true", help="list the mutants, run nothing")
     sp.add_argument("--json", action="store_true")
     sp.add_argument("--keep", action="store_true",
