@@ -95,7 +95,8 @@ def run_campaign(plan: dict[str, Any], xdist: list[str], run_dir: Path) -> list[
     env.pop("PYTEST_ADDOPTS", None)
     cmd = [sys.executable, "-m", "pytest", "-p", "pyvma.mutate.campaign", "-p",
            "no:cacheprovider", "-o", "addopts=", "--rootdir", str(run_dir), "-q",
-           "--no-header", "-p", "no:randomly", "-p", "no:benchmark", "--mutate-out", str(out_file), *xdist,
+           "--no-header", "-p", "no:randomly", "-p", "no:benchmark", "--basetemp",
+           str(run_dir / "tmp"), "--mutate-out", str(out_file), *xdist,
            str(plan_file)]
     proc = subprocess.run(cmd, cwd=run_dir, env=env)
     try:

@@ -32,7 +32,7 @@ from .mutants import Mutant
 SUITES = ("upstream", "sticky", "merge", "model", "paths")
 
 #: A mutant's statuses: built and run, or counted apart.
-RUN, NOCOMPILE, IDENTICAL = "run", "nocompile", "identical"
+RUN, NOCOMPILE, IDENTICAL, ERROR = "run", "nocompile", "identical", "error"
 
 
 @dataclass
@@ -116,8 +116,11 @@ def _first_failure(out: str) -> str:
     for line in out.splitlines():
         if line.startswith(("FAILED ", "ERROR ")):
             return line[:300]
-    m = re.search(r"(Fatal Python error.*|Segmentation fault.*)", out)
-    return m.group(1)[:300] if m else out.strip().splitlines()[-1][:300] if out.strip() else ""
+    m = re.search(r"Fatal Python error: [^\n]*", out)
+    if m:       # faulthandler's stack: the innermost test function is the one that ran
+        tests = re.findall(r'File "[^"]*/(tests/[^"]+)", line \d+ in (test_\w+)', out[m.end():])
+        return (m.group(0) + (f" in {tests[0][0]}::{tests[0][1]}" if tests else ""))[:300]
+    return out.strip().splitlines()[-1][:300] if out.strip() else ""
 
 
 def run_suites(tree_root: Path, opts: Options) -> dict[str, Any]:
@@ -210,11 +213,16 @@ def run_mutant(m: Mutant, opts: Options) -> dict[str, Any]:
             else:
                 res.update(status=RUN, suites=run_suites(tree.root, opts),
                            diff=run_diff(base.root, patch, opts))
+                bad = [w for w in ("suites", "diff") if res[w]["how"].startswith("exit")]
+                if bad:     # pyvma or pytest failed to run: neither killed nor survived
+                    res.update(status=ERROR, detail="; ".join(
+                        f"{w}: {res[w]['how']}: {res[w]['detail']}" for w in bad)[:400])
             if not opts.keep and b.key != pristine.key:
                 shutil.rmtree(b.dir, ignore_errors=True)
     finally:
         if not opts.keep and tree.root != base.root:
             shutil.rmtree(tree.root, ignore_errors=True)
     res["seconds"] = round(time.monotonic() - t0, 1)
-    write_json_atomic(subdir("mutate") / "results" / f"{key}.json", res)
+    if res["status"] != ERROR:          # an error is run again next time
+        write_json_atomic(subdir("mutate") / "results" / f"{key}.json", res)
     return res
