@@ -98,7 +98,9 @@ def run_campaign(plan: dict[str, Any], xdist: list[str], run_dir: Path) -> list[
            "--no-header", "-p", "no:randomly", "-p", "no:benchmark", "--basetemp",
            str(run_dir / "tmp"), "--mutate-out", str(out_file), *xdist,
            str(plan_file)]
-    proc = subprocess.run(cmd, cwd=run_dir, env=env)
+    sys.stdout.flush()
+    # progress on stderr: stdout is the report's (--json)
+    proc = subprocess.run(cmd, cwd=run_dir, env=env, stdout=sys.stderr.fileno())
     try:
         return json.loads(out_file.read_text())
     except (OSError, ValueError):
