@@ -184,6 +184,19 @@ def base_tree(opts: Options):
                                                       a.get("--patches")))
 
 
+def drop_builds(root: Path) -> None:
+    """Remove the finished builds of the tree at *root* (a mutant's, of every config
+    the suites built it with: the sticky suite's CONFIG_MEM_SOFT_DIRTY=n among them)."""
+    builds = subdir("builds")
+    for info in builds.glob("*/BUILD.json"):
+        try:
+            tree = json.loads(info.read_text()).get("tree")
+        except (OSError, ValueError):
+            continue
+        if tree == str(root):
+            shutil.rmtree(info.parent, ignore_errors=True)
+
+
 def run_mutant(m: Mutant, opts: Options) -> dict[str, Any]:
     """Build and run one mutant (or return its cached result)."""
     from vma_internal.config import HarnessConfig
@@ -217,10 +230,9 @@ def run_mutant(m: Mutant, opts: Options) -> dict[str, Any]:
                 if bad:     # pyvma or pytest failed to run: neither killed nor survived
                     res.update(status=ERROR, detail="; ".join(
                         f"{w}: {res[w]['how']}: {res[w]['detail']}" for w in bad)[:400])
-            if not opts.keep and b.key != pristine.key:
-                shutil.rmtree(b.dir, ignore_errors=True)
     finally:
         if not opts.keep and tree.root != base.root:
+            drop_builds(tree.root)
             shutil.rmtree(tree.root, ignore_errors=True)
     res["seconds"] = round(time.monotonic() - t0, 1)
     if res["status"] != ERROR:          # an error is run again next time
