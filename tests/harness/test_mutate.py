@@ -269,3 +269,15 @@ def test_campaign_on_two_workers_merged_and_resumed(tree7, tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"{data['planned']} with a cached result, 0 to run" in again.stderr
     assert json.loads(again.stdout)["total"] == data["total"]
+
+
+def test_drop_builds_removes_only_the_mutant_tree(tmp_path, monkeypatch):
+    from pyvma.mutate.run import drop_builds
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    monkeypatch.setenv("PYVMA_CACHE", str(cache))
+    for key, tree in (("a", "/t/mutant"), ("b", "/t/mutant"), ("c", "/t/base")):
+        (cache / "builds" / key).mkdir(parents=True)
+        (cache / "builds" / key / "BUILD.json").write_text(json.dumps({"tree": tree}))
+    drop_builds(Path("/t/mutant"))
+    assert sorted(p.name for p in (cache / "builds").iterdir()) == ["c"]
