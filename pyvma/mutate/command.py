@@ -120,10 +120,11 @@ def cmd_mutate(args: argparse.Namespace) -> int:
     equivalents = report.read_equivalents(args.equivalents)
     base_args = _base_args(args)
     plain = resolve(args.kernel)
-    opts = Options(spec=args.kernel, root=str(plain.root), base_args=base_args,
+    opts = Options(spec=args.kernel, root="", base_args=base_args,
                    config=list(args.kernel_config), diff_seconds=args.diff_seconds,
                    keep=args.keep)
     base = base_tree(opts)
+    opts.root = str(base.root)          # the workers' pristine tree, series applied
     only = None
     if base_args:
         only = {}

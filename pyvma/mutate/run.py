@@ -40,7 +40,7 @@ class Options:
     """How each mutant is run (what its cached result depends on)."""
 
     spec: str                       # the base tree as given (debian:7.x, DIR)
-    root: str                       # the base tree's directory on the host that planned
+    root: str                       # the pristine tree's directory on the planning host
     base_args: list[str] = field(default_factory=list)   # --series/--patches of the base
     config: list[str] = field(default_factory=list)       # --kernel-config items
     diff_seconds: float = 10.0
@@ -72,12 +72,6 @@ def harness_digest() -> str:
             h.update(p.read_bytes())
         _digest = h.hexdigest()[:16]
     return _digest
-
-
-def base_dir(opts: Options) -> str:
-    """The base tree for this host: the planner's directory where it exists (kernels
-    shared read-only), else the spec, resolved in this worker's own cache."""
-    return opts.root if opts.root and Path(opts.root).is_dir() else opts.spec
 
 
 def patch_file(m: Mutant, root: Path) -> Path:
@@ -174,14 +168,24 @@ def run_diff(base_root: Path, patch: Path, opts: Options) -> dict[str, Any]:
 
 
 def base_tree(opts: Options):
-    """The pristine tree: the base, with its series applied when one is given."""
+    """The pristine tree: the planner's directory where this host has it (with the
+    series already applied), else the spec resolved here, its series applied."""
     from ..tree.patches import patched_tree, read_patches
     from ..tree.spec import resolve
+    if opts.root and Path(opts.root).is_dir():
+        return resolve(opts.root)
     if not opts.base_args:
-        return resolve(base_dir(opts))
-    a = dict(zip(opts.base_args[::2], opts.base_args[1::2]))
-    return patched_tree(base_dir(opts), read_patches(None, a.get("--series"),
-                                                      a.get("--patches")))
+        return resolve(opts.spec)
+    files, a = [], {}
+    it = iter(opts.base_args)
+    for flag in it:
+        value = next(it)
+        if flag == "--patch":
+            files.append(value)
+        else:
+            a[flag] = value
+    return patched_tree(opts.spec, read_patches(files, a.get("--series"),
+                                                a.get("--patches")))
 
 
 def drop_builds(root: Path) -> None:
