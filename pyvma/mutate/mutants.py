@@ -36,13 +36,12 @@ class Mutant:
     def patch(self, root: Path) -> str:
         """A git-style patch making this change to the tree at *root*."""
         old = (root / self.file).read_text(encoding="utf-8", errors="surrogateescape")
-        lines = old.split("\n")
-        assert lines[self.line - 1] == self.old, f"{self.file}:{self.line} is not the mutated line"
-        new = lines[:self.line - 1] + [self.new] + lines[self.line:]
-        body = "".join(difflib.unified_diff(
-            [x + "\n" for x in lines[:-1]] + [lines[-1]],
-            [x + "\n" for x in new[:-1]] + [new[-1]],
-            f"a/{self.file}", f"b/{self.file}", n=3))
+        lines = old.splitlines(keepends=True)
+        line = lines[self.line - 1]
+        assert line.rstrip("\r\n") == self.old, f"{self.file}:{self.line} is not the mutated line"
+        new = lines[:self.line - 1] + [self.new + line[len(self.old):]] + lines[self.line:]
+        body = "".join(difflib.unified_diff(lines, new, f"a/{self.file}", f"b/{self.file}",
+                                            n=3))
         return (f"From: pyvma mutate <mutant@pyvma>\nSubject: [PATCH] mutant {self.id}: "
                 f"{self.change()}\n\n---\ndiff --git a/{self.file} b/{self.file}\n{body}")
 

@@ -77,9 +77,14 @@ def harness_digest() -> str:
 def patch_file(m: Mutant, root: Path) -> Path:
     """The mutant's patch, kept under the cache (what its replay lines name)."""
     path = subdir("mutate") / "patches" / f"{m.id}.patch"
-    if not path.is_file():
+    text = m.patch(root)
+    try:
+        same = path.read_text() == text
+    except OSError:
+        same = False
+    if not same:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(path, m.patch(root))
+        write_text_atomic(path, text)
     return path
 
 
@@ -94,7 +99,11 @@ def cached_result(key: str) -> dict[str, Any] | None:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) and data.get("status") else None
+    if not isinstance(data, dict) or not data.get("status"):
+        return None
+    if data["status"] == IDENTICAL and "configs" not in data:
+        return None         # judged on one config only (before other_configs())
+    return data
 
 
 def _env() -> dict[str, str]:
@@ -188,6 +197,16 @@ def base_tree(opts: Options):
                                                 a.get("--patches")))
 
 
+def other_configs(opts: Options) -> list:
+    """The other configs the suites build a tree with (the sticky suite's
+    CONFIG_MEM_SOFT_DIRTY flipped): a mutant is identical only if identical in each
+    (a mask of mm.h's #else branch is compiled in one of them only)."""
+    from vma_internal.config import HarnessConfig
+    cfg = HarnessConfig.parse(opts.config)
+    flip = "n" if cfg.enabled("CONFIG_MEM_SOFT_DIRTY") else "y"
+    return [HarnessConfig.parse([*opts.config, f"CONFIG_MEM_SOFT_DIRTY={flip}"])]
+
+
 def drop_builds(root: Path) -> None:
     """Remove the finished builds of the tree at *root* (a mutant's, of every config
     the suites built it with: the sticky suite's CONFIG_MEM_SOFT_DIRTY=n among them)."""
@@ -225,8 +244,10 @@ def run_mutant(m: Mutant, opts: Options) -> dict[str, Any]:
             res.update(status=NOCOMPILE, detail=str(exc).splitlines()[0][:300])
         else:
             pristine = build(base, cfg)
-            if same_library(b.module_path, pristine.module_path):
-                res.update(status=IDENTICAL)
+            if same_library(b.module_path, pristine.module_path) and \
+                    all(same_library(build(tree, c).module_path, build(base, c).module_path)
+                        for c in other_configs(opts)):
+                res.update(status=IDENTICAL, configs=1 + len(other_configs(opts)))
             else:
                 res.update(status=RUN, suites=run_suites(tree.root, opts),
                            diff=run_diff(base.root, patch, opts))
