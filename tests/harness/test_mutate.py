@@ -147,6 +147,9 @@ def test_generate_ids_patches_and_only_lines(tmp_path):
     new = (work / "mm/vma.c").read_text().split("\n")
     assert new[m.line - 1] == "\t;"
     assert (work / "mm/vma.c").read_text().count("\n") == C_TEXT.count("\n")
+    for each in ms:                     # every patch applies, near the file's end too
+        subprocess.run(["git", "apply", "--check", "-"], input=each.patch(root).encode(),
+                       cwd=root, check=True, env={**os.environ, "GIT_DIR": os.devnull})
     only = generate(root, only={"mm/vma.c": {m.line}})
     assert {x.line for x in only} == {m.line}
     assert {x.function for x in generate(root, functions={"other"})} == {"other"}
