@@ -60,10 +60,12 @@ def test_guard_is_one_flag_bit(kb):
 @SOFT_DIRTY
 def test_guard_copied_on_fork(kb):
     """fork() copies the page tables of a VMA that may hold guard markers:
-    VM_MAYBE_GUARD is in VM_COPY_ON_FORK (with VM_PFNMAP and VM_MIXEDMAP, which
-    never had page tables fork() could leave to be faulted in again)."""
+    VM_MAYBE_GUARD is in VM_COPY_ON_FORK (with VM_PFNMAP and VM_MIXEDMAP, whose page
+    tables cannot be faulted in again, and VM_UFFD_WP, whose PTE bits hold the
+    write-protection, where the build has it: VM_NONE without CONFIG_USERFAULTFD)."""
     mask = kb.mask("VM_COPY_ON_FORK")
-    for flag in ("VM_MAYBE_GUARD", "VM_PFNMAP", "VM_MIXEDMAP"):
+    uffd = ("VM_UFFD_WP",) if kb.has_flag("VM_UFFD_WP") else ()
+    for flag in ("VM_MAYBE_GUARD", "VM_PFNMAP", "VM_MIXEDMAP", *uffd):
         assert kb.flag(flag) & mask, \
             f"{flag} is not in VM_COPY_ON_FORK of {kb.version}: {names(kb, mask)}"
 
