@@ -7,7 +7,7 @@ KERNELS ?= debian:7.x debian:linux-source-7.2 debian:6.12
 JOBS ?= 2
 APT_PACKAGES = liburcu-dev gcc make xz-utils git bubblewrap
 
-.PHONY: all deps kernels run test check bench coverage matrix history
+.PHONY: all deps kernels run test check bench coverage matrix history mutate
 
 all: test
 
@@ -57,6 +57,12 @@ matrix: deps
 # found (a divergence whose replay exits 1) or named; HISTORY_ARGS=--markdown
 history: deps
 	$(PYTHON) scripts/history.py $(HISTORY_ARGS)
+
+# Mutation testing of the default kernel: would the suites and pyvma diff notice a
+# one-line bug?  Each mutant a pytest-xdist item on JOBS local workers; resumable
+# (results cached by content).  MUTATE_ARGS="--sample 40" bounds it.
+mutate: deps
+	$(PYTHON) -m pyvma mutate --kernel debian:7.x -n $(JOBS) $(MUTATE_ARGS)
 
 bench: kernels
 	$(PYTHON) bench/run.py

@@ -11,6 +11,7 @@
     pyvma fuzz   [--kernel SPEC] [--minutes M]
     pyvma fetch  SPEC...
     pyvma cache  list|clear [--keep-kernels]|collect
+    pyvma mutate [--kernel SPEC] [--series MBOX] [--sample N] [-n N|--tx SPEC] [--json]
 
 ``--sanitizer`` is accepted as the old spelling of ``--kernel-sanitizer`` (the
 pytest plugin's name for it).
@@ -482,6 +483,8 @@ def parser() -> argparse.ArgumentParser:
                     help="with clear: keep the kernel trees and their .debs")
     sp.add_argument("--all", action="store_true", help=argparse.SUPPRESS)  # clear's default
     sp.set_defaults(fn=cmd_cache)
+    from .mutate.command import add_parser as mutate_parser  # pyvma mutate
+    mutate_parser(sub)
     from . import sandbox  # --sandbox/--no-sandbox; an untrusted tree's code in bubblewrap
     for name in sandbox.COMMANDS:
         sandbox.add_options(sub.choices[name], DEFAULT_KERNEL)
