@@ -183,6 +183,22 @@ def _untrusted(group: dict[str, Any], base: Any, cache: Path) -> str | None:
     return None
 
 
+def refuse_unconfined(cmd: str, spec: str, base: Any, patches: list[str],
+                      series: str | None, allowed: bool) -> None:
+    """For a command that cannot run in bubblewrap (``mutate`` writes its mutant
+    trees into the cache's ``kernels/``, which the sandbox keeps read-only): refuse
+    to run an untrusted tree's code as root unconfined unless *allowed*
+    (``--no-sandbox``)."""
+    from .cache import cache_dir
+    why = _untrusted({"spec": spec, "patch": patches, "series": series}, base, cache_dir())
+    if why and os.geteuid() == 0 and not allowed:
+        raise PyvmaError(f"pyvma {cmd} cannot run in the sandbox (its mutant trees are "
+                         f"written into the cache's kernels/, read-only there): refusing "
+                         f"to run the code of {why} as root unconfined; pass --no-sandbox "
+                         "to accept that, or run it as an unprivileged user")
+    os.environ[OFF_VAR] = f"pyvma {cmd} runs unconfined" + (" (--no-sandbox)" if why else "")
+
+
 def _tree_json(tree: Any) -> dict[str, Any]:
     return {"root": str(tree.root), "name": tree.name, "version": list(tree.version),
             "version_str": tree.version_str, "origin": tree.origin,

@@ -54,6 +54,9 @@ def add_parser(sub: Any) -> None:
     sp.add_argument("--json", action="store_true")
     sp.add_argument("--keep", action="store_true",
                     help="keep each mutant's scratch tree and build in the cache")
+    sp.add_argument("--no-sandbox", action="store_true",
+                    help="run an untrusted tree's mutants as root unconfined (mutate cannot "
+                         "run in bubblewrap: its mutant trees are written to the cache)")
     sp.set_defaults(fn=cmd_mutate)
 
 
@@ -120,6 +123,9 @@ def cmd_mutate(args: argparse.Namespace) -> int:
     equivalents = report.read_equivalents(args.equivalents)
     base_args = _base_args(args)
     plain = resolve(args.kernel)
+    from ..sandbox import refuse_unconfined
+    refuse_unconfined("mutate", args.kernel, plain, list(args.patch), args.series,
+                      args.no_sandbox or args.list)
     opts = Options(spec=args.kernel, root="", base_args=base_args,
                    config=list(args.kernel_config), diff_seconds=args.diff_seconds,
                    keep=args.keep)

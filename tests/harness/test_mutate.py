@@ -249,10 +249,10 @@ def test_campaign_on_two_workers_merged_and_resumed(tree7, tmp_path):
     env = {**os.environ, "PYVMA_CACHE": str(cache)}
     env.pop("PYVMA_KERNELS", None)
     # three small mutants (two functions of one line each)
-    args = ("mutate", "--kernel", str(tree7.root), "--functions",
+    args = ("mutate", "--no-sandbox", "--kernel", str(tree7.root), "--functions",
             "init_vma_prep,vma_is_fork_child", "--tx", "popen", "--tx", "popen", "--json",
             "--diff-seconds", "1")
-    listed = pyvma("mutate", "--kernel", str(tree7.root), "--functions",
+    listed = pyvma("mutate", "--no-sandbox", "--kernel", str(tree7.root), "--functions",
                    "init_vma_prep,vma_is_fork_child", "--list", env=env)
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.splitlines()[-1] == "3 mutants of 7.3.4" or \

@@ -232,3 +232,16 @@ def test_bwrap_is_what_the_makefile_installs() -> None:
     text = (REPO / "Makefile").read_text()
     assert "bubblewrap" in text.split("APT_PACKAGES =", 1)[1].splitlines()[0]
     assert shutil.which("bwrap")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the refusal is of running as root")
+def test_mutate_of_an_untrusted_tree_is_refused_as_root(tmp_path: Path) -> None:
+    """mutate cannot run in bubblewrap: as root, a Debian tree's mutants run only
+    with --no-sandbox (--list runs none and is not refused)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    p = pyvma(["mutate", "--kernel", "debian:7.x", "--sample", "1", "-n", "0"], tmp_path, env)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1, p.stderr
+    assert p.stderr.startswith("pyvma: error: pyvma mutate cannot run in the sandbox"), p.stderr
+    assert "debian:7.x (a Debian package)" in p.stderr and "--no-sandbox" in p.stderr
+    p = pyvma(["mutate", "--kernel", "debian:7.x", "--list", "--sample", "2"], tmp_path, env)
+    assert p.returncode == 0, p.stderr
