@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from ..api import MM, PAGE_SIZE, File, Kernel, KernelBug
 from ..engine import callers
 from ..errors import errno_of
+from . import live
 from .live import BASE, PROT
 
 MAY = ("VM_MAYREAD", "VM_MAYWRITE", "VM_MAYEXEC")
@@ -24,6 +25,7 @@ class HarnessResult:
     rets: list
     layout: list            # [(start, end, pgoff, frozenset(names), backing, anon_vma?)]
     bug: str = ""
+    steps: list = field(default_factory=list)   # the layout after each operation
 
 
 @dataclass
@@ -50,8 +52,8 @@ def _errno(ret: int) -> object:
     return 0 if ret >= 0 else errno.errorcode.get(-ret, str(ret))
 
 
-def _mmap(w: _World, s, e, prot, backing, pgoff) -> object:
-    if callers.vmas_in(w.mm, w.a(s), w.a(e)):
+def _mmap(w: _World, s, e, prot, backing, pgoff, fixed: bool = False) -> object:
+    if not fixed and callers.vmas_in(w.mm, w.a(s), w.a(e)):
         return "EEXIST"                         # MAP_FIXED_NOREPLACE
     flags = sum(w.f(n) for bit, n in zip((1, 2, 4), callers.ACCESS) if PROT[prot] & bit)
     flags |= w.f(*MAY)
@@ -90,8 +92,10 @@ def apply(w: _World, op: list) -> object:
     k, mm, a_ = w.k, w.mm, w.a
     name, *a = op
     P = PAGE_SIZE
-    if name == "mmap":
-        return _mmap(w, *a)
+    if name in ("mmap", "mmap_fixed"):
+        return _mmap(w, *a, fixed=name == "mmap_fixed")
+    if name == "expect":
+        return live.expect(list(mm.vmas()), a[0], a[1], w.base)
     if name == "touch":
         return _touch(w, *a)
     if name == "fork":
@@ -101,9 +105,10 @@ def apply(w: _World, op: list) -> object:
         return _errno(errno_of(mm.munmap, a_(a[0]), a_(a[1])))
     if name == "mprotect":
         return _errno(callers.mprotect(k, mm, a_(a[0]), a_(a[1]), a[2]))
-    if name == "mremap":                        # a move (MAYMOVE|FIXED, same length)
+    if name in ("mremap", "mremap_dontunmap"):     # a move (MAYMOVE|FIXED, same length)
         n = (a[1] - a[0]) * P
-        return _errno(callers.mremap(k, mm, a_(a[0]), n, n, a_(a[2]), "fixed"))
+        how = "fixed" if name == "mremap" else "dontunmap"
+        return _errno(callers.mremap(k, mm, a_(a[0]), n, n, a_(a[2]), how))
     if name == "mremap_resize":                 # in place
         return _errno(callers.mremap(k, mm, a_(a[0]), (a[1] - a[0]) * P, (a[2] - a[0]) * P,
                                      None, "resize"))
@@ -133,16 +138,19 @@ def layout(w: _World) -> list:
     return out
 
 
-def run(k: Kernel, ops: list) -> HarnessResult:
-    """Run *ops* on a fresh mm of *k*."""
+def run(k: Kernel, ops: list, steps: bool = False) -> HarnessResult:
+    """Run *ops* on a fresh mm of *k* (*steps*: the layout after each too)."""
     k.clear_warnings()
     mm = k.mm()
     w = _World(k, mm, keep=[mm])
     rets: list = []
+    each: list = []
     bug = ""
     try:
         for op in ops:
             rets.append(apply(w, op))
+            if steps:
+                each.append(layout(w))
         lay = layout(w)
     except KernelBug as exc:
         bug = str(exc.site)
@@ -154,4 +162,4 @@ def run(k: Kernel, ops: list) -> HarnessResult:
         bug = "WARN " + "; ".join(str(s) for s in warns)
     for m in w.keep:
         m.close()
-    return HarnessResult(rets, lay, bug)
+    return HarnessResult(rets, lay, bug, each)

@@ -1,0 +1,126 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""``pyvma oracle --random N`` / ``--seconds S``: seeded random sequences run live
+and on the tree, compared after every operation; each disagreement shrunk
+(:mod:`.shrink`), written as a scenario file and printed with the command that
+reproduces it.  Progress on a terminal."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from . import compare, live, randseq, report, shrink
+from .scenario import Scenario, dumps, needs_of
+
+
+def _kind(v: compare.Verdict) -> str:
+    """A disagreement's kind, kept while shrinking: the why without the op number."""
+    why = v.why
+    for word in ("after op ", "op "):
+        if why.startswith(word):
+            why = why.split(" ", 3)[-1]
+    return why
+
+
+def shrunk(ctx: compare.Context, sc: Scenario, v: compare.Verdict) -> Scenario:
+    """*sc* shrunk to the fewest operations that still disagree the same way."""
+    kind = _kind(v)
+
+    def still(ops: list) -> bool:
+        cand = Scenario(sc.name, tuple(tuple(o) for o in ops), needs_of(ops), sc.window)
+        got = compare.judge(ctx, cand)
+        return got.status == "disagree" and _kind(got) == kind
+
+    ops = shrink.shrink([list(o) for o in sc.ops], still)
+    return Scenario(sc.name + "/shrunk", tuple(tuple(o) for o in ops), needs_of(ops),
+                    sc.window)
+
+
+class Progress:
+    """A status line on stderr while it is a terminal, at most twice a second."""
+
+    def __init__(self, total: int | None, seconds: float | None) -> None:
+        self.on = sys.stderr.isatty()
+        self.total, self.seconds = total, seconds
+        self.t0 = self.last = time.monotonic()
+
+    def show(self, done: int, counts: Counter, force: bool = False) -> None:
+        now = time.monotonic()
+        if not self.on or (now - self.last < 0.5 and not force):
+            return
+        self.last = now
+        of = f"/{self.total}" if self.total else ""
+        left = f", {max(0, self.seconds - (now - self.t0)):.0f}s left" if self.seconds else ""
+        rate = done / max(now - self.t0, 1e-6)
+        sys.stderr.write(f"\r[{done}{of}] {counts['agree']} agree, {counts['explained']} "
+                         f"explained, {counts['disagree']} disagree, {counts['error']} errors "
+                         f"({rate:.0f}/s{left})\x1b[K")
+        sys.stderr.flush()
+
+    def end(self) -> None:
+        if self.on:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+def random_run(ctx: compare.Context, n: int | None, seconds: float | None, seed: int,
+               window: int, length: int, out_dir: Path, command: Callable[[Path], str],
+               emit: Callable[[str], None] = print) -> tuple[Counter, list[str], int]:
+    """Run sequences 0, 1, ... of *seed* until *n* ran or *seconds* passed; every
+    disagreement shrunk, saved under *out_dir* and printed.  (counts, the saved
+    files, operations run)."""
+    counts: Counter = Counter()
+    saved: list[str] = []
+    seen: set[str] = set()
+    prog = Progress(n, seconds)
+    t_end = time.monotonic() + seconds if seconds else None
+    i = ops_run = 0
+    while (n is None or i < n) and (t_end is None or time.monotonic() < t_end):
+        sc = randseq.scenario(seed, i, window, length)
+        i += 1
+        v = compare.judge(ctx, sc)
+        counts[v.status] += 1
+        ops_run += len(sc.ops)
+        if v.status in ("disagree", "error"):
+            small = shrunk(ctx, sc, v) if v.status == "disagree" else sc
+            key = hashlib.sha256(json.dumps([list(o) for o in small.ops]).encode()).hexdigest()
+            if key in seen:
+                continue
+            seen.add(key)
+            sv = compare.judge(ctx, small) if small is not sc else v
+            out_dir.mkdir(parents=True, exist_ok=True)
+            path = out_dir / f"random-{seed}-{i - 1}.json"
+            path.write_text(dumps([small]))
+            saved.append(str(path))
+            prog.end()
+            emit(f"{v.status} random sequence {seed}:{i - 1} ({len(sc.ops)} operations, "
+                 f"shrunk to {len(small.ops)}): {sv.why or v.why}")
+            emit(dumps([small]).rstrip())
+            if sv.status in ("disagree", "explained"):
+                emit("\n".join(report.verdict_lines(ctx.k, sv)))
+            emit(f"reproduce: {command(path)}")
+        prog.show(i, counts)
+    prog.end()
+    return counts, saved, ops_run
+
+
+def summary(ctx: compare.Context, counts: Counter, ops_run: int, seed: int, window: int,
+            length: int, seconds: float) -> str:
+    n = sum(counts.values())
+    return (f"pyvma oracle --random: {n} sequences ({ops_run} operations, seed {seed}, window "
+            f"{window}, up to {length} operations each, {seconds:.0f}s): {counts['agree']} "
+            f"agree, {counts['explained']} differ as a kernel change explains, "
+            f"{counts['disagree']} disagree; {counts['skipped']} skipped, {counts['error']} "
+            f"errors (running {live.kernel_release()} vs tree {ctx.k.version})")
+
+
+def reproduce(spec: str, config: list[str], path: Path) -> str:
+    words = ["python3", "-m", "pyvma", "oracle", "--kernel", spec]
+    for c in config:
+        words += ["--kernel-config", c]
+    return shlex.join(words + ["--scenarios", str(path)])
