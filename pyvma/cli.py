@@ -183,7 +183,7 @@ def cmd_oracle(args: argparse.Namespace) -> int:
         print("\n".join(report.header(k, ctx)))
         counts, _, nops = runner.random_run(
             ctx, args.random, args.seconds, seed, args.window, args.length,
-            cache_dir() / "oracle", lambda p: runner.reproduce(spec, list(args.kernel_config), p))
+            cache_dir() / "oracle", lambda sc: runner.reproduce(spec, list(args.kernel_config), sc))
         print(runner.summary(ctx, counts, nops, seed, args.window, args.length,
                              _time.monotonic() - t0))
         return 1 if counts["disagree"] or counts["error"] else 0

@@ -17,6 +17,7 @@ KernelBug propagates; KernelError of an entry point becomes its -errno.
 from __future__ import annotations
 
 import errno
+import re
 from collections.abc import Callable, Sequence
 
 from ..api import MM, PAGE_SIZE, VMA, File, Kernel, KernelError
@@ -263,8 +264,13 @@ def mremap(k: Kernel, mm: MM, s: int, old_len: int, new_len: int, dst: int | Non
     vm_stat_account(), locked_vm) or fails -ENOMEM; ``fixed`` and ``dontunmap``
     move to *dst* (mremap_to(): the target unmapped, a shrink's tail unmapped,
     then move_vma()).  The new address, or -errno."""
+    if dst is not None and dst < s + old_len and s < dst + new_len:
+        return -errno.EINVAL                    # check_mremap_params(): overlapping ranges
+    if dst is not None and new_len == old_len and multi_vma_moves(k):
+        return remap_move(k, mm, s, old_len, dst, how == "dontunmap")
     vma = vma_at(mm, s)
-    if vma is None or s + old_len > vma.end:
+    shrink = how == "resize" and new_len <= old_len
+    if vma is None or (s + old_len > vma.end and not shrink):
         return -errno.EFAULT
     if sealed(k, mm, s, s + old_len) or (dst is not None and sealed(k, mm, dst, dst + new_len)):
         return -errno.EPERM
@@ -307,6 +313,47 @@ def mremap(k: Kernel, mm: MM, s: int, old_len: int, new_len: int, dst: int | Non
     if new_len > old_len:
         return -errno.ENOMEM                    # a move that grows: not expressed here
     return move_vma(k, mm, vma, s, old_len, dst, how == "dontunmap")
+
+
+_MULTI: dict[str, bool] = {}
+
+
+def multi_vma_moves(k: Kernel) -> bool:
+    """Whether the tree's mremap moves every VMA of the range (remap_move() in
+    mm/mremap.c: a MREMAP_FIXED move of unchanged length across VMAs and gaps)."""
+    key = str(k.tree.root)
+    if key not in _MULTI:
+        try:
+            text = (k.tree.root / "mm" / "mremap.c").read_text(errors="replace")
+        except OSError:
+            text = ""
+        _MULTI[key] = bool(re.search(r"\bremap_move\s*\(", text))
+    return _MULTI[key]
+
+
+def remap_move(k: Kernel, mm: MM, s: int, length: int, dst: int, dontunmap: bool) -> int:
+    """remap_move(): each VMA of [s, s + length) moved on its own to the same offset
+    from *dst* (gaps kept), as mremap_to() of its part; a gap at the start (or no
+    VMA) is -EFAULT; the first error ends it (the parts moved stay moved)."""
+    pieces = [(max(v.start, s), min(v.end, s + length)) for v in vmas_in(mm, s, s + length)]
+    if not pieces or pieces[0][0] > s:
+        return -errno.EFAULT
+    for a, b in pieces:
+        vma = vma_at(mm, a)
+        if vma is None:
+            return -errno.EFAULT
+        if sealed(k, mm, a, b):
+            return -errno.EPERM
+        if dontunmap and vma.flags & f(k, "VM_DONTEXPAND", "VM_PFNMAP"):
+            return -errno.EINVAL
+        t = dst + (a - s)
+        mm.munmap(t, t + (b - a))               # mremap_to(): the target unmapped
+        vma = vma_at(mm, a)
+        assert vma is not None
+        ret = move_vma(k, mm, vma, a, b - a, t, dontunmap)
+        if ret < 0:
+            return ret
+    return dst
 
 
 def move_vma(k: Kernel, mm: MM, vma: VMA, s: int, length: int, dst: int,

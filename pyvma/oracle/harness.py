@@ -70,12 +70,12 @@ def _mmap(w: _World, s, e, prot, backing, pgoff, fixed: bool = False) -> object:
 
 
 def _touch(w: _World, s, e) -> object:
-    """MADV_POPULATE_WRITE: a write fault on each VMA (EFAULT on a read-only one)."""
+    """MADV_POPULATE_WRITE: a write fault on each VMA (EINVAL on a read-only one)."""
     if not callers.covered(w.mm, w.a(s), w.a(e)):
         return "ENOMEM"
     for v in callers.vmas_in(w.mm, w.a(s), w.a(e)):
         if not v.flags & w.f("VM_WRITE"):
-            return "EFAULT"
+            return "EINVAL"                     # madvise_populate(): incompatible
         callers.fault(w.k, w.mm, v)
     return 0
 

@@ -5,8 +5,8 @@ and on the tree, compared after every operation; each disagreement shrunk
 reproduces it.  Progress on a terminal."""
 from __future__ import annotations
 
-import hashlib
 import json
+import re
 import shlex
 import sys
 import time
@@ -20,11 +20,7 @@ from .scenario import Scenario, dumps, needs_of
 
 def _kind(v: compare.Verdict) -> str:
     """A disagreement's kind, kept while shrinking: the why without the op number."""
-    why = v.why
-    for word in ("after op ", "op "):
-        if why.startswith(word):
-            why = why.split(" ", 3)[-1]
-    return why
+    return re.sub(r"^(after )?op \d+:? ", "", v.why)
 
 
 def shrunk(ctx: compare.Context, sc: Scenario, v: compare.Verdict) -> Scenario:
@@ -69,14 +65,14 @@ class Progress:
 
 
 def random_run(ctx: compare.Context, n: int | None, seconds: float | None, seed: int,
-               window: int, length: int, out_dir: Path, command: Callable[[Path], str],
+               window: int, length: int, out_dir: Path, command: Callable[[Scenario], str],
                emit: Callable[[str], None] = print) -> tuple[Counter, list[str], int]:
     """Run sequences 0, 1, ... of *seed* until *n* ran or *seconds* passed; every
     disagreement shrunk, saved under *out_dir* and printed.  (counts, the saved
     files, operations run)."""
     counts: Counter = Counter()
     saved: list[str] = []
-    seen: set[str] = set()
+    kinds: Counter = Counter()
     prog = Progress(n, seconds)
     t_end = time.monotonic() + seconds if seconds else None
     i = ops_run = 0
@@ -88,24 +84,27 @@ def random_run(ctx: compare.Context, n: int | None, seconds: float | None, seed:
         ops_run += len(sc.ops)
         if v.status in ("disagree", "error"):
             small = shrunk(ctx, sc, v) if v.status == "disagree" else sc
-            key = hashlib.sha256(json.dumps([list(o) for o in small.ops]).encode()).hexdigest()
-            if key in seen:
-                continue
-            seen.add(key)
             sv = compare.judge(ctx, small) if small is not sc else v
+            step = small.ops[sv.step][0] if sv.step is not None else ""
+            key = f"{step} {_kind(sv)}"
+            kinds[key] += 1
+            if kinds[key] > 1:
+                continue                # one of each kind shown; the count in the summary
             out_dir.mkdir(parents=True, exist_ok=True)
             path = out_dir / f"random-{seed}-{i - 1}.json"
             path.write_text(dumps([small]))
-            saved.append(str(path))
+            saved.append(shown(path))
             prog.end()
             emit(f"{v.status} random sequence {seed}:{i - 1} ({len(sc.ops)} operations, "
-                 f"shrunk to {len(small.ops)}): {sv.why or v.why}")
-            emit(dumps([small]).rstrip())
+                 f"shrunk to {len(small.ops)}, saved as {shown(path)}): {sv.why or v.why}")
             if sv.status in ("disagree", "explained"):
                 emit("\n".join(report.verdict_lines(ctx.k, sv)))
-            emit(f"reproduce: {command(path)}")
+            emit(f"reproduce: {command(small)}")
         prog.show(i, counts)
     prog.end()
+    if kinds:
+        emit("disagreements by kind (the op at which they start, why): " + "; ".join(
+            f"{n} x {k}" for k, n in kinds.most_common()))
     return counts, saved, ops_run
 
 
@@ -119,8 +118,21 @@ def summary(ctx: compare.Context, counts: Counter, ops_run: int, seed: int, wind
             f"errors (running {live.kernel_release()} vs tree {ctx.k.version})")
 
 
-def reproduce(spec: str, config: list[str], path: Path) -> str:
+def reproduce(spec: str, config: list[str], sc: Scenario) -> str:
+    """The command line that runs *sc* again (the scenario inline, as JSON)."""
     words = ["python3", "-m", "pyvma", "oracle", "--kernel", spec]
     for c in config:
         words += ["--kernel-config", c]
-    return shlex.join(words + ["--scenarios", str(path)])
+    return shlex.join(words + ["--scenarios", json.dumps(sc.to_json())])
+
+
+def shown(path: Path) -> str:
+    """*path* as seen outside the sandbox (its cache is the cache's sandbox/ there)."""
+    from .. import sandbox
+    from ..cache import cache_dir
+    if sandbox.inside():
+        try:
+            return str(cache_dir() / sandbox.SANDBOX_DIR / path.relative_to(cache_dir()))
+        except ValueError:
+            pass
+    return str(path)

@@ -198,7 +198,10 @@ def parse(text: str, where: str) -> list[Scenario]:
 
 
 def load(path: str | Path) -> list[Scenario]:
-    """The scenarios of the file at *path*."""
+    """The scenarios of the file at *path* (or of *path* itself where it is JSON
+    text: a ``[`` or ``{`` first, as the reproducing lines of --random print)."""
+    if isinstance(path, str) and path[:1] in ("{", "["):
+        return parse(path, "--scenarios JSON")
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
