@@ -161,16 +161,24 @@ def mprotect(k: Kernel, mm: MM, s: int, e: int, prot: str) -> int:
                 nf |= f(k, "VM_ACCOUNT")
         elif vma.flags & f(k, "VM_ACCOUNT") and vma.is_anonymous and vma.anon_vma is None:
             nf &= ~f(k, "VM_ACCOUNT")
+        pending[:] = [vma.flags, nf, (min(e, vma.end) - max(s, vma.start)) // PAGE_SIZE]
         return nf
-    return fixup_loop(k, mm, s, e, new)
+
+    def account(_vma: VMA) -> None:
+        """mprotect_fixup(): vm_stat_account() of the old flags out, the new in."""
+        old, nf, pages = pending
+        if old != nf:
+            stat_account(k, mm, old, -pages)
+            stat_account(k, mm, nf, pages)
+    pending: list = []
+    return fixup_loop(k, mm, s, e, new, account)
 
 
 def mlock(k: Kernel, mm: MM, s: int, e: int, how: str) -> int:
     """mlock(2) (``mlock``), mlock2(MLOCK_ONFAULT) (``onfault``), munlock(2)
     (``munlock``): mlock_fixup() per VMA (VM_SPECIAL ones left alone), locked_vm
-    changed by the pages that changed, then (mlock) populated: a fault."""
-    if not covered(mm, s, e):
-        return -errno.ENOMEM
+    changed by the pages that changed, then (mlock) populated: a fault.  A hole
+    ends apply_vma_lock_flags() with -ENOMEM, the VMAs before it changed."""
     lock = f(k, "VM_LOCKED") | (f(k, "VM_LOCKONFAULT") if how == "onfault" else 0)
     return _lock_range(k, mm, s, e, 0 if how == "munlock" else lock, populate=how == "mlock")
 
@@ -239,7 +247,7 @@ def madvise(k: Kernel, mm: MM, s: int, e: int, adv: str) -> int:
         if adv == "WIPEONFORK" and (not vma.is_anonymous or vma.flags & f(k, "VM_SHARED")):
             return "EINVAL"
         return (vma.flags | bit) if set_it else (vma.flags & ~bit)
-    return fixup_loop(k, mm, s, e, new)
+    return fixup_loop(k, mm, s, e, new, holes_ok=True)
 
 
 def mseal(k: Kernel, mm: MM, s: int, e: int) -> int:

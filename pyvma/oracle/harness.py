@@ -34,6 +34,7 @@ class _World:
     mm: MM
     file: File | None = None
     keep: list = field(default_factory=list)     # every MM made (fork): closed at the end
+    guards: set = field(default_factory=set)     # pages with a guard marker
     base: int = BASE                             # the address of page 0
 
     def a(self, page: int) -> int:
@@ -70,14 +71,45 @@ def _mmap(w: _World, s, e, prot, backing, pgoff, fixed: bool = False) -> object:
 
 
 def _touch(w: _World, s, e) -> object:
-    """MADV_POPULATE_WRITE: a write fault on each VMA (EINVAL on a read-only one)."""
-    if not callers.covered(w.mm, w.a(s), w.a(e)):
-        return "ENOMEM"
+    """MADV_POPULATE_WRITE, VMA by VMA from *s*: a hole is ENOMEM, a read-only VMA
+    EINVAL, a guard page EFAULT (the pages before each faulted in)."""
+    at = s
     for v in callers.vmas_in(w.mm, w.a(s), w.a(e)):
+        vs = (v.start - w.base) // PAGE_SIZE
+        if vs > at:
+            return "ENOMEM"
         if not v.flags & w.f("VM_WRITE"):
             return "EINVAL"                     # madvise_populate(): incompatible
-        callers.fault(w.k, w.mm, v)
-    return 0
+        ve = min(e, (v.end - w.base) // PAGE_SIZE)
+        guarded = any(p in w.guards for p in range(at, ve))
+        if not guarded or min(p for p in range(at, ve) if p in w.guards) > at:
+            callers.fault(w.k, w.mm, v)
+        if guarded:
+            return "EFAULT"
+        at = ve
+    return 0 if at >= e else "ENOMEM"
+
+
+def _guards(w: _World, name: str, a: list, ret: object) -> object:
+    """Where guard markers are (pages): installed, removed, unmapped, moved; an
+    mlock that populates over one fails ENOMEM (its flags set)."""
+    g = w.guards
+    if name == "madvise" and a[2] == "GUARD_INSTALL" and ret in (0, "ENOMEM"):
+        g.update(p for v in callers.vmas_in(w.mm, w.a(a[0]), w.a(a[1]))
+                 for p in range(max(a[0], (v.start - w.base) // PAGE_SIZE),
+                                min(a[1], (v.end - w.base) // PAGE_SIZE)))
+    elif (name == "madvise" and a[2] == "GUARD_REMOVE") or \
+            (name in ("munmap", "mmap_fixed") and ret == 0):
+        g.difference_update(range(a[0], a[1]))
+    elif name in ("mremap", "mremap_dontunmap") and ret == 0:
+        moved = {p for p in g if a[0] <= p < a[1]}
+        g.difference_update(moved)
+        g.update(p - a[0] + a[2] for p in moved)
+    elif name == "mremap_resize" and ret == 0 and a[2] < a[1]:
+        g.difference_update(range(a[2], a[1]))
+    elif name == "mlock" and ret == 0 and any(a[0] <= p < a[1] for p in g):
+        return "ENOMEM"                         # __mm_populate() stops at a guard
+    return ret
 
 
 def _fork(w: _World) -> None:
@@ -148,7 +180,7 @@ def run(k: Kernel, ops: list, steps: bool = False) -> HarnessResult:
     bug = ""
     try:
         for op in ops:
-            rets.append(apply(w, op))
+            rets.append(_guards(w, op[0], op[1:], apply(w, op)))
             if steps:
                 each.append(layout(w))
         lay = layout(w)
