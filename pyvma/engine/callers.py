@@ -228,6 +228,8 @@ def madvise(k: Kernel, mm: MM, s: int, e: int, adv: str) -> int:
         for v in vmas:
             if v.flags & f(k, "VM_HUGETLB", *LOCKED_MASK, *SPECIAL):
                 return -errno.EINVAL
+            if sealed_discard(k, v):
+                return -errno.EPERM
         for v in vmas:
             if k.has("maybe_guard"):
                 v.set_flags(v.flags | f(k, "VM_MAYBE_GUARD"))
@@ -242,12 +244,21 @@ def madvise(k: Kernel, mm: MM, s: int, e: int, adv: str) -> int:
         return -errno.EINVAL            # the tree has no such flag (CONFIG_KSM=n: no KSM)
 
     def new(vma: VMA) -> int | str:
+        if adv in ("DONTFORK", "WIPEONFORK") and sealed_discard(k, vma):
+            return "EPERM"
         if adv == "DOFORK" and vma.flags & f(k, "VM_IO"):
             return "EINVAL"
         if adv == "WIPEONFORK" and (not vma.is_anonymous or vma.flags & f(k, "VM_SHARED")):
             return "EINVAL"
         return (vma.flags | bit) if set_it else (vma.flags & ~bit)
     return fixup_loop(k, mm, s, e, new, holes_ok=True)
+
+
+def sealed_discard(k: Kernel, vma: VMA) -> bool:
+    """can_madvise_modify() refuses: a discarding advice (DONTFORK, WIPEONFORK,
+    GUARD_INSTALL) on a sealed anonymous VMA the user cannot write."""
+    return bool(vma.flags & f(k, "VM_SEALED")) and vma.is_anonymous and \
+        not vma.flags & f(k, "VM_WRITE")
 
 
 def mseal(k: Kernel, mm: MM, s: int, e: int) -> int:

@@ -92,7 +92,8 @@ def _touch(w: _World, s, e) -> object:
 
 def _guards(w: _World, name: str, a: list, ret: object) -> object:
     """Where guard markers are (pages): installed, removed, unmapped, moved; an
-    mlock that populates over one fails ENOMEM (its flags set)."""
+    mlock that populates over one (or over a PROT_NONE VMA) fails ENOMEM, its
+    flags set."""
     g = w.guards
     if name == "madvise" and a[2] == "GUARD_INSTALL" and ret in (0, "ENOMEM"):
         g.update(p for v in callers.vmas_in(w.mm, w.a(a[0]), w.a(a[1]))
@@ -107,8 +108,10 @@ def _guards(w: _World, name: str, a: list, ret: object) -> object:
         g.update(p - a[0] + a[2] for p in moved)
     elif name == "mremap_resize" and ret == 0 and a[2] < a[1]:
         g.difference_update(range(a[2], a[1]))
-    elif name == "mlock" and ret == 0 and any(a[0] <= p < a[1] for p in g):
-        return "ENOMEM"                         # __mm_populate() stops at a guard
+    elif name == "mlock" and ret == 0 and (any(a[0] <= p < a[1] for p in g) or any(
+            not v.flags & w.f(*callers.ACCESS)
+            for v in callers.vmas_in(w.mm, w.a(a[0]), w.a(a[1])))):
+        return "ENOMEM"                 # __mm_populate() stops at a guard or PROT_NONE
     return ret
 
 
