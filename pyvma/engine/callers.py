@@ -193,8 +193,11 @@ def _lock_range(k: Kernel, mm: MM, s: int, e: int, to_add: int, populate: bool) 
 
     # mlock_fixup(): mm->locked_vm follows the pages whose VM_LOCKED changed
     before = _locked_pages(k, mm)
-    ret = fixup_loop(k, mm, s, e, new, (lambda v: fault(k, mm, v)) if populate else None)
+    ret = fixup_loop(k, mm, s, e, new)
     add_counter(mm, "locked_vm", _locked_pages(k, mm) - before)
+    if populate and ret == 0:                   # __mm_populate() after a success only
+        for v in vmas_in(mm, s, e):
+            fault(k, mm, v)
     return ret
 
 
@@ -224,13 +227,11 @@ def madvise(k: Kernel, mm: MM, s: int, e: int, adv: str) -> int:
     change), the fork/KSM advice through madvise_update_vma() (fixup_loop, holes
     skipped and -ENOMEM at the end)."""
     if adv == "GUARD_INSTALL":
-        vmas = vmas_in(mm, s, e)
-        for v in vmas:
+        for v in vmas_in(mm, s, e):             # madvise_walk_vmas(): VMA by VMA
             if v.flags & f(k, "VM_HUGETLB", *LOCKED_MASK, *SPECIAL):
                 return -errno.EINVAL
             if sealed_discard(k, v):
                 return -errno.EPERM
-        for v in vmas:
             if k.has("maybe_guard"):
                 v.set_flags(v.flags | f(k, "VM_MAYBE_GUARD"))
             if v.is_anonymous:

@@ -19,22 +19,31 @@ EXPLAINED_BY: tuple[tuple[str, str], ...] = (
 )
 
 #: merge decisions a kernel change explains: feature -> (the live probe of the
-#: behaviour it changes, the operations a scenario must have).  Applies where the
-#: tree has the feature, the running kernel behaves as a kernel without it (the
-#: probe), the scenario has those operations, and the tree's layout is the running
-#: kernel's with more boundaries (same pages, flags, offsets, backing).
-EXPLAINED_MERGES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "anon_pgoff": ("merges_moved_anon_of_file", ("mremap", "mremap_dontunmap")),
+#: behaviour it changes, the operations a scenario must have, flags that may differ
+#: with the merge).  Applies where the tree has the feature, the running kernel
+#: behaves as a kernel without it (the probe), the scenario has those operations,
+#: and the tree's layout is the running kernel's with more boundaries (same pages,
+#: flags but those, offsets, backing).
+EXPLAINED_MERGES: dict[str, tuple[str, tuple[str, ...], frozenset]] = {
+    "anon_pgoff": ("merges_moved_anon_of_file", ("mremap", "mremap_dontunmap"), frozenset()),
+    # the running kernel's copy_vma() merges the new VMA into its own source, whose
+    # VM_LOCKED MREMAP_DONTUNMAP then clears on both
+    "copy_vma_keep_source": ("dontunmap_merges_into_source", ("mremap_dontunmap",),
+                             frozenset({"VM_LOCKED", "VM_LOCKONFAULT"})),
 }
 
-#: the live behaviour probes: name -> (operations, whether the probe merged: the
-#: window then holds one VMA).  merges_moved_anon_of_file: a faulted private memfd
-#: mapping moved next to one whose file offset it continues but whose anonymous
-#: offset it does not (selftests/mm/merge.c anon_and_page_offset_mismatch_memfd).
+#: the live behaviour probes: name -> operations; the probe is true where they
+#: merge (the window then holds one VMA).  merges_moved_anon_of_file: a faulted
+#: private memfd mapping moved next to one whose file offset it continues but whose
+#: anonymous offset it does not (selftests/mm/merge.c
+#: anon_and_page_offset_mismatch_memfd); dontunmap_merges_into_source: an
+#: unfaulted anonymous VMA moved with MREMAP_DONTUNMAP right before itself.
 BEHAVIOUR_PROBES: dict[str, list] = {
     "merges_moved_anon_of_file": [["mmap", 0, 5, "rw", "memfd-private", 0],
                                   ["mmap", 10, 15, "rw", "memfd-private", 5],
                                   ["touch", 10, 11], ["mremap", 10, 15, 5]],
+    "dontunmap_merges_into_source": [["mmap", 4, 8, "rw", "anon", 4],
+                                     ["mremap_dontunmap", 4, 8, 0]],
 }
 
 
@@ -92,17 +101,19 @@ def _drop(rows: list[tuple], flags: set) -> list[tuple]:
     return [r[:3] + (tuple(f for f in r[3] if f not in flags),) + r[4:] for r in rows]
 
 
-def _pages(rows: list[tuple]) -> dict:
-    """Page -> (its file offset, flags, backing): a layout without its boundaries."""
-    return {p: (None if r[2] is None else r[2] + p - r[0], r[3], r[4])
+def _pages(rows: list[tuple], ignore: frozenset = frozenset()) -> dict:
+    """Page -> (its file offset, flags but *ignore*, backing): a layout without its
+    boundaries."""
+    return {p: (None if r[2] is None else r[2] + p - r[0],
+                tuple(f for f in r[3] if f not in ignore), r[4])
             for r in rows for p in range(r[0], r[1])}
 
 
-def refines(fine: list[tuple], coarse: list[tuple]) -> bool:
-    """*fine* is *coarse* with more boundaries: the same pages, offsets, flags and
-    backing, every boundary of *coarse* one of *fine*, and more VMAs."""
+def refines(fine: list[tuple], coarse: list[tuple], ignore: frozenset = frozenset()) -> bool:
+    """*fine* is *coarse* with more boundaries: the same pages, offsets, flags (but
+    *ignore*) and backing, every boundary of *coarse* one of *fine*, more VMAs."""
     ends = {x for r in fine for x in r[:2]}
-    return (len(fine) > len(coarse) and _pages(fine) == _pages(coarse)
+    return (len(fine) > len(coarse) and _pages(fine, ignore) == _pages(coarse, ignore)
             and all(r[0] in ends and r[1] in ends for r in coarse))
 
 
@@ -175,12 +186,12 @@ def _merge_explained(ctx: Context, sc: Scenario, lrow: list, trow: list, ok_ret:
     """Why the tree keeps a boundary the running kernel merged ("" if nothing
     explains it): a feature of EXPLAINED_MERGES.  *ok_ret*: the returns agree (or
     differ at a checkpoint, which the boundary explains)."""
-    for feature, (probe, ops) in EXPLAINED_MERGES.items():
+    for feature, (probe, ops, ignore) in EXPLAINED_MERGES.items():
         if not ctx.k.has(feature) or not ctx.behaviour.get(probe):
             continue
         if not any(o[0] in ops for o in sc.ops):
             continue
-        if ok_ret and refines(trow, lrow):
+        if ok_ret and refines(trow, lrow, ignore):
             return (f"the tree keeps a boundary the running kernel merges: feature "
                     f"{feature} ({_change(feature)}); the running kernel merges in probe "
                     f"{probe}")
