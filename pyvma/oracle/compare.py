@@ -177,6 +177,13 @@ def compare(ctx: Context, sc: Scenario, lr: live.LiveResult,
         return v
     v = Verdict(sc, "agree", _drop(final_l, dropped), _drop(final_t, dropped), lr.rets,
                 hr.rets)
+    failed = [i for i, o in enumerate(sc.ops) if o[0] == "expect" and hr.rets[i] != 0]
+    if failed:
+        i = failed[0]
+        v.status, v.step = "disagree", i
+        v.why = (f"checkpoint op {i + 1} {list(sc.ops[i])} fails on both: {hr.rets[i]} "
+                 "(the scenario's expected layout is neither kernel's)")
+        return v
     if notes:
         v.status, v.why = "explained", "; ".join(notes)
     return v
