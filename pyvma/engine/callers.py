@@ -292,7 +292,11 @@ def mremap(k: Kernel, mm: MM, s: int, old_len: int, new_len: int, dst: int | Non
     shrink = how == "resize" and new_len <= old_len
     if vma is None or (s + old_len > vma.end and not shrink):
         return -errno.EFAULT
-    if sealed(k, mm, s, s + old_len) or (dst is not None and sealed(k, mm, dst, dst + new_len)):
+    if shrink:                                  # the VMA at s, then the tail's munmap
+        if sealed(k, mm, s, s + 1) or sealed(k, mm, s + new_len, s + old_len):
+            return -errno.EPERM
+    elif sealed(k, mm, s, s + old_len) or (dst is not None and
+                                           sealed(k, mm, dst, dst + new_len)):
         return -errno.EPERM
     if how == "resize":
         if new_len <= old_len:
