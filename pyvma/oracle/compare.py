@@ -162,7 +162,8 @@ def compare(ctx: Context, sc: Scenario, lr: live.LiveResult,
         if lrow == trow and lret == tret:
             continue
         v = Verdict(sc, "disagree", lrow, trow, lr.rets, hr.rets, "", i)
-        why = _merge_explained(ctx, sc, lrow, trow, lret == tret or sc.ops[i][0] == "expect")
+        why = _merge_explained(ctx, sc, lrow, trow,
+                               lret == tret or sc.ops[i][0].startswith("expect"))
         if why:
             v.status = "explained"
             v.why = "; ".join(notes + [f"after op {i + 1}: {why} (later operations not "
@@ -177,12 +178,17 @@ def compare(ctx: Context, sc: Scenario, lr: live.LiveResult,
         return v
     v = Verdict(sc, "agree", _drop(final_l, dropped), _drop(final_t, dropped), lr.rets,
                 hr.rets)
-    failed = [i for i, o in enumerate(sc.ops) if o[0] == "expect" and hr.rets[i] != 0]
-    if failed:
-        i = failed[0]
+    for i, o in enumerate(sc.ops):
+        want = 0 if o[0].startswith("expect") else \
+            sc.returns[i] if sc.returns is not None else None
+        if want is None or hr.rets[i] == want:
+            continue
+        if o[0] == "expect_flag" and not ctx.k.has_flag(o[2]):
+            notes.append(f"checkpoint op {i + 1} {list(o)}: the tree has no {o[2]}")
+            continue
         v.status, v.step = "disagree", i
-        v.why = (f"checkpoint op {i + 1} {list(sc.ops[i])} fails on both: {hr.rets[i]} "
-                 "(the scenario's expected layout is neither kernel's)")
+        v.why = (f"op {i + 1} {list(o)} returns {hr.rets[i]} on both, the scenario asserts "
+                 f"{want}")
         return v
     if notes:
         v.status, v.why = "explained", "; ".join(notes)

@@ -131,6 +131,10 @@ def apply(w: _World, op: list) -> object:
         return _mmap(w, *a, fixed=name == "mmap_fixed")
     if name == "expect":
         return live.expect(list(mm.vmas()), a[0], a[1], w.base)
+    if name == "expect_flag":
+        at = callers.vma_at(mm, a_(a[0]))
+        return live.expect_flag(frozenset(k.names_of(at.flags)) if at is not None else None,
+                                a[1], a[2])
     if name == "touch":
         return _touch(w, *a)
     if name == "fork":

@@ -83,11 +83,22 @@ def expect(vmas: list, s: int, e: int, base: int = BASE) -> object:
         f"VMA {(at.start - base) // PAGE}-{(at.end - base) // PAGE}"
 
 
+def expect_flag(names: frozenset | None, flag: str, want: int) -> object:
+    """The ``expect_flag`` checkpoint on a VMA's flag names (None: no VMA there)."""
+    if names is None:
+        return "NO-VMA"
+    return 0 if (flag in names) == bool(want) else ("HAS-" if flag in names else "NO-") + flag
+
+
 def _do(op: list, memfd: int, window: int):
     name, *a = op
     if name == "expect":
         vmas, _ = read_window(BASE - PAGE, BASE + (window + 1) * PAGE)
         return expect(vmas, a[0], a[1])
+    if name == "expect_flag":
+        vmas, _ = read_window(BASE - PAGE, BASE + (window + 1) * PAGE)
+        at = next((v for v in vmas if v.start <= _a(a[0]) < v.end), None)
+        return expect_flag(at.flags if at is not None else None, a[1], a[2])
     if name in ("mmap", "mmap_fixed"):
         s, e, prot, backing, pgoff = a
         flags = MAP_FIXED_NOREPLACE if name == "mmap" else MAP_FIXED

@@ -28,7 +28,12 @@ Pages are relative to the window (page 0 is its first).  Operations:
 - ``["mlock", s, e]``, ``["mlock_onfault", s, e]``, ``["munlock", s, e]``
 - ``["mseal", s, e]``; ``["fork"]`` (the rest runs in the child)
 - ``["expect", s, e]``: a checkpoint, the selftest's assertion: one VMA spans
-  exactly pages [s, e) now (its return is 0 or ``NO-VMA``, compared like any other)
+  exactly pages [s, e) now (its return is 0 or what covers page s, compared like
+  any other); ``["expect_flag", p, "VM_X", 1]``: the VMA at page p has VM_X (0: has
+  not); the tree failing a checkpoint is a disagreement
+
+A scenario may also give ``"returns"``: the return of each operation the mirrored
+test asserts (0 or an errno name; ``null``: not asserted); the tree's must match.
 
 Both sides are compared after every operation (ranges, flags by name, offsets,
 backing, returns).
@@ -47,7 +52,7 @@ PROTS = ("", "r", "w", "rw", "rx", "rwx")
 ADVICE = ("DONTFORK", "DOFORK", "WIPEONFORK", "KEEPONFORK", "GUARD_INSTALL", "GUARD_REMOVE")
 MAX_WINDOW = 1 << 16                # pages (256 MiB of address space, reserved PROT_NONE)
 
-_P, _PROT, _BACK, _ADV, _N = "page", "prot", "backing", "advice", "count"
+_P, _PROT, _BACK, _ADV, _N, _FLAG = "page", "prot", "backing", "advice", "count", "flag"
 #: operation -> argument kinds
 OPS: dict[str, tuple[str, ...]] = {
     "mmap": (_P, _P, _PROT, _BACK, _N), "mmap_fixed": (_P, _P, _PROT, _BACK, _N),
@@ -55,7 +60,7 @@ OPS: dict[str, tuple[str, ...]] = {
     "mremap": (_P, _P, _P), "mremap_dontunmap": (_P, _P, _P), "mremap_resize": (_P, _P, _P),
     "madvise": (_P, _P, _ADV), "touch": (_P, _P), "mlock": (_P, _P),
     "mlock_onfault": (_P, _P), "munlock": (_P, _P), "mseal": (_P, _P), "fork": (),
-    "expect": (_P, _P),
+    "expect": (_P, _P), "expect_flag": (_P, _FLAG, _N),
 }
 
 
@@ -71,6 +76,7 @@ class Scenario:
     window: int = 32                    # pages
     mirrors: str = ""
     tags: frozenset = field(default_factory=frozenset)
+    returns: tuple | None = None        # the asserted return of each op (None: not)
 
     def to_json(self) -> dict:
         d: dict = {"name": self.name}
@@ -80,6 +86,8 @@ class Scenario:
         if self.tags:
             d["tags"] = sorted(self.tags)
         d["ops"] = [list(o) for o in self.ops]
+        if self.returns is not None:
+            d["returns"] = list(self.returns)
         return d
 
 
@@ -123,6 +131,10 @@ def check_op(op: object, window: int | None, where: str) -> list:
                 lim = f"0..{window}" if window is not None and kind == _P else ">= 0"
                 raise ScenarioError(f"{where}: {op[0]} argument {i} must be an integer "
                                     f"page {lim}, got {json.dumps(val)}")
+        elif kind == _FLAG:
+            if not isinstance(val, str) or not val.startswith("VM_"):
+                raise ScenarioError(f"{where}: {op[0]} argument {i} must be a VM_* flag "
+                                    f"name, got {json.dumps(val)}")
         elif val not in allowed[kind]:
             raise ScenarioError(f"{where}: {op[0]} argument {i}: {json.dumps(val)} is no "
                                 f"{kind} ({', '.join(repr(a) for a in allowed[kind])})")
@@ -140,10 +152,10 @@ def max_page(ops: list) -> int:
 def from_json(d: object, where: str) -> Scenario:
     if not isinstance(d, dict):
         raise ScenarioError(f"{where}: a scenario is a JSON object, got {type(d).__name__}")
-    unknown = set(d) - {"name", "mirrors", "window", "tags", "ops", "needs"}
+    unknown = set(d) - {"name", "mirrors", "window", "tags", "ops", "returns"}
     if unknown:
         raise ScenarioError(f"{where}: unknown key {sorted(unknown)[0]!r} (keys: name, "
-                            "mirrors, window, tags, ops)")
+                            "mirrors, window, tags, ops, returns)")
     name = d.get("name")
     if not isinstance(name, str) or not name:
         raise ScenarioError(f"{where}: a scenario needs a \"name\" string")
@@ -167,8 +179,13 @@ def from_json(d: object, where: str) -> Scenario:
     mirrors = d.get("mirrors", "")
     if not isinstance(mirrors, str):
         raise ScenarioError(f"{where}: \"mirrors\" must be a string")
+    rets = d.get("returns")
+    if rets is not None and (not isinstance(rets, list) or len(rets) != len(ops) or not all(
+            r is None or r == 0 or (isinstance(r, str) and r.isupper()) for r in rets)):
+        raise ScenarioError(f"{where}: \"returns\" must list one return per operation "
+                            "(0, an errno name like \"ENOMEM\", or null)")
     return Scenario(name, tuple(tuple(o) for o in ops), needs_of(ops), window, mirrors,
-                    frozenset(tags))
+                    frozenset(tags), tuple(rets) if rets is not None else None)
 
 
 def parse(text: str, where: str) -> list[Scenario]:
