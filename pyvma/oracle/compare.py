@@ -143,6 +143,12 @@ def compare(ctx: Context, sc: Scenario, lr: live.LiveResult,
                        f"the tree's code: {hr.bug}", len(hr.rets) - 1 if hr.rets else None)
     dropped: set = set()
     notes: list[str] = []
+    info: list[str] = []
+    step, why = checkpoints(ctx, sc, hr, info)
+    if step is not None:
+        return Verdict(sc, "disagree", lsteps[step] if step < len(lsteps) else final_l,
+                       tsteps[step] if step < len(tsteps) else final_t, lr.rets, hr.rets,
+                       why, step)
     for i in range(n):
         lrow = _drop(lsteps[i], dropped) if i < len(lsteps) else []
         trow = _drop(tsteps[i], dropped) if i < len(tsteps) else []
@@ -178,7 +184,23 @@ def compare(ctx: Context, sc: Scenario, lr: live.LiveResult,
         return v
     v = Verdict(sc, "agree", _drop(final_l, dropped), _drop(final_t, dropped), lr.rets,
                 hr.rets)
+    if notes:
+        v.status = "explained"
+    v.why = "; ".join(notes + info)
+    return v
+
+
+def checkpoints(ctx: Context, sc: Scenario, hr: harness.HarnessResult,
+                notes: list[str]) -> tuple[int | None, str]:
+    """The first checkpoint or asserted return the tree fails: (op index, why);
+    (None, "") when it holds them all (*notes* gets what was not asserted)."""
+    if sc.feature and not ctx.k.has(sc.feature):
+        notes.append(f"checkpoints not asserted: the tree lacks {sc.feature} "
+                     f"({_change(sc.feature)})")
+        return None, ""
     for i, o in enumerate(sc.ops):
+        if i >= len(hr.rets):
+            break
         want = 0 if o[0].startswith("expect") else \
             sc.returns[i] if sc.returns is not None else None
         if want is None or hr.rets[i] == want:
@@ -186,13 +208,9 @@ def compare(ctx: Context, sc: Scenario, lr: live.LiveResult,
         if o[0] == "expect_flag" and not ctx.k.has_flag(o[2]):
             notes.append(f"checkpoint op {i + 1} {list(o)}: the tree has no {o[2]}")
             continue
-        v.status, v.step = "disagree", i
-        v.why = (f"op {i + 1} {list(o)} returns {hr.rets[i]} on both, the scenario asserts "
-                 f"{want}")
-        return v
-    if notes:
-        v.status, v.why = "explained", "; ".join(notes)
-    return v
+        return i, f"op {i + 1} {list(o)} returns {hr.rets[i]} on the tree, the scenario " \
+            f"asserts {want}"
+    return None, ""
 
 
 def _merge_explained(ctx: Context, sc: Scenario, lrow: list, trow: list, ok_ret: bool) -> str:

@@ -33,7 +33,10 @@ Pages are relative to the window (page 0 is its first).  Operations:
   not); the tree failing a checkpoint is a disagreement
 
 A scenario may also give ``"returns"``: the return of each operation the mirrored
-test asserts (0 or an errno name; ``null``: not asserted); the tree's must match.
+test asserts (0 or an errno name; ``null``: not asserted); the tree's must match;
+and ``"feature"``: a feature (pyvma/tree/features.py) the mirrored assertions come
+with -- a tree without it has its checkpoints and returns not asserted (still
+compared with the running kernel).
 
 Both sides are compared after every operation (ranges, flags by name, offsets,
 backing, returns).
@@ -77,6 +80,7 @@ class Scenario:
     mirrors: str = ""
     tags: frozenset = field(default_factory=frozenset)
     returns: tuple | None = None        # the asserted return of each op (None: not)
+    feature: str = ""                   # the checkpoints hold where the tree has it
 
     def to_json(self) -> dict:
         d: dict = {"name": self.name}
@@ -88,6 +92,8 @@ class Scenario:
         d["ops"] = [list(o) for o in self.ops]
         if self.returns is not None:
             d["returns"] = list(self.returns)
+        if self.feature:
+            d["feature"] = self.feature
         return d
 
 
@@ -152,10 +158,10 @@ def max_page(ops: list) -> int:
 def from_json(d: object, where: str) -> Scenario:
     if not isinstance(d, dict):
         raise ScenarioError(f"{where}: a scenario is a JSON object, got {type(d).__name__}")
-    unknown = set(d) - {"name", "mirrors", "window", "tags", "ops", "returns"}
+    unknown = set(d) - {"name", "mirrors", "window", "tags", "ops", "returns", "feature"}
     if unknown:
         raise ScenarioError(f"{where}: unknown key {sorted(unknown)[0]!r} (keys: name, "
-                            "mirrors, window, tags, ops, returns)")
+                            "mirrors, window, tags, ops, returns, feature)")
     name = d.get("name")
     if not isinstance(name, str) or not name:
         raise ScenarioError(f"{where}: a scenario needs a \"name\" string")
@@ -184,8 +190,13 @@ def from_json(d: object, where: str) -> Scenario:
             r is None or r == 0 or (isinstance(r, str) and r.isupper()) for r in rets)):
         raise ScenarioError(f"{where}: \"returns\" must list one return per operation "
                             "(0, an errno name like \"ENOMEM\", or null)")
+    feature = d.get("feature", "")
+    from ..tree.features import REGISTRY
+    if feature and feature not in REGISTRY:
+        raise ScenarioError(f"{where}: \"feature\" {feature!r} is not one of pyvma's "
+                            "(pyvma/tree/features.py lists them)")
     return Scenario(name, tuple(tuple(o) for o in ops), needs_of(ops), window, mirrors,
-                    frozenset(tags), tuple(rets) if rets is not None else None)
+                    frozenset(tags), tuple(rets) if rets is not None else None, feature)
 
 
 def parse(text: str, where: str) -> list[Scenario]:
