@@ -292,8 +292,8 @@ def mremap(k: Kernel, mm: MM, s: int, old_len: int, new_len: int, dst: int | Non
     shrink = how == "resize" and new_len <= old_len
     if vma is None or (s + old_len > vma.end and not shrink):
         return -errno.EFAULT
-    if shrink:                                  # the VMA at s, then the tail's munmap
-        if sealed(k, mm, s, s + 1) or sealed(k, mm, s + new_len, s + old_len):
+    if shrink:                      # check_prep_vma(): the VMA at s (the tail: munmap's)
+        if sealed(k, mm, s, s + 1):
             return -errno.EPERM
     elif sealed(k, mm, s, s + old_len) or (dst is not None and
                                            sealed(k, mm, dst, dst + new_len)):
@@ -301,7 +301,10 @@ def mremap(k: Kernel, mm: MM, s: int, old_len: int, new_len: int, dst: int | Non
     if how == "resize":
         if new_len <= old_len:
             if new_len < old_len:
-                mm.munmap(s + new_len, s + old_len)
+                try:                        # do_vmi_munmap() refuses a sealed VMA itself,
+                    mm.munmap(s + new_len, s + old_len)     # the splits before it kept
+                except KernelError as exc:
+                    return exc.ret
             return s
         delta = new_len - old_len
         if vma.flags & f(k, "VM_DONTEXPAND", "VM_PFNMAP"):
@@ -411,6 +414,12 @@ def move_vma(k: Kernel, mm: MM, vma: VMA, s: int, length: int, dst: int,
     stat_account(k, mm, vma.flags, pages)
     if dontunmap:
         vma.set_flags(vma.flags & ~f(k, *LOCKED_MASK))
+        if (vma.start, vma.end) == (s, s + length) and vma.anon_vma is not None:
+            # the whole VMA moved: unlink_anon_vmas(), unfaulted again (its chain
+            # entries stay: the harness exports no unlink; anon_vma is what merges read)
+            vma.set_anon_vma(None)
+            if k.has("anon_pgoff"):
+                vma.set_anon_pgoff(vma.start // PAGE_SIZE)
         return dst
     was_locked = vma.flags & f(k, "VM_LOCKED")
     try:
