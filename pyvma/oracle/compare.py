@@ -201,8 +201,9 @@ def checkpoints(ctx: Context, sc: Scenario, hr: harness.HarnessResult,
     for i, o in enumerate(sc.ops):
         if i >= len(hr.rets):
             break
-        want = 0 if o[0].startswith("expect") else \
-            sc.returns[i] if sc.returns is not None else None
+        want = sc.returns[i] if sc.returns is not None else None
+        if want is None and o[0].startswith("expect"):
+            want = 0
         if want is None or hr.rets[i] == want:
             continue
         if o[0] == "expect_flag" and not ctx.k.has_flag(o[2]):

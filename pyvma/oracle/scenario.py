@@ -33,7 +33,8 @@ Pages are relative to the window (page 0 is its first).  Operations:
   not); the tree failing a checkpoint is a disagreement
 
 A scenario may also give ``"returns"``: the return of each operation the mirrored
-test asserts (0 or an errno name; ``null``: not asserted); the tree's must match;
+test asserts (0 or an errno name; ``null``: not asserted; for a checkpoint,
+``"NO-VMA"`` asserts nothing is mapped there); the tree's must match;
 and ``"feature"``: a feature (pyvma/tree/features.py) the mirrored assertions come
 with -- a tree without it has its checkpoints and returns not asserted (still
 compared with the running kernel).
