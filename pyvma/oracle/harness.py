@@ -128,7 +128,7 @@ def apply(w: _World, op: list) -> object:
     name, *a = op
     P = PAGE_SIZE
     if name in ("mmap", "mmap_fixed"):
-        return _mmap(w, *a, fixed=name == "mmap_fixed")
+        return _mmap(w, a[0], a[1], a[2], a[3], a[4], fixed=name == "mmap_fixed")
     if name == "expect":
         return live.expect(list(mm.vmas()), a[0], a[1], w.base)
     if name == "expect_flag":
