@@ -427,15 +427,17 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--scenarios", action="append", default=[], metavar="FILE",
                     help="run the scenarios of FILE (README: the format) instead of the "
                     "built-in ones; repeatable")
-    sp.add_argument("--random", type=int, metavar="N", help="N seeded random sequences, "
-                    "compared after every operation; a disagreement is shrunk and saved")
-    sp.add_argument("--seconds", type=float, metavar="S", help="random sequences for S "
-                    "seconds (with --random: whichever ends first)")
-    sp.add_argument("--seed", type=int, help="the random sequences' seed (default: drawn, "
-                    "printed)")
-    sp.add_argument("--window", type=int, default=24, metavar="PAGES",
+    sp.add_argument("--random", type=int_range(1, 10**9, "--random"), metavar="N",
+                    help="N seeded random sequences, compared after every operation; a "
+                    "disagreement is shrunk and saved")
+    sp.add_argument("--seconds", type=finite_range(0, 10**7, "--seconds"), metavar="S",
+                    help="random sequences for S seconds (with --random: whichever ends "
+                    "first)")
+    sp.add_argument("--seed", type=int_range(0, 2**64 - 1, "--seed"),
+                    help="the random sequences' seed (default: drawn, printed)")
+    sp.add_argument("--window", type=int_range(4, 4096, "--window"), default=24, metavar="PAGES",
                     help="the random sequences' window (default %(default)s)")
-    sp.add_argument("--length", type=int, default=8, metavar="OPS",
+    sp.add_argument("--length", type=int_range(1, 1000, "--length"), default=8, metavar="OPS",
                     help="operations per random sequence (default %(default)s)")
     sp.add_argument("--verbose", action="store_true", help="list agreeing scenarios too")
     sp.add_argument("--json", action="store_true")
