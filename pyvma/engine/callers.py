@@ -290,13 +290,13 @@ def mremap(k: Kernel, mm: MM, s: int, old_len: int, new_len: int, dst: int | Non
         return remap_move(k, mm, s, old_len, dst, how == "dontunmap")
     vma = vma_at(mm, s)
     shrink = how == "resize" and new_len <= old_len
-    if vma is None or (s + old_len > vma.end and not shrink):
+    if vma is None:
         return -errno.EFAULT
-    if shrink:                      # check_prep_vma(): the VMA at s (the tail: munmap's)
-        if sealed(k, mm, s, s + 1):
-            return -errno.EPERM
-    elif sealed(k, mm, s, s + old_len) or (dst is not None and
-                                           sealed(k, mm, dst, dst + new_len)):
+    if sealed(k, mm, s, s + 1):     # check_prep_vma(): the VMA at s first (a shrink's
+        return -errno.EPERM         # tail: do_vmi_munmap()'s own check)
+    if s + old_len > vma.end and not shrink:
+        return -errno.EFAULT
+    if not shrink and dst is not None and sealed(k, mm, dst, dst + new_len):
         return -errno.EPERM
     if how == "resize":
         if new_len <= old_len:
