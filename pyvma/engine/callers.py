@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable, Sequence
 
 from ..api import MM, PAGE_SIZE, VMA, File, Kernel, KernelError
+from . import callers_ksm
 from .callers_spec import MADV_FLAG, PROT
 
 LOCKED_MASK = ("VM_LOCKED", "VM_LOCKONFAULT")
@@ -251,6 +252,8 @@ def madvise(k: Kernel, mm: MM, s: int, e: int, adv: str) -> int:
             return "EINVAL"
         if adv == "WIPEONFORK" and (not vma.is_anonymous or vma.flags & f(k, "VM_SHARED")):
             return "EINVAL"
+        if adv == "MERGEABLE" and not callers_ksm.ksm_compatible(k, vma.flags):
+            return vma.flags                # ksm_madvise(): the advice ignored
         return (vma.flags | bit) if set_it else (vma.flags & ~bit)
     return fixup_loop(k, mm, s, e, new, holes_ok=True)
 

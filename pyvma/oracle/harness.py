@@ -12,7 +12,7 @@ import errno
 from dataclasses import dataclass, field
 
 from ..api import MM, PAGE_SIZE, File, Kernel, KernelBug
-from ..engine import callers
+from ..engine import callers, callers_ksm
 from ..errors import errno_of
 from . import live
 from .live import BASE, PROT
@@ -35,6 +35,7 @@ class _World:
     file: File | None = None
     keep: list = field(default_factory=list)     # every MM made (fork): closed at the end
     guards: set = field(default_factory=set)     # pages with a guard marker
+    merge_any: bool = False                      # the mm's MMF_VM_MERGE_ANY (fork keeps it)
     base: int = BASE                             # the address of page 0
 
     def a(self, page: int) -> int:
@@ -67,7 +68,15 @@ def _mmap(w: _World, s, e, prot, backing, pgoff, fixed: bool = False) -> object:
         pgoff = w.a(s) // PAGE_SIZE
         if backing == "anon-noreserve":
             flags |= w.f("VM_NORESERVE")
-    return _errno(errno_of(w.mm.mmap, w.a(s), (e - s) * PAGE_SIZE, flags, pgoff, file))
+    ksm = w.merge_any and callers_ksm.ksm_compatible(w.k, flags)
+    before = callers_ksm.ksm_flags_before_merge(w.k)
+    if ksm and before:                          # ksm_vma_flags(), then the merge
+        flags |= w.f("VM_MERGEABLE")
+    ret = _errno(errno_of(w.mm.mmap, w.a(s), (e - s) * PAGE_SIZE, flags, pgoff, file))
+    v = callers.vma_at(w.mm, w.a(s))
+    if ksm and not before and ret == 0 and v is not None:
+        v.set_flags(v.flags | w.f("VM_MERGEABLE"))  # ksm_add_vma() on what was made
+    return ret
 
 
 def _touch(w: _World, s, e) -> object:
@@ -139,6 +148,11 @@ def apply(w: _World, op: list) -> object:
         return _touch(w, *a)
     if name == "fork":
         _fork(w)
+        return 0
+    if name == "ksm_merge_any":
+        if bool(a[0]) != w.merge_any:
+            callers_ksm.ksm_merge_any(k, mm, bool(a[0]))
+            w.merge_any = bool(a[0])
         return 0
     if name == "munmap":
         return _errno(errno_of(mm.munmap, a_(a[0]), a_(a[1])))

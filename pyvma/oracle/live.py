@@ -27,8 +27,10 @@ MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANON = 0x1, 0x2, 0x10, 0x20
 MAP_NORESERVE, MAP_FIXED_NOREPLACE = 0x4000, 0x100000
 MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP = 1, 2, 4
 MADV = {"DONTFORK": 10, "DOFORK": 11, "WIPEONFORK": 18, "KEEPONFORK": 19,
+        "MERGEABLE": 12, "UNMERGEABLE": 13,
         "POPULATE_WRITE": 23, "GUARD_INSTALL": 102, "GUARD_REMOVE": 103}
 MLOCK_ONFAULT = 1
+PR_SET_MEMORY_MERGE = 67
 SYS = {"mlock2": 325, "mseal": 462, "memfd_create": 319}    # x86-64
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -146,6 +148,9 @@ def _do(op: list, memfd: int, window: int):
     if name == "munlock":
         s, e = a
         return _err(_libc.munlock(ctypes.c_void_p(_a(s)), (e - s) * PAGE))
+    if name == "ksm_merge_any":
+        return _err(_libc.prctl(PR_SET_MEMORY_MERGE, ctypes.c_ulong(a[0]), ctypes.c_ulong(0),
+                                ctypes.c_ulong(0), ctypes.c_ulong(0)))
     if name == "mseal":
         s, e = a
         return _err(_libc.syscall(SYS["mseal"], ctypes.c_ulong(_a(s)),
@@ -286,6 +291,8 @@ def probe() -> dict[str, str]:
         "mlock": [["mmap", 0, 2, "rw", "anon", 0], ["mlock", 0, 2]],
         "populate_write": [["mmap", 0, 2, "rw", "anon", 0], ["touch", 0, 2]],
         "wipeonfork": [["mmap", 0, 2, "rw", "anon", 0], ["madvise", 0, 2, "WIPEONFORK"]],
+        "ksm": [["mmap", 0, 2, "rw", "anon", 0], ["ksm_merge_any", 1],
+                ["madvise", 0, 2, "MERGEABLE"]],
     }
     out = {}
     for name, ops in checks.items():

@@ -16,10 +16,11 @@ from .scenario import BACKINGS, Scenario, needs_of
 WEIGHTS: dict[str, float] = {
     "mmap": 3, "mmap_fixed": 0.5, "mprotect": 3, "munmap": 1, "mremap": 2,
     "mremap_dontunmap": 0.7, "mremap_resize": 1, "madvise": 1.5, "touch": 2, "mlock": 0.5,
-    "mlock_onfault": 0.4, "munlock": 0.4, "mseal": 0.15, "fork": 0.3,
+    "mlock_onfault": 0.4, "munlock": 0.4, "mseal": 0.15, "fork": 0.3, "ksm_merge_any": 0.3,
 }
 PROTS = ("r", "rw", "rw", "rw", "", "rx")
-ADVICE = ("DONTFORK", "DOFORK", "WIPEONFORK", "KEEPONFORK", "GUARD_INSTALL", "GUARD_REMOVE")
+ADVICE = ("DONTFORK", "DOFORK", "WIPEONFORK", "KEEPONFORK", "GUARD_INSTALL", "GUARD_REMOVE",
+          "MERGEABLE", "UNMERGEABLE")
 
 
 class _Gen:
@@ -115,6 +116,8 @@ class _Gen:
             return [name, s, e, rnd.choice(ADVICE)]
         if name == "fork":
             return ["fork"]
+        if name == "ksm_merge_any":
+            return [name, rnd.choice((1, 1, 0))]
         return [name, s, e]
 
 

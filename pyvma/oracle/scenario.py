@@ -23,7 +23,8 @@ Pages are relative to the window (page 0 is its first).  Operations:
   ``["mremap_dontunmap", s, e, new_s]``: the same with MREMAP_DONTUNMAP;
   ``["mremap_resize", s, e, new_e]``: in place (no MREMAP_MAYMOVE)
 - ``["madvise", s, e, ADVICE]`` (``DONTFORK``, ``DOFORK``, ``WIPEONFORK``,
-  ``KEEPONFORK``, ``GUARD_INSTALL``, ``GUARD_REMOVE``)
+  ``KEEPONFORK``, ``GUARD_INSTALL``, ``GUARD_REMOVE``, ``MERGEABLE``, ``UNMERGEABLE``)
+- ``["ksm_merge_any", 1]`` (0: off): prctl(PR_SET_MEMORY_MERGE)
 - ``["touch", s, e]``: MADV_POPULATE_WRITE (a write fault on each page)
 - ``["mlock", s, e]``, ``["mlock_onfault", s, e]``, ``["munlock", s, e]``
 - ``["mseal", s, e]``; ``["fork"]`` (the rest runs in the child)
@@ -53,7 +54,8 @@ from ..errors import PyvmaError
 FORMAT = "pyvma-oracle 1"
 BACKINGS = ("anon", "anon-noreserve", "memfd-private", "memfd-shared")
 PROTS = ("", "r", "w", "rw", "rx", "rwx")
-ADVICE = ("DONTFORK", "DOFORK", "WIPEONFORK", "KEEPONFORK", "GUARD_INSTALL", "GUARD_REMOVE")
+ADVICE = ("DONTFORK", "DOFORK", "WIPEONFORK", "KEEPONFORK", "GUARD_INSTALL", "GUARD_REMOVE",
+          "MERGEABLE", "UNMERGEABLE")
 MAX_WINDOW = 1 << 16                # pages (256 MiB of address space, reserved PROT_NONE)
 
 _P, _PROT, _BACK, _ADV, _N, _FLAG = "page", "prot", "backing", "advice", "count", "flag"
@@ -64,6 +66,7 @@ OPS: dict[str, tuple[str, ...]] = {
     "mremap": (_P, _P, _P), "mremap_dontunmap": (_P, _P, _P), "mremap_resize": (_P, _P, _P),
     "madvise": (_P, _P, _ADV), "touch": (_P, _P), "mlock": (_P, _P),
     "mlock_onfault": (_P, _P), "munlock": (_P, _P), "mseal": (_P, _P), "fork": (),
+    "ksm_merge_any": (_N,),
     "expect": (_P, _P), "expect_flag": (_P, _FLAG, _N),
 }
 
@@ -113,6 +116,8 @@ def needs_of(ops: list) -> frozenset:
             out.add("guard")
         elif name == "madvise" and op[3] == "WIPEONFORK":
             out.add("wipeonfork")
+        elif name == "ksm_merge_any" or (name == "madvise" and "MERGEABLE" in op[3]):
+            out.add("ksm")
         if name in ("mmap", "mmap_fixed") and op[4].startswith("memfd"):
             out.add("memfd")
     return frozenset(out)
