@@ -165,12 +165,16 @@ def mprotect(k: Kernel, mm: MM, s: int, e: int, prot: str) -> int:
         pending[:] = [vma.flags, nf, (min(e, vma.end) - max(s, vma.start)) // PAGE_SIZE]
         return nf
 
-    def account(_vma: VMA) -> None:
-        """mprotect_fixup(): vm_stat_account() of the old flags out, the new in."""
+    def account(vma: VMA) -> None:
+        """mprotect_fixup(): vm_stat_account() of the old flags out, the new in; a
+        locked private VMA made writable populated (write faults)."""
         old, nf, pages = pending
         if old != nf:
             stat_account(k, mm, old, -pages)
             stat_account(k, mm, nf, pages)
+        if old & f(k, "VM_WRITE", "VM_SHARED", "VM_LOCKED") == f(k, "VM_LOCKED") and \
+                nf & f(k, "VM_WRITE"):
+            fault(k, mm, vma)
     pending: list = []
     return fixup_loop(k, mm, s, e, new, account)
 
