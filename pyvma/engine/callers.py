@@ -173,8 +173,8 @@ def mprotect(k: Kernel, mm: MM, s: int, e: int, prot: str) -> int:
             stat_account(k, mm, old, -pages)
             stat_account(k, mm, nf, pages)
         if old & f(k, "VM_WRITE", "VM_SHARED", "VM_LOCKED") == f(k, "VM_LOCKED") and \
-                nf & f(k, "VM_WRITE"):
-            fault(k, mm, vma)
+                nf & f(k, "VM_WRITE") and not nf & f(k, "VM_LOCKONFAULT"):
+            fault(k, mm, vma)           # populate_vma_page_range() (not LOCKONFAULT)
     pending: list = []
     return fixup_loop(k, mm, s, e, new, account)
 
@@ -337,10 +337,13 @@ def mremap(k: Kernel, mm: MM, s: int, old_len: int, new_len: int, dst: int | Non
         return -errno.EINVAL
     if dst < s + old_len and s < dst + new_len:
         return -errno.EINVAL                    # overlapping source and target
-    mm.munmap(dst, dst + new_len)               # MREMAP_FIXED: do_munmap() of the target
-    if old_len > new_len:
-        mm.munmap(s + new_len, s + old_len)
-        old_len = new_len
+    try:
+        mm.munmap(dst, dst + new_len)           # MREMAP_FIXED: do_munmap() of the target
+        if old_len > new_len:
+            mm.munmap(s + new_len, s + old_len)
+            old_len = new_len
+    except KernelError as exc:
+        return exc.ret
     vma = vma_at(mm, s)
     if vma is None:
         return -errno.EFAULT
@@ -381,7 +384,10 @@ def remap_move(k: Kernel, mm: MM, s: int, length: int, dst: int, dontunmap: bool
         if dontunmap and vma.flags & f(k, "VM_DONTEXPAND", "VM_PFNMAP"):
             return -errno.EINVAL
         t = dst + (a - s)
-        mm.munmap(t, t + (b - a))               # mremap_to(): the target unmapped
+        try:
+            mm.munmap(t, t + (b - a))           # mremap_to(): the target unmapped
+        except KernelError as exc:
+            return exc.ret
         vma = vma_at(mm, a)
         assert vma is not None
         ret = move_vma(k, mm, vma, a, b - a, t, dontunmap)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from ..api import MM, PAGE_SIZE, File, Kernel, KernelBug
 from ..engine import callers, callers_ksm
-from ..errors import errno_of
+from ..errors import PyvmaError, errno_of
 from . import live
 from .live import BASE, PROT
 
@@ -104,10 +104,13 @@ def _guards(w: _World, name: str, a: list, ret: object) -> object:
     mlock that populates over one (or over a PROT_NONE VMA) fails ENOMEM, its
     flags set."""
     g = w.guards
-    if name == "madvise" and a[2] == "GUARD_INSTALL" and ret in (0, "ENOMEM"):
-        g.update(p for v in callers.vmas_in(w.mm, w.a(a[0]), w.a(a[1]))
-                 for p in range(max(a[0], (v.start - w.base) // PAGE_SIZE),
-                                min(a[1], (v.end - w.base) // PAGE_SIZE)))
+    if name == "madvise" and a[2] == "GUARD_INSTALL":
+        bad = w.f("VM_HUGETLB", *callers.LOCKED_MASK, *callers.SPECIAL)
+        for v in callers.vmas_in(w.mm, w.a(a[0]), w.a(a[1])):   # in order, to a refusal
+            if ret != 0 and (v.flags & bad or callers.sealed_discard(w.k, v)):
+                break
+            g.update(range(max(a[0], (v.start - w.base) // PAGE_SIZE),
+                           min(a[1], (v.end - w.base) // PAGE_SIZE)))
     elif (name == "madvise" and a[2] == "GUARD_REMOVE") or \
             (name in ("munmap", "mmap_fixed") and ret == 0):
         g.difference_update(range(a[0], a[1]))
@@ -207,6 +210,9 @@ def run(k: Kernel, ops: list, steps: bool = False) -> HarnessResult:
         lay = layout(w)
     except KernelBug as exc:
         bug = str(exc.site)
+        lay = layout(w)
+    except PyvmaError as exc:           # an entry point's error the emulation let through
+        bug = f"the harness's emulation of op {len(rets) + 1}: {exc}"
         lay = layout(w)
     finally:
         warns = k.warnings()
