@@ -82,6 +82,9 @@ def random_run(ctx: compare.Context, n: int | None, seconds: float | None, seed:
         v = compare.judge(ctx, sc)
         counts[v.status] += 1
         ops_run += len(sc.ops)
+        if v.status == "explained":
+            for feat in sorted(set(re.findall(r"feature (\w+)", v.why))):
+                counts["explained by " + feat] += 1
         if v.status in ("disagree", "error"):
             small = shrunk(ctx, sc, v) if v.status == "disagree" else sc
             sv = compare.judge(ctx, small) if small is not sc else v
@@ -110,10 +113,13 @@ def random_run(ctx: compare.Context, n: int | None, seconds: float | None, seed:
 
 def summary(ctx: compare.Context, counts: Counter, ops_run: int, seed: int, window: int,
             length: int, seconds: float) -> str:
-    n = sum(counts.values())
+    n = sum(c for k, c in counts.items() if not k.startswith("explained by "))
+    by = ", ".join(f"{c} by {k.removeprefix('explained by ')}" for k, c in sorted(counts.items())
+                   if k.startswith("explained by "))
     return (f"pyvma oracle --random: {n} sequences ({ops_run} operations, seed {seed}, window "
             f"{window}, up to {length} operations each, {seconds:.0f}s): {counts['agree']} "
-            f"agree, {counts['explained']} differ as a kernel change explains, "
+            f"agree, {counts['explained']} differ as a kernel change explains"
+            f"{f' ({by})' if by else ''}, "
             f"{counts['disagree']} disagree; {counts['skipped']} skipped, {counts['error']} "
             f"errors (running {live.kernel_release()} vs tree {ctx.k.version})")
 
