@@ -19,17 +19,20 @@ EXPLAINED_BY: tuple[tuple[str, str], ...] = (
 )
 
 #: merge decisions a kernel change explains: feature -> (the live probe of the
-#: behaviour it changes, the operations a scenario must have, flags that may differ
-#: with the merge).  Applies where the tree has the feature, the running kernel
-#: behaves as a kernel without it (the probe), the scenario has those operations,
-#: and the tree's layout is the running kernel's with more boundaries (same pages,
-#: flags but those, offsets, backing).
-EXPLAINED_MERGES: dict[str, tuple[str, tuple[str, ...], frozenset]] = {
-    "anon_pgoff": ("merges_moved_anon_of_file", ("mremap", "mremap_dontunmap"), frozenset()),
+#: behaviour it changes, where in the scenario it applies (see _at), flags that may
+#: differ with the merge).  Applies where the tree has the feature, the running
+#: kernel behaves as a kernel without it (the probe), the scenario has the shape, and
+#: the tree's layout is the running kernel's with more boundaries (same pages, flags
+#: but those, offsets, backing).  Tried in this order.
+EXPLAINED_MERGES: dict[str, tuple[str, str, frozenset]] = {
     # the running kernel's copy_vma() merges the new VMA into its own source, whose
-    # VM_LOCKED MREMAP_DONTUNMAP then clears on both
-    "copy_vma_keep_source": ("dontunmap_merges_into_source", ("mremap_dontunmap",),
+    # VM_LOCKED MREMAP_DONTUNMAP then clears on both: at the MREMAP_DONTUNMAP move,
+    # one live VMA spanning both its source and its target
+    "copy_vma_keep_source": ("dontunmap_merges_into_source", "dontunmap self-merge",
                              frozenset({"VM_LOCKED", "VM_LOCKONFAULT"})),
+    # a VMA moved before (or at) the operation, its anonymous offset no longer its
+    # file offset's
+    "anon_pgoff": ("merges_moved_anon_of_file", "after a move", frozenset()),
 }
 
 #: the live behaviour probes: name -> operations; the probe is true where they
@@ -168,7 +171,7 @@ def compare(ctx: Context, sc: Scenario, lr: live.LiveResult,
         if lrow == trow and lret == tret:
             continue
         v = Verdict(sc, "disagree", lrow, trow, lr.rets, hr.rets, "", i)
-        why = _merge_explained(ctx, sc, lrow, trow,
+        why = _merge_explained(ctx, sc, i, lrow, trow,
                                lret == tret or sc.ops[i][0].startswith("expect"))
         if why:
             v.status = "explained"
@@ -214,14 +217,28 @@ def checkpoints(ctx: Context, sc: Scenario, hr: harness.HarnessResult,
     return None, ""
 
 
-def _merge_explained(ctx: Context, sc: Scenario, lrow: list, trow: list, ok_ret: bool) -> str:
+def _at(shape: str, ops: tuple, lrow: list) -> bool:
+    """Whether operations *ops* (up to the one after which the two differ) have
+    *shape*, the live layout *lrow* after the last."""
+    if shape == "after a move":
+        return any(o[0] in ("mremap", "mremap_dontunmap") for o in ops)
+    last = ops[-1]
+    if last[0] != "mremap_dontunmap":
+        return False
+    s, e, d = last[1], last[2], last[3]
+    lo, hi = min(s, d), max(e, d + e - s)
+    return any(r[0] <= lo and hi <= r[1] for r in lrow)
+
+
+def _merge_explained(ctx: Context, sc: Scenario, step: int, lrow: list, trow: list,
+                     ok_ret: bool) -> str:
     """Why the tree keeps a boundary the running kernel merged ("" if nothing
     explains it): a feature of EXPLAINED_MERGES.  *ok_ret*: the returns agree (or
     differ at a checkpoint, which the boundary explains)."""
-    for feature, (probe, ops, ignore) in EXPLAINED_MERGES.items():
+    for feature, (probe, shape, ignore) in EXPLAINED_MERGES.items():
         if not ctx.k.has(feature) or not ctx.behaviour.get(probe):
             continue
-        if not any(o[0] in ops for o in sc.ops):
+        if not _at(shape, sc.ops[:step + 1], lrow):
             continue
         if ok_ret and refines(trow, lrow, ignore):
             return (f"the tree keeps a boundary the running kernel merges: feature "
