@@ -207,19 +207,35 @@ def replay_checked(args: argparse.Namespace) -> int:
 
 
 def cmd_oracle(args: argparse.Namespace) -> int:
-    """The corpus on the running kernel and on a tree; exit 1 on a disagreement."""
-    from .oracle import compare, corpus, report, versions
+    """Scenarios (built-in or --scenarios files) or --random sequences on the running
+    kernel and on a tree; exit 1 on a disagreement."""
+    import random as _random
+    import time as _time
+
+    from .cache import cache_dir
+    from .oracle import compare, corpus, report, runner, scenario, versions
     spec = args.kernel
     if spec == "running":
         spec, how = versions.resolve_running()
         print(f"pyvma oracle: --kernel running: {spec} ({how})", file=sys.stderr)
+    scs = [s for f in args.scenarios for s in scenario.load(f)] if args.scenarios else None
     config = list(args.kernel_config)
     if not any(c.startswith("CONFIG_MEM_SOFT_DIRTY=") for c in config) and \
             not compare.live_soft_dirty():
         config.append("CONFIG_MEM_SOFT_DIRTY=n")      # as the running kernel shows it
     k = _kernel(spec, args.patch, args.series, config, args.patches)
     ctx = compare.Context.make(k)
-    verdicts = [compare.judge(ctx, sc) for sc in corpus.scenarios(small=args.small)]
+    if args.random is not None or args.seconds is not None:
+        seed = args.seed if args.seed is not None else _random.randrange(1 << 32)
+        t0 = _time.monotonic()
+        print("\n".join(report.header(k, ctx)))
+        counts, _, nops = runner.random_run(
+            ctx, args.random, args.seconds, seed, args.window, args.length,
+            cache_dir() / "oracle", lambda sc: runner.reproduce(spec, list(args.kernel_config), sc))
+        print(runner.summary(ctx, counts, nops, seed, args.window, args.length,
+                             _time.monotonic() - t0))
+        return 1 if counts["disagree"] or counts["error"] else 0
+    verdicts = [compare.judge(ctx, sc) for sc in (scs or corpus.scenarios(small=args.small))]
     print(report.as_json(k, ctx, verdicts) if args.json
           else report.text(k, ctx, verdicts, verbose=args.verbose))
     return 1 if any(v.status in ("disagree", "error") for v in verdicts) else 0
@@ -457,7 +473,23 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--patch", action="append", default=[], metavar="FILE")
     sp.add_argument("--series", metavar="MBOX")
     sp.add_argument("--patches", metavar="N-M", help=PATCHES_HELP)
-    sp.add_argument("--small", action="store_true", help="one scenario of each family")
+    sp.add_argument("--small", action="store_true",
+                    help="one built-in corpus scenario of each family, and the selftest ones")
+    sp.add_argument("--scenarios", action="append", default=[], metavar="FILE",
+                    help="run the scenarios of FILE (README: the format) instead of the "
+                    "built-in ones; repeatable")
+    sp.add_argument("--random", type=int_range(1, 10**9, "--random"), metavar="N",
+                    help="N seeded random sequences, compared after every operation; a "
+                    "disagreement is shrunk and saved")
+    sp.add_argument("--seconds", type=finite_range(0, 10**7, "--seconds"), metavar="S",
+                    help="random sequences for S seconds (with --random: whichever ends "
+                    "first)")
+    sp.add_argument("--seed", type=int_range(0, 2**64 - 1, "--seed"),
+                    help="the random sequences' seed (default: drawn, printed)")
+    sp.add_argument("--window", type=int_range(4, 4096, "--window"), default=24, metavar="PAGES",
+                    help="the random sequences' window (default %(default)s)")
+    sp.add_argument("--length", type=int_range(1, 1000, "--length"), default=8, metavar="OPS",
+                    help="operations per random sequence (default %(default)s)")
     sp.add_argument("--verbose", action="store_true", help="list agreeing scenarios too")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(fn=cmd_oracle)

@@ -251,6 +251,7 @@ def _input_paths(args: argparse.Namespace, groups: list[dict[str, Any]]) -> list
     paths = [p for g in groups for p in (*g["patch"], g["series"]) if p]
     if getattr(args, "maps", None):
         paths.append(args.maps)
+    paths += [p for p in getattr(args, "scenarios", None) or [] if p[:1] not in "{["]
     return paths
 
 

@@ -17,9 +17,11 @@ KernelBug propagates; KernelError of an entry point becomes its -errno.
 from __future__ import annotations
 
 import errno
+import re
 from collections.abc import Callable, Sequence
 
 from ..api import MM, PAGE_SIZE, VMA, File, Kernel, KernelError
+from . import callers_ksm
 from .callers_spec import MADV_FLAG, PROT
 
 LOCKED_MASK = ("VM_LOCKED", "VM_LOCKONFAULT")
@@ -160,16 +162,28 @@ def mprotect(k: Kernel, mm: MM, s: int, e: int, prot: str) -> int:
                 nf |= f(k, "VM_ACCOUNT")
         elif vma.flags & f(k, "VM_ACCOUNT") and vma.is_anonymous and vma.anon_vma is None:
             nf &= ~f(k, "VM_ACCOUNT")
+        pending[:] = [vma.flags, nf, (min(e, vma.end) - max(s, vma.start)) // PAGE_SIZE]
         return nf
-    return fixup_loop(k, mm, s, e, new)
+
+    def account(vma: VMA) -> None:
+        """mprotect_fixup(): vm_stat_account() of the old flags out, the new in; a
+        locked private VMA made writable populated (write faults)."""
+        old, nf, pages = pending
+        if old != nf:
+            stat_account(k, mm, old, -pages)
+            stat_account(k, mm, nf, pages)
+        if old & f(k, "VM_WRITE", "VM_SHARED", "VM_LOCKED") == f(k, "VM_LOCKED") and \
+                nf & f(k, "VM_WRITE") and not nf & f(k, "VM_LOCKONFAULT"):
+            fault(k, mm, vma)           # populate_vma_page_range() (not LOCKONFAULT)
+    pending: list = []
+    return fixup_loop(k, mm, s, e, new, account)
 
 
 def mlock(k: Kernel, mm: MM, s: int, e: int, how: str) -> int:
     """mlock(2) (``mlock``), mlock2(MLOCK_ONFAULT) (``onfault``), munlock(2)
     (``munlock``): mlock_fixup() per VMA (VM_SPECIAL ones left alone), locked_vm
-    changed by the pages that changed, then (mlock) populated: a fault."""
-    if not covered(mm, s, e):
-        return -errno.ENOMEM
+    changed by the pages that changed, then (mlock) populated: a fault.  A hole
+    ends apply_vma_lock_flags() with -ENOMEM, the VMAs before it changed."""
     lock = f(k, "VM_LOCKED") | (f(k, "VM_LOCKONFAULT") if how == "onfault" else 0)
     return _lock_range(k, mm, s, e, 0 if how == "munlock" else lock, populate=how == "mlock")
 
@@ -184,8 +198,11 @@ def _lock_range(k: Kernel, mm: MM, s: int, e: int, to_add: int, populate: bool) 
 
     # mlock_fixup(): mm->locked_vm follows the pages whose VM_LOCKED changed
     before = _locked_pages(k, mm)
-    ret = fixup_loop(k, mm, s, e, new, (lambda v: fault(k, mm, v)) if populate else None)
+    ret = fixup_loop(k, mm, s, e, new)
     add_counter(mm, "locked_vm", _locked_pages(k, mm) - before)
+    if populate and ret == 0:                   # __mm_populate() after a success only
+        for v in vmas_in(mm, s, e):
+            fault(k, mm, v)
     return ret
 
 
@@ -215,11 +232,11 @@ def madvise(k: Kernel, mm: MM, s: int, e: int, adv: str) -> int:
     change), the fork/KSM advice through madvise_update_vma() (fixup_loop, holes
     skipped and -ENOMEM at the end)."""
     if adv == "GUARD_INSTALL":
-        vmas = vmas_in(mm, s, e)
-        for v in vmas:
+        for v in vmas_in(mm, s, e):             # madvise_walk_vmas(): VMA by VMA
             if v.flags & f(k, "VM_HUGETLB", *LOCKED_MASK, *SPECIAL):
                 return -errno.EINVAL
-        for v in vmas:
+            if sealed_discard(k, v):
+                return -errno.EPERM
             if k.has("maybe_guard"):
                 v.set_flags(v.flags | f(k, "VM_MAYBE_GUARD"))
             if v.is_anonymous:
@@ -233,12 +250,23 @@ def madvise(k: Kernel, mm: MM, s: int, e: int, adv: str) -> int:
         return -errno.EINVAL            # the tree has no such flag (CONFIG_KSM=n: no KSM)
 
     def new(vma: VMA) -> int | str:
+        if adv in ("DONTFORK", "WIPEONFORK") and sealed_discard(k, vma):
+            return "EPERM"
         if adv == "DOFORK" and vma.flags & f(k, "VM_IO"):
             return "EINVAL"
         if adv == "WIPEONFORK" and (not vma.is_anonymous or vma.flags & f(k, "VM_SHARED")):
             return "EINVAL"
+        if adv == "MERGEABLE" and not callers_ksm.ksm_compatible(k, vma.flags):
+            return vma.flags                # ksm_madvise(): the advice ignored
         return (vma.flags | bit) if set_it else (vma.flags & ~bit)
-    return fixup_loop(k, mm, s, e, new)
+    return fixup_loop(k, mm, s, e, new, holes_ok=True)
+
+
+def sealed_discard(k: Kernel, vma: VMA) -> bool:
+    """can_madvise_modify() refuses: a discarding advice (DONTFORK, WIPEONFORK,
+    GUARD_INSTALL) on a sealed anonymous VMA the user cannot write."""
+    return bool(vma.flags & f(k, "VM_SEALED")) and vma.is_anonymous and \
+        not vma.flags & f(k, "VM_WRITE")
 
 
 def mseal(k: Kernel, mm: MM, s: int, e: int) -> int:
@@ -263,15 +291,27 @@ def mremap(k: Kernel, mm: MM, s: int, old_len: int, new_len: int, dst: int | Non
     vm_stat_account(), locked_vm) or fails -ENOMEM; ``fixed`` and ``dontunmap``
     move to *dst* (mremap_to(): the target unmapped, a shrink's tail unmapped,
     then move_vma()).  The new address, or -errno."""
+    if dst is not None and dst < s + old_len and s < dst + new_len:
+        return -errno.EINVAL                    # check_mremap_params(): overlapping ranges
+    if dst is not None and new_len == old_len and multi_vma_moves(k):
+        return remap_move(k, mm, s, old_len, dst, how == "dontunmap")
     vma = vma_at(mm, s)
-    if vma is None or s + old_len > vma.end:
+    shrink = how == "resize" and new_len <= old_len
+    if vma is None:
         return -errno.EFAULT
-    if sealed(k, mm, s, s + old_len) or (dst is not None and sealed(k, mm, dst, dst + new_len)):
+    if sealed(k, mm, s, s + 1):     # check_prep_vma(): the VMA at s first (a shrink's
+        return -errno.EPERM         # tail: do_vmi_munmap()'s own check)
+    if s + old_len > vma.end and not shrink:
+        return -errno.EFAULT
+    if not shrink and dst is not None and sealed(k, mm, dst, dst + new_len):
         return -errno.EPERM
     if how == "resize":
         if new_len <= old_len:
             if new_len < old_len:
-                mm.munmap(s + new_len, s + old_len)
+                try:                        # do_vmi_munmap() refuses a sealed VMA itself,
+                    mm.munmap(s + new_len, s + old_len)     # the splits before it kept
+                except KernelError as exc:
+                    return exc.ret
             return s
         delta = new_len - old_len
         if vma.flags & f(k, "VM_DONTEXPAND", "VM_PFNMAP"):
@@ -297,16 +337,63 @@ def mremap(k: Kernel, mm: MM, s: int, old_len: int, new_len: int, dst: int | Non
         return -errno.EINVAL
     if dst < s + old_len and s < dst + new_len:
         return -errno.EINVAL                    # overlapping source and target
-    mm.munmap(dst, dst + new_len)               # MREMAP_FIXED: do_munmap() of the target
-    if old_len > new_len:
-        mm.munmap(s + new_len, s + old_len)
-        old_len = new_len
+    try:
+        mm.munmap(dst, dst + new_len)           # MREMAP_FIXED: do_munmap() of the target
+        if old_len > new_len:
+            mm.munmap(s + new_len, s + old_len)
+            old_len = new_len
+    except KernelError as exc:
+        return exc.ret
     vma = vma_at(mm, s)
     if vma is None:
         return -errno.EFAULT
     if new_len > old_len:
         return -errno.ENOMEM                    # a move that grows: not expressed here
     return move_vma(k, mm, vma, s, old_len, dst, how == "dontunmap")
+
+
+_MULTI: dict[str, bool] = {}
+
+
+def multi_vma_moves(k: Kernel) -> bool:
+    """Whether the tree's mremap moves every VMA of the range (remap_move() in
+    mm/mremap.c: a MREMAP_FIXED move of unchanged length across VMAs and gaps)."""
+    key = str(k.tree.root)
+    if key not in _MULTI:
+        try:
+            text = (k.tree.root / "mm" / "mremap.c").read_text(errors="replace")
+        except OSError:
+            text = ""
+        _MULTI[key] = bool(re.search(r"\bremap_move\s*\(", text))
+    return _MULTI[key]
+
+
+def remap_move(k: Kernel, mm: MM, s: int, length: int, dst: int, dontunmap: bool) -> int:
+    """remap_move(): each VMA of [s, s + length) moved on its own to the same offset
+    from *dst* (gaps kept), as mremap_to() of its part; a gap at the start (or no
+    VMA) is -EFAULT; the first error ends it (the parts moved stay moved)."""
+    pieces = [(max(v.start, s), min(v.end, s + length)) for v in vmas_in(mm, s, s + length)]
+    if not pieces or pieces[0][0] > s:
+        return -errno.EFAULT
+    for a, b in pieces:
+        vma = vma_at(mm, a)
+        if vma is None:
+            return -errno.EFAULT
+        if sealed(k, mm, a, b):
+            return -errno.EPERM
+        if dontunmap and vma.flags & f(k, "VM_DONTEXPAND", "VM_PFNMAP"):
+            return -errno.EINVAL
+        t = dst + (a - s)
+        try:
+            mm.munmap(t, t + (b - a))           # mremap_to(): the target unmapped
+        except KernelError as exc:
+            return exc.ret
+        vma = vma_at(mm, a)
+        assert vma is not None
+        ret = move_vma(k, mm, vma, a, b - a, t, dontunmap)
+        if ret < 0:
+            return ret
+    return dst
 
 
 def move_vma(k: Kernel, mm: MM, vma: VMA, s: int, length: int, dst: int,
@@ -340,6 +427,12 @@ def move_vma(k: Kernel, mm: MM, vma: VMA, s: int, length: int, dst: int,
     stat_account(k, mm, vma.flags, pages)
     if dontunmap:
         vma.set_flags(vma.flags & ~f(k, *LOCKED_MASK))
+        if (vma.start, vma.end) == (s, s + length) and vma.anon_vma is not None:
+            # the whole VMA moved: unlink_anon_vmas(), unfaulted again (its chain
+            # entries stay: the harness exports no unlink; anon_vma is what merges read)
+            vma.set_anon_vma(None)
+            if k.has("anon_pgoff"):
+                vma.set_anon_pgoff(vma.start // PAGE_SIZE)
         return dst
     was_locked = vma.flags & f(k, "VM_LOCKED")
     try:

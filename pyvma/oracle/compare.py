@@ -1,33 +1,65 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Run a scenario on the running kernel and on a tree; compare the layouts:
-ranges (so which VMAs merged), flags by name, file offsets, anonymous vs file,
-and each operation's return."""
+"""Run a scenario on the running kernel and on a tree; compare the layouts after
+every operation: ranges (so which VMAs merged), flags by name, file offsets,
+anonymous vs file, and each operation's return."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from ..api import Kernel
 from . import harness, live, maps
-from .corpus import Scenario
+from .scenario import Scenario
 
-#: differences a kernel change explains: (feature of pyvma/features.py, the flag
-#: it is about).  Applies where the tree has the feature and the running kernel
-#: does not show the flag (or the other way round).
+#: flag differences a kernel change explains: (feature of pyvma/tree/features.py,
+#: the flag it is about).  Applies where the tree has the feature and the running
+#: kernel does not show the flag (or the other way round).
 EXPLAINED_BY: tuple[tuple[str, str], ...] = (
     ("maybe_guard", "VM_MAYBE_GUARD"),
     ("sticky", "VM_SOFTDIRTY"),
 )
+
+#: merge decisions a kernel change explains: feature -> (the live probe of the
+#: behaviour it changes, where in the scenario it applies (see _at), flags that may
+#: differ with the merge).  Applies where the tree has the feature, the running
+#: kernel behaves as a kernel without it (the probe), the scenario has the shape, and
+#: the tree's layout is the running kernel's with more boundaries (same pages, flags
+#: but those, offsets, backing).  Tried in this order.
+EXPLAINED_MERGES: dict[str, tuple[str, str, frozenset]] = {
+    # the running kernel's copy_vma() merges the new VMA into its own source, whose
+    # VM_LOCKED MREMAP_DONTUNMAP then clears on both: at the MREMAP_DONTUNMAP move,
+    # one live VMA spanning both its source and its target
+    "copy_vma_keep_source": ("dontunmap_merges_into_source", "dontunmap self-merge",
+                             frozenset({"VM_LOCKED", "VM_LOCKONFAULT"})),
+    # a VMA moved before (or at) the operation, its anonymous offset no longer its
+    # file offset's
+    "anon_pgoff": ("merges_moved_anon_of_file", "after a move", frozenset()),
+}
+
+#: the live behaviour probes: name -> operations; the probe is true where they
+#: merge (the window then holds one VMA).  merges_moved_anon_of_file: a faulted
+#: private memfd mapping moved next to one whose file offset it continues but whose
+#: anonymous offset it does not (selftests/mm/merge.c
+#: anon_and_page_offset_mismatch_memfd); dontunmap_merges_into_source: an
+#: unfaulted anonymous VMA moved with MREMAP_DONTUNMAP right before itself.
+BEHAVIOUR_PROBES: dict[str, list] = {
+    "merges_moved_anon_of_file": [["mmap", 0, 5, "rw", "memfd-private", 0],
+                                  ["mmap", 10, 15, "rw", "memfd-private", 5],
+                                  ["touch", 10, 11], ["mremap", 10, 15, 5]],
+    "dontunmap_merges_into_source": [["mmap", 4, 8, "rw", "anon", 4],
+                                     ["mremap_dontunmap", 4, 8, 0]],
+}
 
 
 @dataclass
 class Verdict:
     scenario: Scenario
     status: str                     # agree | explained | disagree | skipped | error
-    live: list = field(default_factory=list)       # comparable rows
+    live: list = field(default_factory=list)       # comparable rows (at `step`)
     tree: list = field(default_factory=list)
     live_rets: list = field(default_factory=list)
     tree_rets: list = field(default_factory=list)
     why: str = ""
+    step: int | None = None         # the first operation after which the two differ
 
 
 @dataclass
@@ -36,20 +68,26 @@ class Context:
     allowed: dict                   # live.probe()
     flags: frozenset                # names compared
     live_flags: frozenset           # names the running kernel showed in the probe runs
+    behaviour: dict = field(default_factory=dict)   # BEHAVIOUR_PROBES name -> merged?
 
     @classmethod
     def make(cls, k: Kernel) -> Context:
         allowed = live.probe()
         names = frozenset(n for n in maps.NAMES if k.has_flag(n))
-        return cls(k, allowed, names, frozenset())
+        behaviour = {}
+        for name, ops in BEHAVIOUR_PROBES.items():
+            res = live.run(ops)
+            inside = [v for v in res.vmas if v.start >= live.BASE]
+            behaviour[name] = not res.error and not any(res.rets) and len(inside) == 1
+        return cls(k, allowed, names, frozenset(), behaviour)
 
 
-def live_rows(res: live.LiveResult, names: frozenset) -> list[tuple]:
+def live_rows(vmas: list, memfd_inode: int, names: frozenset, window: int) -> list[tuple]:
     rows = []
-    for v in res.vmas:
-        if v.end <= live.BASE or v.start >= live.BASE + live.SPAN * live.PAGE:
+    for v in vmas:
+        if v.end <= live.BASE or v.start >= live.BASE + window * live.PAGE:
             continue
-        backing = "anon" if v.inode == 0 else "memfd" if v.inode == res.memfd_inode else \
+        backing = "anon" if v.inode == 0 else "memfd" if v.inode == memfd_inode else \
             f"inode {v.inode}"
         rows.append(((v.start - live.BASE) // live.PAGE, (v.end - live.BASE) // live.PAGE,
                      v.pgoff if backing != "anon" else None,
@@ -57,13 +95,29 @@ def live_rows(res: live.LiveResult, names: frozenset) -> list[tuple]:
     return rows
 
 
-def tree_rows(res: harness.HarnessResult, names: frozenset) -> list[tuple]:
+def tree_rows(layout: list, names: frozenset) -> list[tuple]:
     return [(s, e, pgoff if backing != "anon" else None, tuple(sorted(fl & names)), backing)
-            for s, e, pgoff, fl, backing, _ in res.layout]
+            for s, e, pgoff, fl, backing, _ in layout]
 
 
-def _drop(rows: list[tuple], flag: str) -> list[tuple]:
-    return [r[:3] + (tuple(f for f in r[3] if f != flag),) + r[4:] for r in rows]
+def _drop(rows: list[tuple], flags: set) -> list[tuple]:
+    return [r[:3] + (tuple(f for f in r[3] if f not in flags),) + r[4:] for r in rows]
+
+
+def _pages(rows: list[tuple], ignore: frozenset = frozenset()) -> dict:
+    """Page -> (its file offset, flags but *ignore*, backing): a layout without its
+    boundaries."""
+    return {p: (None if r[2] is None else r[2] + p - r[0],
+                tuple(f for f in r[3] if f not in ignore), r[4])
+            for r in rows for p in range(r[0], r[1])}
+
+
+def refines(fine: list[tuple], coarse: list[tuple], ignore: frozenset = frozenset()) -> bool:
+    """*fine* is *coarse* with more boundaries: the same pages, offsets, flags (but
+    *ignore*) and backing, every boundary of *coarse* one of *fine*, more VMAs."""
+    ends = {x for r in fine for x in r[:2]}
+    return (len(fine) > len(coarse) and _pages(fine, ignore) == _pages(coarse, ignore)
+            and all(r[0] in ends and r[1] in ends for r in coarse))
 
 
 def judge(ctx: Context, sc: Scenario) -> Verdict:
@@ -71,36 +125,126 @@ def judge(ctx: Context, sc: Scenario) -> Verdict:
     if missing:
         return Verdict(sc, "skipped", why="; ".join(f"the running kernel forbids {n}: "
                                                     f"{ctx.allowed[n]}" for n in missing))
-    lr = live.run([list(o) for o in sc.ops])
+    ops = [list(o) for o in sc.ops]
+    lr = live.run(ops, sc.window, steps=True)
     if lr.error:
         return Verdict(sc, "error", why=f"live child: {lr.error}")
-    hr = harness.run(ctx.k, [list(o) for o in sc.ops])
-    v = Verdict(sc, "agree", live_rows(lr, ctx.flags), tree_rows(hr, ctx.flags),
-                lr.rets, hr.rets)
+    hr = harness.run(ctx.k, ops, steps=True)
+    return compare(ctx, sc, lr, hr)
+
+
+def compare(ctx: Context, sc: Scenario, lr: live.LiveResult,
+            hr: harness.HarnessResult) -> Verdict:
+    """The verdict on one run of *sc* on both sides, step by step."""
+    n = len(sc.ops)
+    lsteps = [live_rows(st, lr.memfd_inode, ctx.flags, sc.window) for st in lr.steps]
+    tsteps = [tree_rows(st, ctx.flags) for st in hr.steps]
+    final_l = live_rows(lr.vmas, lr.memfd_inode, ctx.flags, sc.window)
+    final_t = tree_rows(hr.layout, ctx.flags)
     if hr.bug:
-        v.status, v.why = "disagree", f"the tree's code: {hr.bug}"
+        return Verdict(sc, "disagree", final_l, final_t, lr.rets, hr.rets,
+                       f"the tree's code: {hr.bug}", len(hr.rets) - 1 if hr.rets else None)
+    dropped: set = set()
+    notes: list[str] = []
+    info: list[str] = []
+    step, why = checkpoints(ctx, sc, hr, info)
+    if step is not None:
+        return Verdict(sc, "disagree", lsteps[step] if step < len(lsteps) else final_l,
+                       tsteps[step] if step < len(tsteps) else final_t, lr.rets, hr.rets,
+                       why, step)
+    for i in range(n):
+        lrow = _drop(lsteps[i], dropped) if i < len(lsteps) else []
+        trow = _drop(tsteps[i], dropped) if i < len(tsteps) else []
+        lret = lr.rets[i] if i < len(lr.rets) else None
+        tret = hr.rets[i] if i < len(hr.rets) else None
+        if lrow == trow and lret == tret:
+            continue
+        # a flag only one side shows, as a kernel change explains
+        for feature, flag in EXPLAINED_BY:
+            in_live = any(flag in r[3] for r in lrow)
+            in_tree = any(flag in r[3] for r in trow)
+            if in_live != in_tree and ctx.k.has(feature) == in_tree and flag not in dropped:
+                dropped.add(flag)
+                notes.append(f"{flag} only on the {'tree' if in_tree else 'running kernel'}: "
+                             f"feature {feature} ({_change(feature)})")
+                lrow, trow = _drop(lrow, {flag}), _drop(trow, {flag})
+        if lrow == trow and lret == tret:
+            continue
+        v = Verdict(sc, "disagree", lrow, trow, lr.rets, hr.rets, "", i)
+        why = _merge_explained(ctx, sc, i, lrow, trow,
+                               lret == tret or sc.ops[i][0].startswith("expect"))
+        if why:
+            v.status = "explained"
+            v.why = "; ".join(notes + [f"after op {i + 1}: {why} (later operations not "
+                                       "compared)"])
+            return v
+        if lret != tret:
+            v.why = f"op {i + 1} returns differ"
+        elif [r[:2] for r in lrow] != [r[:2] for r in trow]:
+            v.why = f"after op {i + 1}: VMA boundaries differ (merges/splits)"
+        else:
+            v.why = f"after op {i + 1}: flags, offsets or backing differ"
         return v
-    if v.live == v.tree and v.live_rets == v.tree_rets:
-        return v
-    lrows, trows = v.live, v.tree
-    for feature, flag in EXPLAINED_BY:
-        in_live = any(flag in r[3] for r in lrows)
-        in_tree = any(flag in r[3] for r in trows)
-        if in_live != in_tree and ctx.k.has(feature) == in_tree:
-            lrows, trows = _drop(lrows, flag), _drop(trows, flag)
-            if lrows == trows and v.live_rets == v.tree_rets:
-                v.status = "explained"
-                v.why = (f"{flag} only on the {'tree' if in_tree else 'running kernel'}: "
-                         f"feature {feature} ({_change(feature)})")
-                return v
-    v.status = "disagree"
-    if v.live_rets != v.tree_rets:
-        v.why = "returns differ"
-    elif [r[:2] for r in v.live] != [r[:2] for r in v.tree]:
-        v.why = "VMA boundaries differ (merges/splits)"
-    else:
-        v.why = "flags, offsets or backing differ"
+    v = Verdict(sc, "agree", _drop(final_l, dropped), _drop(final_t, dropped), lr.rets,
+                hr.rets)
+    if notes:
+        v.status = "explained"
+    v.why = "; ".join(notes + info)
     return v
+
+
+def checkpoints(ctx: Context, sc: Scenario, hr: harness.HarnessResult,
+                notes: list[str]) -> tuple[int | None, str]:
+    """The first checkpoint or asserted return the tree fails: (op index, why);
+    (None, "") when it holds them all (*notes* gets what was not asserted)."""
+    if sc.feature and not ctx.k.has(sc.feature):
+        notes.append(f"checkpoints not asserted: the tree lacks {sc.feature} "
+                     f"({_change(sc.feature)})")
+        return None, ""
+    for i, o in enumerate(sc.ops):
+        if i >= len(hr.rets):
+            break
+        want = sc.returns[i] if sc.returns is not None else None
+        if want is None and o[0].startswith("expect"):
+            want = 0
+        if want is None or hr.rets[i] == want:
+            continue
+        if o[0] == "expect_flag" and not ctx.k.has_flag(o[2]):
+            notes.append(f"checkpoint op {i + 1} {list(o)}: the tree has no {o[2]}")
+            continue
+        return i, f"op {i + 1} {list(o)} returns {hr.rets[i]} on the tree, the scenario " \
+            f"asserts {want}"
+    return None, ""
+
+
+def _at(shape: str, ops: tuple, lrow: list) -> bool:
+    """Whether operations *ops* (up to the one after which the two differ) have
+    *shape*, the live layout *lrow* after the last."""
+    if shape == "after a move":
+        return any(o[0] in ("mremap", "mremap_dontunmap") for o in ops)
+    last = ops[-1]
+    if last[0] != "mremap_dontunmap":
+        return False
+    s, e, d = last[1], last[2], last[3]
+    lo, hi = min(s, d), max(e, d + e - s)
+    return any(r[0] <= lo and hi <= r[1] for r in lrow)
+
+
+def _merge_explained(ctx: Context, sc: Scenario, step: int, lrow: list, trow: list,
+                     ok_ret: bool) -> str:
+    """Why the tree keeps a boundary the running kernel merged ("" if nothing
+    explains it): a feature of EXPLAINED_MERGES.  *ok_ret*: the returns agree (or
+    differ at a checkpoint, which the boundary explains)."""
+    for feature, (probe, shape, ignore) in EXPLAINED_MERGES.items():
+        if not ctx.k.has(feature) or not ctx.behaviour.get(probe):
+            continue
+        if not _at(shape, sc.ops[:step + 1], lrow):
+            continue
+        if ok_ret and refines(trow, lrow, ignore):
+            return (f"the tree keeps a boundary the running kernel merges: feature "
+                    f"{feature} ({_change(feature)}); the running kernel merges in probe "
+                    f"{probe}")
+    return ""
 
 
 def _change(feature: str) -> str:

@@ -12,8 +12,9 @@ import errno
 from dataclasses import dataclass, field
 
 from ..api import MM, PAGE_SIZE, File, Kernel, KernelBug
-from ..engine import callers
-from ..errors import errno_of
+from ..engine import callers, callers_ksm
+from ..errors import PyvmaError, errno_of
+from . import live
 from .live import BASE, PROT
 
 MAY = ("VM_MAYREAD", "VM_MAYWRITE", "VM_MAYEXEC")
@@ -24,6 +25,7 @@ class HarnessResult:
     rets: list
     layout: list            # [(start, end, pgoff, frozenset(names), backing, anon_vma?)]
     bug: str = ""
+    steps: list = field(default_factory=list)   # the layout after each operation
 
 
 @dataclass
@@ -32,6 +34,8 @@ class _World:
     mm: MM
     file: File | None = None
     keep: list = field(default_factory=list)     # every MM made (fork): closed at the end
+    guards: set = field(default_factory=set)     # pages with a guard marker
+    merge_any: bool = False                      # the mm's MMF_VM_MERGE_ANY (fork keeps it)
     base: int = BASE                             # the address of page 0
 
     def a(self, page: int) -> int:
@@ -50,8 +54,8 @@ def _errno(ret: int) -> object:
     return 0 if ret >= 0 else errno.errorcode.get(-ret, str(ret))
 
 
-def _mmap(w: _World, s, e, prot, backing, pgoff) -> object:
-    if callers.vmas_in(w.mm, w.a(s), w.a(e)):
+def _mmap(w: _World, s, e, prot, backing, pgoff, fixed: bool = False) -> object:
+    if not fixed and callers.vmas_in(w.mm, w.a(s), w.a(e)):
         return "EEXIST"                         # MAP_FIXED_NOREPLACE
     flags = sum(w.f(n) for bit, n in zip((1, 2, 4), callers.ACCESS) if PROT[prot] & bit)
     flags |= w.f(*MAY)
@@ -64,18 +68,63 @@ def _mmap(w: _World, s, e, prot, backing, pgoff) -> object:
         pgoff = w.a(s) // PAGE_SIZE
         if backing == "anon-noreserve":
             flags |= w.f("VM_NORESERVE")
-    return _errno(errno_of(w.mm.mmap, w.a(s), (e - s) * PAGE_SIZE, flags, pgoff, file))
+    ksm = w.merge_any and callers_ksm.ksm_compatible(w.k, flags)
+    before = callers_ksm.ksm_flags_before_merge(w.k)
+    if ksm and before:                          # ksm_vma_flags(), then the merge
+        flags |= w.f("VM_MERGEABLE")
+    ret = _errno(errno_of(w.mm.mmap, w.a(s), (e - s) * PAGE_SIZE, flags, pgoff, file))
+    v = callers.vma_at(w.mm, w.a(s))
+    if ksm and not before and ret == 0 and v is not None:
+        v.set_flags(v.flags | w.f("VM_MERGEABLE"))  # ksm_add_vma() on what was made
+    return ret
 
 
 def _touch(w: _World, s, e) -> object:
-    """MADV_POPULATE_WRITE: a write fault on each VMA (EFAULT on a read-only one)."""
-    if not callers.covered(w.mm, w.a(s), w.a(e)):
-        return "ENOMEM"
+    """MADV_POPULATE_WRITE, VMA by VMA from *s*: a hole is ENOMEM, a read-only VMA
+    EINVAL, a guard page EFAULT (the pages before each faulted in)."""
+    at = s
     for v in callers.vmas_in(w.mm, w.a(s), w.a(e)):
+        vs = (v.start - w.base) // PAGE_SIZE
+        if vs > at:
+            return "ENOMEM"
         if not v.flags & w.f("VM_WRITE"):
+            return "EINVAL"                     # madvise_populate(): incompatible
+        ve = min(e, (v.end - w.base) // PAGE_SIZE)
+        guarded = any(p in w.guards for p in range(at, ve))
+        if not guarded or min(p for p in range(at, ve) if p in w.guards) > at:
+            callers.fault(w.k, w.mm, v)
+        if guarded:
             return "EFAULT"
-        callers.fault(w.k, w.mm, v)
-    return 0
+        at = ve
+    return 0 if at >= e else "ENOMEM"
+
+
+def _guards(w: _World, name: str, a: list, ret: object) -> object:
+    """Where guard markers are (pages): installed, removed, unmapped, moved; an
+    mlock that populates over one (or over a PROT_NONE VMA) fails ENOMEM, its
+    flags set."""
+    g = w.guards
+    if name == "madvise" and a[2] == "GUARD_INSTALL":
+        bad = w.f("VM_HUGETLB", *callers.LOCKED_MASK, *callers.SPECIAL)
+        for v in callers.vmas_in(w.mm, w.a(a[0]), w.a(a[1])):   # in order, to a refusal
+            if ret != 0 and (v.flags & bad or callers.sealed_discard(w.k, v)):
+                break
+            g.update(range(max(a[0], (v.start - w.base) // PAGE_SIZE),
+                           min(a[1], (v.end - w.base) // PAGE_SIZE)))
+    elif (name == "madvise" and a[2] == "GUARD_REMOVE") or \
+            (name in ("munmap", "mmap_fixed") and ret == 0):
+        g.difference_update(range(a[0], a[1]))
+    elif name in ("mremap", "mremap_dontunmap") and ret == 0:
+        moved = {p for p in g if a[0] <= p < a[1]}
+        g.difference_update(moved)
+        g.update(p - a[0] + a[2] for p in moved)
+    elif name == "mremap_resize" and ret == 0 and a[2] < a[1]:
+        g.difference_update(range(a[2], a[1]))
+    elif name == "mlock" and ret == 0 and (any(a[0] <= p < a[1] for p in g) or any(
+            not v.flags & w.f(*callers.ACCESS)
+            for v in callers.vmas_in(w.mm, w.a(a[0]), w.a(a[1])))):
+        return "ENOMEM"                 # __mm_populate() stops at a guard or PROT_NONE
+    return ret
 
 
 def _fork(w: _World) -> None:
@@ -90,21 +139,33 @@ def apply(w: _World, op: list) -> object:
     k, mm, a_ = w.k, w.mm, w.a
     name, *a = op
     P = PAGE_SIZE
-    if name == "mmap":
-        return _mmap(w, *a)
+    if name in ("mmap", "mmap_fixed"):
+        return _mmap(w, a[0], a[1], a[2], a[3], a[4], fixed=name == "mmap_fixed")
+    if name == "expect":
+        return live.expect(list(mm.vmas()), a[0], a[1], w.base)
+    if name == "expect_flag":
+        at = callers.vma_at(mm, a_(a[0]))
+        return live.expect_flag(frozenset(k.names_of(at.flags)) if at is not None else None,
+                                a[1], a[2])
     if name == "touch":
         return _touch(w, *a)
     if name == "fork":
         _fork(w)
+        return 0
+    if name == "ksm_merge_any":
+        if bool(a[0]) != w.merge_any:
+            callers_ksm.ksm_merge_any(k, mm, bool(a[0]))
+            w.merge_any = bool(a[0])
         return 0
     if name == "munmap":
         return _errno(errno_of(mm.munmap, a_(a[0]), a_(a[1])))
     if name == "mprotect":
         # (the oracle names PROT_NONE "", the caller layer "none")
         return _errno(callers.mprotect(k, mm, a_(a[0]), a_(a[1]), a[2] or "none"))
-    if name == "mremap":                        # a move (MAYMOVE|FIXED, same length)
+    if name in ("mremap", "mremap_dontunmap"):     # a move (MAYMOVE|FIXED, same length)
         n = (a[1] - a[0]) * P
-        return _errno(callers.mremap(k, mm, a_(a[0]), n, n, a_(a[2]), "fixed"))
+        how = "fixed" if name == "mremap" else "dontunmap"
+        return _errno(callers.mremap(k, mm, a_(a[0]), n, n, a_(a[2]), how))
     if name == "mremap_resize":                 # in place
         return _errno(callers.mremap(k, mm, a_(a[0]), (a[1] - a[0]) * P, (a[2] - a[0]) * P,
                                      None, "resize"))
@@ -134,19 +195,25 @@ def layout(w: _World) -> list:
     return out
 
 
-def run(k: Kernel, ops: list) -> HarnessResult:
-    """Run *ops* on a fresh mm of *k*."""
+def run(k: Kernel, ops: list, steps: bool = False) -> HarnessResult:
+    """Run *ops* on a fresh mm of *k* (*steps*: the layout after each too)."""
     k.clear_warnings()
     mm = k.mm()
     w = _World(k, mm, keep=[mm])
     rets: list = []
+    each: list = []
     bug = ""
     try:
         for op in ops:
-            rets.append(apply(w, op))
+            rets.append(_guards(w, op[0], op[1:], apply(w, op)))
+            if steps:
+                each.append(layout(w))
         lay = layout(w)
     except KernelBug as exc:
         bug = str(exc.site)
+        lay = layout(w)
+    except PyvmaError as exc:           # an entry point's error the emulation let through
+        bug = f"the harness's emulation of op {len(rets) + 1}: {exc}"
         lay = layout(w)
     finally:
         warns = k.warnings()
@@ -155,4 +222,4 @@ def run(k: Kernel, ops: list) -> HarnessResult:
         bug = "WARN " + "; ".join(str(s) for s in warns)
     for m in w.keep:
         m.close()
-    return HarnessResult(rets, lay, bug)
+    return HarnessResult(rets, lay, bug, each)

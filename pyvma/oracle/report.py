@@ -29,6 +29,25 @@ def rows_text(rows: list[tuple]) -> str:
     return "\n".join(lines)
 
 
+def verdict_lines(k, v: Verdict) -> list[str]:
+    """One scenario's verdict; for a difference its sequence and both layouts."""
+    out: list[str] = []
+    line = f"{v.status:9} {v.scenario.name}"
+    out.append(line + (f": {v.why}" if v.why else ""))
+    if v.status in ("disagree", "explained"):
+        if v.scenario.mirrors:
+            out.append(f"  mirrors: {v.scenario.mirrors}")
+        out.append("  ops: " + json.dumps([list(o) for o in v.scenario.ops]))
+        out.append(f"  returns: running {v.live_rets}  tree {v.tree_rets}")
+        if v.step is not None:
+            out.append(f"  layouts after op {v.step + 1} "
+                       f"{json.dumps(list(v.scenario.ops[v.step]))}:")
+        out.append("\n".join("  " + l for l in side_by_side(
+            rows_text(v.live), rows_text(v.tree),
+            (f"running {live.kernel_release()}", f"tree {k.version}")).splitlines()))
+    return out
+
+
 def header(k, ctx) -> list[str]:
     return [f"running kernel {live.kernel_release()} "
             f"(VMAs read with {'PROCMAP_QUERY+smaps' if not ctx.allowed.get('procmap_query') else 'smaps'})",
@@ -43,14 +62,7 @@ def text(k, ctx, verdicts: list[Verdict], verbose: bool = False) -> str:
     for v in verdicts:
         if v.status == "agree" and not verbose:
             continue
-        line = f"{v.status:9} {v.scenario.name}"
-        out.append(line + (f": {v.why}" if v.why else ""))
-        if v.status in ("disagree", "explained"):
-            out.append("  ops: " + json.dumps([list(o) for o in v.scenario.ops]))
-            out.append(f"  returns: running {v.live_rets}  tree {v.tree_rets}")
-            out.append("\n".join("  " + l for l in side_by_side(
-                rows_text(v.live), rows_text(v.tree),
-                (f"running {live.kernel_release()}", f"tree {k.version}")).splitlines()))
+        out.extend(verdict_lines(k, v))
     ran = sum(counts[s] for s in ("agree", "explained", "disagree"))
     out.append(f"pyvma oracle: {len(verdicts)} scenarios, {ran} run: {counts['agree']} agree, "
                f"{counts['explained']} differ as a kernel change explains, "
@@ -66,6 +78,7 @@ def as_json(k, ctx, verdicts: list[Verdict]) -> str:
         "forbidden": {n: why for n, why in ctx.allowed.items() if why},
         "counts": dict(Counter(v.status for v in verdicts)),
         "scenarios": [{"name": v.scenario.name, "status": v.status, "why": v.why,
+                       "mirrors": v.scenario.mirrors, "step": v.step,
                        "ops": [list(o) for o in v.scenario.ops],
                        "returns": {"running": v.live_rets, "tree": v.tree_rets},
                        "running": [list(r) for r in v.live], "tree": [list(r) for r in v.tree]}
