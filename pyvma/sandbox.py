@@ -372,15 +372,17 @@ def run(args: argparse.Namespace, argv: list[str], default_kernel: str) -> int |
 def stage_outputs(argv: list[str], outputs: list[str],
                   real_cache: Path) -> tuple[list[str], list[tuple[Path, str]]]:
     """*argv* with each output file the command names (``--ktap FILE``, ...) moved into
-    the sandbox's cache (``out/``), and the (staged file as seen outside, destination)
+    the sandbox's cache (a fresh ``out-*/``), and the (staged file as seen outside, destination)
     pairs to copy out after the run: the sandbox never writes outside its cache, and
     a writer's rename into place works there (a bound file cannot be renamed over)."""
     if not outputs:
         return argv, []
-    stage = real_cache / SANDBOX_DIR / "out" / f"{os.getpid()}"
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir(parents=True, mode=0o700)
-    inner = {f: str(real_cache / "out" / f"{os.getpid()}" / f"{i}-{Path(f).name}")
+    # a fresh directory of its own, made right in the sandbox's cache (which no
+    # sandboxed run can replace): never a path through something a run planted there
+    box = real_cache / SANDBOX_DIR
+    box.mkdir(mode=0o700, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix="out-", dir=box))
+    inner = {f: str(real_cache / stage.name / f"{i}-{Path(f).name}")
              for i, f in enumerate(outputs)}
     out = list(argv)
     for i, a in enumerate(out):

@@ -1,0 +1,89 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The second adversarial pass of issue 20 (archives, patches and mail, trees, the
+cache, arguments, the environment, the sandbox): each test is a hostile input that
+wrote outside the cache, lost data, hung or printed a traceback before its fix.
+
+Every input is built here at test time; nothing outside tmp_path may change.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pyvma import sandbox
+from pyvma.sandbox import SANDBOX_DIR, probe
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def child_env(cache: Path, **extra: str) -> dict[str, str]:
+    """A child python's environment: this checkout's pyvma, a private cache."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PYTEST_XDIST", "HYPOTHESIS_", "PYVMA_"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return {**env, "PYVMA_CACHE": str(cache), **extra}
+
+
+def pyvma(cache: Path, *argv: str, cwd: Path | None = None, timeout: float = 300,
+          **env: str) -> subprocess.CompletedProcess:
+    """``python3 -m pyvma ARGV`` in a child (a hang fails the test, never the run)."""
+    return subprocess.run([sys.executable, "-m", "pyvma", *argv], cwd=cwd or REPO,
+                          env=child_env(cache, **env), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def listing(d: Path) -> list[str]:
+    return sorted(str(p.relative_to(d)) for p in d.rglob("*"))
+
+
+# -- the sandbox: what one sandboxed run plants in the sandbox's cache -----------------
+
+def planted_out_link(tmp_path: Path) -> tuple[Path, Path]:
+    """A private cache whose sandbox/out a sandboxed run made a link to a victim
+    directory of the user's (the sandbox's cache is writable by the tree's code)."""
+    cache = tmp_path / "cache"
+    (cache / SANDBOX_DIR).mkdir(parents=True, mode=0o700)
+    os.chmod(cache, 0o700)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep").write_text("mine\n")
+    (victim / str(os.getpid())).mkdir()
+    (victim / str(os.getpid()) / "keep").write_text("mine\n")
+    (cache / SANDBOX_DIR / "out").symlink_to(victim)
+    return cache, victim
+
+
+def test_output_staging_follows_no_link_the_sandbox_planted(tmp_path: Path) -> None:
+    """``pyvma test -- --ktap F`` staged F in sandbox/out/<pid>, by path: a link
+    sandbox/out planted by an earlier sandboxed run made the outer run (root)
+    remove <victim>/<pid> with everything in it and make a directory there."""
+    cache, victim = planted_out_link(tmp_path)
+    before = listing(victim)
+    argv, staged = sandbox.stage_outputs(["test", "--", "--ktap", "r.ktap"], ["r.ktap"],
+                                         cache)
+    assert listing(victim) == before
+    (outer, dest), = staged
+    assert dest == "r.ktap"
+    assert outer.parent.parent == cache / SANDBOX_DIR and not outer.parent.is_symlink()
+    assert argv[-1] == str(cache / outer.parent.name / outer.name)
+
+
+@pytest.mark.skipif(probe("bwrap") is not None, reason="bubblewrap cannot run here")
+def test_sandboxed_ktap_with_a_planted_out_link(tmp_path: Path) -> None:
+    """The same link, a real sandboxed run: it wrote through it (a traceback inside,
+    EROFS) and the outer run made and removed a directory in the victim."""
+    from pyvma.tree import resolve
+    tree = resolve("debian:7.x").root
+    cache, victim = planted_out_link(tmp_path)
+    before = listing(victim)
+    ktap = tmp_path / "r.ktap"
+    proc = pyvma(cache, "test", "--kernel", str(tree), "--sandbox", "--", "--ktap",
+                 str(ktap), "--collect-only", "-q", cwd=tmp_path)
+    assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr[-2000:]
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert listing(victim) == before
+    assert ktap.is_file()
