@@ -66,6 +66,9 @@ def _tail(text: str, lines: int = 6) -> str:
 #: whole linux-source tarball ~95k members.  Beyond them an archive is refused.
 MAX_EXTRACT_BYTES = 3 << 30
 MAX_MEMBERS = 400_000
+#: the most path components a member may have (a kernel tree's deepest have about 12;
+#: thousands made os.makedirs recurse out of the stack)
+MAX_DEPTH = 64
 
 
 def _first(text: str) -> str:
@@ -83,6 +86,10 @@ def _member_problem(m: tarfile.TarInfo, rel: str) -> str | None:
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if name.startswith("/") or ".." in parts:
         return "has an absolute or '..' path"
+    if "\0" in name or "\0" in m.linkname:
+        return "has a NUL byte in its name"
+    if len(parts) > MAX_DEPTH:
+        return f"is {len(parts)} directories deep (a kernel's deepest are about 12)"
     if not (m.isreg() or m.isdir() or m.issym() or m.islnk()):
         kind = ("a device node" if m.ischr() or m.isblk() else
                 "a fifo" if m.isfifo() else f"of tar type {m.type!r}")

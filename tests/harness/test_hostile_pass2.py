@@ -7,9 +7,11 @@ Every input is built here at test time; nothing outside tmp_path may change.
 """
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -87,3 +89,40 @@ def test_sandboxed_ktap_with_a_planted_out_link(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert listing(victim) == before
     assert ktap.is_file()
+
+
+# -- archives --------------------------------------------------------------------------
+
+def hostile_tarball(tmp_path: Path, extra: list[tarfile.TarInfo]) -> Path:
+    """A small kernel-shaped tarball (linux-9.9.1/) with *extra* members after it."""
+    from .test_source import make_fake_tree
+    tree = make_fake_tree(tmp_path / "linux", 9, 9, 1)
+    out = tmp_path / "hostile.tar"
+    with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tf:
+        tf.add(tree, arcname="linux-9.9.1")
+        for t in extra:
+            tf.addfile(t, io.BytesIO(b"x" * t.size) if t.isreg() else None)
+    return out
+
+
+def member(name: str, pax: dict[str, str] | None = None) -> tarfile.TarInfo:
+    t = tarfile.TarInfo(name)
+    t.size, t.mode = 1, 0o644
+    if pax:
+        t.pax_headers = pax
+    return t
+
+
+@pytest.mark.parametrize("case", ["2000 directories deep", "NUL in a pax path"])
+def test_archive_member_names_one_line(case: str, tmp_path: Path) -> None:
+    """A member 2000 directories deep made os.makedirs recurse out of the stack
+    (RecursionError traceback); a pax path with a NUL byte a ValueError traceback."""
+    t = (member("linux-9.9.1/mm/" + "d/" * 2000 + "x") if case.startswith("2000") else
+         member("linux-9.9.1/mm/ok", {"path": "linux-9.9.1/mm/a\0b"}))
+    tar = hostile_tarball(tmp_path, [t])
+    proc = pyvma(tmp_path / "cache", "fetch", str(tar), timeout=120)
+    assert "Traceback" not in proc.stderr, proc.stderr[-1500:]
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-1500:]
+    assert ("directories deep" if case.startswith("2000") else "NUL") in lines[0]
+    assert not list((tmp_path / "cache" / "kernels").glob("hostile*"))
