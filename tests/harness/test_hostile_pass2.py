@@ -126,3 +126,44 @@ def test_archive_member_names_one_line(case: str, tmp_path: Path) -> None:
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-1500:]
     assert ("directories deep" if case.startswith("2000") else "NUL") in lines[0]
     assert not list((tmp_path / "cache" / "kernels").glob("hostile*"))
+
+
+# -- trees -----------------------------------------------------------------------------
+
+def test_extraversion_escapes_reach_no_terminal(tmp_path: Path) -> None:
+    """An archive's Makefile with terminal escapes in EXTRAVERSION: ``pyvma fetch``
+    printed them raw (an OSC title and a screen clear)."""
+    from .test_source import make_fake_tree
+    tree = make_fake_tree(tmp_path / "linux", 9, 9, 1)
+    (tree / "Makefile").write_text("VERSION = 9\nPATCHLEVEL = 9\nSUBLEVEL = 1\n"
+                                   "EXTRAVERSION = -\x1b]0;pwn\x07\x1b[2J\r\nNAME = x\n")
+    tar = tmp_path / "esc.tar"
+    with tarfile.open(tar, "w") as tf:
+        tf.add(tree, arcname="linux-9.9.1")
+    proc = pyvma(tmp_path / "cache", "fetch", str(tar), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout + proc.stderr and "\r" not in proc.stdout
+    assert "9.9.1-\\x1b]0;pwn\\x07\\x1b[2J" in proc.stdout, proc.stdout
+
+
+def test_thousands_of_digits_are_no_sublevel(tmp_path: Path) -> None:
+    """A SUBLEVEL of 4000 digits was taken as a version number."""
+    from .test_source import make_fake_tree
+    tree = make_fake_tree(tmp_path / "linux", 9, 9, 1)
+    (tree / "Makefile").write_text("VERSION = 9\nPATCHLEVEL = 9\nSUBLEVEL = " + "9" * 4000
+                                   + "\nEXTRAVERSION =\n")
+    proc = pyvma(tmp_path / "cache", "fetch", str(tree), timeout=120)
+    assert proc.returncode == 2 and "not a Linux kernel tree" in proc.stderr, proc.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="vma_internal/toolchain.preprocess raises "
+                   "CalledProcessError (a traceback) when the tree's headers do not "
+                   "preprocess; vma_internal is another helper's area")
+def test_a_tree_whose_prelude_fails_is_one_line(tmp_path: Path) -> None:
+    """A kernel-shaped tree (an archive's, say) lacking tools/testing/shared:
+    ``pyvma shim`` prints gcc's CalledProcessError as a traceback."""
+    from .test_source import make_fake_tree
+    tree = make_fake_tree(tmp_path / "linux", 9, 9, 1)
+    proc = pyvma(tmp_path / "cache", "shim", "--kernel", str(tree), timeout=120)
+    assert "Traceback" not in proc.stderr, proc.stderr[-800:]
+    assert proc.returncode == 2
