@@ -167,3 +167,34 @@ def test_a_tree_whose_prelude_fails_is_one_line(tmp_path: Path) -> None:
     proc = pyvma(tmp_path / "cache", "shim", "--kernel", str(tree), timeout=120)
     assert "Traceback" not in proc.stderr, proc.stderr[-800:]
     assert proc.returncode == 2
+
+
+# -- the cache -------------------------------------------------------------------------
+
+def test_a_killed_clear_leaves_no_half_removed_tree(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """``cache clear`` removed each entry in place: killed half-way (a timeout, ^C) it
+    left kernels/<tree> with files missing under its name, which later runs use."""
+    from pyvma import cache as pcache
+    root = tmp_path / "cache"
+    monkeypatch.setenv("PYVMA_CACHE", str(root))
+    pcache.cache_dir()
+    tree = root / "kernels" / "t"
+    (tree / "mm").mkdir(parents=True)
+    for name in ("Makefile", "mm/vma.c", "mm/vma.h"):
+        (tree / name).write_text("x\n")
+    real = pcache._rmtree
+
+    def killed(path: Path) -> None:
+        for p in sorted(Path(path).rglob("vma.c")):
+            p.unlink()                  # part of the work done ...
+        raise KeyboardInterrupt         # ... then the kill
+
+    monkeypatch.setattr(pcache, "_rmtree", killed)
+    with pytest.raises(KeyboardInterrupt):
+        pcache.clear(root)
+    assert not tree.exists() or (tree / "mm" / "vma.c").is_file()
+    monkeypatch.setattr(pcache, "_rmtree", real)
+    gone, alien = pcache.clear(root)
+    assert alien == [] and sorted(e.name for e in root.iterdir()) == ["CACHEDIR.TAG",
+                                                                      "locks"]
