@@ -20,7 +20,7 @@ from vma_internal.digest import sha256_file
 
 from ..errors import SourceError
 from .kernel_tree import TARBALL_SUBTREES
-from .links import link_problem
+from .links import MAX_DEPTH, link_problem
 from .markers import read_marker
 
 if TYPE_CHECKING:
@@ -66,9 +66,6 @@ def _tail(text: str, lines: int = 6) -> str:
 #: whole linux-source tarball ~95k members.  Beyond them an archive is refused.
 MAX_EXTRACT_BYTES = 3 << 30
 MAX_MEMBERS = 400_000
-#: the most path components a member may have (a kernel tree's deepest have about 12;
-#: thousands made os.makedirs recurse out of the stack)
-MAX_DEPTH = 64
 
 
 def _first(text: str) -> str:

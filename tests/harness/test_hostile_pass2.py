@@ -198,3 +198,48 @@ def test_a_killed_clear_leaves_no_half_removed_tree(tmp_path: Path,
     gone, alien = pcache.clear(root)
     assert alien == [] and sorted(e.name for e in root.iterdir()) == ["CACHEDIR.TAG",
                                                                       "locks"]
+
+
+def deep_dirs(top: Path, depth: int) -> None:
+    """*top* holding a chain of *depth* directories (made by descriptors: no path
+    that long), with a file at the bottom."""
+    top.mkdir(parents=True, exist_ok=True)
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(depth):
+        os.mkdir("d", dir_fd=fd)
+        new = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = new
+    os.close(os.open("f", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
+    os.close(fd)
+
+
+def test_clear_removes_what_a_sandboxed_run_nested_deep(tmp_path: Path) -> None:
+    """A sandboxed run (a tree's code) may write anything in sandbox/, 3000
+    directories deep too: ``cache clear`` then died with a RecursionError traceback
+    and removed nothing more."""
+    cache = tmp_path / "cache"
+    pyvma(cache, "cache", "list")
+    deep_dirs(cache / SANDBOX_DIR / "builds", 3000)
+    proc = pyvma(cache, "cache", "clear", timeout=120)
+    assert "Traceback" not in proc.stderr, proc.stderr[-600:]
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(e.name for e in cache.iterdir()) == ["CACHEDIR.TAG", "locks"]
+
+
+def test_a_patch_may_not_nest_a_path_thousands_deep(tmp_path: Path) -> None:
+    """A patch creating mm/d/d/.../x 2000 directories deep applied, and every later
+    removal of the patched tree (cache clear) died with a RecursionError."""
+    from pyvma.errors import PyvmaError
+    from pyvma.tree.patches import patched
+
+    from .test_source import make_fake_tree
+    tree = make_fake_tree(tmp_path / "linux", 9, 9, 1)
+    rel = "mm/" + "d/" * 2000 + "x"
+    p = tmp_path / "deep.patch"
+    p.write_text("From: x <x@example.org>\nSubject: [PATCH] deep\n\n---\n"
+                 f"diff --git a/{rel} b/{rel}\nnew file mode 100644\n--- /dev/null\n"
+                 f"+++ b/{rel}\n@@ -0,0 +1 @@\n+x\n")
+    with pytest.raises(PyvmaError, match="2002 directories deep"):
+        patched(str(tree), [str(p)], cache=tmp_path / "cache")
+    assert not list((tmp_path / "cache" / "kernels").glob("patched-*"))
