@@ -243,3 +243,23 @@ def test_a_patch_may_not_nest_a_path_thousands_deep(tmp_path: Path) -> None:
     with pytest.raises(PyvmaError, match="2002 directories deep"):
         patched(str(tree), [str(p)], cache=tmp_path / "cache")
     assert not list((tmp_path / "cache" / "kernels").glob("patched-*"))
+
+
+# -- patches and mail ------------------------------------------------------------------
+
+def test_a_patch_file_name_reaches_no_terminal(tmp_path: Path) -> None:
+    """A --patch file saved under a hostile name (an attachment's): the name went raw
+    into the patched tree's label, which ``pyvma build``, the pytest header and the
+    recorded series print."""
+    from pyvma.tree.patches import patched
+
+    from .test_source import make_fake_tree
+    tree = make_fake_tree(tmp_path / "linux", 9, 9, 1)
+    p = tmp_path / "0001-\x1b]0;pwn\x07\x1b[2J.patch"
+    p.write_text("From: x <x@example.org>\nSubject: [PATCH] a\n\n---\n"
+                 "diff --git a/mm/vma.c b/mm/vma.c\n--- a/mm/vma.c\n+++ b/mm/vma.c\n"
+                 "@@ -1 +1,2 @@\n /* placeholder vma.c */\n+/* added */\n")
+    t = patched(str(tree), [str(p)], cache=tmp_path / "cache")
+    label = t.origin["label"]
+    assert "\x1b" not in label and "\x07" not in label, repr(label)
+    assert "0001-\\x1b]0;pwn\\x07\\x1b[2J.patch" in label, label
