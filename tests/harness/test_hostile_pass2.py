@@ -263,3 +263,19 @@ def test_a_patch_file_name_reaches_no_terminal(tmp_path: Path) -> None:
     label = t.origin["label"]
     assert "\x1b" not in label and "\x07" not in label, repr(label)
     assert "0001-\\x1b]0;pwn\\x07\\x1b[2J.patch" in label, label
+
+
+# -- arguments -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("how", ["DIR@REF", "tarball", "deep"])
+def test_a_spec_too_long_to_look_up_is_one_line(how: str, tmp_path: Path) -> None:
+    """A spec the system cannot look up (ENAMETOOLONG): a traceback from pathlib."""
+    from .test_source import make_fake_tree
+    tree = make_fake_tree(tmp_path / "linux", 9, 9, 1)
+    spec = {"DIR@REF": f"{tree}@" + "a" * 5000, "tarball": str(tmp_path / ("a" * 300)) +
+            ".tar", "deep": str(tmp_path) + "/a" * 3000}[how]
+    proc = pyvma(tmp_path / "cache", "fetch", spec, timeout=60)
+    assert "Traceback" not in proc.stderr, proc.stderr[-600:]
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "File name too long" in lines[0]
+    assert len(lines[0]) < 1000
