@@ -31,6 +31,7 @@ namespace, so setting it outside does not switch the sandbox off.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -218,6 +219,18 @@ def _hidden(path: str) -> bool:
     return _under(path, (*MASKED, "/tmp"))
 
 
+def _homes() -> set[str]:
+    """Directories never bound whole: the masked tops, /home's entries, $HOME and
+    the user's home directory (where a run may well start)."""
+    out = {os.path.realpath(m) for m in MASKED}
+    with contextlib.suppress(OSError):
+        out |= {os.path.realpath(e.path) for e in os.scandir("/home")}
+    for h in (os.environ.get("HOME"), os.path.expanduser("~")):
+        if h:
+            out.add(os.path.realpath(h))
+    return out
+
+
 def _output_files(args: argparse.Namespace) -> list[str]:
     outs: list[str] = []
     if args.cmd == "test":
@@ -256,9 +269,14 @@ def bwrap_command(bwrap: str, cache: Path, argv: list[str], trees: list[Any],
     for f in MASKED_FILES:
         if os.path.isfile(f):
             cmd += ["--ro-bind", "/dev/null", f]
-    # what the run reads: Python, the checkout, the trees, the patches, the cwd
+    # what the run reads: Python, the checkout, the trees, the patches, the cwd --
+    # but never a home directory whole (the cwd may be one): ~/.ssh and the like
+    # stay hidden; the files the run names there are bound one by one
+    cwd = os.path.realpath(os.getcwd())
+    homes = _homes()
     ro = [sys.prefix, sys.exec_prefix, os.path.dirname(sys.executable), str(REPO),
-          str(PACKAGE), *sys.path, *(str(t.root) for t in trees), *inputs, os.getcwd()]
+          str(PACKAGE), *sys.path, *(str(t.root) for t in trees), *inputs,
+          *([] if cwd in homes else [cwd])]
     seen: set[str] = set()
     for p in ro:
         real = os.path.realpath(p) if p else ""
@@ -279,6 +297,8 @@ def bwrap_command(bwrap: str, cache: Path, argv: list[str], trees: list[Any],
         if os.path.isdir(real):
             cmd += ["--bind", real, real]
             writable.append(real)
+    if cwd in homes and _hidden(cwd):
+        cmd += ["--dir", cwd]               # an empty one, to start in
     for m in masked:
         cmd += ["--remount-ro", m]
     env = {k: v for k, v in os.environ.items()

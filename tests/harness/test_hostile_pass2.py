@@ -279,3 +279,24 @@ def test_a_spec_too_long_to_look_up_is_one_line(how: str, tmp_path: Path) -> Non
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and "File name too long" in lines[0]
     assert len(lines[0]) < 1000
+
+
+@pytest.mark.skipif(probe("bwrap") is not None, reason="bubblewrap cannot run here")
+def test_a_run_started_in_a_home_directory_hides_it(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """``cd ~ && pyvma test --kernel debian:7.x``: the working directory was bound
+    read-only whole, so the tree's code read ~/.ssh (and could print it in a CI log)."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    secret = home / ".ssh" / "id_rsa"
+    secret.write_text("PRIVATE KEY\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(home)
+    (tmp_path / "cache").mkdir(mode=0o700)
+    cmd = sandbox.bwrap_command("bwrap", tmp_path / "cache", ["build"], [], [], [], [], {})
+    inner = cmd[:cmd.index("--", cmd.index("--chdir")) + 1]
+    read = subprocess.run([*inner, "/bin/cat", str(secret)], capture_output=True, text=True,
+                          timeout=60)
+    assert "PRIVATE KEY" not in read.stdout and read.returncode != 0, read.stdout
+    where = subprocess.run([*inner, "/bin/pwd"], capture_output=True, text=True, timeout=60)
+    assert where.returncode == 0 and where.stdout.strip() == str(home), where.stderr
