@@ -276,11 +276,12 @@ def bwrap_command(bwrap: str, cache: Path, argv: list[str], trees: list[Any],
     homes = _homes()
     ro = [sys.prefix, sys.exec_prefix, os.path.dirname(sys.executable), str(REPO),
           str(PACKAGE), *sys.path, *(str(t.root) for t in trees), *inputs,
-          *([] if cwd in homes else [cwd])]
+          cwd]
     seen: set[str] = set()
     for p in ro:
         real = os.path.realpath(p) if p else ""
-        if real and real not in seen and os.path.exists(real) and _hidden(real) and \
+        if real and real not in seen and real not in homes and os.path.exists(real) and \
+                _hidden(real) and \
                 not _under(real, (real_cache,)):
             seen.add(real)
             cmd += ["--ro-bind", real, real]

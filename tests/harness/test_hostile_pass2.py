@@ -292,6 +292,7 @@ def test_a_run_started_in_a_home_directory_hides_it(tmp_path: Path,
     secret.write_text("PRIVATE KEY\n")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.chdir(home)
+    monkeypatch.syspath_prepend(str(home))     # python3 -m puts the cwd on sys.path
     (tmp_path / "cache").mkdir(mode=0o700)
     cmd = sandbox.bwrap_command("bwrap", tmp_path / "cache", ["build"], [], [], [], [], {})
     inner = cmd[:cmd.index("--", cmd.index("--chdir")) + 1]
