@@ -66,6 +66,9 @@ def _tail(text: str, lines: int = 6) -> str:
 #: whole linux-source tarball ~95k members.  Beyond them an archive is refused.
 MAX_EXTRACT_BYTES = 3 << 30
 MAX_MEMBERS = 400_000
+#: the most bytes of tar stream read, kept or not (a whole linux-source tar is ~1.5 GB;
+#: an xz bomb's member pyvma skips was read on for as long as it claimed)
+MAX_STREAM_BYTES = 8 << 30
 
 
 def _first(text: str) -> str:
@@ -123,6 +126,7 @@ class _Prefiltered:
         self.buf = b""
         self.pos = 0
         self.members = 0
+        self.total = 0
 
     def read(self, n: int = -1) -> bytes:
         """Up to *n* bytes (fewer at a chunk's end: tarfile reads on until it has
@@ -135,10 +139,19 @@ class _Prefiltered:
         self.pos += len(data)
         return data
 
-    def _exact(self, n: int) -> bytes:
+    def _read(self, n: int) -> bytes:
         data = self.src.read(n)
+        self.total += len(data)
+        if self.total > MAX_STREAM_BYTES:
+            raise SourceError(f"{self.what} expands to more than {MAX_STREAM_BYTES >> 30} "
+                              "GiB of tar: refused (a whole kernel source tar is about "
+                              "1.5 GiB); pass a genuine kernel source archive.")
+        return data
+
+    def _exact(self, n: int) -> bytes:
+        data = self._read(n)
         while len(data) < n:
-            more = self.src.read(n - len(data))
+            more = self._read(n - len(data))
             if not more:
                 break
             data += more
@@ -146,7 +159,7 @@ class _Prefiltered:
 
     def _copy(self, n: int, keep: bool) -> Iterator[bytes]:
         while n > 0:
-            chunk = self.src.read(min(n, 1 << 20))
+            chunk = self._read(min(n, 1 << 20))
             if not chunk:
                 return
             n -= len(chunk)

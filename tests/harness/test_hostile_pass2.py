@@ -301,3 +301,21 @@ def test_a_run_started_in_a_home_directory_hides_it(tmp_path: Path,
     assert "PRIVATE KEY" not in read.stdout and read.returncode != 0, read.stdout
     where = subprocess.run([*inner, "/bin/pwd"], capture_output=True, text=True, timeout=60)
     assert where.returncode == 0 and where.stdout.strip() == str(home), where.stderr
+
+
+def test_a_member_pyvma_skips_is_not_read_without_end(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A member outside the subtrees pyvma keeps was read on for as long as it claimed
+    (an xz bomb of a terabyte of zeros: an hour of decompression); the stream as a
+    whole is bounded (the limit made small here)."""
+    from pyvma.errors import SourceError
+    from pyvma.tree import archive
+    junk = tarfile.TarInfo("linux-9.9.1/Documentation/junk")
+    junk.size = 3 << 20
+    tar = hostile_tarball(tmp_path, [junk])
+    monkeypatch.setattr(archive, "MAX_STREAM_BYTES", 2 << 20)
+    with pytest.raises(SourceError, match="GiB of tar: refused"):
+        archive.extract_tarball(tar, tmp_path / "out")
+    monkeypatch.setattr(archive, "MAX_STREAM_BYTES", 8 << 20)
+    archive.extract_tarball(tar, tmp_path / "out2")
+    assert (tmp_path / "out2" / "mm" / "vma.c").is_file()
