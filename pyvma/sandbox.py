@@ -20,8 +20,8 @@ runs the command again inside ``bwrap``:
   itself (the builds, objects, parses and results of sandboxed runs), with the
   cache's ``kernels/`` and ``debs/`` bound read-only into it -- so nothing a run
   outside the sandbox reads is written from inside it -- and the output files
-  the command names (``--ktap``, ``--junitxml``, ``--pyvma-results``, fuzz's
-  ``--save-dir``);
+  the command names (``--ktap``, ``--junitxml``, ``--pyvma-results``) and fuzz's
+  findings, written in the sandbox's cache and copied out after (regular files only);
 * the environment cleared but for a list (``PATH``, locale, ``PYVMA_*``,
   ``PYTHON*``, ``CC``, sanitizer options, ...).
 
@@ -34,6 +34,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -70,6 +71,8 @@ ENV_KEEP = ("PATH", "HOME", "LANG", "LANGUAGE", "TERM", "COLUMNS", "LINES", "NO_
             "FORCE_COLOR", "CC", "TZ", "SOURCE_DATE_EPOCH", "LD_PRELOAD")
 ENV_KEEP_PREFIXES = ("LC_", "PYVMA_", "PYTHON", "PYTEST_", "HYPOTHESIS_", "ASAN_",
                      "UBSAN_", "LSAN_")
+#: the name of a fuzz regression case the sandboxed run may hand out
+SAVE_NAME = re.compile(r"[A-Za-z0-9._+~=-]{1,80}-[0-9a-f]{10}\.json")
 #: pytest options of ``pyvma test`` naming a file the run writes.
 OUTPUT_OPTIONS = ("--ktap", "--junitxml", "--junit-xml", "--pyvma-results")
 
@@ -377,17 +380,47 @@ def run(args: argparse.Namespace, argv: list[str], default_kernel: str) -> int |
         os.environ[OFF_VAR] = f"bubblewrap cannot run here: {problem}"
         return None
     from .cache import cache_dir
-    out_dirs = [args.save_dir] if args.cmd == "fuzz" else []
     outputs = _output_files(args)
-    argv, staged = stage_outputs(argv, outputs, Path(os.path.realpath(cache_dir())))
+    real_cache = Path(os.path.realpath(cache_dir()))
+    argv, staged = stage_outputs(argv, outputs, real_cache)
+    saves = None
+    if args.cmd == "fuzz":                  # findings: written in the cache, copied out
+        saves = Path(tempfile.mkdtemp(prefix="save-", dir=_box(real_cache)))
+        argv = [*argv, "--save-dir", str(real_cache / saves.name)]    # the last wins
+        outputs = [*outputs, f"{args.save_dir}/*.json"]
     cmd = bwrap_command(bwrap, cache_dir(), argv, trees, _input_paths(args, _groups(
-        args, default_kernel)), outputs, out_dirs, {TREES_VAR: json.dumps(pins)})
+        args, default_kernel)), outputs, [], {TREES_VAR: json.dumps(pins)})
     rc = _run_bwrap(cmd)
     for outer, dest in staged:
         copy_out(outer, dest)
     if staged:
         shutil.rmtree(staged[0][0].parent, ignore_errors=True)
+    if saves is not None:
+        copy_saves(saves, Path(args.save_dir))
+        shutil.rmtree(saves, ignore_errors=True)
     return rc
+
+
+def _box(real_cache: Path) -> Path:
+    box = real_cache / SANDBOX_DIR
+    box.mkdir(mode=0o700, exist_ok=True)
+    return box
+
+
+def copy_saves(staged: Path, save_dir: Path) -> None:
+    """fuzz's regression cases, written by the sandboxed run in *staged*, copied into
+    *save_dir* (the checkout's by default, which the sandbox may not write: code
+    planted there, a conftest.py, would run unconfined): only regular files named
+    like one (``<version>-<digest>.json``), never through a link."""
+    try:
+        names = [e.name for e in os.scandir(staged)
+                 if e.is_file(follow_symlinks=False) and SAVE_NAME.fullmatch(e.name)]
+    except OSError:
+        return
+    if names:
+        save_dir.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        copy_out(staged / name, str(save_dir / name))
 
 
 def stage_outputs(argv: list[str], outputs: list[str],
@@ -400,9 +433,7 @@ def stage_outputs(argv: list[str], outputs: list[str],
         return argv, []
     # a fresh directory of its own, made right in the sandbox's cache (which no
     # sandboxed run can replace): never a path through something a run planted there
-    box = real_cache / SANDBOX_DIR
-    box.mkdir(mode=0o700, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix="out-", dir=box))
+    stage = Path(tempfile.mkdtemp(prefix="out-", dir=_box(real_cache)))
     inner = {f: str(real_cache / stage.name / f"{i}-{Path(f).name}")
              for i, f in enumerate(outputs)}
     out = list(argv)

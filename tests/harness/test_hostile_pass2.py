@@ -319,3 +319,41 @@ def test_a_member_pyvma_skips_is_not_read_without_end(tmp_path: Path,
     monkeypatch.setattr(archive, "MAX_STREAM_BYTES", 8 << 20)
     archive.extract_tarball(tar, tmp_path / "out2")
     assert (tmp_path / "out2" / "mm" / "vma.c").is_file()
+
+
+WRAPPER = """#!{python}
+# bubblewrap as pyvma sets it up, the command inside replaced by a hostile one
+import os, sys
+a = sys.argv[1:]
+if "--chdir" in a:
+    a = a[:a.index("--", a.index("--chdir")) + 1] + ["/bin/sh", "-c", os.environ["HOSTILE"]]
+os.execvp("bwrap", ["bwrap", *a])
+"""
+
+
+@pytest.mark.skipif(probe("bwrap") is not None, reason="bubblewrap cannot run here")
+def test_sandboxed_fuzz_cannot_plant_code_in_the_save_dir(tmp_path: Path) -> None:
+    """fuzz's --save-dir (the checkout's tests/model/regressions by default) was bound
+    writable into the sandbox: the tree's code could plant a conftest.py there, which
+    the next unsandboxed pytest or ``pyvma test`` of one's own tree runs as root.  Now
+    the run writes its findings in the cache and only regular files named like a
+    finding are copied out."""
+    from .test_source import make_fake_tree
+    tree = make_fake_tree(tmp_path / "linux", 9, 9, 1)
+    save = tmp_path / "regressions"
+    save.mkdir()
+    wrapper = tmp_path / "bwrap-hostile"
+    wrapper.write_text(WRAPPER.format(python=sys.executable))
+    wrapper.chmod(0o755)
+    hostile = (f"echo pwned > {save}/conftest.py; for d in \"$PYVMA_CACHE\"/save-*; do "
+               "echo '{}' > \"$d/9.9.1-0123456789.json\"; "
+               "ln -s /etc/hostname \"$d/9.9.1-abcdefabcd.json\"; "
+               "echo pwned > \"$d/conftest.py\"; done; true")
+    proc = pyvma(tmp_path / "cache", "fuzz", "--kernel", str(tree), "--sandbox",
+                 "--minutes", "0.001", "--save-dir", str(save), cwd=tmp_path,
+                 PYVMA_BWRAP=str(wrapper), HOSTILE=hostile)
+    assert proc.returncode == 0, proc.stderr[-800:]
+    assert sorted(p.name for p in save.iterdir()) == ["9.9.1-0123456789.json"], \
+        sorted(p.name for p in save.iterdir())
+    assert not (save / "9.9.1-0123456789.json").is_symlink()
+    assert not list((tmp_path / "cache" / SANDBOX_DIR).glob("save-*"))
