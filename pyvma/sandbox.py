@@ -66,6 +66,9 @@ SHARED_DIRS = ("kernels", "debs")
 #: Hidden inside (empty, read-only); what a run names under them is bound back.
 MASKED = ("/root", "/home", "/run", "/var", "/srv", "/mnt", "/media", "/etc/ssh")
 MASKED_FILES = ("/etc/shadow", "/etc/gshadow", "/etc/sudoers")
+#: Read-only inside (the caller's identity could write them): the host's own.
+PROC_READ_ONLY = ("/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs",
+                  "/proc/acpi", "/proc/scsi", "/proc/driver")
 #: Environment variables kept (and prefixes of those kept) inside.
 ENV_KEEP = ("PATH", "HOME", "LANG", "LANGUAGE", "TERM", "COLUMNS", "LINES", "NO_COLOR",
             "FORCE_COLOR", "CC", "TZ", "SOURCE_DATE_EPOCH", "LD_PRELOAD")
@@ -266,6 +269,12 @@ def bwrap_command(bwrap: str, cache: Path, argv: list[str], trees: list[Any],
     cmd = [bwrap, "--ro-bind", "/", "/", "--unshare-all", "--unshare-user",
            "--uid", str(UID), "--gid", str(UID), "--disable-userns", "--new-session",
            "--die-with-parent", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    # uid 65534 inside is the caller outside (root in CI): the fresh /proc's sysctls
+    # (kernel.core_pattern: a command the host runs as root), sysrq-trigger and the
+    # like would be writable to the tree's code; they are bound read-only
+    for p in PROC_READ_ONLY:
+        if os.path.lexists(p):
+            cmd += ["--ro-bind", p, p]
     masked = [m for m in MASKED if os.path.isdir(m) and not os.path.islink(m)]
     for m in masked:
         cmd += ["--tmpfs", m]

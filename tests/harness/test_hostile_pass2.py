@@ -357,3 +357,26 @@ def test_sandboxed_fuzz_cannot_plant_code_in_the_save_dir(tmp_path: Path) -> Non
         sorted(p.name for p in save.iterdir())
     assert not (save / "9.9.1-0123456789.json").is_symlink()
     assert not list((tmp_path / "cache" / SANDBOX_DIR).glob("save-*"))
+
+
+@pytest.mark.skipif(probe("bwrap") is not None, reason="bubblewrap cannot run here")
+def test_the_sandbox_writes_no_sysctl(tmp_path: Path) -> None:
+    """uid 65534 inside is the caller outside (root in CI), and bwrap's fresh /proc
+    left /proc/sys writable: the tree's code set the host's vm.overcommit_memory (and
+    could set kernel.core_pattern, a command the host runs as root).  Only opened
+    for writing here, nothing written."""
+    from .test_source import make_fake_tree
+    tree = make_fake_tree(tmp_path / "linux", 9, 9, 1)
+    wrapper = tmp_path / "bwrap-hostile"
+    wrapper.write_text(WRAPPER.format(python=sys.executable))
+    wrapper.chmod(0o755)
+    opened = []
+    for name in ("vm/overcommit_memory", "kernel/core_pattern"):
+        hostile = (f"exec {sys.executable} -c \"import os; "
+                   f"os.close(os.open('/proc/sys/{name}', os.O_WRONLY))\"")
+        proc = pyvma(tmp_path / "cache", "build", "--kernel", str(tree), "--sandbox",
+                     cwd=tmp_path, PYVMA_BWRAP=str(wrapper), HOSTILE=hostile)
+        assert "Read-only file system" in proc.stderr or proc.returncode != 0
+        if proc.returncode == 0:
+            opened.append(name)
+    assert opened == []
