@@ -221,7 +221,11 @@ def test_clear_removes_what_a_sandboxed_run_nested_deep(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     pyvma(cache, "cache", "list")
     deep_dirs(cache / SANDBOX_DIR / "builds", 3000)
-    proc = pyvma(cache, "cache", "clear", timeout=120)
+    try:
+        proc = pyvma(cache, "cache", "clear", timeout=120)
+    finally:        # pytest's own clean-up of tmp_path would die of it too
+        subprocess.run(["rm", "-rf", "--", str(cache / SANDBOX_DIR)], check=False)
+        subprocess.run(["rm", "-rf", "--", *map(str, cache.glob(".clearing-*"))], check=False)
     assert "Traceback" not in proc.stderr, proc.stderr[-600:]
     assert proc.returncode == 0, proc.stderr
     assert sorted(e.name for e in cache.iterdir()) == ["CACHEDIR.TAG", "locks"]
@@ -240,9 +244,12 @@ def test_a_patch_may_not_nest_a_path_thousands_deep(tmp_path: Path) -> None:
     p.write_text("From: x <x@example.org>\nSubject: [PATCH] deep\n\n---\n"
                  f"diff --git a/{rel} b/{rel}\nnew file mode 100644\n--- /dev/null\n"
                  f"+++ b/{rel}\n@@ -0,0 +1 @@\n+x\n")
-    with pytest.raises(PyvmaError, match="2002 directories deep"):
-        patched(str(tree), [str(p)], cache=tmp_path / "cache")
-    assert not list((tmp_path / "cache" / "kernels").glob("patched-*"))
+    try:
+        with pytest.raises(PyvmaError, match="2002 directories deep"):
+            patched(str(tree), [str(p)], cache=tmp_path / "cache")
+        assert not list((tmp_path / "cache" / "kernels").glob("patched-*"))
+    finally:        # pytest's own clean-up of tmp_path would die of a deep tree
+        subprocess.run(["rm", "-rf", "--", str(tmp_path / "cache")], check=False)
 
 
 # -- patches and mail ------------------------------------------------------------------
