@@ -16,6 +16,7 @@ import re
 import shlex
 import shutil
 import stat
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -211,9 +212,14 @@ def _rmtree(path: Path) -> None:
     if os.path.islink(path):
         os.unlink(path)
         return
-    shutil.rmtree(path, onerror=onerror)  # onexc only exists from 3.12
-    if os.path.lexists(path):      # an unreadable directory is listed on the second pass
-        shutil.rmtree(path, onerror=onerror)
+    for _ in range(2):             # an unreadable directory is listed on the second pass
+        try:
+            shutil.rmtree(path, onerror=onerror)  # onexc only exists from 3.12
+        except RecursionError:     # thousands of directories deep (a sandboxed run's)
+            subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)],
+                           stdin=subprocess.DEVNULL, capture_output=True, check=False)
+        if not os.path.lexists(path):
+            return
 
 
 def tmp_prefix(final: Path) -> str:
@@ -360,6 +366,8 @@ OWN_ENTRIES = frozenset({
 KERNEL_DIRS = ("kernels", "debs")
 #: never removed by ``clear``: the lock files other runs may hold right now
 LOCK_DIR = "locks"
+#: where ``clear`` moves what it removes first (left by a clear that was killed)
+TRASH_PREFIX = ".clearing-"
 
 
 def usage(root: Path) -> list[tuple[str, int]]:
@@ -406,18 +414,28 @@ def clear(root: Path, keep_kernels: bool = False) -> tuple[list[str], list[str]]
                              "clear again when it ends") from None
         gone: list[str] = []
         alien: list[str] = []
+        # each entry is first renamed into a trash directory, then removed: a clear
+        # killed half-way leaves no half-removed tree or build under its name (a
+        # later run would use it), only trash the next clear removes
+        trash = Path(tempfile.mkdtemp(prefix=TRASH_PREFIX, dir=root))
         for entry in sorted(root.iterdir()):
             if entry.name in (LOCK_DIR, MARKER) or (keep_kernels and entry.name in KERNEL_DIRS):
+                continue
+            if entry.name.startswith(TRASH_PREFIX) and entry.is_dir() and \
+                    not entry.is_symlink():
+                if entry != trash:
+                    os.rename(entry, trash / entry.name)
                 continue
             if entry.name not in OWN_ENTRIES:
                 alien.append(entry.name)
                 continue
             if entry.is_dir() and not entry.is_symlink():
-                _rmtree(entry)
+                os.rename(entry, trash / entry.name)
             else:
                 with contextlib.suppress(FileNotFoundError):
                     entry.unlink()
             gone.append(entry.name)
+        _rmtree(trash)
     finally:
         os.close(fd)
     _trusted.discard(str(root))

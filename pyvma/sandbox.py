@@ -20,8 +20,8 @@ runs the command again inside ``bwrap``:
   itself (the builds, objects, parses and results of sandboxed runs), with the
   cache's ``kernels/`` and ``debs/`` bound read-only into it -- so nothing a run
   outside the sandbox reads is written from inside it -- and the output files
-  the command names (``--ktap``, ``--junitxml``, ``--pyvma-results``, fuzz's
-  ``--save-dir``);
+  the command names (``--ktap``, ``--junitxml``, ``--pyvma-results``) and fuzz's
+  findings, written in the sandbox's cache and copied out after (regular files only);
 * the environment cleared but for a list (``PATH``, locale, ``PYVMA_*``,
   ``PYTHON*``, ``CC``, sanitizer options, ...).
 
@@ -31,8 +31,10 @@ namespace, so setting it outside does not switch the sandbox off.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -64,11 +66,16 @@ SHARED_DIRS = ("kernels", "debs")
 #: Hidden inside (empty, read-only); what a run names under them is bound back.
 MASKED = ("/root", "/home", "/run", "/var", "/srv", "/mnt", "/media", "/etc/ssh")
 MASKED_FILES = ("/etc/shadow", "/etc/gshadow", "/etc/sudoers")
+#: Read-only inside (the caller's identity could write them): the host's own.
+PROC_READ_ONLY = ("/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs",
+                  "/proc/acpi", "/proc/scsi", "/proc/driver")
 #: Environment variables kept (and prefixes of those kept) inside.
 ENV_KEEP = ("PATH", "HOME", "LANG", "LANGUAGE", "TERM", "COLUMNS", "LINES", "NO_COLOR",
             "FORCE_COLOR", "CC", "TZ", "SOURCE_DATE_EPOCH", "LD_PRELOAD")
 ENV_KEEP_PREFIXES = ("LC_", "PYVMA_", "PYTHON", "PYTEST_", "HYPOTHESIS_", "ASAN_",
                      "UBSAN_", "LSAN_")
+#: the name of a fuzz regression case the sandboxed run may hand out
+SAVE_NAME = re.compile(r"[A-Za-z0-9._+~=-]{1,80}-[0-9a-f]{10}\.json")
 #: pytest options of ``pyvma test`` naming a file the run writes.
 OUTPUT_OPTIONS = ("--ktap", "--junitxml", "--junit-xml", "--pyvma-results")
 
@@ -234,6 +241,18 @@ def _hidden(path: str) -> bool:
     return _under(path, (*MASKED, "/tmp"))
 
 
+def _homes() -> set[str]:
+    """Directories never bound whole: the masked tops, /home's entries, $HOME and
+    the user's home directory (where a run may well start)."""
+    out = {os.path.realpath(m) for m in MASKED}
+    with contextlib.suppress(OSError):
+        out |= {os.path.realpath(e.path) for e in os.scandir("/home")}
+    for h in (os.environ.get("HOME"), os.path.expanduser("~")):
+        if h:
+            out.add(os.path.realpath(h))
+    return out
+
+
 def _output_files(args: argparse.Namespace) -> list[str]:
     outs: list[str] = []
     if args.cmd == "test":
@@ -267,19 +286,31 @@ def bwrap_command(bwrap: str, cache: Path, argv: list[str], trees: list[Any],
     cmd = [bwrap, "--ro-bind", "/", "/", "--unshare-all", "--unshare-user",
            "--uid", str(UID), "--gid", str(UID), "--disable-userns", "--new-session",
            "--die-with-parent", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    # uid 65534 inside is the caller outside (root in CI): the fresh /proc's sysctls
+    # (kernel.core_pattern: a command the host runs as root), sysrq-trigger and the
+    # like would be writable to the tree's code; they are bound read-only
+    for p in PROC_READ_ONLY:
+        if os.path.lexists(p):
+            cmd += ["--ro-bind", p, p]
     masked = [m for m in MASKED if os.path.isdir(m) and not os.path.islink(m)]
     for m in masked:
         cmd += ["--tmpfs", m]
     for f in MASKED_FILES:
         if os.path.isfile(f):
             cmd += ["--ro-bind", "/dev/null", f]
-    # what the run reads: Python, the checkout, the trees, the patches, the cwd
+    # what the run reads: Python, the checkout, the trees, the patches, the cwd --
+    # but never a home directory whole (the cwd may be one): ~/.ssh and the like
+    # stay hidden; the files the run names there are bound one by one
+    cwd = os.path.realpath(os.getcwd())
+    homes = _homes()
     ro = [sys.prefix, sys.exec_prefix, os.path.dirname(sys.executable), str(REPO),
-          str(PACKAGE), *sys.path, *(str(t.root) for t in trees), *inputs, os.getcwd()]
+          str(PACKAGE), *sys.path, *(str(t.root) for t in trees), *inputs,
+          cwd]
     seen: set[str] = set()
     for p in ro:
         real = os.path.realpath(p) if p else ""
-        if real and real not in seen and os.path.exists(real) and _hidden(real) and \
+        if real and real not in seen and real not in homes and os.path.exists(real) and \
+                _hidden(real) and \
                 not _under(real, (real_cache,)):
             seen.add(real)
             cmd += ["--ro-bind", real, real]
@@ -305,6 +336,8 @@ def bwrap_command(bwrap: str, cache: Path, argv: list[str], trees: list[Any],
         if os.path.isdir(real):
             cmd += ["--bind", real, real]
             writable.append(real)
+    if cwd in homes and _hidden(cwd):
+        cmd += ["--dir", cwd]               # an empty one, to start in
     for m in masked:
         cmd += ["--remount-ro", m]
     env = {k: v for k, v in os.environ.items()
@@ -382,11 +415,16 @@ def run(args: argparse.Namespace, argv: list[str], default_kernel: str) -> int |
         os.environ[OFF_VAR] = f"bubblewrap cannot run here: {problem}"
         return None
     from .cache import cache_dir
-    out_dirs = [args.save_dir] if args.cmd == "fuzz" else []
     outputs = _output_files(args)
-    argv, staged = stage_outputs(argv, outputs, Path(os.path.realpath(cache_dir())))
+    real_cache = Path(os.path.realpath(cache_dir()))
+    argv, staged = stage_outputs(argv, outputs, real_cache)
+    saves = None
+    if args.cmd == "fuzz":                  # findings: written in the cache, copied out
+        saves = Path(tempfile.mkdtemp(prefix="save-", dir=_box(real_cache)))
+        argv = [*argv, "--save-dir", str(real_cache / saves.name)]    # the last wins
+        outputs = [*outputs, f"{args.save_dir}/*.json"]
     inputs = _input_paths(args, _groups(args, default_kernel))
-    cmd = bwrap_command(bwrap, cache_dir(), argv, trees, inputs, outputs, out_dirs,
+    cmd = bwrap_command(bwrap, cache_dir(), argv, trees, inputs, outputs, [],
                         {TREES_VAR: json.dumps(pins)})
     try:
         rc = _run_bwrap(cmd)
@@ -396,21 +434,46 @@ def run(args: argparse.Namespace, argv: list[str], default_kernel: str) -> int |
         copy_out(outer, dest)
     if staged:
         shutil.rmtree(staged[0][0].parent, ignore_errors=True)
+    if saves is not None:
+        copy_saves(saves, Path(args.save_dir))
+        shutil.rmtree(saves, ignore_errors=True)
     return rc
+
+
+def _box(real_cache: Path) -> Path:
+    box = real_cache / SANDBOX_DIR
+    box.mkdir(mode=0o700, exist_ok=True)
+    return box
+
+
+def copy_saves(staged: Path, save_dir: Path) -> None:
+    """fuzz's regression cases, written by the sandboxed run in *staged*, copied into
+    *save_dir* (the checkout's by default, which the sandbox may not write: code
+    planted there, a conftest.py, would run unconfined): only regular files named
+    like one (``<version>-<digest>.json``), never through a link."""
+    try:
+        names = [e.name for e in os.scandir(staged)
+                 if e.is_file(follow_symlinks=False) and SAVE_NAME.fullmatch(e.name)]
+    except OSError:
+        return
+    if names:
+        save_dir.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        copy_out(staged / name, str(save_dir / name))
 
 
 def stage_outputs(argv: list[str], outputs: list[str],
                   real_cache: Path) -> tuple[list[str], list[tuple[Path, str]]]:
     """*argv* with each output file the command names (``--ktap FILE``, ...) moved into
-    the sandbox's cache (``out/``), and the (staged file as seen outside, destination)
+    the sandbox's cache (a fresh ``out-*/``), and the (staged file as seen outside, destination)
     pairs to copy out after the run: the sandbox never writes outside its cache, and
     a writer's rename into place works there (a bound file cannot be renamed over)."""
     if not outputs:
         return argv, []
-    stage = real_cache / SANDBOX_DIR / "out" / f"{os.getpid()}"
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir(parents=True, mode=0o700)
-    inner = {f: str(real_cache / "out" / f"{os.getpid()}" / f"{i}-{Path(f).name}")
+    # a fresh directory of its own, made right in the sandbox's cache (which no
+    # sandboxed run can replace): never a path through something a run planted there
+    stage = Path(tempfile.mkdtemp(prefix="out-", dir=_box(real_cache)))
+    inner = {f: str(real_cache / stage.name / f"{i}-{Path(f).name}")
              for i, f in enumerate(outputs)}
     out = list(argv)
     for i, a in enumerate(out):

@@ -20,7 +20,7 @@ from vma_internal.digest import sha256_file
 
 from ..errors import SourceError
 from .kernel_tree import TARBALL_SUBTREES
-from .links import link_problem
+from .links import MAX_DEPTH, link_problem
 from .markers import read_marker
 
 if TYPE_CHECKING:
@@ -66,6 +66,9 @@ def _tail(text: str, lines: int = 6) -> str:
 #: whole linux-source tarball ~95k members.  Beyond them an archive is refused.
 MAX_EXTRACT_BYTES = 3 << 30
 MAX_MEMBERS = 400_000
+#: the most bytes of tar stream read, kept or not (a whole linux-source tar is ~1.5 GB;
+#: an xz bomb's member pyvma skips was read on for as long as it claimed)
+MAX_STREAM_BYTES = 8 << 30
 
 
 def _first(text: str) -> str:
@@ -83,6 +86,10 @@ def _member_problem(m: tarfile.TarInfo, rel: str) -> str | None:
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if name.startswith("/") or ".." in parts:
         return "has an absolute or '..' path"
+    if "\0" in name or "\0" in m.linkname:
+        return "has a NUL byte in its name"
+    if len(parts) > MAX_DEPTH:
+        return f"is {len(parts)} directories deep (a kernel's deepest are about 12)"
     if not (m.isreg() or m.isdir() or m.issym() or m.islnk()):
         kind = ("a device node" if m.ischr() or m.isblk() else
                 "a fifo" if m.isfifo() else f"of tar type {m.type!r}")
@@ -119,6 +126,7 @@ class _Prefiltered:
         self.buf = b""
         self.pos = 0
         self.members = 0
+        self.total = 0
 
     def read(self, n: int = -1) -> bytes:
         """Up to *n* bytes (fewer at a chunk's end: tarfile reads on until it has
@@ -131,10 +139,19 @@ class _Prefiltered:
         self.pos += len(data)
         return data
 
-    def _exact(self, n: int) -> bytes:
+    def _read(self, n: int) -> bytes:
         data = self.src.read(n)
+        self.total += len(data)
+        if self.total > MAX_STREAM_BYTES:
+            raise SourceError(f"{self.what} expands to more than {MAX_STREAM_BYTES >> 30} "
+                              "GiB of tar: refused (a whole kernel source tar is about "
+                              "1.5 GiB); pass a genuine kernel source archive.")
+        return data
+
+    def _exact(self, n: int) -> bytes:
+        data = self._read(n)
         while len(data) < n:
-            more = self.src.read(n - len(data))
+            more = self._read(n - len(data))
             if not more:
                 break
             data += more
@@ -142,7 +159,7 @@ class _Prefiltered:
 
     def _copy(self, n: int, keep: bool) -> Iterator[bytes]:
         while n > 0:
-            chunk = self.src.read(min(n, 1 << 20))
+            chunk = self._read(min(n, 1 << 20))
             if not chunk:
                 return
             n -= len(chunk)

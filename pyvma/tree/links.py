@@ -8,6 +8,11 @@ import posixpath
 from collections.abc import Iterator
 from pathlib import Path
 
+#: the most path components a name in a tree may have, whatever made it (an archive
+#: member, a patch): a kernel tree's deepest have about 12; thousands made
+#: os.makedirs (extracting) and shutil.rmtree (cache clear) recurse out of the stack
+MAX_DEPTH = 64
+
 
 def link_problem(rel: str, target: str) -> str | None:
     """Why a symlink at *rel* (tree-relative) to *target* may not be in a tree, or

@@ -35,7 +35,7 @@ from ..cache import atomic_dir, cache_dir, file_lock, subdir
 from ..errors import PatchError
 from ..inputs import printable, read_regular
 from .kernel_tree import KernelTree
-from .links import escaping_links, link_problem
+from .links import MAX_DEPTH, escaping_links, link_problem
 from .markers import PATCHES_MARKER, recorded_identity  # noqa: F401  (recorded_identity: re-exported)
 from .mbox import Series, read_series
 from .patchdefs import already_has
@@ -190,6 +190,8 @@ def _bad_path(rel: str) -> str | None:
         return "a path with '..'"
     if any(part == ".git" for part in p.parts):
         return "a path into .git"
+    if len(p.parts) > MAX_DEPTH:
+        return f"a path {len(p.parts)} directories deep"
     if p.parts and p.parts[0].upper().startswith("PYVMA_"):
         return "a name pyvma keeps for its own records"
     return None

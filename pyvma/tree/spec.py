@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,20 @@ def _expanduser(text: str) -> Path:
                           f"{_SPEC_HELP}") from None
 
 
+def _kind(path: Path, spec: str) -> str | None:
+    """"dir", "file", "other" or None (nothing there) for *path* (links followed);
+    a path the system cannot look up (too long, a link loop) is refused in one line."""
+    try:
+        st = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        shown = spec if len(spec) <= 120 else spec[:120] + "..."
+        raise SourceError(f"kernel spec {shown!r}: {e.strerror}. {_SPEC_HELP}") from None
+    return "dir" if stat.S_ISDIR(st.st_mode) else "file" if stat.S_ISREG(st.st_mode) \
+        else "other"
+
+
 def resolve(spec: str, cache: Path | None = None) -> KernelTree:
     """Resolve a kernel spec to a ``KernelTree`` (fetching/extracting if needed).
 
@@ -49,9 +64,10 @@ def resolve(spec: str, cache: Path | None = None) -> KernelTree:
         return _resolve_debian(spec, cdir)
 
     path = _expanduser(spec)
-    if path.is_dir():
+    kind = _kind(path, spec)
+    if kind == "dir":
         return _resolve_dir(path, spec, cdir)
-    if path.is_file():
+    if kind == "file":
         name = path.name
         if name.endswith(".deb"):
             return _resolve_deb(path, spec, cdir)
@@ -61,13 +77,13 @@ def resolve(spec: str, cache: Path | None = None) -> KernelTree:
             f"{path} is a file but neither a .deb nor a .tar.xz/.tar kernel "
             f"source archive. {_SPEC_HELP}"
         )
-    if path.exists():
+    if kind is not None:
         raise SourceError(f"{path} is neither a directory nor a regular file. {_SPEC_HELP}")
 
     if "@" in spec:
         repo_text, _, ref = spec.rpartition("@")
         repo = _expanduser(repo_text)
-        if repo_text and ref and repo.is_dir():
+        if repo_text and ref and _kind(repo, spec) == "dir":
             return _resolve_git(repo, ref, spec, cdir)
         if repo_text and ref:
             raise SourceError(

@@ -16,6 +16,7 @@ from ..cache import (
     write_json_atomic,
 )
 from ..errors import SourceError
+from ..inputs import printable
 from . import features as _features
 from .kernel_tree import FEATURES, HASHED_FILES, VMA_C_SINCE, KernelTree
 
@@ -38,17 +39,21 @@ def parse_makefile_version(root: Path) -> tuple[tuple[int, int, int], str] | Non
     values: dict[str, str] = {}
     for m in _MK_VAR.finditer(head):
         values.setdefault(m.group(1), m.group(2))
+    sub_text = values.get("SUBLEVEL", "")
+    if any(len(values.get(k, "")) > 6 for k in ("VERSION", "PATCHLEVEL")) or \
+            len(sub_text) > 6:       # a version number, not thousands of digits
+        return None
     try:
         major = int(values["VERSION"])
         minor = int(values["PATCHLEVEL"])
     except (KeyError, ValueError):
         return None
-    sub_text = values.get("SUBLEVEL", "")
     try:
         sub = int(sub_text) if sub_text else 0
     except ValueError:
         return None
-    extra = values.get("EXTRAVERSION", "")
+    # printed (fetch, build, reports): no control character reaches a terminal
+    extra = printable(values.get("EXTRAVERSION", ""))
     # Same shape as the kernel's KERNELVERSION.
     text = f"{major}.{minor}" + (f".{sub_text}" if sub_text else "") + extra
     return (major, minor, sub), text
