@@ -50,7 +50,17 @@ def asan_runtime() -> str:
 
 def preprocess(source: Path, tree: Path, gen_dir: Path, csrc: Path,
                extra: list[str] | None = None) -> str:
-    """Run the preprocessor; returns its output (raises CalledProcessError)."""
+    """Run the preprocessor; returns its output.  ShimError, with the compiler's
+    first error (file:line), if the tree's headers do not preprocess."""
     cmd = [compiler(), "-E", *BASE_CFLAGS, *include_flags(tree, gen_dir, csrc), *(extra or []),
            str(source)]
-    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
+    if proc.returncode != 0:
+        from .errors import ShimError
+        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        first = next((ln for ln in lines if "error" in ln), lines[0] if lines else
+                     f"exit status {proc.returncode}")
+        raise ShimError(f"preprocessing {source.name} against {tree} failed: "
+                        f"{first.strip()} (is it a whole kernel tree? pyvma reads "
+                        "tools/include and tools/testing/shared too)")
+    return proc.stdout
