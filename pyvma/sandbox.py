@@ -310,8 +310,8 @@ def bwrap_command(bwrap: str, cache: Path, argv: list[str], trees: list[Any],
     for p in ro:
         real = os.path.realpath(p) if p else ""
         if real and real not in seen and real not in homes and os.path.exists(real) and \
-                _hidden(real) and \
-                not _under(real, (real_cache,)):
+                _hidden(real) and real != "/tmp" and \
+                not _under(real, (real_cache,)):     # (/tmp itself stays the private one)
             seen.add(real)
             cmd += ["--ro-bind", real, real]
             if os.path.abspath(p) != real and _hidden(os.path.abspath(p)):

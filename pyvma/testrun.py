@@ -145,6 +145,8 @@ def run_tests(args: argparse.Namespace, default_kernel: str) -> int:
     patched = [patched_tree(s, ps) for s in specs] if ps else []
     # build all before pytest starts (a compile error is one message, here)
     builds = {str(t.root): build(t, cfg, args.sanitizer) for t in [*bases, *patched]}
+    from .sandbox import status  # whether the tree's code runs confined, first
+    print(f"pyvma: sandbox {status()}", file=sys.stderr, flush=True)
 
     extra = pytest_extra(args.pytest_args)
     env = dict(os.environ)

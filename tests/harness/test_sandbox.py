@@ -245,3 +245,20 @@ def test_mutate_of_an_untrusted_tree_is_refused_as_root(tmp_path: Path) -> None:
     assert "debian:7.x (a Debian package)" in p.stderr and "--no-sandbox" in p.stderr
     p = pyvma(["mutate", "--kernel", "debian:7.x", "--list", "--sample", "2"], tmp_path, env)
     assert p.returncode == 0, p.stderr
+
+
+def test_run_from_tmp_keeps_the_private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run from /tmp itself: the working directory was bound read-only over the
+    sandbox's private /tmp, and `pyvma test --series` died ("No usable temporary
+    directory"); /tmp stays the private, writable one (files under it still bound)."""
+    from pyvma.sandbox import bwrap_command
+    monkeypatch.chdir("/tmp")
+    inp = tmp_path / "series.mbox"
+    inp.write_text("x\n")
+    (tmp_path / "cache").mkdir(mode=0o700)
+    cmd = bwrap_command("bwrap", tmp_path / "cache", ["test"], [], [str(inp)], [], [], {})
+    pairs = list(zip(cmd, cmd[1:], cmd[2:]))
+    assert ("--ro-bind", "/tmp", "/tmp") not in pairs
+    assert ("--tmpfs", "/tmp", "--tmpfs") in pairs or any(
+        a == "--tmpfs" and b == "/tmp" for a, b, _ in pairs)
+    assert ("--ro-bind", str(inp), str(inp)) in pairs
