@@ -119,6 +119,6 @@ class FirstRunner:
         if tr is None:
             print(text, flush=True)
             return
-        tr.ensure_newline()
+        tr.write("\n")                 # after the progress dots
         tr.write_line(text, bold=True)
         tr.flush()

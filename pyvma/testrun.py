@@ -149,10 +149,11 @@ def run_tests(args: argparse.Namespace, default_kernel: str) -> int:
     ps = read_patches(args.patch, args.series, args.patches, args.three_way) \
         if (args.patch or args.series or args.patches) else None
     patched = [patched_tree(s, ps) for s in specs] if ps else []
+    extra = pytest_extra(args.pytest_args)
+    _start_c_builds(args, extra, [*patched, *bases])
     # build all before pytest starts (a compile error is one message, here)
     builds = {str(t.root): build(t, cfg, args.sanitizer) for t in [*bases, *patched]}
 
-    extra = pytest_extra(args.pytest_args)
     env = dict(os.environ)
     base_cmd = pytest_base(args.kernel_config or [], extra, env)
     logdir = _sanitizer_env(args.sanitizer, env)
@@ -177,6 +178,19 @@ def run_tests(args: argparse.Namespace, default_kernel: str) -> int:
                 print(f"pyvma: UBSan report ({report.name}):", file=sys.stderr)
                 sys.stderr.write(report.read_text(errors="replace"))
             shutil.rmtree(logdir, ignore_errors=True)
+
+
+def _start_c_builds(args: argparse.Namespace, extra: list[str], trees: list) -> None:
+    """Upstream's C harness builds (ASan: the slowest part of a run after a change)
+    start now, beside pyvma's build and the Python suites; the pytest child finds
+    them done (or waits on their lock) when it reaches the C tests, last."""
+    from .argcheck import pytest_paths
+    if args.affected or not any("upstream_c" in p for p in pytest_paths(extra)):
+        return
+    from . import upstream_c
+    for t in trees:
+        if upstream_c.present(t.root):
+            upstream_c.start(t)
 
 
 def _plan(args: argparse.Namespace, cfg, specs: list[str], bases: list, patched: list,
