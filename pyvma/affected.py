@@ -32,6 +32,8 @@ FUNC_FILES = ("mm/vma.c", "mm/vma_init.c", "mm/vma_exec.c", "mm/vma.h")
 FILE_SCOPE = "<file scope>"
 #: set by ``pyvma test`` when pytest's output is kept for later: the verdict to stderr
 STDERR_VAR = "PYVMA_FIRST_TO_STDERR"
+#: the maps the run selected by (files, ``:``-separated): the digest names entry points
+MAPS_VAR = "PYVMA_FUNCMAPS"
 _FUNC_START = re.compile(r"^(?:[A-Za-z_][\w\s\*]*?[\s\*])?\**([A-Za-z_]\w*)\s*\(")
 _HEAD_PREFIX = re.compile(r"^[A-Za-z_][\w\s\*]*$")
 
@@ -161,6 +163,7 @@ def load_map(path: Path) -> dict[str, Any] | None:
     if not isinstance(data, dict) or data.get("version") != MAP_VERSION or \
             not isinstance(data.get("tests"), dict):
         return None
+    data["path"] = str(path)
     return data
 
 

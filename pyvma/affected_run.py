@@ -27,6 +27,7 @@ class Plan:
     file: Path | None = None
     note: str = ""                  # said before the run
     record: list = field(default_factory=list)      # (spec, tree, build key) to record
+    maps: list[str] = field(default_factory=list)   # the maps found (for the digest)
 
     def args(self, only: bool) -> list[str]:
         if self.file is None:
@@ -50,6 +51,8 @@ def plan(tested: list[tuple[str, object, str, object, str | None]], cfg_key: str
     known: set[str] = set()
     for spec, tree, key, base, base_key in tested:
         fmap = affected.find_map(tree, cfg_key, key, base, base_key)
+        if fmap is not None:
+            p.maps.append(fmap["path"])
         target = base if base is not None else tree
         target_key = base_key if base is not None else key
         if fmap is None:

@@ -160,6 +160,9 @@ def run_tests(args: argparse.Namespace, default_kernel: str) -> int:
     work = Path(tempfile.mkdtemp(prefix="pyvma-test-"))
     try:
         first = _plan(args, cfg, specs, bases, patched, builds, work)
+        if first.maps:
+            from .affected import MAPS_VAR
+            env[MAPS_VAR] = ":".join(first.maps)
         if not patched or args.no_base:
             kernels = [str(t.root) for t in patched] if patched else specs
             cmd = base_cmd + [a for k in kernels for a in ("--kernel", k)] + \
