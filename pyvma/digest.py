@@ -31,13 +31,16 @@ _MEMADDR = re.compile(r" at 0x[0-9a-fA-F]+>")
 
 def first_line(report: pytest.TestReport) -> str:
     """The first line of what failed: the exception line pytest shows (``E ...``),
-    or the message of a ``pytest.fail(..., pytrace=False)``."""
+    or the message of a ``pytest.fail(..., pytrace=False)``.  An assertion whose
+    message is a picture (a layout diagram) is named by its ``assert`` line."""
     crash = getattr(report.longrepr, "reprcrash", None)
     text = crash.message if crash is not None else str(report.longrepr or "")
-    for line in text.splitlines():
-        if line.strip():
-            return line.strip()[:160]
-    return "(no message)"
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return "(no message)"
+    if lines[0].rstrip(":") in ("AssertionError", "assert"):
+        lines = [next((ln for ln in lines[1:] if ln.startswith("assert ")), lines[0])] + lines
+    return lines[0][:160]
 
 
 def shape(line: str) -> str:
