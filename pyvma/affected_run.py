@@ -14,6 +14,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from . import affected
 from .paths import REPO, TESTS
@@ -28,6 +29,8 @@ class Plan:
     note: str = ""                  # said before the run
     record: list = field(default_factory=list)      # (spec, tree, build key) to record
     maps: list[str] = field(default_factory=list)   # the maps found (for the digest)
+    modules: set[str] = field(default_factory=set)  # the test files the first phase needs
+    functions: str = ""             # the changed functions, as the verdict names them
 
     def args(self, only: bool) -> list[str]:
         if self.file is None:
@@ -40,7 +43,7 @@ def kernel_id(tree) -> str:
     return safe_id(tree.name) if tree.origin.get("label") else safe_id(tree.version_str)
 
 
-def plan(tested: list[tuple[str, object, str, object, str | None]], cfg_key: str,
+def plan(tested: list[tuple[str, Any, str, Any, str | None]], cfg_key: str,
          workdir: Path) -> Plan:
     """*tested*: (spec, tree, its build key, its base tree or None, the base's build
     key).  A tree without a map, or whose change cannot be attributed, runs everything
@@ -74,11 +77,20 @@ def plan(tested: list[tuple[str, object, str, object, str | None]], cfg_key: str
         kernels[kernel_id(tree)] = sel.as_json()
         known |= set(fmap["tests"])
         functions += [f for f in sel.functions if f not in functions]
-    data = {"kernels": sorted(kernels),
+    data: dict[str, Any] = {"kernels": sorted(kernels),
             "tests": sorted({t for k in kernels.values() for t in k["tests"]}),
             "modules": sorted({m for k in kernels.values() for m in k["modules"]}),
             "known": sorted(known),
             "functions_text": affected.function_names(functions) if functions else ""}
+    # the test files the first phase needs: those of the tests that reach the change, the
+    # modules changed since the recording and any the recording did not see
+    from .testrun import KERNEL_SUITES
+    recorded = {t.split("::", 1)[0] for t in known}
+    present = {f"tests/{m.relative_to(TESTS)}" for s in KERNEL_SUITES if s != "upstream_c"
+               for m in (TESTS / s).rglob("test_*.py")}
+    p.modules = {t.split("::", 1)[0] for t in data["tests"]} | set(data["modules"]) | \
+        (present - recorded)
+    p.functions = data["functions_text"] or "the change"
     p.file = workdir / "first.json"
     p.file.write_text(json.dumps(data))
     return p
