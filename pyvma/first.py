@@ -45,8 +45,11 @@ class FirstRunner:
         self.only = only
         self.kernel_ids = kernel_ids
         # with a base in the run, the tree whose change is selected (its id)
+        # the trees whose change was selected; a base in the same run runs its
+        # counterparts first too (to compare), but the verdict counts the changed trees'
         self.kernels: set[str] | None = set(data["kernels"]) if data.get("kernels") else None
         self.first: set[str] = set()
+        self.counted: set[str] = set()
         self.rest = 0
         self.outcomes: dict[str, str] = {}
         self.t0 = time.monotonic()
@@ -54,7 +57,7 @@ class FirstRunner:
 
     def _is_first(self, item: pytest.Item) -> bool:
         kid = _kernel_of(item, self.kernel_ids)
-        if kid is None or (self.kernels is not None and kid not in self.kernels):
+        if kid is None:
             return False
         if item.nodeid.split("::", 1)[0] in self.modules:
             return True
@@ -67,6 +70,8 @@ class FirstRunner:
         first = [i for i in items if self._is_first(i)]
         rest = [i for i in items if not self._is_first(i)]
         self.first = {i.nodeid for i in first}
+        self.counted = {i.nodeid for i in first if self.kernels is None
+                        or _kernel_of(i, self.kernel_ids) in self.kernels}
         self.rest = len(rest)
         if self.only and rest:
             config.hook.pytest_deselected(items=rest)
@@ -94,10 +99,11 @@ class FirstRunner:
             self._say(self._config)
 
     def line(self) -> str:
-        n = len(self.first)
+        n = len(self.counted)
         counts: dict[str, int] = {}
-        for o in self.outcomes.values():
-            counts[o] = counts.get(o, 0) + 1
+        for nid, o in self.outcomes.items():
+            if nid in self.counted:
+                counts[o] = counts.get(o, 0) + 1
         order = ("failed", "error", "xpassed", "passed", "skipped", "xfailed")
         how = ", ".join(f"{counts[o]} {o}" for o in order if counts.get(o)) or "none ran"
         what = f"reach {self.functions}" if self.functions else "are in test modules changed " \

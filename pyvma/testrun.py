@@ -282,7 +282,7 @@ def _run_against_base(base_cmd: list[str], extra: list[str], env: dict[str, str]
     for b, t in zip(bases, patched):
         base_id = results.safe_id(b.version_str)      # as the plugin names the kernel
         mine = {n: r for n, r in got.items() if r.get("kernel") == base_id}
-        if mine:
+        if mine and not args.affected:     # --affected: a part of the base's run
             from .cache import write_json_atomic
             write_json_atomic(cache_file(b), mine)
         base_records = mine or cached[str(b.root)]

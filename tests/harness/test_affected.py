@@ -58,9 +58,8 @@ def copy_with(base: Path, dest: Path, edit=None) -> Path:
 
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory):
-    from vma_internal.config import HarnessConfig
-
     from pyvma.build import build
+    from vma_internal.config import HarnessConfig
     tree = resolve(SPEC)
     if not (tree.root / "mm" / "vma.c").is_file():
         pytest.skip(f"{SPEC} has no mm/vma.c")
@@ -147,3 +146,33 @@ def test_split_functions_by_name() -> None:
     assert set(got) == {"foo", "bar", affected.FILE_SCOPE}
     assert got["foo"] == "staticinlinestructx*foo(inta,intb){return0;}"
     assert got[affected.FILE_SCOPE] == "#defineY1staticintz;"
+
+
+def test_pyvma_test_runs_the_affected_first_and_says_so(recorded) -> None:
+    """`pyvma test` on the recorded checkout after an edit: the verdict line first, the
+    full run's exit status; `--affected` alone: only those, their exit status."""
+    _, base, fmap = recorded
+    vma_c = base / "mm" / "vma.c"
+    orig = vma_c.read_text()
+    reach = sum("mm/vma.c:vma_shrink" in fns for fns in fmap["tests"].values())
+    assert reach
+    try:
+        vma_c.unlink()
+        vma_c.write_text(plant(orig, "vma_shrink", WARN))
+        for extra in (["--affected"], []):
+            p = subprocess.run([sys.executable, "-m", "pyvma", "test", "--kernel", str(base),
+                                "--no-sandbox", "--no-record", *extra, "--",
+                                *(SUITES if not extra else [])],
+                               cwd=REPO, capture_output=True, text=True, timeout=1800)
+            assert p.returncode == 1, p.stdout[-3000:] + p.stderr[-1000:]
+            line = next(ln for ln in p.stdout.splitlines() if "tests reach" in ln)
+            assert re.fullmatch(rf"pyvma: {reach} tests reach vma_shrink\(\): \d+ failed"
+                                rf"(, \d+ passed)? in [\d.]+ s; " + (
+                                    "--affected: the others are not run" if extra else
+                                    r"the other \d+ follow"), line.strip()), line
+            if extra:
+                assert f"{reach} passed" not in p.stdout.splitlines()[-1]
+                assert "deselected" in p.stdout.splitlines()[-1]
+    finally:
+        vma_c.unlink()
+        vma_c.write_text(orig)
