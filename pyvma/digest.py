@@ -164,7 +164,7 @@ def locator(config) -> Callable[[str], str | None] | None:
     ids = []
     for spec in sess.specs:
         ids.append(sess.kernel_id(spec))
-        k = getattr(sess, "_kernels", {}).get(spec)
+        k = sess.loaded(spec)
         if k is not None and not maps:
             m = find_map(k.tree, sess.cfg.key, k.build.key)
             if m:

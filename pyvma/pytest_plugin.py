@@ -147,6 +147,10 @@ class _Session:
             return safe_id(tree.name)
         return safe_id(getattr(tree, "version_str", spec))
 
+    def loaded(self, spec: str):
+        """The kernel of *spec* if this run has loaded it (None otherwise)."""
+        return self._kernels.get(spec)
+
     def kernel(self, spec: str):
         if self._cfg_error:
             pytest.fail(str(self._cfg_error), pytrace=False)
