@@ -115,7 +115,7 @@ def bench_kernel(spec: str, rounds: int, work: Path, repeat: int) -> dict:
         # machine's load drifts).  The first default run builds upstream's harness of
         # this tree cold and records which functions each test enters (once per tree
         # content); the loop repeats what follows.  A local checkout: not sandboxed.
-        r.update(patch_loop(d, work / f"up-{v}-san-0", env))
+        r.update(patch_loop(d, work / f"up-{v}-san-0", env, repeat))
     # --- diff throughput (a tree against itself: every operation runs twice) --
     code = ("import sys; sys.path.insert(0, '.'); import pyvma.api as pv;"
             "from pyvma.engine.diff import diff;"
@@ -138,7 +138,7 @@ def bench_kernel(spec: str, rounds: int, work: Path, repeat: int) -> dict:
     return r
 
 
-def patch_loop(d: Path, up: Path, env: dict) -> dict:
+def patch_loop(d: Path, up: Path, env: dict, repeat: int = 3) -> dict:
     """The patch loop's three measures, each with upstream's make + ./vma beside it."""
     from pyvma.testrun import KERNEL_SUITES
     python_suites = [str(REPO / "tests" / s) for s in KERNEL_SUITES if s != "upstream_c"]
@@ -150,17 +150,25 @@ def patch_loop(d: Path, up: Path, env: dict) -> dict:
     n = 0
     for key, extra in (("py_first", ["--affected"]), ("py_loop_py", ["--", *python_suites]),
                        ("py_loop", [])):
-        n += 1
-        if up.is_dir():
-            _one_line_in_function(up / "mm" / "vma.c", "vma_expand", n)
-            t_make, rc_m, _ = timed(["make", "-C", str(up / "tools/testing/vma"), "-j2"])
-            t_run, _, _ = timed([str(up / "tools/testing/vma/vma")])
-            r[f"{key}_up"] = t_make + t_run if rc_m == 0 else None
-        _one_line_in_function(d / "mm" / "vma.c", "vma_expand", n)
-        secs, verdict_at, out = timed_verdict(pyvma_cmd("test", "--kernel", str(d), *extra),
-                                              env)
-        r[key] = secs
-        r[f"{key}_verdict_at"] = verdict_at
+        ups, pys, ats = [], [], []
+        for _ in range(repeat):         # alternated; medians (the machine's load drifts)
+            n += 1
+            if up.is_dir():
+                _one_line_in_function(up / "mm" / "vma.c", "vma_expand", n)
+                t_make, rc_m, _ = timed(["make", "-C", str(up / "tools/testing/vma"), "-j2"])
+                t_run, _, _ = timed([str(up / "tools/testing/vma/vma")])
+                if rc_m == 0:
+                    ups.append(t_make + t_run)
+            _one_line_in_function(d / "mm" / "vma.c", "vma_expand", n)
+            secs, verdict_at, out = timed_verdict(
+                pyvma_cmd("test", "--kernel", str(d), *extra), env)
+            pys.append(secs)
+            if verdict_at is not None:
+                ats.append(verdict_at)
+        r[f"{key}_up"] = statistics.median(ups) if ups else None
+        r[key] = statistics.median(pys)
+        r[f"{key}_verdict_at"] = statistics.median(ats) if ats else None
+        r[f"{key}_runs"] = (ups, pys)
         lines = out.strip().splitlines()
         r[f"{key}_result"] = lines[-1] if lines else ""
         r[f"{key}_verdict"] = next((ln for ln in lines if " tests reach " in ln
@@ -186,7 +194,7 @@ def timed_verdict(cmd: list[str], env: dict) -> tuple[float, float | None, str]:
 def _one_line_in_function(path: Path, function: str, n: int) -> None:
     """A one-line change inside *function* (a statement before its closing brace)."""
     text = path.read_text()
-    i = re.search(rf"^[^\n]*\b{function}\([^;]*$", text, re.M)
+    i = re.search(rf"^(?:[A-Za-z_][\w\s\*]*?[\s\*])?\**{function}\([^;]*$", text, re.M)
     assert i, function
     end = text.index("\n}\n", i.end())
     path.unlink()   # hard-linked: never write through to the original tree
@@ -359,8 +367,11 @@ def table(results: list[dict], peak: float) -> str:
         notes.append(f"- {r['kernel']} pytest tests/upstream: {r.get('py_suite_result')}")
         for key in ("py_first", "py_loop_py", "py_loop"):
             if r.get(f"{key}_result"):
+                ups, pys = r.get(f"{key}_runs", ([], []))
                 notes.append(f"- {r['kernel']} patch loop ({key}): {r[f'{key}_verdict']} | "
-                             f"{r[f'{key}_result']}")
+                             f"{r[f'{key}_result']} | s, in run order: upstream "
+                             f"{' '.join(f'{x:.2f}' for x in ups)}; pyvma "
+                             f"{' '.join(f'{x:.2f}' for x in pys)}")
         notes.append(f"- {r['kernel']} patch loop: a local checkout (scratch copy), so not "
                      "sandboxed (bubblewrap is for debian:, .deb, tarball and patched trees)")
         if r.get("ct_cold_result"):
