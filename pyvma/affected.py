@@ -171,11 +171,15 @@ def find_map(tree, cfg_key: str, build_key: str, base=None, base_key: str | None
              cache=None) -> dict[str, Any] | None:
     """The map to diff *tree* against: its own content's, its base's (a patched
     tree), or the last one recorded for its root (a checkout edited in place)."""
-    for key in (build_key, base_key):
-        if key:
-            m = load_map(map_file(key, cache))
-            if m is not None:
-                return m
+    m = load_map(map_file(build_key, cache))
+    if m is not None:
+        # this content's map: the base of this root's next edits too
+        _point(Path(tree.root), cfg_key, build_key, cache)
+        return m
+    if base_key:
+        m = load_map(map_file(base_key, cache))
+        if m is not None:
+            return m
     try:
         ptr = json.loads(_pointer(Path(tree.root), cfg_key, cache).read_text())
         return load_map(map_file(str(ptr["key"]), cache))
@@ -241,7 +245,18 @@ def save_map(tree, cfg_key: str, build_key: str, tests: dict[str, list[str]],
             "sources": _sources(Path(tree.root)), "tests": tests}
     path = map_file(build_key, cache)
     write_json_atomic(path, data)
-    ptr = _pointer(Path(tree.root), cfg_key, cache)
+    _point(Path(tree.root), cfg_key, build_key, cache)
+    return path
+
+
+def _point(root: Path, cfg_key: str, build_key: str, cache=None) -> None:
+    """Make the map of *build_key* the one *root*'s next edits are diffed against."""
+    from .cache import write_json_atomic
+    ptr = _pointer(root, cfg_key, cache)
+    try:
+        if json.loads(ptr.read_text()).get("key") == build_key:
+            return
+    except (OSError, ValueError, AttributeError):
+        pass
     ptr.parent.mkdir(exist_ok=True)
     write_json_atomic(ptr, {"key": build_key})
-    return path
