@@ -225,7 +225,8 @@ def select(fmap: dict[str, Any], tree) -> Selection:
         changed += [f"{rel}:{n}" for n in sorted(a) if a[n] != b.get(n)]
     sel.functions = changed
     want = set(changed)
-    sel.tests = {t for t, fns in fmap["tests"].items() if want & set(fns)}
+    # "*": a test skipped while recording (see funcmap.ANY) runs first on any change
+    sel.tests = {t for t, fns in fmap["tests"].items() if want & set(fns) or "*" in fns}
     return sel
 
 

@@ -88,8 +88,8 @@ def plan(tested: list[tuple[str, Any, str, Any, str | None]], cfg_key: str,
     recorded = {t.split("::", 1)[0] for t in known}
     present = {f"tests/{m.relative_to(TESTS)}" for s in KERNEL_SUITES if s != "upstream_c"
                for m in (TESTS / s).rglob("test_*.py")}
-    p.modules = {t.split("::", 1)[0] for t in data["tests"]} | set(data["modules"]) | \
-        (present - recorded)
+    p.modules = {t.split("::", 1)[0] for t in data["tests"]} | \
+        (set(data["modules"]) & present) | (present - recorded)
     p.functions = data["functions_text"] or "the change"
     p.file = workdir / "first.json"
     p.file.write_text(json.dumps(data))

@@ -154,7 +154,8 @@ def test_pyvma_test_runs_the_affected_first_and_says_so(recorded) -> None:
     _, base, fmap = recorded
     vma_c = base / "mm" / "vma.c"
     orig = vma_c.read_text()
-    reach = sum("mm/vma.c:vma_shrink" in fns for fns in fmap["tests"].values())
+    # (and the tests skipped while recording: they run first on any change)
+    reach = sum("mm/vma.c:vma_shrink" in fns or "*" in fns for fns in fmap["tests"].values())
     assert reach
     try:
         vma_c.unlink()
