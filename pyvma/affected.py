@@ -35,6 +35,7 @@ STDERR_VAR = "PYVMA_FIRST_TO_STDERR"
 #: the maps the run selected by (files, ``:``-separated): the digest names entry points
 MAPS_VAR = "PYVMA_FUNCMAPS"
 _FUNC_START = re.compile(r"^(?:[A-Za-z_][\w\s\*]*?[\s\*])?\**([A-Za-z_]\w*)\s*\(")
+_ATTRIBUTE = re.compile(r"__attribute__\s*\(\(.*?\)\)")
 _HEAD_PREFIX = re.compile(r"^[A-Za-z_][\w\s\*]*$")
 
 
@@ -72,10 +73,11 @@ def split_functions(text: str) -> dict[str, str]:
                 scope.extend(pending)
                 pending = []
             continue
-        if _FUNC_START.match(line) and not line.startswith(("typedef", "#")) \
+        head = _ATTRIBUTE.sub(" ", line)
+        if _FUNC_START.match(head) and not line.startswith(("typedef", "#")) \
                 and not line.rstrip().endswith(";"):
             pending = [line]
-            name = _FUNC_START.match(line).group(1)  # type: ignore[union-attr]
+            name = _FUNC_START.match(head).group(1)  # type: ignore[union-attr]
             if scope and _HEAD_PREFIX.match(scope[-1]):     # `static inline` on its own line
                 pending.insert(0, scope.pop())
             if "{" in line:

@@ -48,6 +48,9 @@ def plan(tested: list[tuple[str, Any, str, Any, str | None]], cfg_key: str,
     """*tested*: (spec, tree, its build key, its base tree or None, the base's build
     key).  A tree without a map, or whose change cannot be attributed, runs everything
     in order (and gets a map recorded after the run)."""
+    from .testrun import KERNEL_SUITES
+    present = {f"tests/{m.relative_to(TESTS)}" for s in KERNEL_SUITES if s != "upstream_c"
+               for m in (TESTS / s).rglob("test_*.py")}
     p = Plan()
     kernels: dict[str, dict] = {}
     functions: list[str] = []
@@ -66,6 +69,7 @@ def plan(tested: list[tuple[str, Any, str, Any, str | None]], cfg_key: str,
                       "this run, once per tree content)")
             return p
         sel = affected.select(fmap, tree)
+        sel.modules &= present          # only the kernel suites' files run here
         if sel.unattributed:
             if base is None:
                 p.record.append((spec, tree, key))
@@ -84,10 +88,7 @@ def plan(tested: list[tuple[str, Any, str, Any, str | None]], cfg_key: str,
             "functions_text": affected.function_names(functions) if functions else ""}
     # the test files the first phase needs: those of the tests that reach the change, the
     # modules changed since the recording and any the recording did not see
-    from .testrun import KERNEL_SUITES
     recorded = {t.split("::", 1)[0] for t in known}
-    present = {f"tests/{m.relative_to(TESTS)}" for s in KERNEL_SUITES if s != "upstream_c"
-               for m in (TESTS / s).rglob("test_*.py")}
     p.modules = {t.split("::", 1)[0] for t in data["tests"]} | \
         (set(data["modules"]) & present) | (present - recorded)
     p.functions = data["functions_text"] or "the change"

@@ -105,7 +105,8 @@ class FirstRunner:
             if nid in self.counted:
                 counts[o] = counts.get(o, 0) + 1
         order = ("failed", "error", "xpassed", "passed", "skipped", "xfailed")
-        how = ", ".join(f"{counts[o]} {o}" for o in order if counts.get(o)) or "none ran"
+        how = ", ".join(f"{counts[o]} {o}{'s' if o == 'error' and counts[o] > 1 else ''}"
+                        for o in order if counts.get(o)) or "none ran"
         what = f"reach {self.functions}" if self.functions else "are in test modules changed " \
             "since the recording"
         tail = "; --affected: the others are not run" if self.only else \
