@@ -198,7 +198,11 @@ def _one_line_in_function(path: Path, function: str, n: int) -> None:
     assert i, function
     end = text.index("\n}\n", i.end())
     path.unlink()   # hard-linked: never write through to the original tree
-    path.write_text(text[:end] + f"\n\t(void){n}; /* pyvma bench */" + text[end:])
+    # unique to this bench run: no build of an earlier run's same content is reused
+    path.write_text(text[:end] + f"\n\t(void){n}; /* pyvma bench {_RUN} */" + text[end:])
+
+
+_RUN = f"{os.getpid()}.{time.time_ns()}"
 
 
 def sandbox_overhead(spec: str, n: int = 5) -> dict:
