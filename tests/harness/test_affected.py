@@ -172,9 +172,9 @@ def test_pyvma_test_runs_the_affected_first_and_says_so(recorded) -> None:
                                 rf"(, \d+ \w+)* in [\d.]+ s; " + (
                                     "--affected: the others are not run" if extra else
                                     r"the other \d+ follow"), line.strip()), line
-            if extra:
-                assert f"{reach} passed" not in p.stdout.splitlines()[-1]
-                assert "deselected" in p.stdout.splitlines()[-1]
+            if extra:       # only those ran: WARNs fail them (at teardown: errors)
+                last = p.stdout.splitlines()[-1]
+                assert "deselected" in last and re.search(r"\d+ (failed|errors?)", last), last
     finally:
         vma_c.unlink()
         vma_c.write_text(orig)
