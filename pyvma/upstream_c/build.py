@@ -16,6 +16,7 @@ from ..cache import atomic_dir, file_lock, remove_stale_tmp, subdir, write_json_
 from ..errors import UpstreamCError
 from ..tree import KernelTree
 from .harness import (
+    BUILD_PRODUCTS,
     IMPLICIT,
     KEY_FILES,
     KEY_VERSION,
@@ -96,6 +97,11 @@ def _seed(tree: KernelTree, harness: Path, main: str, inputs: dict[str, str]) ->
         if obj.name != f"{main}.o" and not obj.is_symlink():
             shutil.copy2(obj, harness / obj.name)
             seeded.append(obj.name)
+    # the sources make generates (radix-tree.c, idr.c: sed of lib/): with their times,
+    # or make writes them anew and recompiles their objects (the radix tree under ASan)
+    for src in sorted((stash / "sources").glob("*.c")) if seeded else []:
+        if src.is_file() and not src.is_symlink():
+            shutil.copy2(src, harness / src.name)
     gen = stash / "generated"
     if gen.is_dir() and seeded:
         (harness / "generated").mkdir(exist_ok=True)
@@ -114,6 +120,11 @@ def _keep_objects(tree: KernelTree, harness: Path, inputs: dict[str, str]) -> No
         with atomic_dir(new) as tmp:
             for obj in harness.glob("*.o"):
                 shutil.copy2(obj, tmp / obj.name)
+            (tmp / "sources").mkdir()
+            for gen_c in harness.glob("*.c"):
+                if BUILD_PRODUCTS.match(gen_c.name) and gen_c.is_file() and \
+                        not gen_c.is_symlink():
+                    shutil.copy2(gen_c, tmp / "sources" / gen_c.name)
             if (harness / "generated").is_dir():
                 shutil.copytree(harness / "generated", tmp / "generated")
             write_json_atomic(tmp / "INPUTS.json", inputs)
