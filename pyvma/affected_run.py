@@ -44,7 +44,7 @@ def kernel_id(tree) -> str:
 
 
 def plan(tested: list[tuple[str, Any, str, Any, str | None]], cfg_key: str,
-         workdir: Path) -> Plan:
+         workdir: Path, record_after: bool = True) -> Plan:
     """*tested*: (spec, tree, its build key, its base tree or None, the base's build
     key).  A tree without a map, or whose change cannot be attributed, runs everything
     in order (and gets a map recorded after the run)."""
@@ -65,8 +65,9 @@ def plan(tested: list[tuple[str, Any, str, Any, str | None]], cfg_key: str,
             p.record.append((spec if base is None else str(target.root), target,
                              target_key))
             p.note = (f"pyvma: no record yet of which functions each test enters on "
-                      f"{target.version_str}: every test runs in order (recorded after "
-                      "this run, once per tree content)")
+                      f"{target.version_str}: every test runs in order"
+                      + (" (recorded after this run, once per tree content)" if record_after
+                         else ""))
             return p
         sel = affected.select(fmap, tree)
         sel.modules &= present          # only the kernel suites' files run here

@@ -220,7 +220,7 @@ def _plan(args: argparse.Namespace, cfg, specs: list[str], bases: list, patched:
                   for t, b in zip(patched, bases)]
     else:
         tested = [(s, b, builds[str(b.root)].key, None, None) for s, b in zip(specs, bases)]
-    p = plan(tested, cfg.key, work)
+    p = plan(tested, cfg.key, work, not (args.affected or getattr(args, "no_record", False)))
     if p.note:
         print(p.note, flush=True)
     return p
