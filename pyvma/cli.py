@@ -407,6 +407,12 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--3way", dest="three_way", action="store_true", help=THREE_WAY_HELP)
     sp.add_argument("--no-base", action="store_true",
                     help="with patches: the plain run, not compared with the base tree")
+    sp.add_argument("--affected", action="store_true",
+                    help="run only the tests that reach the change (by the functions each "
+                         "test entered on the recorded base) and stop after their verdict")
+    sp.add_argument("--no-record", action="store_true",
+                    help="do not record which functions each test enters when this tree "
+                         "has no record (it costs a run on the coverage build)")
     sp.add_argument("--kernel-sanitizer", "--sanitizer", dest="sanitizer",
                     choices=["ubsan", "asan"], default=None,
                     help="test a sanitizer build (asan runs pytest in a subprocess with the "

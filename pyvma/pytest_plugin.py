@@ -35,6 +35,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--pyvma-results", default=None, metavar="FILE",
                     help="also write each test's kernel, outcome and WARN/BUG sites as JSON "
                          "(what `pyvma test --patch/--series` compares with the base)")
+    group.addoption("--pyvma-first", default=None, metavar="FILE",
+                    help="run the tests this selection names first and say their verdict "
+                         "at once (written by `pyvma test`: the tests a change reaches)")
+    group.addoption("--pyvma-first-only", action="store_true",
+                    help="with --pyvma-first: run only those (`pyvma test --affected`)")
+    group.addoption("--pyvma-funcmap", default=None, metavar="FILE",
+                    help="on a coverage build: write which kernel functions each test "
+                         "enters as JSON (what `pyvma test` selects the affected tests by)")
     group.addoption("--isolate", action="store_true",
                     help="run each test in a forked child: a crash or hang in kernel code "
                          "fails that test (with the signal and the WARNs before it) and the "
@@ -60,6 +68,16 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(ResultsWriter(
             config.getoption("--pyvma-results"),
             {s: sess.kernel_id(s) for s in sess.specs}), "pyvma-results")
+    if config.getoption("--pyvma-first"):
+        from .first import FirstRunner
+        sess = config._pyvma  # type: ignore[attr-defined]
+        config.pluginmanager.register(FirstRunner(
+            config, config.getoption("--pyvma-first"), config.getoption("--pyvma-first-only"),
+            {s: sess.kernel_id(s) for s in sess.specs}), "pyvma-first")
+    if config.getoption("--pyvma-funcmap"):
+        from .funcmap import FuncMapRecorder
+        config.pluginmanager.register(FuncMapRecorder(config.getoption("--pyvma-funcmap")),
+                                      "pyvma-funcmap")
     if config.getoption("--ktap"):
         from .ktap import KtapWriter
         sess = config._pyvma  # type: ignore[attr-defined]
@@ -128,6 +146,10 @@ class _Session:
         if getattr(tree, "origin", {}).get("label"):
             return safe_id(tree.name)
         return safe_id(getattr(tree, "version_str", spec))
+
+    def loaded(self, spec: str):
+        """The kernel of *spec* if this run has loaded it (None otherwise)."""
+        return self._kernels.get(spec)
 
     def kernel(self, spec: str):
         if self._cfg_error:

@@ -60,6 +60,8 @@ class ResultsWriter:
             rec["outcome"] = "failed" if report.when == "call" else "error"
         elif report.skipped and rec["outcome"] == "passed":
             rec["outcome"] = "skipped"
+            lr = report.longrepr
+            rec["why"] = str(lr[2] if isinstance(lr, tuple) and len(lr) == 3 else lr)[:300]
         if report.failed:
             text = report.longreprtext or ""
             rec["sites"] += [f"{f}:{line}: {cond}" for f, line, cond in SITE.findall(text)]
@@ -107,7 +109,13 @@ class Changes:
     new_sites: list[str] = field(default_factory=list)
     gone_sites: list[str] = field(default_factory=list)
     only_patched: list[str] = field(default_factory=list)   # tests the base lacks
+    newly_skipped: list[str] = field(default_factory=list)  # ran on the base, not here
     compared: int = 0
+
+    @property
+    def unbuilt(self) -> list[str]:
+        """Newly skipped because upstream's C harness no longer builds (a breakage)."""
+        return [r for r in self.newly_skipped if UNBUILT in r]
 
     @property
     def new_tests_failing(self) -> list[str]:
@@ -123,11 +131,19 @@ class Changes:
             out.append(f"  FAILING: {len(self.newly_failing)} test(s) fail on {self.patched} "
                        f"that did not fail on {self.base}"
                        + (f" ({new} of them new tests)" if new else ""))
-        elif not (self.newly_passing or self.new_sites):
+        if self.unbuilt:
+            out.append(f"  NOT BUILT: upstream's C harness does not build on {self.patched}: "
+                       f"{len(self.unbuilt)} C test(s) that ran on {self.base} are skipped")
+        elif self.newly_skipped:
+            out.append(f"  NOT RUN: {len(self.newly_skipped)} test(s) that ran on {self.base} "
+                       f"are skipped on {self.patched}")
+        if not (self.newly_failing or self.newly_skipped or self.newly_passing
+                or self.new_sites):
             out.append("  no test changed its outcome; no new WARN/BUG site"
                        + (f"; {len(self.only_patched)} new test(s) pass"
                           if self.only_patched else ""))
         for title, rows in (("newly failing", self.newly_failing),
+                            ("newly skipped", self.newly_skipped),
                             ("newly passing", self.newly_passing),
                             ("new WARN/BUG sites", self.new_sites),
                             ("WARN/BUG sites gone", self.gone_sites),
@@ -139,6 +155,8 @@ class Changes:
 
 
 BAD = ("failed", "error", "xpassed")
+#: what a C test's skip says when upstream's harness does not build (tests/upstream_c)
+UNBUILT = "does not build under pyvma"
 #: how a newly failing test the base lacks is listed
 NEW_TEST = "new test ->"
 
@@ -161,6 +179,10 @@ def changes(base: dict[str, dict], patched: dict[str, dict], base_id: str,
         rb = b[name]
         if rp["outcome"] in BAD and rb["outcome"] not in BAD:
             ch.newly_failing.append(f"{name}: {rb['outcome']} -> {rp['outcome']}")
+        elif rp["outcome"] == "skipped" and rb["outcome"] not in ("skipped", "xfailed"):
+            why = " ".join(str(rp.get("why", "")).split())[:200]
+            ch.newly_skipped.append(f"{name}: {rb['outcome']} -> skipped"
+                                    + (f" ({why})" if why else ""))
         elif rb["outcome"] in BAD and rp["outcome"] not in BAD:
             ch.newly_passing.append(f"{name}: {rb['outcome']} -> {rp['outcome']}")
     sites_b = {_site_key(s) for r in b.values() for s in r.get("sites", [])}

@@ -28,6 +28,11 @@ def load(kernel: str = "debian:7.x", config: Mapping[str, bool] | HarnessConfig 
     return load_tree(resolve(kernel, cache), cfg, sanitizer, cache)
 
 
+def loaded() -> list[Kernel]:
+    """The kernels this process has loaded (one per build)."""
+    return list(_loaded.values())
+
+
 def load_tree(tree, config=None, sanitizer: str | None = None,
               cache: Path | None = None) -> Kernel:
     """load() for an already resolved (or patched) KernelTree."""

@@ -113,7 +113,12 @@ def pytest_terminal_summary(terminalreporter) -> None:
         if not p.done.is_set() or p.value is None:
             continue
         b = p.value
-        how = "cached" if b.cached else f"built in {b.seconds:.1f} s" + (
+        # `pyvma test` starts the build before this process: found done, but made now
+        made_now = b.cached and (b.dir / "RESULT.json").stat().st_mtime > \
+            time.time() - (time.monotonic() - p.started) - b.seconds
+        how = "cached" if b.cached and not made_now else \
+            ("built beside the run by `pyvma test`" if made_now else "built") + \
+            f" in {b.seconds:.1f} s" + (
             f" (reusing {len(b.reused)} objects of its last build: only mm/vma*.c changed)"
             if b.reused else "")
         what = (f"pyvma supplied {', '.join(b.supplied)}" if b.supplied else
