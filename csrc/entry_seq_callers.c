@@ -13,12 +13,13 @@
 #define SC_BUG 1
 /* fast.CALLER_FLAGS: the flags the callers test beyond fast.FLAG_NAMES */
 enum { SEQ_C_SEALED, SEQ_C_LOCKONFAULT, SEQ_C_ACCOUNT, SEQ_C_HUGETLB, SEQ_C_NORESERVE,
-       SEQ_C_MAYEXEC, SEQ_C_DONTCOPY, SEQ_C_WIPEONFORK, SEQ_C_MERGEABLE, SEQ_C_MIXEDMAP };
+       SEQ_C_MAYEXEC, SEQ_C_DONTCOPY, SEQ_C_WIPEONFORK, SEQ_C_MERGEABLE, SEQ_C_MIXEDMAP,
+       SEQ_C_DROPPABLE };
 /* the named arguments by their index in callers_spec's tuples (MREMAP_HOW, ADVICE,
  * mlock's and mlockall's ways) */
 enum { SEQ_MREMAP_RESIZE, SEQ_MREMAP_FIXED, SEQ_MREMAP_DONTUNMAP };
 enum { SEQ_MADV_GUARD_INSTALL, SEQ_MADV_GUARD_REMOVE, SEQ_MADV_DONTFORK, SEQ_MADV_DOFORK,
-       SEQ_MADV_WIPEONFORK };
+       SEQ_MADV_WIPEONFORK, SEQ_MADV_KEEPONFORK, SEQ_MADV_MERGEABLE };
 enum { SEQ_MLOCK_MLOCK, SEQ_MLOCK_ONFAULT, SEQ_MLOCK_MUNLOCK };
 enum { SEQ_MLOCKALL_CURRENT, SEQ_MLOCKALL_ONFAULT, SEQ_MLOCKALL_MUNLOCKALL };
 #define SEQ_LOCKED_VM 1			/* MM.MM_COUNTERS' locked_vm */
@@ -26,11 +27,15 @@ enum { SEQ_MLOCKALL_CURRENT, SEQ_MLOCKALL_ONFAULT, SEQ_MLOCKALL_MUNLOCKALL };
 /* what one loop's operation needs to compute a VMA's new flags */
 struct seq_caller {
 	int prot;			/* mprotect: PROT_* bits */
+	unsigned long s, e;		/* mprotect: the range */
 	unsigned long to_add;		/* mlock: the lock flags set (0: cleared) */
 	int advice;			/* madvise: SEQ_MADV_* */
 	unsigned long bit;		/* madvise: the flag set or cleared */
 	int set;
 	int raised;			/* a step whose error the caller does not catch */
+	/* mprotect: the VMA's flags before, after, and its pages in the range */
+	unsigned long old, nf;
+	long pages;
 };
 
 static unsigned long sc_f(struct seq_world *w, int name)
@@ -170,10 +175,13 @@ static long sc_fixup(struct seq_world *w, struct vm_area_struct *prev,
 /* what a loop's operation makes of one VMA's flags: the new flags, or -errno */
 typedef long (*sc_new_fn)(struct seq_world *w, struct seq_caller *c,
 			  struct vm_area_struct *vma, unsigned long *nf);
+/* what follows each VMA's fixup (fixup_loop()'s after): 0, -errno raised, SC_BUG */
+typedef long (*sc_after_fn)(struct seq_world *w, struct seq_caller *c,
+			    struct vm_area_struct *vma);
 
-/* callers.fixup_loop(); @populate: mlock's fault after each VMA */
+/* callers.fixup_loop(); @after: run on the VMA each fixup returned */
 static long sc_loop(struct seq_world *w, struct seq_caller *c, unsigned long s,
-		    unsigned long e, sc_new_fn fn, int populate, int holes_ok)
+		    unsigned long e, sc_new_fn fn, sc_after_fn after, int holes_ok)
 {
 	struct vm_area_struct *vma, *prev = NULL;
 	unsigned long at, end, nf, vend;
@@ -201,8 +209,8 @@ static long sc_loop(struct seq_world *w, struct seq_caller *c, unsigned long s,
 		err = sc_fixup(w, prev, &vma, at, end, nf);
 		if (err)
 			return err;
-		if (populate && (err = sc_fault(w, vma))) {
-			/* callers.fault()'s KernelError ends the system call */
+		if (after && (err = after(w, c, vma))) {
+			/* the after step's KernelError ends the system call */
 			c->raised = 1;
 			return err;
 		}
@@ -257,7 +265,28 @@ static long sc_mprotect_new(struct seq_world *w, struct seq_caller *c,
 	} else if ((f & sc_cf(w, SEQ_C_ACCOUNT)) && pyvma_vma_is_anonymous(vma) && !v.anon_vma) {
 		n &= ~sc_cf(w, SEQ_C_ACCOUNT);
 	}
+	c->old = f;
+	c->nf = n;
+	c->pages = (long)(((v.end < c->e ? v.end : c->e) - (v.start > c->s ? v.start : c->s)) /
+			  SEQ_PAGE);
 	*nf = n;
+	return 0;
+}
+
+/* mprotect_fixup(): vm_stat_account() of the old flags out, the new in; a locked
+ * private VMA made writable populated (not VM_LOCKONFAULT) */
+static long sc_mprotect_after(struct seq_world *w, struct seq_caller *c,
+			      struct vm_area_struct *vma)
+{
+	unsigned long lk = sc_f(w, SEQ_F_LOCKED);
+
+	if (c->old != c->nf) {
+		pyvma_account_range(w->mm, c->old, -c->pages);
+		pyvma_account_range(w->mm, c->nf, c->pages);
+	}
+	if ((c->old & (sc_f(w, 1) | sc_f(w, SEQ_F_SHARED) | lk)) == lk &&
+	    (c->nf & sc_f(w, 1)) && !(c->nf & sc_cf(w, SEQ_C_LOCKONFAULT)))
+		return sc_fault(w, vma);
 	return 0;
 }
 
@@ -292,16 +321,30 @@ static long sc_lock_range(struct seq_world *w, unsigned long s, unsigned long e,
 			  unsigned long to_add, int populate, int *raised)
 {
 	struct seq_caller c = { .to_add = to_add };
-	long before = sc_locked_pages(w), ret;
+	struct vm_area_struct *vmas[SEQ_ROWS];
+	long before = sc_locked_pages(w), ret, err;
+	int i, n;
 
-	ret = sc_loop(w, &c, s, e, sc_lock_new, populate, 0);
+	ret = sc_loop(w, &c, s, e, sc_lock_new, NULL, 0);
 	if (w->bugged)
 		return SC_BUG;
-	if (c.raised) {
-		*raised = 1;
-		return ret;
-	}
 	sc_locked_add(w, sc_locked_pages(w) - before);
+	if (!populate || ret)
+		return ret;
+	/* __mm_populate() after a success only: a fault on each VMA of the range */
+	sc_rows(w);
+	for (i = n = 0; i < w->n && i < SEQ_ROWS; i++)
+		if (w->rows[i].end > s && w->rows[i].start < e)
+			vmas[n++] = w->rows[i].vma;
+	for (i = 0; i < n; i++) {
+		err = sc_fault(w, vmas[i]);
+		if (err == SC_BUG)
+			return SC_BUG;
+		if (err) {
+			*raised = 1;
+			return err;
+		}
+	}
 	return ret;
 }
 
@@ -312,8 +355,6 @@ static long sc_mlock(struct seq_world *w, unsigned long s, unsigned long e, int 
 
 	int raised = 0;
 
-	if (!sc_covered(w, s, e))
-		return -ENOMEM;
 	return sc_lock_range(w, s, e, how == SEQ_MLOCK_MUNLOCK ? 0 : lock,
 			     how == SEQ_MLOCK_MLOCK, &raised);
 }
@@ -347,16 +388,42 @@ static long sc_mlockall(struct seq_world *w, int how)
 
 /* ---- madvise(2) ------------------------------------------------------------- */
 
+/* callers.sealed_discard(): can_madvise_modify() refuses a discarding advice on a
+ * sealed anonymous VMA the user cannot write */
+static int sc_sealed_discard(struct seq_world *w, struct vm_area_struct *vma)
+{
+	unsigned long f = sc_flags(vma);
+
+	return (f & sc_cf(w, SEQ_C_SEALED)) && pyvma_vma_is_anonymous(vma) &&
+	       !(f & sc_f(w, 1));
+}
+
+/* callers_ksm.ksm_compatible() */
+static int sc_ksm_compatible(struct seq_world *w, unsigned long f)
+{
+	return !(f & (sc_f(w, SEQ_F_SHARED) | sc_f(w, SEQ_F_MAYSHARE) |
+		      sc_cf(w, SEQ_C_HUGETLB) | sc_cf(w, SEQ_C_DROPPABLE) | sc_f(w, SEQ_F_IO) |
+		      sc_f(w, SEQ_F_DONTEXPAND) | sc_f(w, SEQ_F_PFNMAP) |
+		      sc_cf(w, SEQ_C_MIXEDMAP)));
+}
+
 static long sc_madvise_new(struct seq_world *w, struct seq_caller *c,
 			   struct vm_area_struct *vma, unsigned long *nf)
 {
 	unsigned long f = sc_flags(vma);
 
+	if ((c->advice == SEQ_MADV_DONTFORK || c->advice == SEQ_MADV_WIPEONFORK) &&
+	    sc_sealed_discard(w, vma))
+		return -EPERM;
 	if (c->advice == SEQ_MADV_DOFORK && (f & sc_f(w, SEQ_F_IO)))
 		return -EINVAL;
 	if (c->advice == SEQ_MADV_WIPEONFORK &&
 	    (!pyvma_vma_is_anonymous(vma) || (f & sc_f(w, SEQ_F_SHARED))))
 		return -EINVAL;
+	if (c->advice == SEQ_MADV_MERGEABLE && !sc_ksm_compatible(w, f)) {
+		*nf = f;		/* ksm_madvise(): the advice ignored */
+		return 0;
+	}
 	*nf = c->set ? f | c->bit : f & ~c->bit;
 	return 0;
 }
@@ -382,11 +449,13 @@ static long sc_madvise(struct seq_world *w, unsigned long s, unsigned long e, in
 		for (i = n = 0; i < w->n && i < SEQ_ROWS; i++) {
 			if (w->rows[i].end <= s || w->rows[i].start >= e)
 				continue;
-			if (w->rows[i].flags & bad)
-				return -EINVAL;
 			vmas[n++] = w->rows[i].vma;
 		}
-		for (i = 0; i < n; i++) {
+		for (i = 0; i < n; i++) {	/* madvise_walk_vmas(): VMA by VMA */
+			if (sc_flags(vmas[i]) & bad)
+				return -EINVAL;
+			if (sc_sealed_discard(w, vmas[i]))
+				return -EPERM;
 			if (w->cfg->opts & PYVMA_SEQ_OPT_MAYBE_GUARD)
 				sc_set_flags(w, vmas[i], sc_flags(vmas[i]) |
 					     sc_f(w, 5));	/* VM_MAYBE_GUARD */
@@ -406,7 +475,7 @@ static long sc_madvise(struct seq_world *w, unsigned long s, unsigned long e, in
 	c.set = !((adv - SEQ_MADV_DONTFORK) & 1);
 	if (!c.bit)
 		return -EINVAL;
-	return sc_loop(w, &c, s, e, sc_madvise_new, 0, 0);
+	return sc_loop(w, &c, s, e, sc_madvise_new, NULL, 1);
 }
 
 /* ---- mseal(2) --------------------------------------------------------------- */
@@ -424,7 +493,7 @@ static long sc_mseal(struct seq_world *w, unsigned long s, unsigned long e)
 		return -ENOSYS;
 	if (!sc_covered(w, s, e))
 		return -ENOMEM;
-	return sc_loop(w, NULL, s, e, sc_seal_new, 0, 0);
+	return sc_loop(w, NULL, s, e, sc_seal_new, NULL, 0);
 }
 
 /* ---- mremap(2) -------------------------------------------------------------- */
@@ -467,6 +536,14 @@ static long sc_move_vma(struct seq_world *w, struct vm_area_struct *vma, unsigne
 	if (dontunmap) {
 		sc_set_flags(w, vma, sc_flags(vma) &
 			     ~(sc_f(w, SEQ_F_LOCKED) | sc_cf(w, SEQ_C_LOCKONFAULT)));
+		pyvma_vma_info(vma, &v);
+		if (v.start == s && v.end == s + len && v.anon_vma) {
+			/* the whole VMA moved: unlink_anon_vmas(), unfaulted again */
+			pyvma_vma_set_anon_vma(vma, NULL);
+			if (w->cfg->opts & PYVMA_SEQ_OPT_ANON_PGOFF)
+				pyvma_vma_set_anon_pgoff(vma, v.start / SEQ_PAGE);
+			w->stale = 1;
+		}
 		return dst;
 	}
 	was_locked = !!(sc_flags(vma) & sc_f(w, SEQ_F_LOCKED));
@@ -487,6 +564,58 @@ static long sc_move_vma(struct seq_world *w, struct vm_area_struct *vma, unsigne
 	return dst;
 }
 
+/* callers.remap_move(): each VMA of [s, s + len) moved on its own to the same
+ * offset from @dst (gaps kept); a gap at the start is -EFAULT; the first error ends it */
+static long sc_remap_move(struct seq_world *w, unsigned long s, unsigned long len,
+			  unsigned long dst, int dontunmap)
+{
+	unsigned long pieces[SEQ_ROWS][2], a, b, t;
+	struct pyvma_site site;
+	long ret;
+	int i, n;
+
+	sc_rows(w);
+	for (i = n = 0; i < w->n && i < SEQ_ROWS; i++) {
+		if (w->rows[i].end <= s || w->rows[i].start >= s + len)
+			continue;
+		pieces[n][0] = w->rows[i].start > s ? w->rows[i].start : s;
+		pieces[n][1] = w->rows[i].end < s + len ? w->rows[i].end : s + len;
+		n++;
+	}
+	if (!n || pieces[0][0] > s)
+		return -EFAULT;
+	for (i = 0; i < n; i++) {
+		int at;
+
+		a = pieces[i][0];
+		b = pieces[i][1];
+		at = sc_at(w, a);
+		if (at < 0)
+			return -EFAULT;
+		if (sc_sealed(w, a, b))
+			return -EPERM;
+		at = sc_at(w, a);
+		if (dontunmap && (w->rows[at].flags &
+				  (sc_f(w, SEQ_F_DONTEXPAND) | sc_f(w, SEQ_F_PFNMAP))))
+			return -EINVAL;
+		t = dst + (a - s);
+		ret = SEQ_CALL(w, pyvma_munmap(w->mm, t, b - a));	/* the target */
+		if (SEQ_BUGGED(w))
+			return SC_BUG;
+		if (ret < 0)
+			return ret;
+		at = sc_at(w, a);
+		if (at < 0)
+			return -EFAULT;
+		ret = sc_move_vma(w, w->rows[at].vma, a, b - a, t, dontunmap);
+		if (w->bugged)
+			return SC_BUG;
+		if (ret < 0)
+			return ret;
+	}
+	return dst;
+}
+
 /* callers.mremap() of [s, s + old) */
 static long sc_mremap(struct seq_world *w, unsigned long s, unsigned long old,
 		      unsigned long new, long dst_page, int how)
@@ -495,12 +624,22 @@ static long sc_mremap(struct seq_world *w, unsigned long s, unsigned long old,
 	struct vm_area_struct *vma, *got;
 	struct vma_iterator *vmi;
 	unsigned long dst = dst_page < 0 ? 0 : dst_page * SEQ_PAGE, f, delta, pages;
-	int i = sc_at(w, s), accounted;
+	int i, accounted, shrink = how == SEQ_MREMAP_RESIZE && new <= old;
 	long ret;
 
-	if (i < 0 || s + old > w->rows[i].end)
+	if (dst_page >= 0 && dst < s + old && s < dst + new)
+		return -EINVAL;			/* check_mremap_params(): overlapping */
+	if (dst_page >= 0 && new == old && (w->cfg->opts & PYVMA_SEQ_OPT_MULTI_MOVE))
+		return sc_remap_move(w, s, old, dst, how == SEQ_MREMAP_DONTUNMAP);
+	i = sc_at(w, s);
+	if (i < 0)
 		return -EFAULT;
-	if (sc_sealed(w, s, s + old) || (dst_page >= 0 && sc_sealed(w, dst, dst + new)))
+	if (sc_sealed(w, s, s + 1))		/* check_prep_vma(): the VMA at s first */
+		return -EPERM;
+	i = sc_at(w, s);
+	if (s + old > w->rows[i].end && !shrink)
+		return -EFAULT;
+	if (!shrink && dst_page >= 0 && sc_sealed(w, dst, dst + new))
 		return -EPERM;
 	i = sc_at(w, s);
 	vma = w->rows[i].vma;
@@ -589,9 +728,9 @@ static void seq_apply_caller(struct seq_world *w, const struct pyvma_seq_op *op,
 			ret /= (long)SEQ_PAGE;
 		break;
 	case PYVMA_SEQ_MPROTECT_PROT: {
-		struct seq_caller c = { .prot = prot[op->extra] };
+		struct seq_caller c = { .prot = prot[op->extra], .s = s, .e = e };
 
-		ret = sc_loop(w, &c, s, e, sc_mprotect_new, 0, 0);
+		ret = sc_loop(w, &c, s, e, sc_mprotect_new, sc_mprotect_after, 0);
 		break;
 	}
 	case PYVMA_SEQ_MADVISE:

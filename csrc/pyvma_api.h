@@ -449,6 +449,7 @@ int pyvma_unlink_file_vmas(struct vm_area_struct **vmas, int n);
 #define PYVMA_SEQ_OPT_RECORD_ANON_PGOFF 4	/* record it (else 0: not compared) */
 #define PYVMA_SEQ_OPT_MAYBE_GUARD 8	/* madvise guard install sets VM_MAYBE_GUARD */
 #define PYVMA_SEQ_OPT_KEEP_SOURCE 16	/* copy_vma() takes keep_source */
+#define PYVMA_SEQ_OPT_MULTI_MOVE 32	/* mremap moves every VMA of a range (remap_move()) */
 
 /* outcome classes of pyvma_seq_run's counts (per kind, PYVMA_SEQ_NCLASSES each):
  * ok, BUG, invalid, novma, caller nomem, the four merge states, returned, then -errno at

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..api import Kernel
+from . import callers
 from .fast_codec import (
     CALLER_FLAGS,
     FLAG_NAMES,
@@ -88,7 +89,8 @@ class Runner:
                     | (lib.PYVMA_SEQ_OPT_RECORD_ANON_PGOFF if record_anon_pgoff else 0)
                     | (lib.PYVMA_SEQ_OPT_MAYBE_GUARD if k.has("maybe_guard") else 0)
                     | (lib.PYVMA_SEQ_OPT_KEEP_SOURCE if k.has("copy_vma_keep_source")
-                       else 0))
+                       else 0)
+                    | (lib.PYVMA_SEQ_OPT_MULTI_MOVE if callers.multi_vma_moves(k) else 0))
         cfg.gen_kinds = sum(1 << KIND[n] for n in gen_ops if n in ENTRY_OPS and n in KIND)
         self.ops = ffi.new("struct pyvma_seq_op[]", MAX_LENGTH)
         self.recs = ffi.new("struct pyvma_seq_rec[]", MAX_LENGTH)

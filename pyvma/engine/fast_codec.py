@@ -31,7 +31,8 @@ KIND = {n: i for i, n in enumerate(KINDS)}
 assert all(KIND[n] == s.kind for n, s in CALLER_SPECS.items()), "callers_spec kinds"
 #: the flags the caller operations test beyond FLAG_NAMES (cfg.caller_flags)
 CALLER_FLAGS = ("VM_SEALED", "VM_LOCKONFAULT", "VM_ACCOUNT", "VM_HUGETLB", "VM_NORESERVE",
-                "VM_MAYEXEC", "VM_DONTCOPY", "VM_WIPEONFORK", "VM_MERGEABLE", "VM_MIXEDMAP")
+                "VM_MAYEXEC", "VM_DONTCOPY", "VM_WIPEONFORK", "VM_MERGEABLE", "VM_MIXEDMAP",
+                "VM_DROPPABLE")
 #: the flags an encoded operation can name (bit i: FLAG_NAMES[i])
 FLAG_NAMES = ("VM_READ", "VM_WRITE", "VM_MAYREAD", "VM_MAYWRITE", "VM_DONTDUMP",
               "VM_MAYBE_GUARD", "VM_SOFTDIRTY", "VM_EXEC", "VM_SHARED", "VM_MAYSHARE",
