@@ -35,6 +35,16 @@ EXPLAINED_MERGES: dict[str, tuple[str, str, frozenset]] = {
     "anon_pgoff": ("merges_moved_anon_of_file", "after a move", frozenset()),
 }
 
+#: merge decisions a change the tree predates explains: feature -> the live probe of
+#: the behaviour it brought.  Applies where the tree LACKS the feature, the running
+#: kernel has the behaviour (the probe), and the tree's layout is the running
+#: kernel's with more boundaries.  mergeable_anon_vma_vmg: is_mergeable_anon_vma()
+#: judging the merge request lets an unfaulted VMA merge with a faulted neighbour
+#: that it could not before (selftests/mm/merge.c mprotect_unfaulted_left & co).
+EXPLAINED_BY_ABSENCE: dict[str, str] = {
+    "mergeable_anon_vma_vmg": "merges_unfaulted_with_faulted",
+}
+
 #: the live behaviour probes: name -> operations; the probe is true where they
 #: merge (the window then holds one VMA).  merges_moved_anon_of_file: a faulted
 #: private memfd mapping moved next to one whose file offset it continues but whose
@@ -47,6 +57,9 @@ BEHAVIOUR_PROBES: dict[str, list] = {
                                   ["touch", 10, 11], ["mremap", 10, 15, 5]],
     "dontunmap_merges_into_source": [["mmap", 4, 8, "rw", "anon", 4],
                                      ["mremap_dontunmap", 4, 8, 0]],
+    "merges_unfaulted_with_faulted": [["mmap", 0, 10, "rw", "anon", 0],
+                                      ["mprotect", 0, 5, "r"], ["touch", 5, 10],
+                                      ["mprotect", 0, 5, "rw"]],
 }
 
 
@@ -148,6 +161,13 @@ def compare(ctx: Context, sc: Scenario, lr: live.LiveResult,
     notes: list[str] = []
     info: list[str] = []
     step, why = checkpoints(ctx, sc, hr, info)
+    if step is not None and step < len(lsteps) and step < len(tsteps):
+        absent = _absent_explained(ctx, tsteps[step], lsteps[step]) or _move_explained(
+            ctx, sc.ops[step], lr.rets[step] if step < len(lr.rets) else None,
+            hr.rets[step] if step < len(hr.rets) else None)
+        if absent:
+            return Verdict(sc, "explained", lsteps[step], tsteps[step], lr.rets, hr.rets,
+                           f"{why}: {absent} (later operations not compared)", step)
     if step is not None:
         return Verdict(sc, "disagree", lsteps[step] if step < len(lsteps) else final_l,
                        tsteps[step] if step < len(tsteps) else final_t, lr.rets, hr.rets,
@@ -157,6 +177,10 @@ def compare(ctx: Context, sc: Scenario, lr: live.LiveResult,
         trow = _drop(tsteps[i], dropped) if i < len(tsteps) else []
         lret = lr.rets[i] if i < len(lr.rets) else None
         tret = hr.rets[i] if i < len(hr.rets) else None
+        if sc.ops[i][0] == "expect_flag" and not ctx.k.has_flag(sc.ops[i][2]) and \
+                lret != tret:       # a flag the tree has not: its check says nothing
+            notes.append(f"op {i + 1} {list(sc.ops[i])}: the tree has no {sc.ops[i][2]}")
+            tret = lret
         if lrow == trow and lret == tret:
             continue
         # a flag only one side shows, as a kernel change explains
@@ -172,7 +196,8 @@ def compare(ctx: Context, sc: Scenario, lr: live.LiveResult,
             continue
         v = Verdict(sc, "disagree", lrow, trow, lr.rets, hr.rets, "", i)
         why = _merge_explained(ctx, sc, i, lrow, trow,
-                               lret == tret or sc.ops[i][0].startswith("expect"))
+                               lret == tret or sc.ops[i][0].startswith("expect")) or \
+            _move_explained(ctx, sc.ops[i], lret, tret)
         if why:
             v.status = "explained"
             v.why = "; ".join(notes + [f"after op {i + 1}: {why} (later operations not "
@@ -235,6 +260,9 @@ def _merge_explained(ctx: Context, sc: Scenario, step: int, lrow: list, trow: li
     """Why the tree keeps a boundary the running kernel merged ("" if nothing
     explains it): a feature of EXPLAINED_MERGES.  *ok_ret*: the returns agree (or
     differ at a checkpoint, which the boundary explains)."""
+    absent = _absent_explained(ctx, trow, lrow) if ok_ret else ""
+    if absent:
+        return absent
     for feature, (probe, shape, ignore) in EXPLAINED_MERGES.items():
         if not ctx.k.has(feature) or not ctx.behaviour.get(probe):
             continue
@@ -244,6 +272,30 @@ def _merge_explained(ctx: Context, sc: Scenario, step: int, lrow: list, trow: li
             return (f"the tree keeps a boundary the running kernel merges: feature "
                     f"{feature} ({_change(feature)}); the running kernel merges in probe "
                     f"{probe}")
+    return ""
+
+
+def _absent_explained(ctx: Context, trow: list, lrow: list) -> str:
+    """Why the tree keeps a boundary the running kernel merges, by a change the tree
+    predates (EXPLAINED_BY_ABSENCE), or ""."""
+    for feature, probe in EXPLAINED_BY_ABSENCE.items():
+        if ctx.k.has(feature) or not ctx.behaviour.get(probe):
+            continue
+        if refines(trow, lrow):
+            return (f"the tree keeps a boundary the running kernel merges: the tree "
+                    f"lacks {feature} ({_change(feature)}); the running kernel merges "
+                    f"in probe {probe}")
+    return ""
+
+
+def _move_explained(ctx: Context, op: tuple, lret: object, tret: object) -> str:
+    """An mremap move across several VMAs that the tree refuses (-EFAULT) and the
+    running kernel makes: the tree's mm/mremap.c moves one VMA (no remap_move())."""
+    from ..engine.callers import multi_vma_moves
+    if op[0] in ("mremap", "mremap_dontunmap") and lret == 0 and tret == "EFAULT" and \
+            not multi_vma_moves(ctx.k):
+        return ("the tree's mremap moves one VMA (its mm/mremap.c has no remap_move()); "
+                "the running kernel moves every VMA of the range")
     return ""
 
 
