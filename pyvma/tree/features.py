@@ -228,6 +228,17 @@ _ALL: tuple[Feature, ...] = (
             "kept source with its copy (a stable fix, 6.12.115 / 7.2.11 in Debian)",
             lambda t: bool(re.search(r"\bcopy_vma\s*\([^;{)]*\bbool\s+keep_source\b",
                                      t.vma_c))),
+    Feature("remap_move",
+            "mremap() moves every VMA of a range (remap_move() in mm/mremap.c)",
+            "mremap() learned to move a range spanning several VMAs (and gaps) as one "
+            "MREMAP_FIXED move; before, a move of more than one VMA was -EFAULT",
+            lambda t: bool(re.search(r"\bremap_move\s*\(", t.text("mm/mremap.c")))),
+    Feature("ksm_flags_before_merge",
+            "mmap's path applies ksm_vma_flags() before it merges (mm/vma.c)",
+            "the mmap path sets VM_MERGEABLE of a merge-any mm (prctl "
+            "PR_SET_MEMORY_MERGE) before merging, so a new mapping merges with its "
+            "KSM neighbours; before, ksm_add_vma() set it after, on the VMA made",
+            lambda t: bool(re.search(r"\bksm_vma_flags\s*\(", t.vma_c))),
     Feature("mmap_prepare_unaccounts",
             "__mmap_region() gives the charge back when ->mmap_prepare() fails",
             "__mmap_region(): a failed ->mmap_prepare() goes to unacct_error, not "
