@@ -17,7 +17,6 @@ KernelBug propagates; KernelError of an entry point becomes its -errno.
 from __future__ import annotations
 
 import errno
-import re
 from collections.abc import Callable, Sequence
 
 from ..api import MM, PAGE_SIZE, VMA, File, Kernel, KernelError
@@ -352,20 +351,12 @@ def mremap(k: Kernel, mm: MM, s: int, old_len: int, new_len: int, dst: int | Non
     return move_vma(k, mm, vma, s, old_len, dst, how == "dontunmap")
 
 
-_MULTI: dict[str, bool] = {}
 
 
 def multi_vma_moves(k: Kernel) -> bool:
     """Whether the tree's mremap moves every VMA of the range (remap_move() in
     mm/mremap.c: a MREMAP_FIXED move of unchanged length across VMAs and gaps)."""
-    key = str(k.tree.root)
-    if key not in _MULTI:
-        try:
-            text = (k.tree.root / "mm" / "mremap.c").read_text(errors="replace")
-        except OSError:
-            text = ""
-        _MULTI[key] = bool(re.search(r"\bremap_move\s*\(", text))
-    return _MULTI[key]
+    return k.has("remap_move")
 
 
 def remap_move(k: Kernel, mm: MM, s: int, length: int, dst: int, dontunmap: bool) -> int:

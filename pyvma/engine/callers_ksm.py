@@ -8,8 +8,6 @@ made or merged) where not.
 """
 from __future__ import annotations
 
-import re
-
 from ..api import MM, Kernel
 
 
@@ -39,17 +37,9 @@ def ksm_merge_any(k: Kernel, mm: MM, on: bool) -> None:
             v.set_flags(v.flags & ~bit)
 
 
-_KSM_AT_MMAP: dict[str, bool] = {}
 
 
 def ksm_flags_before_merge(k: Kernel) -> bool:
     """Whether the tree's mmap path calls ksm_vma_flags() on the flags before it
     merges (mm/vma.c), rather than ksm_add_vma() on the VMA it made or merged."""
-    key = str(k.tree.root)
-    if key not in _KSM_AT_MMAP:
-        try:
-            text = (k.tree.root / "mm" / "vma.c").read_text(errors="replace")
-        except OSError:
-            text = ""
-        _KSM_AT_MMAP[key] = bool(re.search(r"\bksm_vma_flags\s*\(", text))
-    return _KSM_AT_MMAP[key]
+    return k.has("ksm_flags_before_merge")

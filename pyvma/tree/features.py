@@ -22,7 +22,7 @@ PROBE_REVISION = 5
 #: The files the probes read (relative to the tree's root).
 PROBED_FILES: tuple[str, ...] = (
     "mm/vma.c", "mm/vma_init.c", "mm/vma_exec.c", "mm/vma.h",
-    "include/linux/mm.h", "include/linux/mm_types.h", *OUTSIDE_ENTRY_POINTS,
+    "include/linux/mm.h", "include/linux/mm_types.h", "mm/mremap.c", *OUTSIDE_ENTRY_POINTS,
 )
 
 
