@@ -67,10 +67,12 @@ class ResultsWriter:
             rec["sites"] += [f"{f}:{line}: {cond}" for f, line, cond in SITE.findall(text)]
 
     @pytest.hookimpl
-    def pytest_sessionfinish(self) -> None:
-        # with xdist, each worker writes its own part (FILE.<worker>), merged by load()
-        import os
-        worker = os.environ.get("PYTEST_XDIST_WORKER")
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # with xdist, each worker writes its own part (FILE.<worker>), merged by load();
+        # a worker is known by its config (a pytest run started from inside an xdist
+        # worker inherits PYTEST_XDIST_WORKER and is none)
+        workerinput = getattr(session.config, "workerinput", None)
+        worker = workerinput.get("workerid") if isinstance(workerinput, dict) else None
         path = self.path.with_name(f"{self.path.name}.{worker}") if worker else self.path
         if worker or self.records:
             path.write_text(json.dumps(self.records, indent=0, sort_keys=True))

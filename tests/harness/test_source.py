@@ -260,9 +260,10 @@ def test_content_hash_real_trees(k73: KernelTree, k612: KernelTree) -> None:
 
 @pytest.fixture()
 def copied_tree(k73: KernelTree, tmp_path: Path) -> Path:
-    """The hashed files of the 7.x tree plus mm/mmap.c, under a path with spaces."""
+    """The hashed files of the 7.x tree plus mm/mmap.c (and mm/mremap.c, which a
+    feature is probed in), under a path with spaces."""
     dst = tmp_path / "my linux 'tree'"
-    copy_files(k73.root, dst, k73.hashed_files(["mm/mmap.c"]))
+    copy_files(k73.root, dst, k73.hashed_files(["mm/mmap.c", "mm/mremap.c"]))
     return dst
 
 
