@@ -111,6 +111,21 @@ def work(tmp_path: Path, request: pytest.FixtureRequest):
     yield cwd, env, stray
     for p in stray:
         p.unlink(missing_ok=True)
+    drop_hostile_trees(cache)
+
+
+def drop_hostile_trees(cache: Path) -> None:
+    """The patched trees this session's hostile constructor went into, removed from
+    the shared cache (they are this test's own code, not a kernel's: nothing may
+    mistake them for a tree, or reuse them)."""
+    import shutil
+    for d in (cache / "kernels").glob("patched-*"):
+        try:
+            text = (d / "mm" / "vma.c").read_text(errors="replace")
+        except OSError:
+            continue
+        if f"pyvma_hostile_{TOKEN}" in text:    # this process's only (xdist)
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def pyvma(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
