@@ -20,6 +20,7 @@ from pyvma import cli
 from pyvma import upstream_c
 
 from .test_source import make_fake_tree
+from .test_untrusted import one_line_error, run
 
 REPO = Path(cli.__file__).resolve().parents[1]
 
@@ -38,24 +39,6 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "cache"
     monkeypatch.setenv("PYVMA_CACHE", str(path))
     return path
-
-
-def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
-    """``pyvma ARGV`` in this process: (exit status, stdout, stderr)."""
-    try:
-        rc = cli.main(list(argv))
-    except SystemExit as e:
-        rc = e.code if isinstance(e.code, int) else 2
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def one_line_error(err: str) -> str:
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert "error" in lines[0]
-    return lines[0]
 
 
 def state(root: Path) -> dict[str, tuple]:

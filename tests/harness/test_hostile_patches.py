@@ -25,16 +25,9 @@ from pyvma.tree.markers import PATCHES_MARKER
 from pyvma.tree.patches import PatchError, check_paths, patched, read_patches
 
 from .test_source import make_fake_tree
-from .test_untrusted import one_line_error, run, state
+from .test_untrusted import cache, one_line_error, run, state  # noqa: F401  (cache: a fixture)
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture()
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "cache"
-    monkeypatch.setenv("PYVMA_CACHE", str(path))
-    return path
 
 
 @pytest.fixture()

@@ -17,6 +17,7 @@ import pytest
 from .test_untrusted import (  # noqa: F401  (cache, victim, fake_debian: fixtures)
     cache,
     fake_debian,
+    as_deb,
     kernels_in,
     member,
     one_line_error,
@@ -27,22 +28,6 @@ from .test_untrusted import (  # noqa: F401  (cache, victim, fake_debian: fixtur
 )
 
 TOP = "linux-9.9.1"
-
-
-def as_deb(tmp_path: Path, members: list, out: Path) -> Path:
-    """A linux-source-9.9 .deb whose kernel tarball holds *members* (plus the
-    Makefile and mm/vma.c of tar_with)."""
-    inner = tar_with(tmp_path / "inner.tar.xz", members, top="linux-source-9.9")
-    root = tmp_path / "debroot"
-    (root / "DEBIAN").mkdir(parents=True)
-    (root / "DEBIAN" / "control").write_text(
-        "Package: linux-source-9.9\nVersion: 9.9.1-1\nArchitecture: all\n"
-        "Maintainer: t <t@invalid>\nDescription: t\n")
-    (root / "usr/src").mkdir(parents=True)
-    shutil.copy(inner, root / "usr/src/linux-source-9.9.tar.xz")
-    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(root),
-                    str(out)], check=True, capture_output=True)
-    return out
 
 
 # --------------------------------------------------------------------------

@@ -159,6 +159,22 @@ def hostile(victim: Path) -> dict[str, tuple[list, str]]:
     }
 
 
+def as_deb(tmp_path: Path, members: list, out: Path) -> Path:
+    """A linux-source-9.9 .deb whose kernel tarball holds *members* (plus the
+    Makefile and mm/vma.c of tar_with)."""
+    inner = tar_with(tmp_path / "inner.tar.xz", members, top="linux-source-9.9")
+    root = tmp_path / "debroot"
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "DEBIAN" / "control").write_text(
+        "Package: linux-source-9.9\nVersion: 9.9.1-1\nArchitecture: all\n"
+        "Maintainer: t <t@invalid>\nDescription: t\n")
+    (root / "usr/src").mkdir(parents=True)
+    shutil.copy(inner, root / "usr/src/linux-source-9.9.tar.xz")
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(root),
+                    str(out)], check=True, capture_output=True)
+    return out
+
+
 @pytest.mark.parametrize("case", list(hostile(Path("/v"))))
 @pytest.mark.parametrize("container", ["tarball", "deb"])
 def test_hostile_archive_refused(case: str, container: str, tmp_path: Path, cache: Path,
@@ -170,17 +186,7 @@ def test_hostile_archive_refused(case: str, container: str, tmp_path: Path, cach
     if container == "tarball":
         archive = tar_with(src / "linux-9.9.1.tar", members)
     else:
-        inner = tar_with(tmp_path / "inner.tar.xz", members, top="linux-source-9.9")
-        root = tmp_path / "debroot"
-        (root / "DEBIAN").mkdir(parents=True)
-        (root / "DEBIAN" / "control").write_text(
-            "Package: linux-source-9.9\nVersion: 9.9.1-1\nArchitecture: all\n"
-            "Maintainer: t <t@invalid>\nDescription: t\n")
-        (root / "usr/src").mkdir(parents=True)
-        shutil.copy(inner, root / "usr/src/linux-source-9.9.tar.xz")
-        archive = src / "linux-source-9.9_9.9.1-1_all.deb"
-        subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(root),
-                        str(archive)], check=True, capture_output=True)
+        archive = as_deb(tmp_path, members, src / "linux-source-9.9_9.9.1-1_all.deb")
     rc, out, err = run(capsys, "fetch", str(archive))
     line = one_line_error(err)
     assert rc == 2 and out == ""
