@@ -8,9 +8,7 @@ Every input is built here at test time; nothing outside tmp_path may change.
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import stat
 from pathlib import Path
 
 import pytest
@@ -20,7 +18,7 @@ from pyvma import cli
 from pyvma import upstream_c
 
 from .test_source import make_fake_tree
-from .test_untrusted import one_line_error, run
+from .test_untrusted import one_line_error, run, state
 
 REPO = Path(cli.__file__).resolve().parents[1]
 
@@ -39,17 +37,6 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "cache"
     monkeypatch.setenv("PYVMA_CACHE", str(path))
     return path
-
-
-def state(root: Path) -> dict[str, tuple]:
-    """Mode, inode, size and content hash of everything under *root*."""
-    out = {}
-    for p in [root, *sorted(root.rglob("*"))]:
-        st_ = p.lstat()
-        body = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() and \
-            not p.is_symlink() else ""
-        out[str(p.relative_to(root))] = (st_.st_mode, st_.st_ino, st_.st_size, body)
-    return out
 
 
 def a_home(path: Path) -> Path:
@@ -366,7 +353,6 @@ def test_ktap_value_keeps_the_kernel_suites(kernel_spec: str, tmp_path: Path) ->
 def test_pytest_and_hypothesis_caches_go_under_the_cache(cache: Path,
                                                          tmp_path: Path) -> None:
     import subprocess
-    import sys
 
     from pyvma.testrun import pytest_base
     env: dict[str, str] = {}
